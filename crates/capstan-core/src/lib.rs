@@ -1,0 +1,11 @@
+//! Capstan's core: what a live-update bundle is and which versions may go where.
+//!
+//! Everything here is pure domain logic shared by the update server, the console and the CLI:
+//! packing a web build folder into the zip the `@capgo/capacitor-updater` plugin expects,
+//! inspecting a zip someone else made with the same rules, and the version rules that decide
+//! which bundle a device may run. No network, no database, no UI framework.
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod progress;
+pub mod version;
