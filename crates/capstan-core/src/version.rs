@@ -216,6 +216,7 @@ pub fn rollout_bucket(rollout_key: &str, device_id: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use super::Strategy;
     use super::*;
     use proptest::prelude::*;
 
@@ -285,7 +286,8 @@ mod tests {
     #[test]
     fn rollout_share_spreads_devices_evenly() {
         let share = RolloutShare::from_percent(10.0).unwrap();
-        let inside = (0..20_000).filter(|i| share.includes(rollout_bucket("app/prod/1.0.0", &format!("device-{i}")))).count();
+        let inside =
+            (0..20_000).filter(|i| share.includes(rollout_bucket("app/prod/1.0.0", &format!("device-{i}")))).count();
         // 10 % of 20 000 is 2 000; a fair hash stays well within ±10 % of that.
         assert!((1_800..=2_200).contains(&inside), "{inside} devices in a 10 % rollout");
     }

@@ -200,7 +200,8 @@ fn read_central_directory(
         }
         let raw_path = record.file_path();
         let name = std::str::from_utf8(raw_path.as_ref()).map_err(|_| InspectError::NonUtf8Name)?.to_owned();
-        rules::check_entry_name(&name).map_err(|problem| InspectError::BadName { name: name.escape_debug().to_string(), problem })?;
+        rules::check_entry_name(&name)
+            .map_err(|problem| InspectError::BadName { name: name.escape_debug().to_string(), problem })?;
         if !names.insert(name.trim_end_matches('/').to_owned()) {
             return Err(InspectError::Duplicate(name));
         }
@@ -228,7 +229,10 @@ fn read_central_directory(
         }
         declared_total = declared_total.saturating_add(uncompressed_size);
         if declared_total > limits.max_total_size {
-            return Err(InspectError::Bomb(format!("more than {} uncompressed", super::human_bytes(limits.max_total_size))));
+            return Err(InspectError::Bomb(format!(
+                "more than {} uncompressed",
+                super::human_bytes(limits.max_total_size)
+            )));
         }
         entries.push(DeclaredEntry {
             is_dir: record.is_dir(),
@@ -246,12 +250,16 @@ fn read_central_directory(
 
 /// Android reads local headers front to back and ignores the central directory, so the two must
 /// agree, and no two entries may share bytes.
-fn check_local_headers(archive: &ZipArchive<rawzip::FileReader>, entries: &[DeclaredEntry]) -> Result<(), InspectError> {
+fn check_local_headers(
+    archive: &ZipArchive<rawzip::FileReader>,
+    entries: &[DeclaredEntry],
+) -> Result<(), InspectError> {
     let mut header_buffer = vec![0u8; 2 * rules::MAX_NAME_LEN + (1 << 16)];
     let mut ranges: Vec<(u64, u64, &str)> = Vec::with_capacity(entries.len());
     for entry in entries {
         let located = archive.get_entry(entry.wayfinder).map_err(|e| InspectError::NotAZip(e.to_string()))?;
-        let local = located.local_header(&mut header_buffer).map_err(|_| InspectError::HeaderMismatch(entry.name.clone()))?;
+        let local =
+            located.local_header(&mut header_buffer).map_err(|_| InspectError::HeaderMismatch(entry.name.clone()))?;
         let local_path = local.file_path();
         let local_name: &[u8] = local_path.as_ref();
         if local_name != entry.name.as_bytes()

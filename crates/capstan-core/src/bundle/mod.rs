@@ -91,9 +91,16 @@ impl std::fmt::Display for Warning {
             Warning::SourceMaps { count } => {
                 write!(f, "{count} source map(s) included: larger downloads, and your sources become public")
             }
-            Warning::LargeFile { path, size } => write!(f, "{path} is {} (over {})", human_bytes(*size), human_bytes(rules::LARGE_FILE_WARNING)),
+            Warning::LargeFile { path, size } => {
+                write!(f, "{path} is {} (over {})", human_bytes(*size), human_bytes(rules::LARGE_FILE_WARNING))
+            }
             Warning::LargeBundle { size } => {
-                write!(f, "bundle is {} compressed (over {}): every device downloads it", human_bytes(*size), human_bytes(rules::LARGE_BUNDLE_WARNING))
+                write!(
+                    f,
+                    "bundle is {} compressed (over {}): every device downloads it",
+                    human_bytes(*size),
+                    human_bytes(rules::LARGE_BUNDLE_WARNING)
+                )
             }
         }
     }

@@ -45,9 +45,7 @@ pub enum PackError {
     #[error("{0} is not a folder")]
     NotAFolder(PathBuf),
     /// No `index.html` at the root nor in a single top-level folder.
-    #[error(
-        "no index.html in {0}: point at the web build output (the folder with index.html, e.g. dist/ or www/)"
-    )]
+    #[error("no index.html in {0}: point at the web build output (the folder with index.html, e.g. dist/ or www/)")]
     NoIndexHtml(PathBuf),
     /// A symlink leads outside the build folder; following it could ship unrelated files.
     #[error("{0} is a symlink that leads outside the build folder")]
@@ -106,7 +104,8 @@ pub fn pack_folder(
 
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let write_error = |source| PackError::Write { path: out.to_path_buf(), source };
-    let temp = tempfile::Builder::new().prefix(".capstan-pack-").suffix(".tmp").tempfile_in(parent).map_err(write_error)?;
+    let temp =
+        tempfile::Builder::new().prefix(".capstan-pack-").suffix(".tmp").tempfile_in(parent).map_err(write_error)?;
     let (file, temp_path) = temp.into_parts();
 
     let output = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
@@ -169,8 +168,7 @@ struct Listing {
 
 /// Lists the files under `root` in zip order, enforcing the naming and symlink rules.
 fn list_files(root: &Path, options: &PackOptions) -> Result<Listing, PackError> {
-    let canonical_root =
-        root.canonicalize().map_err(|source| PackError::Read { path: root.to_path_buf(), source })?;
+    let canonical_root = root.canonicalize().map_err(|source| PackError::Read { path: root.to_path_buf(), source })?;
     let mut files = Vec::new();
     let mut excluded = Vec::new();
     let mut walk = walkdir::WalkDir::new(root).follow_links(true).min_depth(1).sort_by_file_name().into_iter();
@@ -186,7 +184,8 @@ fn list_files(root: &Path, options: &PackOptions) -> Result<Listing, PackError> 
             continue;
         }
         if entry.path_is_symlink() {
-            let target = entry.path().canonicalize().map_err(|e| PackError::Walk(format!("{}: {e}", entry.path().display())))?;
+            let target =
+                entry.path().canonicalize().map_err(|e| PackError::Walk(format!("{}: {e}", entry.path().display())))?;
             if !target.starts_with(&canonical_root) {
                 return Err(PackError::SymlinkEscapes(relative.to_path_buf()));
             }
@@ -249,7 +248,8 @@ fn prepare(file: &SourceFile) -> Result<Prepared, PackError> {
         PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Deflated), &data).map_err(zip_error)?
     };
     if entry.compressed_size() >= data.len() as u64 && !data.is_empty() {
-        entry = PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Stored), &data).map_err(zip_error)?;
+        entry = PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Stored), &data)
+            .map_err(zip_error)?;
     }
     Ok(Prepared::Buffered { entry, mentions_notify })
 }
@@ -354,7 +354,8 @@ fn write_in_order<W: Write + Seek>(
     progress: &dyn Progress,
     cancel: &CancelFlag,
 ) -> Result<(W, bool), PackError> {
-    let zip_error = |e: zip::result::ZipError| PackError::Write { path: PathBuf::from("bundle zip"), source: io::Error::other(e) };
+    let zip_error =
+        |e: zip::result::ZipError| PackError::Write { path: PathBuf::from("bundle zip"), source: io::Error::other(e) };
     let mut zip = ZipWriter::new(output);
     let mut waiting: BTreeMap<usize, Result<Prepared, PackError>> = BTreeMap::new();
     let mut mentions_notify = false;
@@ -390,7 +391,11 @@ fn write_in_order<W: Write + Seek>(
 /// Streams a large file into the archive, deciding between deflate and store on a sample of
 /// its first mebibyte (a large file is either media, which does not compress, or text, which
 /// compresses throughout).
-fn stream_entry<W: Write + Seek>(zip: &mut ZipWriter<W>, file: &SourceFile, cancel: &CancelFlag) -> Result<bool, PackError> {
+fn stream_entry<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    file: &SourceFile,
+    cancel: &CancelFlag,
+) -> Result<bool, PackError> {
     let read_error = |source| PackError::Read { path: file.path.clone(), source };
     let mut source = File::open(&file.path).map_err(read_error)?;
     let method = if rules::is_precompressed(&file.name) || !sample_compresses(&mut source).map_err(read_error)? {
