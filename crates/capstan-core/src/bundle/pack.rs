@@ -107,6 +107,8 @@ pub fn pack_folder(
     let temp =
         tempfile::Builder::new().prefix(".capstan-pack-").suffix(".tmp").tempfile_in(parent).map_err(write_error)?;
     let (file, temp_path) = temp.into_parts();
+    // Temporary files are private (0600); a bundle is an ordinary build artefact.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(write_error)?;
 
     let output = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
     let (output, mentions_notify) = write_entries(output, &listing.files, progress, cancel)?;

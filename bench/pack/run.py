@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Pack benchmark: `capstan bundle pack` against what release managers run today.
+
+Generates two deterministic web-build corpora (about 3,000 files / 60 MB and 20,000 files /
+300 MB: minified JS and CSS, source maps, SVG, incompressible images and fonts, an index.html)
+and times, in the same run and on the same files:
+
+  - capstan bundle pack DIR
+  - zip -r -6 + sha256sum (the hand-rolled script)
+  - @capgo/cli bundle zip (when npm could install it)
+
+Each tool runs REPEAT times per corpus; the median wall time is reported with the ratio to
+Capstan's, the output size, and the peak memory (max RSS of the process tree). These 2-core
+machines are noisy: compare the ratios, not the absolute seconds.
+
+Usage: bench/pack/run.py [--quick] [--repeat N]
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "bench" / "out" / "pack"
+CORPUS_VERSION = 2
+
+WORDS = (
+    "function return const let var this=>{}();if else for while new class extends import export default "
+    "async await null undefined true false Object.assign Array.from document.querySelector window.location "
+    "useState useEffect props children className onClick render createElement Promise.resolve JSON.parse "
+    "e t n r o i a s c l u d f p h m g"
+).split()
+
+
+def minified_js(rng: random.Random, size: int) -> bytes:
+    tokens = rng.choices(WORDS, k=size // 5)
+    text = "".join(t + rng.choice(";,.(){}[]=+ ") for t in tokens)
+    return text.encode()[:size]
+
+
+def css(rng: random.Random, size: int) -> bytes:
+    props = ["color:#%06x" % rng.randrange(1 << 24) for _ in range(64)] + [
+        "display:flex", "margin:0 auto", "padding:4px 8px", "font-weight:600", "border-radius:6px",
+    ]
+    parts = []
+    total = 0
+    while total < size:
+        rule = ".c%x{%s}" % (rng.randrange(1 << 20), ";".join(rng.choices(props, k=4)))
+        parts.append(rule)
+        total += len(rule)
+    return "".join(parts).encode()[:size]
+
+
+def source_map(rng: random.Random, size: int) -> bytes:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    segments = ",".join("".join(rng.choices(alphabet, k=rng.randint(4, 8))) for _ in range(size // 7))
+    return ('{"version":3,"sources":["src/app.ts"],"mappings":"%s"}' % segments).encode()[:size]
+
+
+def svg(rng: random.Random, size: int) -> bytes:
+    points = " ".join("L%d %d" % (rng.randrange(1000), rng.randrange(1000)) for _ in range(size // 9))
+    return ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0 %s"/></svg>' % points).encode()[:size]
+
+
+KINDS = [
+    # (extension, generator or None for incompressible bytes, share of files, typical file size);
+    # sizes are scaled in generate() so the corpus lands near its target total.
+    ("js", minified_js, 0.38, 40_000),
+    ("css", css, 0.07, 12_000),
+    ("js.map", source_map, 0.15, 60_000),
+    ("svg", svg, 0.05, 6_000),
+    ("png", None, 0.20, 30_000),
+    ("woff2", None, 0.05, 50_000),
+    ("jpg", None, 0.10, 80_000),
+]
+
+
+def generate(folder: Path, total_bytes: int, files: int, seed: int) -> None:
+    marker = folder / ".complete"
+    if marker.exists() and marker.read_text() == str(CORPUS_VERSION):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = random.Random(seed)
+    (folder).mkdir(parents=True)
+    (folder / "index.html").write_text(
+        '<!doctype html><html><head><script type="module" src="/assets/index.js"></script></head>'
+        '<body><div id="app"></div></body></html>'
+    )
+    (folder / "assets").mkdir()
+    (folder / "assets" / "index.js").write_text("import{CapacitorUpdater}from'x';CapacitorUpdater.notifyAppReady();")
+    weights = [share for _, _, share, _ in KINDS]
+    for index in range(files - 2):
+        ext, make, _, typical = rng.choices(KINDS, weights=weights)[0]
+        size = max(200, int(rng.lognormvariate(0, 0.8) * typical * total_bytes / (files * 57_600)))
+        data = make(rng, size) if make else rng.randbytes(size)
+        sub = folder / "assets" / ("chunk%02d" % (index % 40))
+        sub.mkdir(exist_ok=True)
+        (sub / ("f%05d.%s" % (index, ext))).write_bytes(data)
+    marker.write_text(str(CORPUS_VERSION))
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != ".complete")
+
+
+def timed(command, cwd=None, shell=False):
+    """Runs a command; returns (seconds, peak RSS in MB of the largest child)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        stderr = process.stderr.read().decode(errors="replace")
+        raise RuntimeError(f"{command} failed: {stderr}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def capgo_command():
+    binary = ROOT / "bench" / "out" / "capgo" / "node_modules" / ".bin" / "capgo"
+    if binary.exists():
+        return binary
+    print("  installing @capgo/cli with npm (once) ...", flush=True)
+    folder = binary.parents[2]
+    folder.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        # The capgo CLI also insists on the plugin being installed in the project it runs in.
+        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder), "@capgo/cli",
+         "@capgo/capacitor-updater"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    if result.returncode != 0 or not binary.exists():
+        print("  @capgo/cli could not be installed; skipping it", flush=True)
+        return None
+    return binary
+
+
+def run_corpus(name, folder, capstan, capgo, repeat, work):
+    size = folder_size(folder)
+    count = sum(1 for p in folder.rglob("*") if p.is_file()) - 1
+    print(f"\n== {name}: {count} files, {size / 1e6:.0f} MB ==", flush=True)
+    tools = {}
+
+    capstan_zip = work / f"{name}-capstan.zip"
+    tools["capstan bundle pack"] = (
+        lambda: timed([str(capstan), "bundle", "pack", str(folder), "--out", str(capstan_zip), "--json"]),
+        capstan_zip,
+    )
+    info_zip = work / f"{name}-info.zip"
+
+    def zip_and_hash():
+        if info_zip.exists():
+            info_zip.unlink()
+        t1, m1 = timed(["zip", "-q", "-r", "-6", str(info_zip), ".", "-x", ".complete"], cwd=folder)
+        t2, m2 = timed(["sha256sum", str(info_zip)])
+        return t1 + t2, max(m1, m2)
+
+    tools["zip -r -6 + sha256sum"] = (zip_and_hash, info_zip)
+    if capgo:
+        capgo_zip = work / f"{name}-capgo"  # capgo writes the name as given
+
+        # The capgo CLI refuses to run outside a Capacitor project: make its install folder one.
+        project = Path(capgo).parents[2]
+        (project / "capacitor.config.json").write_text(
+            '{"appId": "com.example.bench", "appName": "bench", "webDir": "%s"}' % folder
+        )
+        (project / "package.json").write_text(
+            '{"name": "bench", "version": "1.0.0", "dependencies": {"@capgo/capacitor-updater": "^8.0.0"}}'
+        )
+
+        def capgo_zip_run():
+            for old in work.glob(f"{name}-capgo*"):
+                old.unlink()
+            return timed(
+                [str(capgo), "bundle", "zip", "com.example.bench", "--path", str(folder),
+                 "--bundle", "1.0.0", "--name", str(capgo_zip), "--json"],
+                cwd=project,
+            )
+
+        tools["@capgo/cli bundle zip"] = (capgo_zip_run, capgo_zip)
+
+    results = {}
+    for round_index in range(repeat):
+        # Interleave the tools each round so drifting machine load hits all of them alike.
+        for tool, (run, _) in tools.items():
+            seconds, rss = run()
+            results.setdefault(tool, []).append((seconds, rss))
+    base = statistics.median(s for s, _ in results["capstan bundle pack"])
+    print(f"{'tool':<24}{'median s':>10}{'x capstan':>11}{'output MB':>11}{'peak RSS MB':>13}")
+    for tool, (_, output) in tools.items():
+        times = [s for s, _ in results[tool]]
+        rss = max(m for _, m in results[tool])
+        median = statistics.median(times)
+        out_mb = output.stat().st_size / 1e6 if output.exists() else float("nan")
+        print(f"{tool:<24}{median:>10.2f}{median / base:>11.2f}{out_mb:>11.2f}{rss:>13.0f}")
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="only the 60 MB corpus, one round")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    print("building capstan (release) ...", flush=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli"], cwd=ROOT, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    capstan = target / "release" / "capstan"
+    for tool in ("zip", "sha256sum"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `make deps` first")
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = OUT / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    corpora = [("60MB", 60_000_000, 3_000, 60)]
+    if not args.quick:
+        corpora.append(("300MB", 300_000_000, 20_000, 300))
+    print("generating corpora (cached under bench/out/pack) ...", flush=True)
+    for name, total, files, seed in corpora:
+        generate(OUT / f"corpus-{name}", total, files, seed)
+    capgo = capgo_command()
+    print(f"machine: {os.cpu_count()} cores; {args.repeat if not args.quick else 1} round(s) per tool")
+    for name, _, _, _ in corpora:
+        run_corpus(name, OUT / f"corpus-{name}", capstan, capgo, 1 if args.quick else args.repeat, work)
+
+
+if __name__ == "__main__":
+    main()
