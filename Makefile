@@ -9,11 +9,20 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/capstan/target
 export CARGO_TERM_COLOR ?= never
 
-# Debian packages the build and the tests use: zip/unzip and a JRE are the real tools the
-# bundle tests compare against (Android extracts with java.util.zip).
-APT_PACKAGES := build-essential pkg-config zip unzip default-jre-headless python3
+# Build: a C toolchain, and WebKitGTK and friends for the Tauri console.
+BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
+  libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
+# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts), drive
+# the real console under Xvfb over WebDriver, and keep tokens in a real Secret Service.
+TEST_APT_PACKAGES := zip unzip default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
+  gnome-keyring imagemagick
+# Benchmarks also need GNU time (peak memory).
+BENCH_APT_PACKAGES := time
 
-.PHONY: help deps run test fmt fmt-check lint bench bench-pack
+UI := ui
+CONSOLE_BIN := $(CARGO_TARGET_DIR)/debug/capstan-console
+
+.PHONY: help deps tools ui ui-check run test test-rust test-console fmt fmt-check lint bench bench-deps bench-pack
 
 help:
 	@echo "make run    pack and inspect the sample web build with the capstan CLI"
@@ -21,27 +30,43 @@ help:
 	@echo "make fmt    format the code        make lint   clippy with warnings as errors"
 	@echo "make bench  benchmarks (ratios against baselines measured in the same run)"
 
-## Install missing system packages (Debian/Ubuntu; needs root or sudo).
+## System packages (Debian/Ubuntu; root or sudo), Node.js for the UI, Rust.
 deps:
-	@missing=""; for pkg in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@scripts/apt-deps.sh $(BUILD_APT_PACKAGES) $(TEST_APT_PACKAGES)
+	@command -v npm >/dev/null || scripts/apt-deps.sh nodejs npm
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs"; exit 1; }
+
+## Cargo-installed tools: tauri-driver bridges WebDriver to the console's WebKit view.
+tools: deps
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
+
+## The console's web UI: npm packages from the lockfile, then the production build Tauri embeds.
+ui: deps
+	@cd $(UI) && { [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json node_modules/.capstan-lock || \
+	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.capstan-lock; }; }
+	cd $(UI) && npm run --silent build
+
+ui-check: ui
+	cd $(UI) && npm run --silent typecheck && npm run --silent test
 
 run: deps
 	cargo build -q -p capstan-cli
 	$(CARGO_TARGET_DIR)/debug/capstan bundle pack examples/hello-app/www --out $(CARGO_TARGET_DIR)/hello-app.zip
 	$(CARGO_TARGET_DIR)/debug/capstan bundle inspect $(CARGO_TARGET_DIR)/hello-app.zip
 
-test: deps fmt-check lint
-	cargo test --workspace --all-targets --locked
-	cargo test --workspace --doc --locked
+test: tools ui-check fmt-check lint test-rust test-console
+
+test-rust: ui
+	cargo test --workspace --exclude capstan-e2e --all-targets --locked
+	cargo test --workspace --exclude capstan-e2e --doc --locked
+
+## The real console over WebDriver, under Xvfb, with a private D-Bus session and keychain.
+test-console: tools ui
+	cargo build -q -p capstan-console --locked
+	cargo test -q -p capstan-e2e --no-run --locked
+	CAPSTAN_CONSOLE_BIN=$(CONSOLE_BIN) CAPSTAN_SCREENSHOT_DIR=$(CARGO_TARGET_DIR)/screenshots \
+	  timeout 1200 xvfb-run -a -s "-screen 0 1280x800x24" \
+	  cargo test -p capstan-e2e --locked -- --test-threads=1 </dev/null
 
 fmt:
 	cargo fmt --all
@@ -49,10 +74,13 @@ fmt:
 fmt-check:
 	cargo fmt --all -- --check
 
-lint:
+lint: ui
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-bench: deps bench-pack
+bench-deps: deps
+	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
+
+bench: bench-deps bench-pack
 
 bench-pack:
 	python3 bench/pack/run.py

@@ -23,6 +23,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -109,16 +110,23 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != ".complete")
 
 
-def timed(command, cwd=None, shell=False):
-    """Runs a command; returns (seconds, peak RSS in MB of the largest child)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, shell=shell, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        stderr = process.stderr.read().decode(errors="replace")
-        raise RuntimeError(f"{command} failed: {stderr}")
-    return elapsed, usage.ru_maxrss / 1024
+def timed(command, cwd=None):
+    """Runs a command; returns (seconds, peak RSS in MB).
+
+    Peak memory comes from GNU time, which forks the command from its own small process:
+    rusage read from this Python process would count the Python interpreter's pages that the
+    child inherits before exec.
+    """
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        start = time.perf_counter()
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *map(str, command)],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(f"{command} failed: {result.stderr.decode(errors='replace')}")
+        return elapsed, int(rss_file.read().strip().splitlines()[-1]) / 1024
 
 
 def capgo_command():
@@ -211,7 +219,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli"], cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     capstan = target / "release" / "capstan"
-    for tool in ("zip", "sha256sum"):
+    for tool in ("zip", "sha256sum", "/usr/bin/time"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run `make deps` first")
 

@@ -45,7 +45,7 @@ impl BundleReport {
 }
 
 /// One file of a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct BundleFile {
     /// Path inside the zip, `/`-separated.
     pub path: String,
@@ -56,7 +56,7 @@ pub struct BundleFile {
 }
 
 /// Something a release manager should know, but which does not make the bundle unusable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Warning {
     /// No JavaScript file mentions `notifyAppReady`: the plugin will roll the bundle back

@@ -1,0 +1,30 @@
+//! Capstan's release console: a Tauri window over `capstan-core` and `capstan-client`.
+//!
+//! This crate only wires windows, state and commands; every command is a thin adapter that
+//! calls a use-case and maps its error to [`error::UiError`]. Nothing here is needed by the
+//! CLI, and nothing depends on this crate.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod bindings;
+mod commands;
+mod error;
+mod operations;
+mod progress_events;
+
+fn main() {
+    if let Err(error) = run() {
+        eprintln!("error: cannot start the Capstan console: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> tauri::Result<()> {
+    tauri::Builder::default()
+        .manage(operations::Operations::default())
+        .invoke_handler(tauri::generate_handler![
+            commands::bundle::preview_bundle,
+            commands::bundle::pick_folder,
+            commands::operations::cancel_operation,
+        ])
+        .run(tauri::generate_context!())
+}

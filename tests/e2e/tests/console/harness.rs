@@ -1,0 +1,131 @@
+//! Starting and stopping the console under tauri-driver, and the shared steps of the tests.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use thirtyfour::prelude::*;
+use tokio::process::{Child, Command};
+
+/// The console binary under test: `CAPSTAN_CONSOLE_BIN`, or the debug build next to the tests.
+pub fn console_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAPSTAN_CONSOLE_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("debug/capstan-console")
+}
+
+/// Where the test run writes its screenshots.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = std::env::var_os("CAPSTAN_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("capstan-screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running console, driven over WebDriver.
+pub struct Console {
+    pub driver: WebDriver,
+    tauri_driver: Child,
+    binary: PathBuf,
+}
+
+const DRIVER_PORT: u16 = 4444;
+
+impl Console {
+    /// Starts tauri-driver and, through it, the console with a private data directory.
+    pub async fn start(home: &Path) -> Console {
+        let binary = console_binary();
+        assert!(binary.exists(), "console binary missing at {}: build it first (make test-console does)", binary.display());
+        let mut tauri_driver = Command::new("tauri-driver")
+            .arg("--port")
+            .arg(DRIVER_PORT.to_string())
+            // The app inherits the driver's environment: keep its data out of the real home.
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("tauri-driver is installed (cargo install tauri-driver --version '^2' --locked)");
+        wait_for_port(DRIVER_PORT, &mut tauri_driver).await;
+
+        let mut capabilities = Capabilities::new();
+        capabilities.set("browserName", "wry").unwrap();
+        capabilities.set("tauri:options", serde_json::json!({ "application": binary })).unwrap();
+        let driver = WebDriver::new(format!("http://127.0.0.1:{DRIVER_PORT}"), capabilities)
+            .await
+            .expect("tauri-driver starts a session with the console");
+        Console { driver, tauri_driver, binary }
+    }
+
+    /// Quits the app, waits until it is gone, then stops tauri-driver (in that order: killing
+    /// the driver first orphans the app, which keeps inherited pipes open).
+    pub async fn stop(mut self) {
+        self.driver.quit().await.expect("session ends");
+        for _ in 0..100 {
+            if !process_running(&self.binary) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(pid) = self.tauri_driver.id() {
+            // SIGTERM lets tauri-driver stop WebKitWebDriver cleanly.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tauri_driver.wait()).await;
+    }
+
+    /// Finds one element by CSS selector, waiting for it to appear.
+    pub async fn element(&self, css: &str) -> WebElement {
+        self.driver.query(By::Css(css)).first().await.unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
+    }
+
+    /// Finds the button whose text is `text`.
+    pub async fn button(&self, text: &str) -> WebElement {
+        self.driver
+            .query(By::XPath(format!("//button[normalize-space(.)='{text}']")))
+            .first()
+            .await
+            .unwrap_or_else(|e| panic!("no button `{text}`: {e}"))
+    }
+
+    /// Waits until the element matching `css` contains `text`.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> WebElement {
+        let element = self.element(css).await;
+        element.wait_until().has_text(text).await.unwrap_or_else(|e| panic!("`{css}` never showed `{text}`: {e}"));
+        element
+    }
+
+    /// Saves a PNG of the window as `<name>.png` in the screenshot directory.
+    pub async fn screenshot(&self, name: &str) {
+        // Let the last DOM change reach the screen before capturing it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let png = self.driver.screenshot_as_png().await.expect("screenshot");
+        std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+fn process_running(binary: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().any(|entry| std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == binary))
+}
+
+async fn wait_for_port(port: u16, child: &mut Child) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("tauri-driver exited early: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("tauri-driver did not listen on {port}");
+}

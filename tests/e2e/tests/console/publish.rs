@@ -1,0 +1,46 @@
+//! Publishing: from a build folder to a bundle preview, in the real window.
+
+use std::path::Path;
+
+use crate::harness::Console;
+
+fn web_build(root: &Path) {
+    std::fs::create_dir_all(root.join("assets")).unwrap();
+    std::fs::write(root.join("index.html"), "<!doctype html><html><body>hello</body></html>").unwrap();
+    std::fs::write(root.join("assets/app.js"), "import{CapacitorUpdater as u}from'x';u.notifyAppReady();".repeat(300))
+        .unwrap();
+    std::fs::write(root.join("assets/app.js.map"), "{\"version\":3}").unwrap();
+    std::fs::write(root.join(".DS_Store"), "junk").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn previews_a_build_folder_typed_into_the_path_field() {
+    let home = tempfile::tempdir().unwrap();
+    let build = home.path().join("app/dist");
+    web_build(&build);
+    let console = Console::start(home.path()).await;
+
+    let input = console.element("input[name=folder]").await;
+    input.send_keys(build.display().to_string()).await.unwrap();
+    console.button("Check bundle").await.click().await.unwrap();
+
+    let count = console.wait_for_text("[data-testid=file-count]", "3").await;
+    assert_eq!(count.text().await.unwrap(), "3");
+    let sha = console.element("[data-testid=sha256]").await.text().await.unwrap();
+    assert_eq!(sha.len(), 64);
+    let excluded = console.element("[data-testid=excluded]").await.text().await.unwrap();
+    assert!(excluded.contains(".DS_Store"), "{excluded}");
+    let warning = console.element("li.warning[data-code=source_maps]").await.text().await.unwrap();
+    assert!(warning.contains("source map"), "{warning}");
+    console.screenshot("publish-preview").await;
+
+    // A folder without index.html is explained, not crashed on.
+    input.clear().await.unwrap();
+    input.send_keys(home.path().display().to_string()).await.unwrap();
+    console.button("Check bundle").await.click().await.unwrap();
+    let alert = console.wait_for_text("[role=alert]", "no index.html").await;
+    assert!(alert.text().await.unwrap().contains("no index.html"));
+    console.screenshot("publish-error").await;
+
+    console.stop().await;
+}

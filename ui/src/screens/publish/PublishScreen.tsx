@@ -1,0 +1,98 @@
+import { useEffect, useReducer, useState, type FormEvent } from 'react';
+import { ProgressBar } from '../../components/ProgressBar';
+import { toUiError } from '../../lib/backend/backend';
+import { useBackend } from '../../lib/backend/context';
+import { BundlePreviewCard } from './BundlePreviewCard';
+import { initialPreviewState, previewReducer } from './previewState';
+
+/** Publish: choose a build folder and see exactly what would ship before anything is sent. */
+export function PublishScreen() {
+  const backend = useBackend();
+  const [folder, setFolder] = useState('');
+  const [state, dispatch] = useReducer(previewReducer, initialPreviewState);
+
+  useEffect(() => {
+    let unsubscribe: (() => void) | undefined;
+    let disposed = false;
+    backend.onProgress((event) => dispatch({ type: 'progress', event })).then((stop) => {
+      if (disposed) stop();
+      else unsubscribe = stop;
+    });
+    return () => {
+      disposed = true;
+      unsubscribe?.();
+    };
+  }, [backend]);
+
+  async function check(path: string) {
+    const trimmed = path.trim();
+    if (!trimmed) return;
+    const operationId = crypto.randomUUID();
+    dispatch({ type: 'start', operationId, folder: trimmed });
+    try {
+      const preview = await backend.previewBundle(operationId, trimmed);
+      dispatch({ type: 'succeeded', operationId, preview });
+    } catch (error) {
+      dispatch({ type: 'failed', operationId, error: toUiError(error) });
+    }
+  }
+
+  async function browse() {
+    const picked = await backend.pickFolder();
+    if (picked) {
+      setFolder(picked);
+      await check(picked);
+    }
+  }
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    void check(folder);
+  }
+
+  const packing = state.kind === 'packing' ? state : null;
+  return (
+    <div className="screen">
+      <header className="screen-head">
+        <h1>Publish a bundle</h1>
+        <p className="muted">Pick the web build folder (the one with index.html). Nothing is sent until you publish.</p>
+      </header>
+
+      <form className="card row" onSubmit={submit}>
+        <label className="field grow">
+          <span>Build folder</span>
+          <input
+            name="folder"
+            value={folder}
+            onChange={(e) => setFolder(e.target.value)}
+            placeholder="/path/to/app/dist"
+            spellCheck={false}
+            autoFocus
+          />
+        </label>
+        <button type="button" className="button secondary" onClick={() => void browse()} disabled={!!packing}>
+          Browse…
+        </button>
+        <button type="submit" className="button" disabled={!!packing || !folder.trim()}>
+          Check bundle
+        </button>
+      </form>
+
+      {packing && (
+        <ProgressBar
+          label={`Packing ${packing.folder}`}
+          done={packing.done}
+          total={packing.total}
+          onCancel={() => void backend.cancelOperation(packing.operationId)}
+        />
+      )}
+      {state.kind === 'cancelled' && <p className="notice">Packing cancelled. Nothing was written.</p>}
+      {state.kind === 'failed' && (
+        <p className="error" role="alert">
+          {state.error.message}
+        </p>
+      )}
+      {state.kind === 'ready' && <BundlePreviewCard preview={state.preview} />}
+    </div>
+  );
+}
