@@ -32,18 +32,30 @@ pub struct Console {
     pub driver: WebDriver,
     tauri_driver: Child,
     binary: PathBuf,
+    /// Held for the whole test: tauri-driver's port is fixed, so consoles run one at a time.
+    _exclusive: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_CONSOLE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const DRIVER_PORT: u16 = 4444;
 
 impl Console {
     /// Starts tauri-driver and, through it, the console with a private data directory.
     pub async fn start(home: &Path) -> Console {
+        let exclusive = ONE_CONSOLE_AT_A_TIME.lock().await;
         let binary = console_binary();
         assert!(binary.exists(), "console binary missing at {}: build it first (make test-console does)", binary.display());
-        let mut tauri_driver = Command::new("tauri-driver")
+        // tauri-driver (and the app it starts) get their own virtual display and a private
+        // D-Bus session with an unlocked keychain, in their own process group for teardown.
+        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+        let mut tauri_driver = Command::new("xvfb-run")
+            .args(["-a", "-s", "-screen 0 1280x800x24"])
+            .arg(scripts.join("with-keyring.sh"))
+            .arg("tauri-driver")
             .arg("--port")
             .arg(DRIVER_PORT.to_string())
+            .process_group(0)
             // The app inherits the driver's environment: keep its data out of the real home.
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -51,9 +63,8 @@ impl Console {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
-            .expect("tauri-driver is installed (cargo install tauri-driver --version '^2' --locked)");
+            .expect("xvfb-run is installed (make deps)");
         wait_for_port(DRIVER_PORT, &mut tauri_driver).await;
 
         let mut capabilities = Capabilities::new();
@@ -62,13 +73,13 @@ impl Console {
         let driver = WebDriver::new(format!("http://127.0.0.1:{DRIVER_PORT}"), capabilities)
             .await
             .expect("tauri-driver starts a session with the console");
-        Console { driver, tauri_driver, binary }
+        Console { driver, tauri_driver, binary, _exclusive: exclusive }
     }
 
     /// Quits the app, waits until it is gone, then stops tauri-driver (in that order: killing
     /// the driver first orphans the app, which keeps inherited pipes open).
     pub async fn stop(mut self) {
-        self.driver.quit().await.expect("session ends");
+        self.driver.clone().quit().await.expect("session ends");
         for _ in 0..100 {
             if !process_running(&self.binary) {
                 break;
@@ -76,8 +87,8 @@ impl Console {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if let Some(pid) = self.tauri_driver.id() {
-            // SIGTERM lets tauri-driver stop WebKitWebDriver cleanly.
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+            // SIGTERM to the whole group: tauri-driver stops WebKitWebDriver, xvfb-run its Xvfb.
+            let _ = std::process::Command::new("kill").arg("-TERM").arg(format!("-{pid}")).status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tauri_driver.wait()).await;
     }
@@ -112,20 +123,32 @@ impl Console {
     }
 }
 
+impl Drop for Console {
+    /// A test that panicked never reached `stop`: kill the whole group (driver, display, app) so
+    /// the next test finds the port free and nothing lingers.
+    fn drop(&mut self) {
+        if let Ok(None) = self.tauri_driver.try_wait()
+            && let Some(pid) = self.tauri_driver.id()
+        {
+            let _ = std::process::Command::new("kill").arg("-KILL").arg(format!("-{pid}")).status();
+        }
+    }
+}
+
 fn process_running(binary: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else { return false };
     entries.flatten().any(|entry| std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == binary))
 }
 
 async fn wait_for_port(port: u16, child: &mut Child) {
-    for _ in 0..200 {
+    for _ in 0..300 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("tauri-driver exited early: {status}");
+            panic!("tauri-driver exited early ({status}): is it installed? `make tools` installs it");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("tauri-driver did not listen on {port}");
 }

@@ -1,6 +1,6 @@
 //! The real console (the Tauri binary) driven over WebDriver: tauri-driver in front of
-//! WebKitWebDriver, under Xvfb. Run through `make test-console`, which provides the display,
-//! the D-Bus session and the keychain; tests run one at a time (tauri-driver's fixed ports).
+//! WebKitWebDriver, on a private Xvfb display with a private keychain (see `harness`).
+//! Consoles run one at a time because tauri-driver's ports are fixed.
 
 mod harness;
 mod publish;
