@@ -127,9 +127,16 @@ async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Cli
         .map_err(|source| CliError::Listen { addr, source })
 }
 
-async fn serve_command(config: Config) -> Result<(), CliError> {
+async fn serve_command(mut config: Config) -> Result<(), CliError> {
     tracing::info!(?config, "starting");
     let public = bind(config.listen).await?;
+    if config.public_url.is_none() {
+        // With port 0 the configured address is not where devices can reach us: use the real one.
+        config.public_url = Some(format!(
+            "http://{}",
+            public.local_addr().map_err(CliError::Serve)?
+        ));
+    }
     let management = match config.management_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,

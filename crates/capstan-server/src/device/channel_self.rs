@@ -29,7 +29,10 @@ use crate::store::{DeviceOverride, OverrideSource};
 type QueryFields = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 /// Body if there is one, else the query string.
-#[allow(clippy::result_large_err, reason = "the error is the early answer itself, built at most once per request")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the early answer itself, built at most once per request"
+)]
 fn fields(
     query: QueryFields,
     body: Result<Bytes, BytesRejection>,

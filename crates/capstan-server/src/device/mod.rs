@@ -79,7 +79,10 @@ pub fn invalid_body(too_large: bool, message: &str) -> Response {
 }
 
 /// Reads a body that must be a JSON object.
-#[allow(clippy::result_large_err, reason = "the error is the early answer itself, built at most once per request")]
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the early answer itself, built at most once per request"
+)]
 pub fn object_body(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Map<String, Value>, Response> {
