@@ -225,6 +225,13 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "graceful exit");
 
+    let listed = command(&data).args(["token", "list"]).output().unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("crash-test") && listed.contains("admin") && !listed.contains(&admin),
+        "{listed}"
+    );
+
     let (mut child, base) = start(&data);
     let device: Value = client
         .get(format!("{base}/api/v1/apps/{APP}/devices/term-device"))

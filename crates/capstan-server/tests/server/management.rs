@@ -278,3 +278,113 @@ async fn openapi_lists_every_route_and_tokens_are_managed_over_http() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn active_devices_follow_the_injected_clock() {
+    let clock = std::sync::Arc::new(capstan_server::clock::ManualClock::new(1_700_000_000_000));
+    let server = TestServer::start_with_clock(clock.clone()).await;
+    server.create_app(APP).await;
+    server.updates(&device(APP, "old-device")).await;
+    clock.advance(40 * 24 * 3600 * 1000);
+    server.updates(&device(APP, "new-device")).await;
+    let (_, adoption) = server
+        .api(
+            Method::GET,
+            &format!("/apps/{APP}/stats/channels?active_days=30"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        adoption[0]["active_devices"], 1,
+        "only the device seen in the last 30 days"
+    );
+    let (_, adoption) = server
+        .api(
+            Method::GET,
+            &format!("/apps/{APP}/stats/channels?active_days=60"),
+            None,
+        )
+        .await;
+    assert_eq!(adoption[0]["active_devices"], 2);
+    let (_, found) = server
+        .api(
+            Method::GET,
+            &format!("/apps/{APP}/devices?q=new-device"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        found[0]["last_seen_ms"],
+        1_700_000_000_000i64 + 40 * 24 * 3600 * 1000
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn split_listeners_keep_the_management_api_off_the_public_port() {
+    use capstan_server::config::Config;
+    let dir = tempfile::tempdir().unwrap();
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let management = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (public_addr, management_addr) = (
+        public.local_addr().unwrap(),
+        management.local_addr().unwrap(),
+    );
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        listen: public_addr,
+        management_listen: Some(management_addr),
+        durable_writes: false,
+        ..Config::default()
+    };
+    let state = capstan_server::AppState::open(config).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(capstan_server::serve_split(
+        public,
+        management,
+        state,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let client = reqwest::Client::new();
+    let status = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status(format!("http://{public_addr}/api/v1/openapi.json")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("http://{management_addr}/api/v1/openapi.json")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(format!("http://{public_addr}/healthz")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(format!("http://{management_addr}/readyz")).await,
+        StatusCode::OK
+    );
+    let device_answer: serde_json::Value = client
+        .post(format!("http://{public_addr}/updates"))
+        .json(&device("com.nobody", "d1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(device_answer["error"], "unknown_app");
+    let on_management = client
+        .post(format!("http://{management_addr}/updates"))
+        .json(&device("com.nobody", "d1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_management.status(), StatusCode::NOT_FOUND);
+    stop.send(()).unwrap();
+    handle.await.unwrap().unwrap();
+}

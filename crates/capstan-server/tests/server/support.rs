@@ -30,6 +30,20 @@ impl TestServer {
 
     /// Starts a server; `adjust` changes the test defaults (no rate limit, no timed flushes).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::launch(adjust, None).await
+    }
+
+    /// Starts a server whose business logic reads `clock`.
+    pub async fn start_with_clock(
+        clock: std::sync::Arc<dyn capstan_server::clock::Clock>,
+    ) -> TestServer {
+        Self::launch(|_| {}, Some(clock)).await
+    }
+
+    async fn launch(
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<std::sync::Arc<dyn capstan_server::clock::Clock>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -46,7 +60,21 @@ impl TestServer {
         };
         config.rate_limit.per_second = 0;
         adjust(&mut config);
-        let state = AppState::open(config).await.unwrap();
+        let state = match clock {
+            None => AppState::open(config).await.unwrap(),
+            Some(clock) => {
+                let db = std::sync::Arc::new(capstan_server::open_database(&config).await.unwrap());
+                let blobs = std::sync::Arc::new(
+                    capstan_server::store::disk::DiskBlobStore::open(
+                        &config.data_dir.join("blobs"),
+                    )
+                    .unwrap(),
+                );
+                let uploads = config.data_dir.join("uploads");
+                std::fs::create_dir_all(&uploads).unwrap();
+                AppState::new(config, db, blobs, clock, uploads)
+            }
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(capstan_server::serve(listener, state.clone(), async move {
             let _ = stopped.await;
