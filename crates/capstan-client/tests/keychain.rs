@@ -18,13 +18,17 @@ fn script() -> std::path::PathBuf {
 }
 
 /// Runs `body` inside a fresh Secret Service: directly when already inside one, else by
-/// re-running this very test under the script.
-fn in_secret_service(test: &str, body: impl FnOnce()) {
+/// re-running this very test under the script (with `script_args`, e.g. `--locked`).
+fn in_secret_service(script_args: &[&str], test: &str, body: impl FnOnce()) {
     if std::env::var_os(INSIDE_KEYRING).is_some() {
         body();
         return;
     }
-    let output = Command::new(script())
+    // A keychain that waits for an unlock prompt nobody can answer must fail the test, not hang it.
+    let output = Command::new("timeout")
+        .arg("120")
+        .arg(script())
+        .args(script_args)
         .arg(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .output()
@@ -58,7 +62,7 @@ fn without_session_bus(test: &str, body: impl FnOnce()) {
 
 #[test]
 fn token_round_trip_in_a_real_secret_service() {
-    in_secret_service("token_round_trip_in_a_real_secret_service", || {
+    in_secret_service(&[], "token_round_trip_in_a_real_secret_service", || {
         let keychain = Keychain::new();
         assert_eq!(keychain.get("staging").unwrap(), None);
         assert!(matches!(keychain.require("staging"), Err(KeychainError::NoToken { .. })));
@@ -83,5 +87,15 @@ fn no_session_bus_is_a_clear_error() {
         assert!(text.contains("OS keychain is not available"), "{text}");
         assert!(text.contains("CAPSTAN_TOKEN"), "says what to do in CI: {text}");
         assert!(matches!(Keychain::new().set("staging", "capstan_x"), Err(KeychainError::Unavailable { .. })));
+    });
+}
+
+#[test]
+fn locked_keychain_is_a_clear_error() {
+    in_secret_service(&["--locked"], "locked_keychain_is_a_clear_error", || {
+        let error = Keychain::new().set("staging", "capstan_x").unwrap_err();
+        assert!(matches!(error, KeychainError::Locked { .. }), "{error:?}");
+        assert!(error.to_string().contains("keychain is locked"), "{error}");
+        assert!(error.to_string().contains("unlock it"), "says what to do: {error}");
     });
 }

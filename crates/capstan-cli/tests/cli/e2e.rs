@@ -35,6 +35,11 @@ fn offered(server: &Server, device: &str, running: &str) -> String {
     }
 }
 
+/// `args` followed by `--app APP`.
+fn with_app<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().copied().chain(["--app", APP]).collect()
+}
+
 fn set_package_version(root: &Path, version: &str) {
     std::fs::write(root.join("package.json"), json!({ "name": "e2e", "version": version }).to_string()).unwrap();
 }
@@ -53,8 +58,6 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
     let root = tempfile::tempdir().unwrap();
     let cwd = root.path();
     web_build(cwd);
-    let app = ["--app", APP];
-    let with_app = |args: &[&'static str]| -> Vec<&str> { args.iter().copied().chain(app).collect() };
 
     let created = server.json(cwd, &["app", "create", APP, "--name", "E2E"]);
     assert_eq!(created["default_channel"], "production");
