@@ -8,4 +8,5 @@
 
 pub mod bundle;
 pub mod progress;
+pub mod protocol;
 pub mod version;

@@ -219,6 +219,8 @@ mod tests {
     use super::Strategy;
     use super::*;
     use proptest::prelude::*;
+    // Both globs export a `Strategy` (ours and proptest's trait); name ours explicitly.
+    use super::Strategy;
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()

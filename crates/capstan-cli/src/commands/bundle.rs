@@ -1,4 +1,5 @@
-//! `capstan bundle pack|inspect`: make a bundle from a build folder, or check an existing zip.
+//! `capstan bundle pack|inspect|list`: make a bundle from a build folder, check an existing
+//! zip, or list the server's bundles.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,8 @@ use capstan_core::progress::CancelFlag;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::output::{ByteProgress, print_json};
+use crate::context::GlobalArgs;
+use crate::output::{ByteProgress, or_dash, print_json, print_table, time};
 
 /// Bundle commands.
 #[derive(Debug, Subcommand)]
@@ -20,6 +22,8 @@ pub enum BundleCommand {
     Pack(PackArgs),
     /// Check an existing bundle zip with the rules devices need (paths, methods, zip bombs, CRCs).
     Inspect(InspectArgs),
+    /// List the app's bundles on the server, newest first.
+    List,
 }
 
 /// Arguments of `capstan bundle pack`.
@@ -33,9 +37,6 @@ pub struct PackArgs {
     /// Keep .DS_Store, __MACOSX, .git and Thumbs.db instead of leaving them out.
     #[arg(long)]
     pub include_junk: bool,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Arguments of `capstan bundle inspect`.
@@ -43,31 +44,61 @@ pub struct PackArgs {
 pub struct InspectArgs {
     /// The bundle zip.
     pub zip: PathBuf,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Runs a bundle command.
-pub fn run(command: BundleCommand) -> anyhow::Result<()> {
+pub fn run(command: BundleCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
-        BundleCommand::Pack(args) => pack(args),
-        BundleCommand::Inspect(args) => inspect(args),
+        BundleCommand::Pack(args) => pack(args, global.json),
+        BundleCommand::Inspect(args) => inspect(args, global.json),
+        BundleCommand::List => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(list(global))
+        }
     }
 }
 
-fn pack(args: PackArgs) -> anyhow::Result<()> {
+async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
+    let connection = global.connect().await?;
+    let app = global.app(&connection)?;
+    let mut bundles = connection.api.bundles(&app).await?;
+    bundles.sort_by_key(|b| std::cmp::Reverse(b.created_at_ms));
+    if global.json {
+        return print_json(&bundles);
+    }
+    let rows: Vec<Vec<String>> = bundles
+        .iter()
+        .map(|b| {
+            vec![
+                b.version.clone(),
+                human_bytes(b.size.max(0) as u64),
+                or_dash(b.min_native_version.as_deref()),
+                b.sha256.chars().take(12).collect(),
+                b.created_by.clone(),
+                time(b.created_at_ms),
+            ]
+        })
+        .collect();
+    print_table(
+        &["VERSION", "SIZE", "MIN NATIVE", "SHA256", "BY", "CREATED"],
+        &rows,
+        "no bundles yet: `capstan publish`",
+    );
+    Ok(())
+}
+
+fn pack(args: PackArgs, json: bool) -> anyhow::Result<()> {
     let out = match args.out {
         Some(out) => out,
         None => default_output(&args.dir)?,
     };
     let cancel = cancel_on_ctrl_c()?;
-    let progress = ByteProgress::new("packing", !args.json);
+    let progress = ByteProgress::new("packing", !json);
     let options = PackOptions { include_junk: args.include_junk };
     let report = bundle::pack_folder(&args.dir, &out, &options, &progress, &cancel);
     progress.finish();
     let report = report.with_context(|| format!("cannot pack {}", args.dir.display()))?;
-    if args.json {
+    if json {
         print_json(&ReportJson::new(&out, &report))
     } else {
         println!("Packed {} → {}", args.dir.display(), out.display());
@@ -76,13 +107,13 @@ fn pack(args: PackArgs) -> anyhow::Result<()> {
     }
 }
 
-fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+fn inspect(args: InspectArgs, json: bool) -> anyhow::Result<()> {
     let cancel = cancel_on_ctrl_c()?;
-    let progress = ByteProgress::new("checking", !args.json);
+    let progress = ByteProgress::new("checking", !json);
     let report = bundle::inspect_zip(&args.zip, &InspectLimits::default(), &progress, &cancel);
     progress.finish();
     let report = report.with_context(|| format!("{} is not a usable bundle", args.zip.display()))?;
-    if args.json {
+    if json {
         print_json(&ReportJson::new(&args.zip, &report))
     } else {
         println!("{} is a valid bundle", args.zip.display());
@@ -102,7 +133,7 @@ fn default_output(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Ctrl-C cancels the running operation, which then removes its partial output.
-fn cancel_on_ctrl_c() -> anyhow::Result<CancelFlag> {
+pub fn cancel_on_ctrl_c() -> anyhow::Result<CancelFlag> {
     let cancel = CancelFlag::new();
     let flag = cancel.clone();
     ctrlc::set_handler(move || flag.cancel()).context("cannot install the Ctrl-C handler")?;

@@ -1,3 +1,9 @@
 //! One module per command group.
 
+pub mod app;
 pub mod bundle;
+pub mod channel;
+pub mod device;
+pub mod profile;
+pub mod publish;
+pub mod report;

@@ -1,6 +1,9 @@
 //! The `capstan` binary as a terminal or a CI job uses it: exit codes, JSON output, messages.
 
 mod bundle;
+mod e2e;
+mod login;
+mod server;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Benchmarks the device hot path against a baseline measured in the same run, on loopback:
+#   1. POST /updates (realistic bodies, 200 000 distinct devices) vs nginx serving a static JSON
+#      file, both with wrk; prints both req/s and the ratio (goal: >= 0.5).
+#   2. POST /stats batches of 200 events; prints events/s (goal: >= 50 000) and checks that every
+#      acknowledged event is stored and queryable through the management API.
+# Needs: cargo, wrk, nginx, curl, zip, python3 (apt: wrk nginx-light curl zip python3).
+# Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_THREADS (default 2).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+seconds="${BENCH_SECONDS:-10}"
+connections="${BENCH_CONNECTIONS:-64}"
+threads="${BENCH_THREADS:-2}"
+app="com.bench.app"
+version="1.0.1"
+
+for tool in cargo wrk nginx curl zip python3; do
+  command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install wrk nginx-light curl zip python3)" >&2; exit 2; }
+done
+
+echo "== building capstan-server (release)"
+(cd "$root" && cargo build --release -p capstan-server --quiet)
+bin="${CARGO_TARGET_DIR:-$root/target}/release/capstan-server"
+
+work="$(mktemp -d)"
+server_pid=""
+nginx_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+export CAPSTAN_DATA_DIR="$work/data" CAPSTAN_LOG=warn NO_COLOR=1
+export CAPSTAN_RATE_LIMIT_PER_SECOND=0 # every request comes from 127.0.0.1
+port="$(free_port)"
+export CAPSTAN_LISTEN="127.0.0.1:$port"
+base="http://127.0.0.1:$port"
+token="$("$bin" token create --role admin --name bench)"
+
+"$bin" serve 2>"$work/server.log" &
+server_pid=$!
+for _ in $(seq 1 200); do
+  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+curl -fsS "$base/readyz" >/dev/null
+
+echo "== seeding $app with bundle $version"
+mkdir -p "$work/www"
+printf '<!doctype html><script src="app.js"></script>' >"$work/www/index.html"
+printf 'CapacitorUpdater.notifyAppReady();' >"$work/www/app.js"
+(cd "$work/www" && zip -q -r "$work/bundle.zip" .)
+sha="$(sha256sum "$work/bundle.zip" | cut -d' ' -f1)"
+auth=(-H "Authorization: Bearer $token")
+curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d "{\"id\":\"$app\"}" "$base/api/v1/apps" >/dev/null
+curl -fsS "${auth[@]}" --data-binary "@$work/bundle.zip" "$base/api/v1/apps/$app/bundles?version=$version&sha256=$sha" >/dev/null
+curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d "{\"version\":\"$version\"}" \
+  "$base/api/v1/apps/$app/channels/production/publish" >/dev/null
+
+# The static baseline answers with what /updates answers a device that needs the bundle.
+nginx_port="$(free_port)"
+mkdir -p "$work/nginx/html" "$work/nginx/logs"
+curl -fsS -H 'Content-Type: application/json' \
+  -d "{\"platform\":\"android\",\"device_id\":\"probe\",\"app_id\":\"$app\",\"version_build\":\"1.0.0\",\"version_name\":\"builtin\"}" \
+  "$base/updates" >"$work/nginx/html/answer.json"
+cat >"$work/nginx/nginx.conf" <<NGINX
+user root;
+worker_processes 1;
+daemon off;
+error_log $work/nginx/logs/error.log warn;
+pid $work/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/tmp_body;
+  proxy_temp_path $work/nginx/tmp_proxy;
+  fastcgi_temp_path $work/nginx/tmp_fastcgi;
+  uwsgi_temp_path $work/nginx/tmp_uwsgi;
+  scgi_temp_path $work/nginx/tmp_scgi;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    root $work/nginx/html;
+    location / { default_type application/json; }
+  }
+}
+NGINX
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$nginx_port/answer.json" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+
+rps() { awk '/^Requests\/sec:/ { print $2 }'; }
+
+echo "== nginx static JSON: wrk -t$threads -c$connections -d${seconds}s"
+nginx_out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://127.0.0.1:$nginx_port/answer.json")"
+echo "$nginx_out" | sed 's/^/   /'
+nginx_rps="$(echo "$nginx_out" | rps)"
+
+echo "== capstan POST /updates: wrk -t$threads -c$connections -d${seconds}s"
+updates_out="$(BENCH_APP="$app" BENCH_VERSION="$version" wrk -t"$threads" -c"$connections" -d"${seconds}s" -s "$here/updates.lua" "$base/updates")"
+echo "$updates_out" | sed 's/^/   /'
+updates_rps="$(echo "$updates_out" | rps)"
+if echo "$updates_out" | grep -q "Non-2xx"; then
+  echo "bench: /updates answered non-2xx statuses" >&2
+  exit 1
+fi
+
+echo "== capstan POST /stats, 200 events per request: wrk -t$threads -c$connections -d${seconds}s"
+stats_out="$(BENCH_APP="$app" wrk -t"$threads" -c"$connections" -d"${seconds}s" -s "$here/stats.lua" "$base/stats")"
+echo "$stats_out" | sed 's/^/   /'
+acked_batches="$(echo "$stats_out" | awk -F= '/^ACKED_BATCHES=/ { print $2 }')"
+stats_rps="$(echo "$stats_out" | rps)"
+acked_events=$((acked_batches * 200))
+stored="$(curl -fsS "${auth[@]}" "$base/api/v1/apps/$app/stats/timeline?bucket=day&days=1" |
+  python3 -c 'import json, sys; print(sum(b["count"] for b in json.load(sys.stdin)["buckets"]))')"
+
+python3 - "$nginx_rps" "$updates_rps" "$stats_rps" "$acked_events" "$stored" "$seconds" <<'PY'
+import sys
+nginx, updates, stats_rps, acked, stored, seconds = (float(x) for x in sys.argv[1:])
+ratio = updates / nginx if nginx else 0.0
+events = acked / seconds
+def verdict(ok): return "meets goal" if ok else "BELOW GOAL"
+print()
+print(f"/updates  capstan {updates:,.0f} req/s   nginx static {nginx:,.0f} req/s   ratio {ratio:.2f}  (goal >= 0.50: {verdict(ratio >= 0.5)})")
+print(f"/stats    {events:,.0f} events/s acknowledged ({stats_rps * 200:,.0f} by wrk's request rate)  (goal >= 50,000: {verdict(events >= 50_000)})")
+print(f"/stats    acknowledged {int(acked):,} events, stored and queryable {int(stored):,}")
+if stored < acked:
+    print("FAIL: acknowledged events are missing", file=sys.stderr)
+    sys.exit(1)
+PY

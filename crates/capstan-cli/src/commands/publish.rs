@@ -1,0 +1,79 @@
+//! `capstan publish DIR|ZIP --app ID --channel NAME`.
+
+use std::path::PathBuf;
+
+use capstan_client::publish::{PublishProgress, PublishRequest, publish};
+use capstan_core::bundle::human_bytes;
+use clap::Args;
+
+use crate::commands::bundle::cancel_on_ctrl_c;
+use crate::context::GlobalArgs;
+use crate::output::{ByteProgress, print_json};
+
+/// Arguments of `capstan publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Web build folder (packed here) or a bundle zip (checked here).
+    pub input: PathBuf,
+    /// Channel to assign the bundle to (e.g. production, beta).
+    #[arg(long, value_name = "NAME")]
+    pub channel: String,
+    /// Bundle version [default: "version" of the nearest package.json].
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Oldest native app version that can run this bundle [default: the nearest
+    /// MIN_NATIVE_VERSION file, else the channel's current value].
+    #[arg(long, value_name = "V")]
+    pub min_native: Option<String>,
+    /// Give the bundle to this percentage of the channel's devices only (0–100); widen later
+    /// with `capstan channel rollout`.
+    #[arg(long, value_name = "PCT")]
+    pub rollout: Option<f64>,
+    /// Release notes.
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
+    /// Publish a version not newer than the channel's, or assign an identical bundle that was
+    /// already uploaded (retrying a CI job).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `capstan publish`.
+pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
+    let connection = global.connect().await?;
+    let request = PublishRequest {
+        input: args.input,
+        app: global.app(&connection)?,
+        channel: args.channel,
+        version: args.version,
+        min_native: args.min_native,
+        rollout_percent: args.rollout,
+        notes: args.notes,
+        force: args.force,
+    };
+    let cancel = cancel_on_ctrl_c()?;
+    let (prepare, upload) = (ByteProgress::new("packing", !global.json), ByteProgress::new("uploading", !global.json));
+    let progress = PublishProgress { prepare: &prepare, upload: &upload };
+    let outcome = publish(&connection.api, &request, progress, &cancel).await;
+    prepare.finish();
+    upload.finish();
+    let outcome = outcome?;
+    if global.json {
+        return print_json(&outcome);
+    }
+    let audience = match outcome.rollout_percent {
+        Some(percent) => format!("{percent} % of `{}`", outcome.channel),
+        None => format!("every device on `{}`", outcome.channel),
+    };
+    let action = if outcome.reused { "Assigned the existing" } else { "Published" };
+    println!("{action} {} {} to {audience}", outcome.app, outcome.version);
+    println!("  version     {} ({})", outcome.version, outcome.version_source);
+    let min_native = outcome.min_native_version.as_deref().unwrap_or("none");
+    println!("  min native  {min_native} ({})", outcome.min_native_source);
+    println!("  bundle      {} files, {}", outcome.files, human_bytes(outcome.size));
+    println!("  sha256      {} (verified by the server)", outcome.sha256);
+    for warning in &outcome.warnings {
+        println!("  warning     {warning}");
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! A real `capstan-server` for end-to-end tests: its own data directory, port 0, an admin
+//! token made with `capstan-server token create`, killed when dropped.
+//!
+//! The binary is `CAPSTAN_SERVER_BIN`, else `capstan-server` beside the `capstan` binary under
+//! test (same target directory and profile): `cargo build -p capstan-server` first, which
+//! `cargo test --workspace` does by itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// Where it listens (devices and management API).
+    pub addr: SocketAddr,
+    /// An admin token.
+    pub token: String,
+    _data: tempfile::TempDir,
+}
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CAPSTAN_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let capstan = Path::new(env!("CARGO_BIN_EXE_capstan"));
+    let path = capstan.with_file_name(format!("capstan-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.is_file(), "{} is missing: run `cargo build -p capstan-server` (or set CAPSTAN_SERVER_BIN)", path.display());
+    path
+}
+
+/// `capstan-server` with a clean environment pointing at `data`.
+fn server_command(data: &Path) -> Command {
+    let mut command = Command::new(server_binary());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CAPSTAN_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("CAPSTAN_DATA_DIR", data)
+        .env("CAPSTAN_LISTEN", "127.0.0.1:0")
+        .env("CAPSTAN_DURABLE_WRITES", "false")
+        .env("CAPSTAN_RATE_LIMIT_PER_SECOND", "100000")
+        .env("CAPSTAN_RATE_LIMIT_BURST", "100000")
+        .env("CAPSTAN_LOG", "info")
+        .stdin(Stdio::null());
+    command
+}
+
+impl Server {
+    /// Starts a server and waits until it logs its address.
+    pub fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let created = server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
+        assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
+        let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+        assert!(token.starts_with("capstan_"), "{token}");
+
+        let mut child = server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sender = Some(sender);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // `ready listen=127.0.0.1:PORT`, in the server's log format.
+                if line.contains("ready")
+                    && let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("listen="))
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(addr.trim_matches('"').to_owned());
+                }
+                // Keep draining so the server never blocks on a full pipe.
+            }
+        });
+        let addr = receiver.recv_timeout(Duration::from_secs(60)).expect("capstan-server logs `ready` within 60 s");
+        Server { child, addr: addr.parse().unwrap(), token, _data: data }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `capstan` against this server (CI style: server and token from the environment).
+    pub fn capstan(&self, cwd: &Path, args: &[&str]) -> Output {
+        let output = Command::new(env!("CARGO_BIN_EXE_capstan"))
+            .current_dir(cwd)
+            .args(args)
+            .env("CAPSTAN_SERVER", self.url())
+            .env("CAPSTAN_TOKEN", &self.token)
+            .env("CAPSTAN_CONFIG_DIR", cwd.join(".capstan-config"))
+            .env_remove("CAPSTAN_PROFILE")
+            .env_remove("CAPSTAN_APP")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        output
+    }
+
+    /// Runs `capstan … --json`, asserts success, returns the JSON.
+    pub fn json(&self, cwd: &Path, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.capstan(cwd, &all);
+        assert!(
+            output.status.success(),
+            "capstan {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("capstan {}: not JSON ({e})", args.join(" ")))
+    }
+
+    /// POSTs `body` to `path` on the device side and returns the status and JSON answer.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+        (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,372 @@
+//! The typed management-API client (`/api/v1`, bearer token).
+//!
+//! One method per route, returning the types in [`types`]. Errors keep the server's code and
+//! message (`{"error", "message"}`), so the CLI prints the server's sentence and the console
+//! can branch on [`crate::ClientError::code`].
+
+pub mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use capstan_core::progress::{CancelFlag, Progress};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
+
+use crate::error::{ClientError, ClientResult};
+use types::*;
+
+/// How long to wait for a server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Upload chunk size: large enough to keep the link busy, small enough for smooth progress.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// A connection to one server with one token.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: never in logs or panic messages.
+        f.debug_struct("Api").field("base", &self.base.as_str()).field("token", &"<redacted>").finish()
+    }
+}
+
+/// Query parameters of a bundle upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadParams {
+    /// Semver version.
+    pub version: String,
+    /// SHA-256 of the zip, lowercase hex.
+    pub sha256: String,
+    /// Oldest native version that can run it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_native_version: Option<String>,
+    /// Release notes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+impl Api {
+    /// A client for the server at `base_url` using `token`.
+    pub fn new(base_url: &str, token: &str) -> ClientResult<Api> {
+        let base = Url::parse(base_url.trim_end_matches('/'))
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ClientError::Invalid(format!("`{base_url}` is not a server URL: expected http:// or https://"))
+            })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(concat!("capstan-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Invalid(format!("cannot set up HTTP: {e}")))?;
+        Ok(Api { http, base, token: token.trim().to_owned() })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        self.base.as_str().trim_end_matches('/')
+    }
+
+    /// `/api/v1/<segments…>`, each segment percent-encoded.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        {
+            let mut path = url.path_segments_mut().expect("http URLs have a path");
+            path.pop_if_empty().extend(["api", "v1"]).extend(segments);
+        }
+        url
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder, url: &Url) -> ClientResult<T> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| network(url, &e))?;
+        decode(response, url).await
+    }
+
+    async fn get<T: DeserializeOwned>(&self, segments: &[&str], query: &impl Serialize) -> ClientResult<T> {
+        let url = self.url(segments);
+        self.call(self.http.get(url.clone()).query(query), &url).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&impl Serialize>,
+    ) -> ClientResult<T> {
+        let url = self.url(segments);
+        let mut request = self.http.request(method, url.clone());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.call(request, &url).await
+    }
+
+    /// Who the token is, and its role.
+    pub async fn me(&self) -> ClientResult<Me> {
+        self.get(&["me"], &()).await
+    }
+
+    /// Every app.
+    pub async fn apps(&self) -> ClientResult<Vec<App>> {
+        self.get(&["apps"], &()).await
+    }
+
+    /// Creates an app (with its default channel `production`).
+    pub async fn create_app(&self, body: &CreateApp) -> ClientResult<App> {
+        self.send(Method::POST, &["apps"], Some(body)).await
+    }
+
+    /// An app's channels.
+    pub async fn channels(&self, app: &str) -> ClientResult<Vec<Channel>> {
+        self.get(&["apps", app, "channels"], &()).await
+    }
+
+    /// One channel.
+    pub async fn channel(&self, app: &str, channel: &str) -> ClientResult<Channel> {
+        self.get(&["apps", app, "channels", channel], &()).await
+    }
+
+    /// Creates a channel.
+    pub async fn create_channel(&self, app: &str, body: &CreateChannel) -> ClientResult<Channel> {
+        self.send(Method::POST, &["apps", app, "channels"], Some(body)).await
+    }
+
+    /// Changes a channel's settings.
+    pub async fn update_channel(&self, app: &str, channel: &str, patch: &SettingsPatch) -> ClientResult<Channel> {
+        self.send(Method::PATCH, &["apps", app, "channels", channel], Some(patch)).await
+    }
+
+    /// Points a channel at a bundle version or `builtin`; ends any rollout.
+    pub async fn set_target(&self, app: &str, channel: &str, version: &str) -> ClientResult<Channel> {
+        let body = serde_json::json!({ "version": version });
+        self.send(Method::POST, &["apps", app, "channels", channel, "publish"], Some(&body)).await
+    }
+
+    /// Starts rolling `version` out to `percent` % of the channel's devices.
+    pub async fn start_rollout(&self, app: &str, channel: &str, version: &str, percent: f64) -> ClientResult<Channel> {
+        let body = serde_json::json!({ "version": version, "percent": percent });
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
+    }
+
+    /// Changes the running rollout's percentage.
+    pub async fn change_rollout(&self, app: &str, channel: &str, percent: f64) -> ClientResult<Channel> {
+        let body = serde_json::json!({ "percent": percent });
+        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
+    }
+
+    /// Finishes the rollout: its bundle becomes the channel's target.
+    pub async fn finish_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollout", "finish"], None::<&()>).await
+    }
+
+    /// Aborts the rollout: everyone gets the target again.
+    pub async fn abort_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
+        self.send(Method::DELETE, &["apps", app, "channels", channel, "rollout"], None::<&()>).await
+    }
+
+    /// Copies `from`'s target to `to`.
+    pub async fn promote(&self, app: &str, from: &str, to: &str) -> ClientResult<Channel> {
+        let body = serde_json::json!({ "to": to });
+        self.send(Method::POST, &["apps", app, "channels", from, "promote"], Some(&body)).await
+    }
+
+    /// Rolls back to the previous target (`previous`) or the store build (`builtin`).
+    pub async fn rollback(&self, app: &str, channel: &str, to: &str) -> ClientResult<Channel> {
+        let body = serde_json::json!({ "to": to });
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
+    }
+
+    /// A channel's history, newest first.
+    pub async fn history(&self, app: &str, channel: &str) -> ClientResult<Vec<HistoryEntry>> {
+        self.get(&["apps", app, "channels", channel, "history"], &()).await
+    }
+
+    /// An app's bundles.
+    pub async fn bundles(&self, app: &str) -> ClientResult<Vec<Bundle>> {
+        self.get(&["apps", app, "bundles"], &()).await
+    }
+
+    /// One bundle, or `None` if the version does not exist.
+    pub async fn bundle(&self, app: &str, version: &str) -> ClientResult<Option<Bundle>> {
+        match self.get(&["apps", app, "bundles", version], &()).await {
+            Ok(bundle) => Ok(Some(bundle)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Streams the zip at `path` to the server, reporting bytes sent; stops when `cancel` is set.
+    pub async fn upload_bundle(
+        &self,
+        app: &str,
+        params: &UploadParams,
+        path: &Path,
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> ClientResult<Bundle> {
+        let io = |source| ClientError::Io { path: path.to_path_buf(), source };
+        let file = tokio::fs::File::open(path).await.map_err(io)?;
+        let length = file.metadata().await.map_err(io)?.len();
+        progress.start(length);
+
+        // The body stream must be 'static, so it counts bytes into a shared counter and this
+        // task turns the counter into progress calls (`progress` is only borrowed).
+        let sent = Arc::new(AtomicU64::new(0));
+        let body = reqwest::Body::wrap_stream(file_stream(file, sent.clone(), cancel.clone()));
+        let url = self.url(&["apps", app, "bundles"]);
+        let request = self
+            .http
+            .post(url.clone())
+            .query(params)
+            .bearer_auth(&self.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/zip")
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(body)
+            .send();
+        tokio::pin!(request);
+        let mut reported = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let response = loop {
+            tokio::select! {
+                response = &mut request => break response,
+                _ = tick.tick() => {
+                    let now = sent.load(Ordering::Relaxed);
+                    progress.advance(now - reported);
+                    reported = now;
+                    if cancel.is_cancelled() {
+                        // Dropping the request closes the connection: the server discards the part.
+                        return Err(ClientError::Cancelled);
+                    }
+                }
+            }
+        };
+        if cancel.is_cancelled() {
+            return Err(ClientError::Cancelled);
+        }
+        let response = response.map_err(|e| network(&url, &e))?;
+        progress.advance(sent.load(Ordering::Relaxed) - reported);
+        decode(response, &url).await
+    }
+
+    /// Devices matching `filter`.
+    pub async fn devices(&self, app: &str, filter: &DeviceFilter) -> ClientResult<Vec<DeviceRecord>> {
+        self.get(&["apps", app, "devices"], filter).await
+    }
+
+    /// A device with its override and timeline.
+    pub async fn device(&self, app: &str, device: &str) -> ClientResult<DeviceDetail> {
+        self.get(&["apps", app, "devices", device], &()).await
+    }
+
+    /// Pins a device to a channel.
+    pub async fn set_override(&self, app: &str, device: &str, channel: &str) -> ClientResult<DeviceOverride> {
+        let body = serde_json::json!({ "channel": channel });
+        self.send(Method::PUT, &["apps", app, "devices", device, "override"], Some(&body)).await
+    }
+
+    /// Removes a device's override; `false` when it had none.
+    pub async fn clear_override(&self, app: &str, device: &str) -> ClientResult<bool> {
+        let answer: serde_json::Value =
+            self.send(Method::DELETE, &["apps", app, "devices", device, "override"], None::<&()>).await?;
+        Ok(answer.get("removed").and_then(serde_json::Value::as_bool).unwrap_or(false))
+    }
+
+    /// Health per bundle.
+    pub async fn bundle_stats(&self, app: &str) -> ClientResult<Vec<BundleHealth>> {
+        self.get(&["apps", app, "stats", "bundles"], &()).await
+    }
+
+    /// Adoption per channel.
+    pub async fn channel_stats(&self, app: &str) -> ClientResult<Vec<ChannelAdoption>> {
+        self.get(&["apps", app, "stats", "channels"], &()).await
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit(&self, app: Option<&str>, limit: u32) -> ClientResult<Vec<AuditEntry>> {
+        #[derive(Serialize)]
+        struct Query<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            app: Option<&'a str>,
+            limit: u32,
+        }
+        self.get(&["audit"], &Query { app, limit }).await
+    }
+}
+
+/// The file as a stream of chunks, counting bytes into `sent` and failing once `cancel` is set.
+fn file_stream(
+    file: tokio::fs::File,
+    sent: Arc<AtomicU64>,
+    cancel: CancelFlag,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    futures_util::stream::unfold(Some(file), move |file| {
+        let (sent, cancel) = (sent.clone(), cancel.clone());
+        async move {
+            let mut file = file?;
+            if cancel.is_cancelled() {
+                return Some((Err(std::io::Error::other("upload cancelled")), None));
+            }
+            let mut chunk = vec![0u8; UPLOAD_CHUNK];
+            match file.read(&mut chunk).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                    Some((Ok(chunk), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    })
+}
+
+fn network(url: &Url, error: &reqwest::Error) -> ClientError {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        reason.push_str(": ");
+        reason.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    ClientError::Network { url: without_query(url), reason }
+}
+
+fn without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
+}
+
+async fn decode<T: DeserializeOwned>(response: reqwest::Response, url: &Url) -> ClientResult<T> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| network(url, &e))?;
+    if status.is_success() {
+        return serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::BadResponse { url: without_query(url), reason: e.to_string() });
+    }
+    let body: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+    let (code, message) = match body {
+        Some(body) => (body.error, body.message),
+        None => (String::new(), String::from_utf8_lossy(&bytes).chars().take(200).collect()),
+    };
+    let message = match status {
+        // The server's sentence is about the request; say what the user should do.
+        StatusCode::UNAUTHORIZED => {
+            "the server refused the token: it is expired, revoked or mistyped; log in again (`capstan login`) or fix CAPSTAN_TOKEN".to_owned()
+        }
+        StatusCode::FORBIDDEN => format!("not allowed: {message}"),
+        _ if message.is_empty() => format!("{url} answered {status}", url = without_query(url)),
+        _ => message,
+    };
+    Err(ClientError::Api { status: status.as_u16(), code, message })
+}

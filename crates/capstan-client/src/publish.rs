@@ -1,0 +1,267 @@
+//! Publishing a web build: pack (or take a zip), check, upload, verify, assign to a channel.
+//!
+//! The rules live here so the CLI and the console refuse the same things:
+//! - a version that already exists on the server is refused (versions are immutable); with
+//!   `force`, an identical bundle is reused (so a CI job can be retried) but different bytes
+//!   under the same version are still refused;
+//! - a version not newer than what the channel serves (target or rollout) is refused unless
+//!   forced (shipping an older bundle by accident is how devices go backwards);
+//! - the server's SHA-256 must equal the local one, or nothing is assigned.
+//!
+//! Everything that can be refused is checked before any byte is uploaded.
+
+use std::path::{Path, PathBuf};
+
+use capstan_core::bundle::{self, BundleReport, InspectLimits, PackOptions};
+use capstan_core::progress::{CancelFlag, Progress};
+use capstan_core::version::RolloutShare;
+use semver::Version;
+use serde::Serialize;
+
+use crate::api::types::{Bundle, Channel};
+use crate::api::{Api, UploadParams};
+use crate::blocking::run_with_progress;
+use crate::discovery::{self, Found, Source};
+use crate::error::{ClientError, ClientResult};
+
+/// What to publish where.
+#[derive(Debug, Clone, Default)]
+pub struct PublishRequest {
+    /// A web build folder, or a bundle zip.
+    pub input: PathBuf,
+    /// App id.
+    pub app: String,
+    /// Channel to assign the bundle to.
+    pub channel: String,
+    /// Version; defaults to the nearest `package.json`'s.
+    pub version: Option<String>,
+    /// MIN_NATIVE_VERSION; defaults to a `MIN_NATIVE_VERSION` file, else the channel's.
+    pub min_native: Option<String>,
+    /// Roll out to this share of the channel's devices (0–100); `None` or 100 means everyone.
+    pub rollout_percent: Option<f64>,
+    /// Release notes.
+    pub notes: Option<String>,
+    /// Publish even if the version is not newer than the channel's; reuse an identical
+    /// bundle that already exists.
+    pub force: bool,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishOutcome {
+    /// App id.
+    pub app: String,
+    /// Channel.
+    pub channel: String,
+    /// Version published.
+    pub version: String,
+    /// Where the version came from.
+    pub version_source: Source,
+    /// MIN_NATIVE_VERSION of the bundle.
+    pub min_native_version: Option<String>,
+    /// Where it came from.
+    pub min_native_source: Source,
+    /// SHA-256 computed locally, and verified equal to the server's.
+    pub sha256: String,
+    /// Checksum devices verify (as the server reports it).
+    pub checksum: String,
+    /// Zip size in bytes.
+    pub size: u64,
+    /// Files in the bundle.
+    pub files: usize,
+    /// Warnings about the bundle, in words.
+    pub warnings: Vec<String>,
+    /// Whether an identical bundle already on the server was reused (`force`).
+    pub reused: bool,
+    /// Rollout percentage, when not everyone gets it.
+    pub rollout_percent: Option<f64>,
+    /// The channel after the change.
+    pub channel_after: Channel,
+}
+
+/// The progress sinks of a publish: one per phase, so a UI can show two bars.
+#[derive(Clone, Copy)]
+pub struct PublishProgress<'a> {
+    /// Packing the folder (or checking the zip).
+    pub prepare: &'a dyn Progress,
+    /// Uploading.
+    pub upload: &'a dyn Progress,
+}
+
+/// What the checks before packing decided.
+struct Plan {
+    version: Found<Version>,
+    channel: Channel,
+    existing: Option<Bundle>,
+    share: Option<RolloutShare>,
+}
+
+/// Packs or checks the input, uploads it, verifies the checksum and assigns it to the channel.
+pub async fn publish(
+    api: &Api,
+    request: &PublishRequest,
+    progress: PublishProgress<'_>,
+    cancel: &CancelFlag,
+) -> ClientResult<PublishOutcome> {
+    let plan = plan(api, request).await?;
+    let min_native = min_native(request, &plan.channel, api).await?;
+
+    // Pack into a private temporary folder that disappears with this function.
+    let work = tempfile::tempdir().map_err(|source| ClientError::Io { path: std::env::temp_dir(), source })?;
+    let (zip, report) = prepare(&request.input, work.path(), progress.prepare, cancel).await?;
+    if cancel.is_cancelled() {
+        return Err(ClientError::Cancelled);
+    }
+
+    let version = plan.version.value.to_string();
+    let (stored, reused) = match plan.existing {
+        Some(existing) if existing.sha256 == report.sha256 => (existing, true),
+        Some(_) => {
+            return Err(ClientError::VersionRefused(format!(
+                "bundle {version} already exists on the server with different contents; versions are immutable, even with --force: bump the version"
+            )));
+        }
+        None => {
+            let params = UploadParams {
+                version: version.clone(),
+                sha256: report.sha256.clone(),
+                min_native_version: min_native.value.as_ref().map(Version::to_string),
+                notes: request.notes.clone().filter(|n| !n.is_empty()),
+            };
+            (api.upload_bundle(&request.app, &params, &zip, progress.upload, cancel).await?, false)
+        }
+    };
+    if stored.sha256 != report.sha256 {
+        return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
+    }
+
+    let channel_after = match plan.share {
+        Some(share) if share != RolloutShare::ALL => {
+            api.start_rollout(&request.app, &request.channel, &version, share.percent()).await?
+        }
+        _ => api.set_target(&request.app, &request.channel, &version).await?,
+    };
+    Ok(PublishOutcome {
+        app: request.app.clone(),
+        channel: request.channel.clone(),
+        version,
+        version_source: plan.version.source,
+        min_native_version: stored.min_native_version.clone(),
+        min_native_source: min_native.source,
+        sha256: report.sha256,
+        checksum: stored.checksum,
+        size: report.zip_size,
+        files: report.files.len(),
+        warnings: report.warnings.iter().map(ToString::to_string).collect(),
+        reused,
+        rollout_percent: plan.share.filter(|s| *s != RolloutShare::ALL).map(RolloutShare::percent),
+        channel_after,
+    })
+}
+
+/// Checks everything that can be refused before any work: version, channel, existing bundle.
+async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
+    if !request.input.exists() {
+        return Err(ClientError::Invalid(format!("{} does not exist", request.input.display())));
+    }
+    let share = match request.rollout_percent {
+        Some(percent) => Some(RolloutShare::from_percent(percent).map_err(|e| ClientError::Invalid(e.to_string()))?),
+        None => None,
+    };
+    let version = resolve_version(request)?;
+    let channel = api.channel(&request.app, &request.channel).await?;
+    let shown = &version.value;
+
+    if share.is_some_and(|s| s != RolloutShare::ALL)
+        && let Some(running) = &channel.rollout
+    {
+        return Err(ClientError::Conflict(format!(
+            "channel `{}` is already rolling out {} to {} %: finish or abort that rollout first",
+            channel.name,
+            running.version,
+            running.percent()
+        )));
+    }
+    let existing = api.bundle(&request.app, &shown.to_string()).await?;
+    if existing.is_some() && !request.force {
+        return Err(ClientError::VersionRefused(format!(
+            "bundle {shown} already exists on the server; versions are immutable: bump the version ({}), \
+             or pass --force to assign the identical existing bundle",
+            version.source
+        )));
+    }
+    if let Some(newest) = channel.newest_bundle()
+        && &newest >= shown
+        && !request.force
+    {
+        return Err(ClientError::VersionRefused(format!(
+            "channel `{}` already serves {newest}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
+            channel.name, version.source
+        )));
+    }
+    Ok(Plan { version, channel, existing, share })
+}
+
+/// The version: explicit, else the nearest `package.json`.
+pub fn resolve_version(request: &PublishRequest) -> ClientResult<Found<Version>> {
+    if let Some(text) = request.version.as_deref() {
+        let value = discovery::parse_version(text).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        return Ok(Found { value, source: Source::Flag });
+    }
+    discovery::package_version(&request.input)?.ok_or_else(|| {
+        ClientError::Invalid(format!(
+            "no version: no package.json with a \"version\" above {}; pass --version",
+            request.input.display()
+        ))
+    })
+}
+
+/// MIN_NATIVE_VERSION: explicit, else the nearest file, else the channel's current bundle's.
+async fn min_native(request: &PublishRequest, channel: &Channel, api: &Api) -> ClientResult<Found<Option<Version>>> {
+    if let Some(text) = request.min_native.as_deref() {
+        let value = capstan_core::version::parse_lenient(text).map_err(|e| ClientError::Invalid(e.to_string()))?;
+        return Ok(Found { value: Some(value), source: Source::Flag });
+    }
+    if let Some(found) = discovery::min_native_file(&request.input)? {
+        return Ok(Found { value: Some(found.value), source: found.source });
+    }
+    if let Some(current) = channel.target_bundle()
+        && let Some(bundle) = api.bundle(&request.app, current).await?
+    {
+        let value = bundle.min_native_version.as_deref().and_then(|v| capstan_core::version::parse_lenient(v).ok());
+        return Ok(Found { value, source: Source::Channel { bundle: bundle.version } });
+    }
+    Ok(Found { value: None, source: Source::None })
+}
+
+/// Packs a folder into `work`, or checks a zip in place; returns the zip to upload.
+async fn prepare(
+    input: &Path,
+    work: &Path,
+    progress: &dyn Progress,
+    cancel: &CancelFlag,
+) -> ClientResult<(PathBuf, BundleReport)> {
+    let (input, cancel) = (input.to_path_buf(), cancel.clone());
+    if input.is_dir() {
+        let zip = work.join("bundle.zip");
+        let out = zip.clone();
+        let report = run_with_progress(progress, move |p| {
+            bundle::pack_folder(&input, &out, &PackOptions::default(), p, &cancel).map_err(|source| match source {
+                bundle::PackError::Cancelled => ClientError::Cancelled,
+                source => ClientError::Pack { dir: input.clone(), source },
+            })
+        })
+        .await?;
+        Ok((zip, report))
+    } else {
+        let zip = input.clone();
+        let report = run_with_progress(progress, move |p| {
+            bundle::inspect_zip(&input, &InspectLimits::default(), p, &cancel).map_err(|source| match source {
+                bundle::InspectError::Cancelled => ClientError::Cancelled,
+                source => ClientError::Inspect { zip: input.clone(), source },
+            })
+        })
+        .await?;
+        Ok((zip, report))
+    }
+}

@@ -1,0 +1,372 @@
+//! Bundles: streaming upload, checks, then visibility.
+//!
+//! The upload is streamed to a temporary file while it is hashed (never held in memory), then
+//! compared with the checksum the client announced, inspected with `capstan-core` (the same
+//! rules the CLI applies before uploading), moved into the blob store durably, and only then
+//! inserted in the database in one transaction. Until that insert nothing is visible; if the
+//! server dies before it, startup removes the temporary file and the unreferenced blob.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use capstan_core::bundle::{InspectError, InspectLimits, inspect_zip};
+use capstan_core::progress::{CancelFlag, NoProgress};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{audit, require_app, snapshot_of};
+use crate::AppState;
+use crate::auth::{Authorized, Publisher, Viewer, random_hex};
+use crate::error::AppError;
+use crate::store::{Bundle, StoreError};
+
+/// Header carrying the SHA-256 the client computed (alternative to the `sha256` parameter).
+pub const SHA256_HEADER: &str = "x-capstan-sha256";
+
+/// Query parameters of an upload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// Semver version, unique per app.
+    pub version: String,
+    /// SHA-256 of the body, lowercase hex (or the `x-capstan-sha256` header).
+    pub sha256: Option<String>,
+    /// Oldest native version that can run this bundle.
+    pub min_native_version: Option<String>,
+    /// Release notes.
+    pub notes: Option<String>,
+    /// For encrypted bundles: `base64(iv):base64(encrypted key)`.
+    pub session_key: Option<String>,
+    /// For encrypted bundles: the key id devices report.
+    pub key_id: Option<String>,
+    /// For encrypted bundles: the (encrypted) checksum devices verify.
+    pub checksum: Option<String>,
+}
+
+/// Removes the temporary upload file however the request ends.
+struct TempUpload(PathBuf);
+
+impl Drop for TempUpload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn check_version(version: &str) -> Result<(), AppError> {
+    let ok = version.len() <= 64 && semver::Version::parse(version).is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(
+            "invalid_version",
+            format!("`{version}` is not a semver version such as 1.4.2"),
+        ))
+    }
+}
+
+struct Validated {
+    sha256: String,
+    min_native: Option<String>,
+    encrypted: Option<(String, String, Option<String>)>,
+}
+
+fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, AppError> {
+    check_version(&params.version)?;
+    let sha256 = params
+        .sha256
+        .clone()
+        .or_else(|| {
+            headers
+                .get(SHA256_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .map(|s| s.trim().to_ascii_lowercase())
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "missing_sha256",
+                format!("send the zip's SHA-256 as `sha256` or `{SHA256_HEADER}`"),
+            )
+        })?;
+    if !is_hex(&sha256, 64) {
+        return Err(AppError::bad_request(
+            "invalid_sha256",
+            "sha256 must be 64 hex characters",
+        ));
+    }
+    let min_native = match params
+        .min_native_version
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(text) => {
+            let parsed = capstan_core::version::parse_lenient(text)
+                .map_err(|e| AppError::bad_request("invalid_version", e.to_string()))?;
+            Some(parsed.to_string())
+        }
+        None => None,
+    };
+    if params.notes.as_ref().is_some_and(|n| n.len() > 10_000) {
+        return Err(AppError::bad_request(
+            "invalid_notes",
+            "notes are limited to 10 000 bytes",
+        ));
+    }
+    let encrypted = match (&params.session_key, &params.checksum) {
+        (None, None) if params.key_id.is_none() => None,
+        (Some(session_key), Some(checksum)) => {
+            let checksum = checksum.trim().to_ascii_lowercase();
+            if !(is_hex(&checksum, 64) || is_hex(&checksum, 512)) {
+                return Err(AppError::bad_request(
+                    "invalid_checksum",
+                    "checksum must be 64 or 512 hex characters",
+                ));
+            }
+            if session_key.is_empty() || session_key.len() > 2048 || !session_key.contains(':') {
+                return Err(AppError::bad_request(
+                    "invalid_session_key",
+                    "session_key must be `base64(iv):base64(key)`",
+                ));
+            }
+            let key_id = params.key_id.clone().filter(|k| !k.is_empty());
+            if key_id.as_ref().is_some_and(|k| k.len() > 64) {
+                return Err(AppError::bad_request(
+                    "invalid_key_id",
+                    "key_id is at most 64 characters",
+                ));
+            }
+            Some((session_key.clone(), checksum, key_id))
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                "incomplete_encryption",
+                "encrypted bundles need both session_key and checksum",
+            ));
+        }
+    };
+    Ok(Validated {
+        sha256,
+        min_native,
+        encrypted,
+    })
+}
+
+/// Streams the body to `path`, hashing it; refuses more than `limit` bytes.
+async fn receive(body: Body, path: &FsPath, limit: u64) -> Result<(String, u64), AppError> {
+    let io = |e: std::io::Error| AppError::Internal(Box::new(e));
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request("upload_interrupted", format!("upload interrupted: {e}"))
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(AppError::TooLarge { limit });
+        }
+        hasher.update(&chunk);
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Upload a bundle.
+pub async fn upload(
+    Authorized(caller, _): Authorized<Publisher>,
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    require_app(&state, &app_id).await?;
+    let checked = validate(&params, &headers)?;
+    let limit = state.config().max_bundle_bytes;
+    if let Some(length) = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && length > limit
+    {
+        return Err(AppError::TooLarge { limit });
+    }
+    if state
+        .db()
+        .get_bundle(&app_id, &params.version)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::Conflict(format!(
+            "bundle {} already exists; versions are immutable",
+            params.version
+        )));
+    }
+
+    let temp = TempUpload(
+        state
+            .upload_dir()
+            .join(format!("upload-{}.part", random_hex(12))),
+    );
+    let (sha256, size) = receive(body, &temp.0, limit).await?;
+    if sha256 != checked.sha256 {
+        return Err(AppError::InvalidBundle {
+            code: "checksum_mismatch",
+            message: format!(
+                "received bytes hash to {sha256}, not the announced {}",
+                checked.sha256
+            ),
+        });
+    }
+    let (checksum, session_key, key_id, file_count, warnings) = match checked.encrypted {
+        // The server never holds bundle keys, so an encrypted bundle cannot be opened here:
+        // the publishing client inspects the plain zip before encrypting it.
+        Some((session_key, checksum, key_id)) => (checksum, session_key, key_id, 0, json!([])),
+        None => {
+            let path = temp.0.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                inspect_zip(
+                    &path,
+                    &InspectLimits::default(),
+                    &NoProgress,
+                    &CancelFlag::new(),
+                )
+            })
+            .await
+            .map_err(|e| AppError::Internal(Box::new(e)))?
+            .map_err(|e| match e {
+                InspectError::Io { source, .. } => AppError::Internal(Box::new(source)),
+                other => AppError::InvalidBundle {
+                    code: "invalid_bundle",
+                    message: other.to_string(),
+                },
+            })?;
+            let warnings = serde_json::to_value(&report.warnings).unwrap_or(json!([]));
+            (
+                sha256.clone(),
+                String::new(),
+                None,
+                report.files.len() as i64,
+                warnings,
+            )
+        }
+    };
+
+    let blob_key = format!("{app_id}/{}/{sha256}.zip", params.version);
+    state.blobs().put_file(&blob_key, &temp.0).await?;
+    let bundle = Bundle {
+        app_id: app_id.clone(),
+        version: params.version.clone(),
+        sha256,
+        checksum,
+        size: size as i64,
+        file_count,
+        min_native_version: checked.min_native,
+        notes: params.notes.unwrap_or_default(),
+        session_key,
+        key_id,
+        blob_key: blob_key.clone(),
+        warnings,
+        created_by: caller.actor(),
+        created_at_ms: state.now_ms(),
+    };
+    let entry = audit(
+        &state,
+        caller.actor(),
+        Some(&app_id),
+        "bundle.upload",
+        &bundle.version,
+        None,
+        snapshot_of(&bundle),
+    );
+    match state.db().insert_bundle(&bundle, entry).await {
+        Ok(saved) => {
+            state.cache().invalidate(&app_id);
+            Ok((StatusCode::CREATED, Json(json!(saved))))
+        }
+        Err(error) => {
+            // A concurrent upload of the same version won; its blob has the same key only if
+            // the bytes are identical, in which case deleting would break it.
+            if !matches!(&error, StoreError::Conflict(_))
+                || state
+                    .db()
+                    .get_bundle(&app_id, &bundle.version)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none_or(|b| b.blob_key != blob_key)
+            {
+                let _ = state.blobs().delete(&blob_key).await;
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// List bundles.
+pub async fn list(
+    _: Authorized<Viewer>,
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+) -> Result<Json<Vec<Bundle>>, AppError> {
+    require_app(&state, &app_id).await?;
+    Ok(Json(state.db().list_bundles(&app_id).await?))
+}
+
+/// Show a bundle.
+pub async fn show(
+    _: Authorized<Viewer>,
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+) -> Result<Json<Bundle>, AppError> {
+    let bundle = state.db().get_bundle(&app_id, &version).await?;
+    bundle
+        .map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+}
+
+/// Delete a bundle that no channel serves.
+pub async fn remove(
+    Authorized(caller, _): Authorized<Publisher>,
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+) -> Result<Json<Bundle>, AppError> {
+    let before = state
+        .db()
+        .get_bundle(&app_id, &version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
+    let entry = audit(
+        &state,
+        caller.actor(),
+        Some(&app_id),
+        "bundle.delete",
+        &version,
+        snapshot_of(&before),
+        None,
+    );
+    let deleted = match state.db().delete_bundle(&app_id, &version, entry).await {
+        Err(StoreError::NotFound) => return Err(AppError::NotFound(format!("bundle {version}"))),
+        other => other?,
+    };
+    state.cache().invalidate(&app_id);
+    // After the commit: a crash here leaves an orphan blob that the next start removes.
+    if let Err(error) = state.blobs().delete(&deleted.blob_key).await {
+        tracing::warn!(%error, key = %deleted.blob_key, "could not remove a deleted bundle's blob");
+    }
+    Ok(Json(deleted))
+}

@@ -1,0 +1,145 @@
+//! Devices for support and QA: search, detail with the event timeline, channel overrides.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiJson, audit, require_app, snapshot_of};
+use crate::AppState;
+use crate::auth::{Authorized, Qa, Viewer};
+use crate::error::AppError;
+use crate::store::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
+
+/// `PUT .../override` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetOverride {
+    /// Channel name.
+    pub channel: String,
+}
+
+/// Operators read their own writes: buffered device state is written before a device query.
+async fn flushed(state: &AppState) {
+    state.ingest().devices.flush(state.db()).await;
+}
+
+/// Search devices by id or custom id, filtered by channel, native version or bundle.
+pub async fn search(
+    _: Authorized<Viewer>,
+    State(state): State<AppState>,
+    Path(app_id): Path<String>,
+    Query(filter): Query<DeviceFilter>,
+) -> Result<Json<Vec<DeviceRecord>>, AppError> {
+    require_app(&state, &app_id).await?;
+    flushed(&state).await;
+    Ok(Json(state.db().search_devices(&app_id, &filter).await?))
+}
+
+/// A device, its override and its latest events.
+pub async fn show(
+    _: Authorized<Viewer>,
+    State(state): State<AppState>,
+    Path((app_id, device_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    require_app(&state, &app_id).await?;
+    flushed(&state).await;
+    let device_id = device_id.to_lowercase();
+    let device = state.db().get_device(&app_id, &device_id).await?;
+    let events = state.db().device_events(&app_id, &device_id, 200).await?;
+    let overrides = state.db().list_overrides(&app_id).await?;
+    let channels = state.db().list_channels(&app_id).await?;
+    let entry = overrides
+        .into_iter()
+        .find(|o| o.device_id == device_id)
+        .map(|o| {
+            let channel = channels
+                .iter()
+                .find(|c| c.id == o.channel_id)
+                .map(|c| c.name.clone());
+            json!({ "channel": channel, "source": o.source, "set_at_ms": o.set_at_ms })
+        });
+    if device.is_none() && events.is_empty() && entry.is_none() {
+        return Err(AppError::NotFound(format!("device `{device_id}`")));
+    }
+    Ok(Json(
+        json!({ "device": device, "override": entry, "events": events }),
+    ))
+}
+
+/// Pin a device to a channel (wins over anything the device asks for).
+pub async fn set_override(
+    Authorized(caller, _): Authorized<Qa>,
+    State(state): State<AppState>,
+    Path((app_id, device_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SetOverride>,
+) -> Result<Json<DeviceOverride>, AppError> {
+    require_app(&state, &app_id).await?;
+    let device_id = device_id.to_lowercase();
+    if device_id.is_empty() || device_id.len() > capstan_core::protocol::MAX_DEVICE_ID_LEN {
+        return Err(AppError::bad_request(
+            "invalid_device_id",
+            "device id must be 1–64 characters",
+        ));
+    }
+    let channel = state
+        .db()
+        .get_channel(&app_id, &body.channel)
+        .await?
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "unknown_channel",
+                format!("no channel named `{}`", body.channel),
+            )
+        })?;
+    let entry = DeviceOverride {
+        app_id: app_id.clone(),
+        device_id: device_id.clone(),
+        channel_id: channel.id,
+        source: OverrideSource::Operator,
+        set_at_ms: state.now_ms(),
+    };
+    let record = audit(
+        &state,
+        caller.actor(),
+        Some(&app_id),
+        "device.override_set",
+        &device_id,
+        None,
+        Some(json!({ "channel": channel.name })),
+    );
+    let saved = state.db().set_override(&entry, Some(record)).await?;
+    state.cache().invalidate(&app_id);
+    Ok(Json(saved))
+}
+
+/// Remove a device's override (whoever set it).
+pub async fn clear_override(
+    Authorized(caller, _): Authorized<Qa>,
+    State(state): State<AppState>,
+    Path((app_id, device_id)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    require_app(&state, &app_id).await?;
+    let device_id = device_id.to_lowercase();
+    let before = state
+        .db()
+        .list_overrides(&app_id)
+        .await?
+        .into_iter()
+        .find(|o| o.device_id == device_id);
+    let record = audit(
+        &state,
+        caller.actor(),
+        Some(&app_id),
+        "device.override_clear",
+        &device_id,
+        before.as_ref().and_then(snapshot_of),
+        None,
+    );
+    let removed = state
+        .db()
+        .clear_override(&app_id, &device_id, None, Some(record))
+        .await?;
+    state.cache().invalidate(&app_id);
+    Ok(Json(json!({ "removed": removed })))
+}

@@ -1,0 +1,132 @@
+//! Each app's channel and bundle configuration, served from memory on the hot path.
+//!
+//! `/updates` is called by every device many times a day, while configuration changes a few
+//! times a week: reading it from the database per request would make the database the
+//! bottleneck. Management writes on this server invalidate an app's entry at once; the TTL
+//! bounds staleness when several servers share one database. Unknown apps are cached too, so a
+//! flood of requests for a made-up app id does not reach the database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::store::{App, Bundle, Channel, Database, DeviceOverride, StoreResult};
+
+/// Everything needed to answer a device of one app, read together.
+#[derive(Debug)]
+pub struct AppSnapshot {
+    /// The app.
+    pub app: App,
+    /// Its channels, by id.
+    pub channels: Vec<Channel>,
+    /// Its bundles, by version.
+    pub bundles: HashMap<String, Bundle>,
+    /// Per-device overrides, by device id.
+    pub overrides: HashMap<String, DeviceOverride>,
+}
+
+impl AppSnapshot {
+    /// A channel by name.
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    /// A channel by id.
+    pub fn channel_by_id(&self, id: i64) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+}
+
+enum Entry {
+    Known(Arc<AppSnapshot>, Instant),
+    Unknown(Instant),
+}
+
+/// Most unknown app ids remembered; past this the negative entries are dropped wholesale.
+const MAX_UNKNOWN: usize = 10_000;
+
+/// The cache.
+pub struct ConfigCache {
+    db: Arc<dyn Database>,
+    ttl: Duration,
+    entries: RwLock<HashMap<String, Entry>>,
+    /// Bumped by every invalidation: a load that started before one must not install its
+    /// (possibly stale) result.
+    generation: AtomicU64,
+}
+
+impl ConfigCache {
+    /// An empty cache over `db`.
+    pub fn new(db: Arc<dyn Database>, ttl: Duration) -> Self {
+        ConfigCache {
+            db,
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The app's snapshot, `None` for an unknown app.
+    pub async fn get(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
+        {
+            let entries = self.entries.read().expect("cache lock");
+            match entries.get(app_id) {
+                Some(Entry::Known(snapshot, at)) if at.elapsed() < self.ttl => {
+                    return Ok(Some(snapshot.clone()));
+                }
+                Some(Entry::Unknown(at)) if at.elapsed() < self.ttl => return Ok(None),
+                _ => {}
+            }
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let loaded = self.load(app_id).await?;
+        let mut entries = self.entries.write().expect("cache lock");
+        if self.generation.load(Ordering::SeqCst) == generation {
+            let entry = match &loaded {
+                Some(snapshot) => Entry::Known(snapshot.clone(), Instant::now()),
+                None => {
+                    if entries.len() >= MAX_UNKNOWN {
+                        entries.retain(|_, e| matches!(e, Entry::Known(..)));
+                    }
+                    Entry::Unknown(Instant::now())
+                }
+            };
+            entries.insert(app_id.to_owned(), entry);
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets an app's configuration after a write.
+    pub fn invalidate(&self, app_id: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.write().expect("cache lock").remove(app_id);
+    }
+
+    async fn load(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
+        let Some(app) = self.db.get_app(app_id).await? else {
+            return Ok(None);
+        };
+        let channels = self.db.list_channels(app_id).await?;
+        let bundles = self
+            .db
+            .list_bundles(app_id)
+            .await?
+            .into_iter()
+            .map(|b| (b.version.clone(), b))
+            .collect();
+        let overrides = self
+            .db
+            .list_overrides(app_id)
+            .await?
+            .into_iter()
+            .map(|o| (o.device_id.clone(), o))
+            .collect();
+        Ok(Some(Arc::new(AppSnapshot {
+            app,
+            channels,
+            bundles,
+            overrides,
+        })))
+    }
+}

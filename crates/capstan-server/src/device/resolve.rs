@@ -1,0 +1,274 @@
+//! Which channel and bundle a device gets: protocol.md §2's algorithm as a pure function of
+//! one app's configuration snapshot and the device's info object, so it is tested without HTTP.
+
+use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer, UpdateOffer};
+use capstan_core::version::{
+    CompatibilityRules, RolloutShare, VersionBlock, check_compatibility, parse_lenient,
+    rollout_bucket,
+};
+
+use crate::cache::AppSnapshot;
+use crate::store::{Channel, Target};
+
+/// How the device's channel was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelSource {
+    /// An override (operator or legacy `setChannel`).
+    Override,
+    /// The device's own `defaultChannel`.
+    Requested,
+    /// The app's default for the platform.
+    Default,
+}
+
+/// Picks the channel (step 2). A `defaultChannel` naming a channel that does not exist falls
+/// back to the app's default: a stale or mistyped channel in an app's config should not cut a
+/// fleet off from updates. One that exists but is private is refused, so that a private channel
+/// is never reached by guessing its name.
+pub fn choose_channel<'a>(
+    snapshot: &'a AppSnapshot,
+    info: &DeviceInfo,
+) -> Result<(&'a Channel, ChannelSource), UpdateAnswer> {
+    if let Some(channel) = snapshot
+        .overrides
+        .get(&info.device_id)
+        .and_then(|o| snapshot.channel_by_id(o.channel_id))
+    {
+        return Ok((channel, ChannelSource::Override));
+    }
+    if let Some(channel) = info
+        .default_channel
+        .as_deref()
+        .and_then(|name| snapshot.channel(name))
+    {
+        if !channel.settings.public && !channel.settings.allow_self_set {
+            return Err(UpdateAnswer::refusal(
+                "cannot_update_via_private_channel",
+                RefusalKind::Blocked,
+                format!(
+                    "channel `{}` is private and not self-assignable",
+                    channel.name
+                ),
+            ));
+        }
+        return Ok((channel, ChannelSource::Requested));
+    }
+    default_channel(snapshot, &info.platform)
+        .map(|c| (c, ChannelSource::Default))
+        .ok_or_else(|| {
+            UpdateAnswer::refusal(
+                "no_channel",
+                RefusalKind::Failed,
+                format!("no default channel for platform `{}`", info.platform),
+            )
+        })
+}
+
+/// The app's default channel for a platform: the designated default if it is public and allows
+/// the platform, else the first public channel that does.
+pub fn default_channel<'a>(snapshot: &'a AppSnapshot, platform: &str) -> Option<&'a Channel> {
+    let usable = |c: &&Channel| c.settings.public && c.settings.allows_platform(platform);
+    snapshot
+        .channel(&snapshot.app.default_channel)
+        .filter(usable)
+        .or_else(|| snapshot.channels.iter().find(usable))
+}
+
+/// The blocked answer for the channel's platform, build-type and device-class switches.
+pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<UpdateAnswer> {
+    let s = &channel.settings;
+    let code = if !s.allows_platform(&info.platform) {
+        match info.platform.as_str() {
+            "ios" => "disabled_platform_ios",
+            "android" => "disabled_platform_android",
+            _ => "disabled_platform_electron",
+        }
+    } else if info.is_prod && !s.allow_prod {
+        "disable_prod_build"
+    } else if !info.is_prod && !s.allow_dev {
+        "disable_dev_build"
+    } else if info.is_emulator && !s.allow_emulator {
+        "disable_emulator"
+    } else if !info.is_emulator && !s.allow_device {
+        "disable_device"
+    } else {
+        return None;
+    };
+    let would_get = channel
+        .target
+        .as_ref()
+        .map(|t| t.as_text().to_owned())
+        .unwrap_or_default();
+    Some(UpdateAnswer::blocked(
+        code,
+        format!(
+            "channel `{}` does not allow this device ({code})",
+            channel.name
+        ),
+        would_get,
+    ))
+}
+
+/// Whether a channel is listed to a device by `listChannels`.
+pub fn listable(channel: &Channel, info: &DeviceInfo) -> bool {
+    (channel.settings.public || channel.settings.allow_self_set)
+        && class_block(channel, info).is_none()
+}
+
+/// The rollout key that shuffles devices differently for each rollout.
+pub fn rollout_key(app_id: &str, channel: &str, version: &str) -> String {
+    format!("{app_id}/{channel}/{version}")
+}
+
+/// What the channel serves this device (step 3): the rollout bundle inside the share, else the
+/// channel's target.
+pub fn candidate(app_id: &str, channel: &Channel, device_id: &str) -> Option<Target> {
+    if let Some(rollout) = &channel.rollout {
+        let share = RolloutShare::from_basis_points(rollout.share_bp).unwrap_or(RolloutShare::ALL);
+        if share.includes(rollout_bucket(
+            &rollout_key(app_id, &channel.name, &rollout.version),
+            device_id,
+        )) {
+            return Some(Target::Bundle(rollout.version.clone()));
+        }
+    }
+    channel.target.clone()
+}
+
+/// The answer to `/updates` and the channel name it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// What to send.
+    pub answer: UpdateAnswer,
+    /// The channel used, when one was found.
+    pub channel: Option<String>,
+}
+
+/// The whole algorithm. `info` must have passed `check_required`.
+pub fn resolve(snapshot: &AppSnapshot, info: &DeviceInfo, base_url: &str) -> Resolution {
+    let Ok(native) = parse_lenient(&info.version_build) else {
+        let answer = UpdateAnswer::refusal(
+            "semver_error",
+            RefusalKind::Failed,
+            format!("version_build `{}` is not a version", info.version_build),
+        );
+        return Resolution {
+            answer,
+            channel: None,
+        };
+    };
+    let (channel, _) = match choose_channel(snapshot, info) {
+        Ok(found) => found,
+        Err(answer) => {
+            return Resolution {
+                answer,
+                channel: None,
+            };
+        }
+    };
+    let answer = answer_for_channel(snapshot, channel, info, &native, base_url);
+    Resolution {
+        answer,
+        channel: Some(channel.name.clone()),
+    }
+}
+
+fn answer_for_channel(
+    snapshot: &AppSnapshot,
+    channel: &Channel,
+    info: &DeviceInfo,
+    native: &semver::Version,
+    base_url: &str,
+) -> UpdateAnswer {
+    if let Some(blocked) = class_block(channel, info) {
+        return blocked;
+    }
+    let runs_builtin = info.on_builtin || info.version_name == info.version_build;
+    let version = match candidate(&snapshot.app.id, channel, &info.device_id) {
+        None => return UpdateAnswer::up_to_date(),
+        Some(Target::Builtin) if runs_builtin => {
+            return UpdateAnswer::refusal(
+                "already_on_builtin",
+                RefusalKind::UpToDate,
+                "Already on the store build",
+            );
+        }
+        Some(Target::Builtin) => return UpdateAnswer::builtin(),
+        Some(Target::Bundle(version)) => version,
+    };
+    let Some(bundle) = snapshot.bundles.get(&version) else {
+        return UpdateAnswer::refusal(
+            "misconfigured_channel",
+            RefusalKind::Failed,
+            format!("channel `{}` points at a missing bundle", channel.name),
+        );
+    };
+    let same = |a: &str, b: &str| {
+        a == b || matches!((parse_lenient(a), parse_lenient(b)), (Ok(x), Ok(y)) if x == y)
+    };
+    if !runs_builtin && same(&version, &info.version_name) {
+        return UpdateAnswer::up_to_date();
+    }
+    let (Ok(bundle_version), Ok(min_native)) = (
+        parse_lenient(&version),
+        bundle
+            .min_native_version
+            .as_deref()
+            .map(parse_lenient)
+            .transpose(),
+    ) else {
+        return UpdateAnswer::refusal(
+            "misconfigured_channel",
+            RefusalKind::Failed,
+            format!("bundle {version} has an unreadable version"),
+        );
+    };
+    let rules = CompatibilityRules {
+        strategy: channel.settings.strategy,
+        block_under_native: channel.settings.block_under_native,
+    };
+    match check_compatibility(rules, native, &bundle_version, min_native.as_ref()) {
+        Ok(()) => {}
+        Err(VersionBlock::NeedsNewerNative) => {
+            // This exact message makes the plugin fire its breaking-update event, so the app
+            // can ask the user to update from the store.
+            return UpdateAnswer::blocked(
+                VersionBlock::NeedsNewerNative.code(),
+                "store_update_required",
+                version,
+            );
+        }
+        Err(VersionBlock::UnderNative) if !runs_builtin => {
+            // The channel went back (a rollback) to a bundle older than this device's native
+            // build: the device must not stay on the bundle that was rolled away from, and the
+            // store build is at least as new as what the channel now serves.
+            return UpdateAnswer::builtin();
+        }
+        Err(block) => {
+            return UpdateAnswer::blocked(
+                block.code(),
+                format!(
+                    "bundle {version} is not allowed for native {native} ({})",
+                    block.code()
+                ),
+                version,
+            );
+        }
+    }
+    if let (Some(bundle_key), Some(device_key)) = (&bundle.key_id, &info.key_id)
+        && bundle_key != device_key
+    {
+        return UpdateAnswer::blocked(
+            "key_id_mismatch",
+            "bundle was encrypted for another key",
+            version,
+        );
+    }
+    UpdateAnswer::Offer(UpdateOffer {
+        url: format!("{base_url}/dl/{}", bundle.blob_key),
+        version,
+        checksum: bundle.checksum.clone(),
+        session_key: bundle.session_key.clone(),
+        breaking: None,
+    })
+}

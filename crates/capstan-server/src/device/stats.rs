@@ -1,0 +1,101 @@
+//! `POST /stats`: events from devices, accepted as an array (current plugins) or one object
+//! (legacy), any action. The plugin deletes a batch on 2xx and drops it for good on other 4xx,
+//! so only bodies that are not events at all get a 4xx, and 2xx waits for the commit.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use capstan_core::protocol::StatsEvent;
+use serde_json::{Value, json};
+
+use super::{client_ip, invalid_body};
+use crate::AppState;
+use crate::error::AppError;
+use crate::ingest::StatsRejected;
+use crate::store::EventRecord;
+
+/// Most events in one body (the plugin sends at most 200).
+pub const MAX_EVENTS_PER_BODY: usize = 1000;
+
+/// The handler.
+pub async fn stats(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let bytes = match body {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            return invalid_body(
+                rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
+                "cannot read request body",
+            );
+        }
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return invalid_body(false, "body is not valid JSON");
+    };
+    let events = match StatsEvent::parse_body(&value) {
+        Ok(events) => events,
+        Err(not_events) => return invalid_body(false, &not_events.to_string()),
+    };
+    if events.len() > MAX_EVENTS_PER_BODY {
+        return invalid_body(true, "too many events in one body");
+    }
+    let now = state.now_ms();
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        if event.info.device_id.is_empty() || event.info.app_id.is_empty() {
+            continue;
+        }
+        // Events for apps this server does not know are acknowledged and dropped: storing them
+        // would let anyone fill the disk, refusing them would make devices retry forever.
+        match state.cache().get(&event.info.app_id).await {
+            Ok(Some(_)) => records.push(record(event, now)),
+            Ok(None) => {}
+            Err(error) => return AppError::from(error).into_response(),
+        }
+    }
+    if records.is_empty() {
+        return ok();
+    }
+    if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
+        return limited.into_response();
+    }
+    match state.ingest().stats.submit(records).await {
+        Ok(()) => ok(),
+        Err(StatsRejected::Full) => {
+            AppError::Unavailable("stats queue is full; retry later".into()).into_response()
+        }
+        Err(StatsRejected::NotStored) => {
+            AppError::Unavailable("stats could not be stored; retry later".into()).into_response()
+        }
+    }
+}
+
+fn ok() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
+
+fn record(event: StatsEvent, now_ms: i64) -> EventRecord {
+    EventRecord {
+        metadata: (!event.metadata.is_empty())
+            .then(|| serde_json::to_string(&event.metadata).expect("string map serializes")),
+        app_id: event.info.app_id,
+        device_id: event.info.device_id,
+        action: event.action,
+        version_name: event.version_name,
+        old_version_name: event.old_version_name,
+        platform: event.info.platform,
+        native_version: event.info.version_build,
+        plugin_version: event.info.plugin_version,
+        device_ts_ms: event.timestamp_ms,
+        received_ms: now_ms,
+    }
+}

@@ -1,0 +1,305 @@
+//! Capstan's update server as a library: [`router`] builds the HTTP application over an
+//! [`AppState`], [`serve`] runs it on a listener until a shutdown signal and then flushes every
+//! buffered write. The `capstan-server` binary is a thin wrapper; tests bind port 0 and call
+//! [`serve`] directly, so readiness is implicit and no test sleeps.
+//!
+//! Devices (`@capgo/capacitor-updater`) talk to the unauthenticated endpoints in [`device`]; the
+//! console and CLI use the bearer-token management API in [`api`]. Storage sits behind the
+//! traits in [`store`].
+
+pub mod api;
+pub mod auth;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod ingest;
+pub mod ratelimit;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::cache::ConfigCache;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::ratelimit::RateLimiter;
+use crate::store::disk::DiskBlobStore;
+use crate::store::sqlite::SqliteDatabase;
+use crate::store::{BlobStore, Database, StoreError};
+
+/// Shared state of a running server. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    base_url: String,
+    db: Arc<dyn Database>,
+    blobs: Arc<dyn BlobStore>,
+    cache: ConfigCache,
+    ingest: Ingest,
+    limiter: RateLimiter,
+    clock: Arc<dyn Clock>,
+    upload_dir: PathBuf,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be prepared.
+    #[error("cannot prepare data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Database(#[from] StoreError),
+}
+
+/// Opens the embedded SQLite database of a data directory (the `token` commands use this too).
+pub async fn open_database(config: &Config) -> Result<SqliteDatabase, StartError> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(SqliteDatabase::open(&dir.join("capstan.db"), config.durable_writes).await?)
+}
+
+impl AppState {
+    /// The embedded setup: SQLite and a blob directory under `config.data_dir`. Cleans what a
+    /// crash may have left: partial uploads, and blobs that no bundle row references.
+    pub async fn open(config: Config) -> Result<AppState, StartError> {
+        let db = Arc::new(open_database(&config).await?);
+        let dir_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StartError::DataDir { path, source }
+        };
+        let blob_dir = config.data_dir.join("blobs");
+        let blobs = Arc::new(DiskBlobStore::open(&blob_dir).map_err(dir_error(&blob_dir))?);
+        let upload_dir = config.data_dir.join("uploads");
+        if upload_dir.exists() {
+            std::fs::remove_dir_all(&upload_dir).map_err(dir_error(&upload_dir))?;
+        }
+        std::fs::create_dir_all(&upload_dir).map_err(dir_error(&upload_dir))?;
+        remove_orphan_blobs(&*db, &*blobs).await?;
+        Ok(AppState::new(
+            config,
+            db,
+            blobs,
+            Arc::new(SystemClock),
+            upload_dir,
+        ))
+    }
+
+    /// A state over any storage backends and clock. Starts the background writers, so it must
+    /// be called inside a Tokio runtime.
+    pub fn new(
+        config: Config,
+        db: Arc<dyn Database>,
+        blobs: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        upload_dir: PathBuf,
+    ) -> AppState {
+        let ingest = Ingest::start(
+            db.clone(),
+            Duration::from_millis(config.device_flush_ms),
+            config.stats_queue_events,
+        );
+        AppState(Arc::new(Inner {
+            base_url: config.public_base_url(),
+            cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
+            limiter: RateLimiter::new(&config.rate_limit),
+            config,
+            db,
+            blobs,
+            ingest,
+            clock,
+            upload_dir,
+        }))
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+    /// The database.
+    pub fn db(&self) -> &dyn Database {
+        &*self.0.db
+    }
+    /// The blob store.
+    pub fn blobs(&self) -> &dyn BlobStore {
+        &*self.0.blobs
+    }
+    /// App configuration cache.
+    pub fn cache(&self) -> &ConfigCache {
+        &self.0.cache
+    }
+    /// Buffered device writes and the stats queue.
+    pub fn ingest(&self) -> &Ingest {
+        &self.0.ingest
+    }
+    /// Device endpoint rate limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+    /// Now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.0.clock.now_ms()
+    }
+    /// Base URL for download links.
+    pub fn base_url(&self) -> &str {
+        &self.0.base_url
+    }
+    /// Where uploads are received before they are checked.
+    pub fn upload_dir(&self) -> &Path {
+        &self.0.upload_dir
+    }
+
+    /// Writes everything buffered (device state, queued stats) and stops the writers.
+    pub async fn shutdown(&self) {
+        self.0.ingest.shutdown().await;
+    }
+}
+
+async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore) -> Result<(), StartError> {
+    let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
+    let stored = blobs
+        .list()
+        .await
+        .map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
+    for key in stored.into_iter().filter(|k| !referenced.contains(k)) {
+        tracing::info!(%key, "removing blob left by an interrupted upload");
+        blobs
+            .delete(&key)
+            .await
+            .map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
+    }
+    Ok(())
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let db = state.db().ping().await;
+    let blobs = state.blobs().ping().await;
+    let status = if db.is_ok() && blobs.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if let Err(error) = &db {
+        tracing::warn!(%error, "readiness: database unreachable");
+    }
+    if let Err(error) = &blobs {
+        tracing::warn!(%error, "readiness: blob store unreachable");
+    }
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    (
+        status,
+        axum::Json(
+            serde_json::json!({ "database": word(db.is_ok()), "blobs": word(blobs.is_ok()) }),
+        ),
+    )
+}
+
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Device endpoints and health checks only (for a public listener).
+pub fn device_router(state: AppState) -> Router {
+    device::routes()
+        .merge(health_routes())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Management API and health checks only (for a private listener).
+pub fn management_router(state: AppState) -> Router {
+    api::routes()
+        .merge(health_routes())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Everything on one listener.
+pub fn router(state: AppState) -> Router {
+    device::routes()
+        .merge(api::routes())
+        .merge(health_routes())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn run(
+    listener: TcpListener,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    })
+    .await
+}
+
+/// Serves [`router`] on `listener` until `shutdown` completes, lets requests in flight finish,
+/// then flushes everything buffered.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let result = run(listener, router(state.clone()), stopped).await;
+    state.shutdown().await;
+    result
+}
+
+/// Serves device endpoints on `public` and the management API on `management`.
+pub async fn serve_split(
+    public: TcpListener,
+    management: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let result = tokio::try_join!(
+        run(public, device_router(state.clone()), stopped.clone()),
+        run(management, management_router(state.clone()), stopped)
+    );
+    state.shutdown().await;
+    result.map(|_| ())
+}

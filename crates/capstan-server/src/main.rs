@@ -1,0 +1,190 @@
+//! `capstan-server`: runs the update server, and manages API tokens on its database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use capstan_server::auth::{Role, generate_token, hash_token};
+use capstan_server::clock::{Clock, SystemClock};
+use capstan_server::config::Config;
+use capstan_server::store::{Database, StoreError};
+use capstan_server::{AppState, open_database, serve, serve_split};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "capstan-server",
+    version,
+    about = "Self-hosted live updates for Capacitor apps: the update server"
+)]
+struct Cli {
+    /// TOML config file (settings: data_dir, listen, management_listen, public_url, ...).
+    #[arg(long, global = true, env = "CAPSTAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve devices and the management API until SIGINT or SIGTERM.
+    Serve,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (alone, on stdout); it is stored hashed and shown once.
+    Create {
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Who or what uses it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The id shown by `token list`.
+        id: i64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] capstan_server::config::ConfigError),
+    #[error(transparent)]
+    Start(#[from] capstan_server::StartError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("no live token with id {0}")]
+    NoSuchToken(i64),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command {
+        Command::Serve => serve_command(config).await,
+        Command::Token(command) => token_command(config, command).await,
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests and flushing buffered writes");
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| CliError::Listen { addr, source })
+}
+
+async fn serve_command(mut config: Config) -> Result<(), CliError> {
+    tracing::info!(?config, "starting");
+    let public = bind(config.listen).await?;
+    if config.public_url.is_none() {
+        // With port 0 the configured address is not where devices can reach us: use the real one.
+        config.public_url = Some(format!(
+            "http://{}",
+            public.local_addr().map_err(CliError::Serve)?
+        ));
+    }
+    let management = match config.management_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let state = AppState::open(config.clone()).await?;
+    tracing::info!(listen = %public.local_addr().map_err(CliError::Serve)?, management = ?config.management_listen, "ready");
+    match management {
+        Some(management) => serve_split(public, management, state, shutdown_signal()).await,
+        None => serve(public, state, shutdown_signal()).await,
+    }
+    .map_err(CliError::Serve)?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn token_command(config: Config, command: TokenCommand) -> Result<(), CliError> {
+    let db = open_database(&config).await?;
+    let now = SystemClock.now_ms();
+    match command {
+        TokenCommand::Create { role, name } => {
+            let token = generate_token();
+            db.insert_token(&name, role, &hash_token(&token), now, None)
+                .await?;
+            // Alone on stdout so scripts can capture it: `TOKEN=$(capstan-server token create ...)`.
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!("{:>4}  {:<10}  {:<8}  name", "id", "role", "status");
+            for token in db.list_tokens().await? {
+                let status = if token.revoked_at_ms.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
+                println!(
+                    "{:>4}  {:<10}  {:<8}  {}",
+                    token.id,
+                    token.role.as_str(),
+                    status,
+                    token.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => match db.revoke_token(id, now, None).await {
+            Ok(token) => eprintln!("revoked token {} ({})", token.id, token.name),
+            Err(StoreError::NotFound) => return Err(CliError::NoSuchToken(id)),
+            Err(other) => return Err(other.into()),
+        },
+    }
+    Ok(())
+}

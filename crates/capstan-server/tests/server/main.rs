@@ -1,0 +1,16 @@
+//! Integration suite of the update server: real HTTP on 127.0.0.1 port 0, real SQLite and a real
+//! blob directory in a temporary folder. One binary, one module per area.
+
+mod support;
+
+mod channel_self;
+mod contract;
+mod crash;
+mod downloads;
+mod hostile_input;
+mod management;
+mod roles;
+mod rollout;
+mod stats;
+mod updates;
+mod uploads;
