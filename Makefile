@@ -24,7 +24,7 @@ UI := ui
 .PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack
 
 help:
-	@echo "make run    pack and inspect the sample web build with the capstan CLI"
+	@echo "make run    start a local server and open the console connected to it"
 	@echo "make test   every check: formatting, clippy, unit, integration and end-to-end tests"
 	@echo "make fmt    format the code        make lint   clippy with warnings as errors"
 	@echo "make bench  benchmarks (ratios against baselines measured in the same run)"
@@ -48,10 +48,11 @@ ui: deps
 ui-check: ui
 	cd $(UI) && npm run --silent typecheck && npm run --silent test
 
-run: deps
-	cargo build -q -p capstan-cli
-	$(CARGO_TARGET_DIR)/debug/capstan bundle pack examples/hello-app/www --out $(CARGO_TARGET_DIR)/hello-app.zip
-	$(CARGO_TARGET_DIR)/debug/capstan bundle inspect $(CARGO_TARGET_DIR)/hello-app.zip
+## A local server (SQLite + disk under ~/.local/share/capstan), an admin token in the OS
+## keychain, and the console connected to it. Same cargo selection as `make test`.
+run: ui
+	cargo build --workspace --all-targets --locked -q
+	scripts/run-local.sh
 
 # One cargo selection (--workspace --all-targets) for building and testing, so shared crates
 # are compiled with one feature set and never twice. Tests that need a display or a keychain

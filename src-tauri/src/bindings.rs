@@ -10,6 +10,8 @@ mod tests {
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
+    use crate::commands::publish::{AppChannels, PublishDefaults, PublishForm, PublishResult};
+    use crate::commands::session::{ProfileSummary, Session};
     use crate::error::UiError;
     use crate::progress_events::ProgressEvent;
 
@@ -24,6 +26,12 @@ mod tests {
         BundlePreview::export_all(&config).unwrap();
         UiError::export_all(&config).unwrap();
         ProgressEvent::export_all(&config).unwrap();
+        AppChannels::export_all(&config).unwrap();
+        PublishDefaults::export_all(&config).unwrap();
+        PublishForm::export_all(&config).unwrap();
+        PublishResult::export_all(&config).unwrap();
+        ProfileSummary::export_all(&config).unwrap();
+        Session::export_all(&config).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -3,6 +3,7 @@
 //! `code` is a short enum the UI branches on (mirrored in TypeScript through ts-rs); `message`
 //! is for people. A code is added only when the UI treats it differently.
 
+use capstan_client::{ClientError, ErrorCode};
 use capstan_core::bundle::PackError;
 use serde::Serialize;
 use ts_rs::TS;
@@ -24,6 +25,16 @@ pub enum UiErrorCode {
     Cancelled,
     /// Something the user typed or picked is wrong: show it next to the input.
     InvalidInput,
+    /// No server connected yet: open the Connect screen.
+    NotConnected,
+    /// The server refused the token (expired, revoked): ask for a new one.
+    Unauthorized,
+    /// The token's role may not do this.
+    Forbidden,
+    /// The server cannot be reached: offer to retry.
+    Network,
+    /// The OS keychain is locked or missing: say how to unlock it.
+    Keychain,
     /// Anything else: show it as an error banner.
     Internal,
 }
@@ -47,6 +58,27 @@ impl From<PackError> for UiError {
             | PackError::Walk(_)
             | PackError::Read { .. } => UiErrorCode::InvalidInput,
             PackError::Write { .. } => UiErrorCode::Internal,
+        };
+        UiError::new(code, error.to_string())
+    }
+}
+
+impl From<ClientError> for UiError {
+    fn from(error: ClientError) -> Self {
+        let code = match error.code() {
+            ErrorCode::Cancelled => UiErrorCode::Cancelled,
+            ErrorCode::NotConnected => UiErrorCode::NotConnected,
+            ErrorCode::Unauthorized => UiErrorCode::Unauthorized,
+            ErrorCode::Forbidden => UiErrorCode::Forbidden,
+            ErrorCode::Network => UiErrorCode::Network,
+            ErrorCode::Keychain => UiErrorCode::Keychain,
+            ErrorCode::Invalid
+            | ErrorCode::InvalidBundle
+            | ErrorCode::VersionRefused
+            | ErrorCode::Conflict
+            | ErrorCode::NotFound
+            | ErrorCode::Config => UiErrorCode::InvalidInput,
+            ErrorCode::ChecksumMismatch | ErrorCode::Server | ErrorCode::Io => UiErrorCode::Internal,
         };
         UiError::new(code, error.to_string())
     }

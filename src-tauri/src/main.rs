@@ -25,6 +25,13 @@ fn run() -> tauri::Result<()> {
             commands::bundle::preview_bundle,
             commands::bundle::pick_folder,
             commands::operations::cancel_operation,
+            commands::publish::list_app_channels,
+            commands::publish::publish_bundle,
+            commands::publish::publish_defaults,
+            commands::session::connect_server,
+            commands::session::current_session,
+            commands::session::list_profiles,
+            commands::session::switch_profile,
         ])
         .run(tauri::generate_context!())
 }

@@ -3,3 +3,5 @@
 
 pub mod bundle;
 pub mod operations;
+pub mod publish;
+pub mod session;

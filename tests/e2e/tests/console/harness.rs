@@ -7,15 +7,12 @@ use std::time::Duration;
 use thirtyfour::prelude::*;
 use tokio::process::{Child, Command};
 
-/// The console binary under test: `CAPSTAN_CONSOLE_BIN`, or the debug build next to the tests.
+/// The console binary under test: `CAPSTAN_CONSOLE_BIN`, or the build next to the tests.
 pub fn console_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CAPSTAN_CONSOLE_BIN") {
-        return PathBuf::from(path);
+    match std::env::var_os("CAPSTAN_CONSOLE_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => capstan_testkit::workspace_binary("capstan-console"),
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("debug/capstan-console")
 }
 
 /// Where the test run writes its screenshots.
@@ -60,6 +57,11 @@ impl Console {
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_CACHE_HOME", home.join("cache"))
+            // Only what the test sets up may reach the console: no server or token from outside.
+            .env_remove("CAPSTAN_CONFIG_DIR")
+            .env_remove("CAPSTAN_SERVER")
+            .env_remove("CAPSTAN_TOKEN")
+            .env_remove("CAPSTAN_PROFILE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -112,6 +114,13 @@ impl Console {
         let element = self.element(css).await;
         element.wait_until().has_text(text).await.unwrap_or_else(|e| panic!("`{css}` never showed `{text}`: {e}"));
         element
+    }
+
+    /// Replaces the text of the input named `name`.
+    pub async fn fill(&self, name: &str, text: &str) {
+        let input = self.element(&format!("[name={name}]")).await;
+        input.clear().await.unwrap();
+        input.send_keys(text).await.unwrap();
     }
 
     /// Saves a PNG of the window as `<name>.png` in the screenshot directory.

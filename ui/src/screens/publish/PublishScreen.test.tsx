@@ -7,6 +7,7 @@ import type { ProgressEvent } from '../../bindings/ProgressEvent';
 import type { Backend } from '../../lib/backend/backend';
 import { BackendProvider } from '../../lib/backend/context';
 import { PublishScreen } from './PublishScreen';
+import { unusedBackend } from '../../test/backends';
 
 const preview: BundlePreview = {
   folder: '/app/dist',
@@ -26,6 +27,7 @@ function scriptedBackend() {
   let settle: { resolve: (p: BundlePreview) => void; reject: (e: unknown) => void } | undefined;
   const calls: string[] = [];
   const backend: Backend = {
+    ...unusedBackend,
     pickFolder: async () => '/picked/www',
     previewBundle: (operationId, folder) => {
       calls.push(`preview ${folder}`);

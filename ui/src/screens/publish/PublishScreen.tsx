@@ -4,6 +4,7 @@ import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { BundlePreviewCard } from './BundlePreviewCard';
 import { initialPreviewState, previewReducer } from './previewState';
+import { ReleaseForm } from './ReleaseForm';
 
 /** Publish: choose a build folder and see exactly what would ship before anything is sent. */
 export function PublishScreen() {
@@ -93,6 +94,7 @@ export function PublishScreen() {
         </p>
       )}
       {state.kind === 'ready' && <BundlePreviewCard preview={state.preview} />}
+      {state.kind === 'ready' && <ReleaseForm key={state.preview.sha256} preview={state.preview} />}
     </div>
   );
 }

@@ -1,0 +1,176 @@
+//! Publishing from the console: what the form is prefilled with, and the publish itself.
+
+use std::path::PathBuf;
+
+use capstan_client::connect::{self, ConnectOptions};
+use capstan_client::discovery;
+use capstan_client::publish::{self, PublishProgress, PublishRequest};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, State};
+use ts_rs::TS;
+
+use crate::error::UiError;
+use crate::operations::Operations;
+use crate::progress_events::EventProgress;
+
+/// What the publish form starts with, and where each value came from.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PublishDefaults {
+    /// Version from the nearest `package.json`.
+    pub version: Option<String>,
+    /// Where the version came from, in words.
+    pub version_source: String,
+    /// MIN_NATIVE_VERSION from the nearest `MIN_NATIVE_VERSION` file.
+    pub min_native: Option<String>,
+    /// Where it came from; without a file the channel's current value is kept at publish.
+    pub min_native_source: String,
+}
+
+/// An app and its channels, for the publish form's pickers.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppChannels {
+    /// App id.
+    pub app: String,
+    /// Display name.
+    pub name: String,
+    /// Channels with what they serve now.
+    pub channels: Vec<ChannelSummary>,
+}
+
+/// A channel and what it serves.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ChannelSummary {
+    /// Name.
+    pub name: String,
+    /// The bundle every device gets (`builtin` for the store build), if any.
+    pub target: Option<String>,
+    /// The bundle being rolled out, if any.
+    pub rollout_version: Option<String>,
+    /// Its share in percent.
+    pub rollout_percent: Option<f64>,
+}
+
+/// The publish form.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct PublishForm {
+    /// Build folder.
+    pub folder: String,
+    /// App id.
+    pub app: String,
+    /// Channel.
+    pub channel: String,
+    /// Version (semver).
+    pub version: String,
+    /// MIN_NATIVE_VERSION; empty keeps the channel's current value.
+    pub min_native: String,
+    /// Share of devices in percent (100 = everyone).
+    pub rollout_percent: f64,
+    /// Release notes.
+    pub notes: String,
+}
+
+/// What was published: the checksum the server verified and where it went.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct PublishResult {
+    /// App id.
+    pub app: String,
+    /// Channel.
+    pub channel: String,
+    /// Version.
+    pub version: String,
+    /// SHA-256, computed locally and verified equal on the server.
+    pub sha256: String,
+    /// Zip size in bytes.
+    pub size: u64,
+    /// Files in the bundle.
+    pub files: usize,
+    /// MIN_NATIVE_VERSION of the bundle.
+    pub min_native_version: Option<String>,
+    /// Where it came from, in words.
+    pub min_native_source: String,
+    /// Rollout share in percent, when not everyone gets it.
+    pub rollout_percent: Option<f64>,
+}
+
+/// Reads the version and MIN_NATIVE_VERSION a build folder's project declares.
+#[tauri::command]
+pub async fn publish_defaults(folder: String) -> Result<PublishDefaults, UiError> {
+    let folder = PathBuf::from(folder);
+    let version = discovery::package_version(&folder)?;
+    let min_native = discovery::min_native_file(&folder)?;
+    Ok(PublishDefaults {
+        version_source: version.as_ref().map_or("no package.json found".into(), |f| f.source.to_string()),
+        version: version.map(|f| f.value.to_string()),
+        min_native_source: min_native
+            .as_ref()
+            .map_or("no MIN_NATIVE_VERSION file: the channel's current value is kept".into(), |f| f.source.to_string()),
+        min_native: min_native.map(|f| f.value.to_string()),
+    })
+}
+
+/// Every app with its channels.
+#[tauri::command]
+pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
+    let connection = connect::connect(ConnectOptions::default()).await?;
+    let mut result = Vec::new();
+    for app in connection.api.apps().await? {
+        let channels = connection.api.channels(&app.id).await?;
+        result.push(AppChannels {
+            channels: channels
+                .into_iter()
+                .map(|c| ChannelSummary {
+                    rollout_version: c.rollout.as_ref().map(|r| r.version.clone()),
+                    rollout_percent: c.rollout.as_ref().map(|r| f64::from(r.share_bp) / 100.0),
+                    name: c.name,
+                    target: c.target,
+                })
+                .collect(),
+            app: app.id,
+            name: app.name,
+        });
+    }
+    Ok(result)
+}
+
+/// Packs, uploads (progress as `operation-progress` events: `packing`, then `uploading`),
+/// verifies the server's checksum and assigns the bundle to the channel.
+#[tauri::command]
+pub async fn publish_bundle(
+    app: AppHandle,
+    operations: State<'_, Operations>,
+    operation_id: String,
+    form: PublishForm,
+) -> Result<PublishResult, UiError> {
+    let connection = connect::connect(ConnectOptions::default()).await?;
+    let operation = operations.start(&operation_id);
+    let prepare = EventProgress::new(app.clone(), &operation_id, "packing");
+    let upload = EventProgress::new(app, &operation_id, "uploading");
+    let request = PublishRequest {
+        input: PathBuf::from(form.folder),
+        app: form.app,
+        channel: form.channel,
+        version: Some(form.version),
+        min_native: Some(form.min_native).filter(|m| !m.trim().is_empty()),
+        rollout_percent: Some(form.rollout_percent),
+        notes: Some(form.notes).filter(|n| !n.trim().is_empty()),
+        force: false,
+    };
+    let outcome = publish::publish(
+        &connection.api,
+        &request,
+        PublishProgress { prepare: &prepare, upload: &upload },
+        &operation.flag,
+    )
+    .await?;
+    Ok(PublishResult {
+        app: outcome.app,
+        channel: outcome.channel,
+        version: outcome.version,
+        sha256: outcome.sha256,
+        size: outcome.size,
+        files: outcome.files,
+        min_native_version: outcome.min_native_version,
+        min_native_source: outcome.min_native_source.to_string(),
+        rollout_percent: outcome.rollout_percent,
+    })
+}

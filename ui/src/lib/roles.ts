@@ -1,0 +1,18 @@
+// What each token role may do, mirrored from the server's role rules so the UI can disable
+// what would be refused, and say why, before the user tries.
+
+export type Action = 'publish' | 'set_override';
+
+const RANK: Record<string, number> = { viewer: 0, qa: 1, publisher: 2, admin: 3 };
+const NEEDS: Record<Action, string> = { set_override: 'qa', publish: 'publisher' };
+const VERB: Record<Action, string> = {
+  publish: 'publish, roll out, promote or roll back',
+  set_override: 'change device channels',
+};
+
+/** Null when `role` may do `action`, else the reason in words. */
+export function deniedReason(role: string, action: Action): string | null {
+  const needed = NEEDS[action];
+  if ((RANK[role] ?? -1) >= RANK[needed]) return null;
+  return `Your token's role (${role}) cannot ${VERB[action]}: a ${needed} or admin token can.`;
+}

@@ -1,0 +1,205 @@
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
+import type { AppChannels } from '../../bindings/AppChannels';
+import type { BundlePreview } from '../../bindings/BundlePreview';
+import type { ChannelSummary } from '../../bindings/ChannelSummary';
+import type { ProgressEvent } from '../../bindings/ProgressEvent';
+import type { PublishDefaults } from '../../bindings/PublishDefaults';
+import type { PublishResult } from '../../bindings/PublishResult';
+import type { UiError } from '../../bindings/UiError';
+import { ProgressBar } from '../../components/ProgressBar';
+import { toUiError } from '../../lib/backend/backend';
+import { useBackend } from '../../lib/backend/context';
+import { formatBytes } from '../../lib/format';
+import { deniedReason } from '../../lib/roles';
+import { compareSemver, parseSemver, versionProblem } from '../../lib/semver';
+import { useSession } from '../../lib/session';
+
+/** The newest bundle a channel serves (target or rollout), which a new version must exceed. */
+export function newestServed(channel: ChannelSummary | undefined): string | null {
+  const versions = [channel?.target, channel?.rollout_version].filter((v): v is string => !!v && v !== 'builtin');
+  const parsed = versions.map((v) => ({ v, p: parseSemver(v) })).filter((x) => x.p !== null);
+  parsed.sort((a, b) => compareSemver(b.p!, a.p!));
+  return parsed[0]?.v ?? null;
+}
+
+type Publishing =
+  | { kind: 'editing' }
+  | { kind: 'running'; operationId: string; event: ProgressEvent | null }
+  | { kind: 'done'; result: PublishResult }
+  | { kind: 'failed'; error: UiError };
+
+/** Version, channel, MIN_NATIVE_VERSION, notes and rollout for a previewed bundle; then publish. */
+export function ReleaseForm({ preview }: { preview: BundlePreview }) {
+  const backend = useBackend();
+  const session = useSession();
+  const [apps, setApps] = useState<AppChannels[]>([]);
+  const [defaults, setDefaults] = useState<PublishDefaults | null>(null);
+  const [loadError, setLoadError] = useState<UiError | null>(null);
+  const [form, setForm] = useState({ app: '', channel: '', version: '', minNative: '', notes: '', rollout: '100' });
+  const [publishing, setPublishing] = useState<Publishing>({ kind: 'editing' });
+
+  useEffect(() => {
+    if (!session) return;
+    Promise.all([backend.listAppChannels(), backend.publishDefaults(preview.folder)]).then(
+      ([loadedApps, loadedDefaults]) => {
+        setApps(loadedApps);
+        setDefaults(loadedDefaults);
+        const app = loadedApps.find((a) => a.app === session.app) ?? loadedApps[0];
+        setForm((f) => ({
+          ...f,
+          app: app?.app ?? '',
+          channel: app?.channels.find((c) => c.name === 'production')?.name ?? app?.channels[0]?.name ?? '',
+          version: loadedDefaults.version ?? '',
+          minNative: loadedDefaults.min_native ?? '',
+        }));
+      },
+      (e) => setLoadError(toUiError(e)),
+    );
+  }, [backend, session, preview.folder]);
+
+  useEffect(() => {
+    if (publishing.kind !== 'running') return;
+    let stop: (() => void) | undefined;
+    let disposed = false;
+    backend
+      .onProgress((event) => {
+        setPublishing((p) => (p.kind === 'running' && p.operationId === event.operation_id ? { ...p, event } : p));
+      })
+      .then((s) => (disposed ? s() : (stop = s)));
+    return () => {
+      disposed = true;
+      stop?.();
+    };
+  }, [backend, publishing.kind]);
+
+  const app = apps.find((a) => a.app === form.app);
+  const channel = app?.channels.find((c) => c.name === form.channel);
+  const current = newestServed(channel);
+  const problem = useMemo(() => (form.version ? versionProblem(form.version, current) : 'enter a version'), [form.version, current]);
+  const rollout = Number(form.rollout);
+  const rolloutProblem = Number.isFinite(rollout) && rollout > 0 && rollout <= 100 ? null : 'between 0 and 100 %';
+  const denied = session ? deniedReason(session.role, 'publish') : 'Connect to a server first.';
+
+  if (!session) return <p className="notice">Connect to a server to publish this bundle.</p>;
+  if (loadError) return <p className="error" role="alert">{loadError.message}</p>;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    const operationId = crypto.randomUUID();
+    setPublishing({ kind: 'running', operationId, event: null });
+    try {
+      const result = await backend.publishBundle(operationId, {
+        folder: preview.folder,
+        app: form.app,
+        channel: form.channel,
+        version: form.version.trim(),
+        min_native: form.minNative.trim(),
+        rollout_percent: rollout,
+        notes: form.notes,
+      });
+      setPublishing({ kind: 'done', result });
+    } catch (e) {
+      setPublishing({ kind: 'failed', error: toUiError(e) });
+    }
+  }
+
+  if (publishing.kind === 'done') {
+    const r = publishing.result;
+    return (
+      <section className="card success" data-testid="publish-result">
+        <h2>
+          Published {r.version} to {r.channel}
+          {r.rollout_percent !== null ? ` for ${r.rollout_percent} % of devices` : ' for every device'}
+        </h2>
+        <p>
+          {r.files} files, {formatBytes(r.size)}. The server verified SHA-256{' '}
+          <span className="mono" data-testid="verified-sha256">{r.sha256}</span>.
+        </p>
+        <p className="muted">
+          MIN_NATIVE_VERSION {r.min_native_version ?? 'not set'} ({r.min_native_source}).
+        </p>
+        <button className="button secondary" onClick={() => setPublishing({ kind: 'editing' })}>
+          Publish another version
+        </button>
+      </section>
+    );
+  }
+
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value });
+  const running = publishing.kind === 'running' ? publishing : null;
+  return (
+    <form className="card form-grid" onSubmit={submit} aria-label="Release">
+      <h2 className="full">Release</h2>
+      <label className="field">
+        <span>App</span>
+        <select name="app" value={form.app} onChange={(e) => setForm({ ...form, app: e.target.value, channel: '' })}>
+          {apps.map((a) => (
+            <option key={a.app} value={a.app}>
+              {a.name} ({a.app})
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Channel</span>
+        <select name="channel" value={form.channel} onChange={set('channel')}>
+          <option value="" disabled>
+            choose a channel
+          </option>
+          {app?.channels.map((c) => (
+            <option key={c.name} value={c.name}>
+              {c.name} {c.target ? `(serves ${c.target})` : '(empty)'}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Version</span>
+        <input name="version" value={form.version} onChange={set('version')} spellCheck={false} />
+        <small className={problem ? 'hint bad' : 'hint'} data-testid="version-hint">
+          {problem ?? `from ${defaults?.version_source ?? 'you'}; channel serves ${current ?? 'nothing yet'}`}
+        </small>
+      </label>
+      <label className="field">
+        <span>MIN_NATIVE_VERSION</span>
+        <input name="min_native" value={form.minNative} onChange={set('minNative')} spellCheck={false} placeholder="keep the channel's" />
+        <small className="hint">{defaults?.min_native_source}</small>
+      </label>
+      <label className="field">
+        <span>Rollout (% of devices)</span>
+        <input name="rollout" type="number" min={1} max={100} step="any" value={form.rollout} onChange={set('rollout')} />
+        {rolloutProblem && <small className="hint bad">{rolloutProblem}</small>}
+      </label>
+      <label className="field full">
+        <span>Release notes</span>
+        <textarea name="notes" rows={2} value={form.notes} onChange={set('notes')} />
+      </label>
+      {running && (
+        <div className="full">
+          <ProgressBar
+            label={running.event?.stage === 'uploading' ? 'Uploading' : 'Packing'}
+            done={running.event?.done ?? 0}
+            total={running.event?.total ?? 0}
+            onCancel={() => void backend.cancelOperation(running.operationId)}
+          />
+        </div>
+      )}
+      {publishing.kind === 'failed' && publishing.error.code !== 'cancelled' && (
+        <p className="error full" role="alert">
+          {publishing.error.message}
+        </p>
+      )}
+      <div className="actions full">
+        {denied && <span className="hint bad" data-testid="publish-denied">{denied}</span>}
+        <button
+          type="submit"
+          className="button"
+          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running}
+          title={denied ?? problem ?? undefined}
+        >
+          Publish {form.version || ''} to {form.channel || '…'}
+        </button>
+      </div>
+    </form>
+  );
+}

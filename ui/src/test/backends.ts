@@ -1,0 +1,21 @@
+// Building blocks for scripted backends in UI tests: every call fails loudly unless the test
+// scripts it, so a screen that calls something unexpected cannot pass by accident.
+import type { Backend } from '../lib/backend/backend';
+
+function unexpected(name: string) {
+  return () => Promise.reject(new Error(`unexpected backend call: ${name}`));
+}
+
+export const unusedBackend: Backend = {
+  currentSession: unexpected('currentSession'),
+  connectServer: unexpected('connectServer'),
+  listProfiles: unexpected('listProfiles'),
+  switchProfile: unexpected('switchProfile'),
+  pickFolder: unexpected('pickFolder'),
+  previewBundle: unexpected('previewBundle'),
+  publishDefaults: unexpected('publishDefaults'),
+  listAppChannels: unexpected('listAppChannels'),
+  publishBundle: unexpected('publishBundle'),
+  cancelOperation: unexpected('cancelOperation'),
+  onProgress: async () => () => {},
+};
