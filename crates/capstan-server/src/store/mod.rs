@@ -643,3 +643,14 @@ pub fn check_blob_key(key: &str) -> Result<(), BlobError> {
         Err(BlobError::InvalidKey(capstan_core::protocol::cut(key, 80)))
     }
 }
+
+/// A stable 64-bit key for (app, device) (FNV-1a), for compact event indexes. Collisions are
+/// harmless: lookups also compare the app and device ids.
+pub fn device_key(app_id: &str, device_id: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in app_id.bytes().chain([0u8]).chain(device_id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
