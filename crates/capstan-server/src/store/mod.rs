@@ -579,7 +579,8 @@ pub trait Database: Send + Sync + 'static {
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>>;
     /// Devices seen since `since_ms` per (channel, bundle).
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>>;
-    /// Events per (time bucket, action) since `since_ms`, optionally for one bundle.
+    /// Events per (time bucket, action) since `since_ms`, optionally for one bundle, by
+    /// receipt time. Buckets are whole hours (`bucket_ms` is rounded up to one).
     async fn event_buckets(
         &self,
         app_id: &str,

@@ -23,6 +23,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const EVENT_ROWS_PER_STATEMENT: usize = 800;
 /// 13 columns × 500.
 const DEVICE_ROWS_PER_STATEMENT: usize = 500;
+/// 5 columns × 2000.
+const COUNT_ROWS_PER_STATEMENT: usize = 2000;
+/// Event counters are kept per hour.
+const HOUR_MS: i64 = 3_600_000;
 
 /// SQLite behind [`Database`].
 #[derive(Debug, Clone)]
@@ -780,6 +784,31 @@ impl Database for SqliteDatabase {
             });
             query.build().execute(&mut *tx).await.map_err(backend)?;
         }
+        let mut counts: std::collections::HashMap<(&str, i64, &str, &str), i64> =
+            std::collections::HashMap::new();
+        for e in events {
+            let hour = e.received_ms.div_euclid(HOUR_MS) * HOUR_MS;
+            *counts
+                .entry((&e.app_id, hour, &e.version_name, &e.action))
+                .or_default() += 1;
+        }
+        let counts: Vec<_> = counts.into_iter().collect();
+        for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ",
+            );
+            query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
+                row.push_bind(*app)
+                    .push_bind(*hour)
+                    .push_bind(*version)
+                    .push_bind(*action)
+                    .push_bind(*n);
+            });
+            query.push(
+                " ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
+            );
+            query.build().execute(&mut *tx).await.map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)?;
         Ok(())
     }
@@ -814,7 +843,7 @@ impl Database for SqliteDatabase {
 
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>> {
         let rows = sqlx::query(
-            "SELECT version_name, action, COUNT(*) AS n FROM events WHERE app_id = $1 GROUP BY version_name, action ORDER BY version_name, action",
+            "SELECT version_name, action, SUM(count) AS n FROM event_counts WHERE app_id = $1 GROUP BY version_name, action ORDER BY version_name, action",
         )
         .bind(app_id)
         .fetch_all(&self.reader)
@@ -858,13 +887,14 @@ impl Database for SqliteDatabase {
         version: Option<&str>,
     ) -> StoreResult<Vec<BucketCount>> {
         let rows = sqlx::query(
-            "SELECT (received_ms / $1) * $1 AS start_ms, action, COUNT(*) AS n FROM events \
-             WHERE app_id = $2 AND received_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
+            "SELECT (hour_ms / $1) * $1 AS start_ms, action, SUM(count) AS n FROM event_counts \
+             WHERE app_id = $2 AND hour_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
              GROUP BY start_ms, action ORDER BY start_ms, action",
         )
-        .bind(bucket_ms.max(1))
+        // Counters are hourly: buckets are whole hours.
+        .bind((bucket_ms.max(1) + HOUR_MS - 1) / HOUR_MS * HOUR_MS)
         .bind(app_id)
-        .bind(since_ms)
+        .bind(since_ms.div_euclid(HOUR_MS) * HOUR_MS)
         .bind(version)
         .fetch_all(&self.reader)
         .await
