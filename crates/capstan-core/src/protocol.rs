@@ -6,9 +6,11 @@
 //! answers below serialize to exactly the keys and JSON types the plugin decodes, because iOS
 //! decodes a typed struct and a wrong type breaks the device.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// Longest device id kept (plugins send a 36-character UUID).
@@ -71,6 +73,17 @@ impl DeviceInfo {
     /// Reads the info object from a JSON object (a request body) or from a query string turned
     /// into string values: `is_prod=true` works as well as `"is_prod": true`.
     pub fn from_fields(fields: &Map<String, Value>) -> DeviceInfo {
+        DeviceInfo::read(fields)
+    }
+
+    /// Reads the info object straight from a JSON body without building a JSON tree: the
+    /// `/updates` hot path. Same leniency as [`DeviceInfo::from_fields`].
+    pub fn from_json_slice(body: &[u8]) -> Result<DeviceInfo, NotAnObject> {
+        let object: WireObject<'_> = serde_json::from_slice(body).map_err(|_| NotAnObject)?;
+        Ok(DeviceInfo::read(&object))
+    }
+
+    fn read(fields: &impl Fields) -> DeviceInfo {
         let version_build = text(fields, "version_build", MAX_VERSION_LEN);
         let raw_name = text(fields, "version_name", MAX_VERSION_LEN);
         let on_builtin = raw_name.is_empty() || raw_name == "builtin";
@@ -158,28 +171,42 @@ impl StatsEvent {
     /// Reads one event object. The event's `version_name` is about the event, not the bundle
     /// running, so it is not replaced by the native version the way the info object's is.
     pub fn from_fields(fields: &Map<String, Value>) -> StatsEvent {
-        let info = DeviceInfo::from_fields(fields);
+        StatsEvent::read(fields)
+    }
+
+    fn read(fields: &impl Fields) -> StatsEvent {
+        let info = DeviceInfo::read(fields);
         let raw_name = text(fields, "version_name", MAX_VERSION_LEN + MAX_TEXT_LEN);
         let version_name = cut(raw_name.split(':').next().unwrap_or(""), MAX_VERSION_LEN);
-        let metadata = match fields.get("metadata") {
-            Some(Value::Object(map)) => map
-                .iter()
-                .take(MAX_METADATA_ENTRIES)
-                .map(|(k, v)| (cut(k, 64), cut(&scalar_text(v), MAX_METADATA_VALUE_LEN)))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
+        let metadata = fields.metadata();
         StatsEvent {
             info,
             action: text(fields, "action", MAX_TEXT_LEN),
             version_name,
             old_version_name: text(fields, "old_version_name", MAX_VERSION_LEN),
-            timestamp_ms: fields.get("timestamp").and_then(|v| match v {
-                Value::Number(n) => n.as_i64(),
-                Value::String(s) => s.trim().parse().ok(),
+            timestamp_ms: fields.scalar("timestamp").and_then(|v| match v {
+                Scalar::Int(n) => Some(n),
+                Scalar::Text(s) => s.trim().parse().ok(),
                 _ => None,
             }),
             metadata,
+        }
+    }
+
+    /// Reads a stats body straight from its bytes (array or single object) without building a
+    /// JSON tree: the ingestion hot path. Same leniency as [`StatsEvent::parse_body`].
+    pub fn parse_json_slice(body: &[u8]) -> Result<Vec<StatsEvent>, NotEvents> {
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') => {
+                let objects: Vec<WireObject<'_>> =
+                    serde_json::from_slice(body).map_err(|_| NotEvents)?;
+                Ok(objects.iter().map(StatsEvent::read).collect())
+            }
+            Some(b'{') => {
+                let object: WireObject<'_> = serde_json::from_slice(body).map_err(|_| NotEvents)?;
+                Ok(vec![StatsEvent::read(&object)])
+            }
+            _ => Err(NotEvents),
         }
     }
 
@@ -313,34 +340,260 @@ pub fn cut(s: &str, max: usize) -> String {
     s[..end].to_owned()
 }
 
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        // Nested values are not part of the protocol; keep them readable rather than drop them.
-        other => other.to_string(),
+/// A body that is not a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a JSON object")]
+pub struct NotAnObject;
+
+/// A scalar field value as sent: devices have sent numbers and booleans where strings belong
+/// (and the reverse), so every reader goes through this and decides what it accepts.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Text(Cow<'a, str>),
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// `null`, an array or an object: not a value any protocol field takes.
+    Nothing,
+}
+
+impl Scalar<'_> {
+    fn to_text(&self) -> String {
+        match self {
+            Scalar::Text(s) => s.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(n) => n.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Nothing => String::new(),
+        }
     }
 }
 
-fn text(fields: &Map<String, Value>, key: &str, max: usize) -> String {
-    match fields.get(key) {
-        Some(Value::Array(_) | Value::Object(_)) | None => String::new(),
-        Some(value) => cut(scalar_text(value).trim(), max),
+/// Where the info object's fields come from: a JSON tree (query strings, `/channel_self`) or
+/// the flat reader below (the hot paths).
+trait Fields {
+    fn scalar(&self, key: &str) -> Option<Scalar<'_>>;
+    fn metadata(&self) -> BTreeMap<String, String>;
+}
+
+impl Fields for Map<String, Value> {
+    fn scalar(&self, key: &str) -> Option<Scalar<'_>> {
+        Some(match self.get(key)? {
+            Value::String(s) => Scalar::Text(Cow::Borrowed(s)),
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Scalar::Int)
+                .unwrap_or_else(|| Scalar::Float(n.as_f64().unwrap_or(0.0))),
+            Value::Null | Value::Array(_) | Value::Object(_) => Scalar::Nothing,
+        })
+    }
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        match self.get("metadata") {
+            Some(Value::Object(map)) => map
+                .iter()
+                .take(MAX_METADATA_ENTRIES)
+                .map(|(k, v)| {
+                    // Metadata is a string map; nested values are not part of the protocol.
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Bool(_) | Value::Number(_) => v.to_string(),
+                        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+                    };
+                    (cut(k, 64), cut(&text, MAX_METADATA_VALUE_LEN))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
     }
 }
 
-fn flag(fields: &Map<String, Value>, key: &str) -> Option<bool> {
-    match fields.get(key)? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim() {
+/// One JSON object read flat: scalar fields borrowed from the body where possible, nested
+/// values skipped, `metadata` kept as bounded text. Later duplicates win, as in a JSON tree.
+#[derive(Debug, Default)]
+struct WireObject<'a> {
+    fields: Vec<(Cow<'a, str>, Scalar<'a>)>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl Fields for WireObject<'_> {
+    fn scalar(&self, key: &str) -> Option<Scalar<'_>> {
+        self.fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn metadata(&self) -> BTreeMap<String, String> {
+        self.metadata.clone()
+    }
+}
+
+/// A key or string borrowed from the body unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Scalar::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(i64::try_from(v)
+                    .map(Scalar::Int)
+                    .unwrap_or(Scalar::Float(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Scalar::Nothing)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nothing)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Nothing)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// `metadata`: a string map, bounded; anything else reads as empty.
+struct Metadata(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetadataVisitor;
+        impl<'de> Visitor<'de> for MetadataVisitor {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    let value: Scalar<'de> = map.next_value()?;
+                    if out.len() < MAX_METADATA_ENTRIES {
+                        out.insert(cut(&key, 64), cut(&value.to_text(), MAX_METADATA_VALUE_LEN));
+                    }
+                }
+                Ok(Metadata(out))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Metadata(BTreeMap::new()))
+            }
+        }
+        deserializer.deserialize_any(MetadataVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = WireObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireObject::default();
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                    if key == "metadata" {
+                        out.metadata = map.next_value::<Metadata>()?.0;
+                    } else {
+                        let value: Scalar<'de> = map.next_value()?;
+                        out.fields.push((key, value));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+fn text(fields: &impl Fields, key: &str, max: usize) -> String {
+    match fields.scalar(key) {
+        None | Some(Scalar::Nothing) => String::new(),
+        Some(Scalar::Text(s)) => cut(s.trim(), max),
+        Some(other) => cut(&other.to_text(), max),
+    }
+}
+
+fn flag(fields: &impl Fields, key: &str) -> Option<bool> {
+    match fields.scalar(key)? {
+        Scalar::Bool(b) => Some(b),
+        Scalar::Text(s) => match s.trim() {
             "true" | "1" => Some(true),
             "false" | "0" => Some(false),
             _ => None,
         },
-        Value::Number(n) => n.as_i64().map(|n| n != 0),
-        _ => None,
+        Scalar::Int(n) => Some(n != 0),
+        Scalar::Float(_) | Scalar::Nothing => None,
     }
 }
 
@@ -406,6 +659,40 @@ mod tests {
         );
         assert_eq!(StatsEvent::parse_body(&json!([1])), Err(NotEvents));
         assert_eq!(StatsEvent::parse_body(&json!("x")), Err(NotEvents));
+    }
+
+    #[test]
+    fn the_flat_reader_agrees_with_the_tree_reader() {
+        let bodies = [
+            json!({"platform": "IOS", "device_id": "ABC", "app_id": "com.x", "version_build": 12, "version_name": "builtin",
+                   "is_prod": "false", "is_emulator": 1, "unknown": [1, {"a": 2}], "defaultChannel": "beta", "key_id": null,
+                   "action": "download_fail", "version_name_x": 1.5, "timestamp": "1700000000000",
+                   "metadata": {"duration_ms": 812, "nested": {"a": 1}, "s": "line\nbreak"}}),
+            json!({"app_id": "com.x", "device_id": "d", "version_name": "1.2.3:assets/a.js", "metadata": "not a map", "platform": "android"}),
+            json!({"app_id": "first", "app_id": "second"}),
+        ];
+        for body in bodies {
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let tree = body.as_object().unwrap();
+            assert_eq!(
+                DeviceInfo::from_json_slice(&bytes).unwrap(),
+                DeviceInfo::from_fields(tree)
+            );
+            assert_eq!(
+                StatsEvent::parse_json_slice(&bytes).unwrap(),
+                vec![StatsEvent::from_fields(tree)]
+            );
+            let array = serde_json::to_vec(&json!([body.clone(), body])).unwrap();
+            assert_eq!(StatsEvent::parse_json_slice(&array).unwrap().len(), 2);
+        }
+        for bad in ["[1]", "\"x\"", "{", "42", "", "[{}, 3]"] {
+            assert_eq!(
+                StatsEvent::parse_json_slice(bad.as_bytes()),
+                Err(NotEvents),
+                "{bad}"
+            );
+        }
+        assert_eq!(DeviceInfo::from_json_slice(b"[]"), Err(NotAnObject));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! flood of requests for a made-up app id does not reach the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,8 @@ impl AppSnapshot {
 }
 
 enum Entry {
-    Known(Arc<AppSnapshot>, Instant),
+    /// The snapshot, when it was loaded, and whether a request is already reloading it.
+    Known(Arc<AppSnapshot>, Instant, Arc<AtomicBool>),
     Unknown(Instant),
 }
 
@@ -54,6 +55,9 @@ pub struct ConfigCache {
     /// Bumped by every invalidation: a load that started before one must not install its
     /// (possibly stale) result.
     generation: AtomicU64,
+    /// Cold loads run one at a time, so a burst of requests after an invalidation makes one
+    /// set of queries, not one per request.
+    cold_load: tokio::sync::Mutex<()>,
 }
 
 impl ConfigCache {
@@ -64,27 +68,66 @@ impl ConfigCache {
             ttl,
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            cold_load: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// `Ok(answer)` when fresh, `Err(refreshing flag)` when expired, `None` when absent.
+    fn cached(&self, app_id: &str) -> Option<Result<Option<Arc<AppSnapshot>>, Arc<AtomicBool>>> {
+        let entries = self.entries.read().expect("cache lock");
+        match entries.get(app_id)? {
+            Entry::Known(snapshot, at, _) if at.elapsed() < self.ttl => {
+                Some(Ok(Some(snapshot.clone())))
+            }
+            Entry::Known(_, _, refreshing) => Some(Err(refreshing.clone())),
+            Entry::Unknown(at) if at.elapsed() < self.ttl => Some(Ok(None)),
+            Entry::Unknown(_) => None,
+        }
+    }
+
+    fn stale(&self, app_id: &str) -> Option<Arc<AppSnapshot>> {
+        match self.entries.read().expect("cache lock").get(app_id) {
+            Some(Entry::Known(snapshot, ..)) => Some(snapshot.clone()),
+            _ => None,
         }
     }
 
     /// The app's snapshot, `None` for an unknown app.
     pub async fn get(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
-        {
-            let entries = self.entries.read().expect("cache lock");
-            match entries.get(app_id) {
-                Some(Entry::Known(snapshot, at)) if at.elapsed() < self.ttl => {
-                    return Ok(Some(snapshot.clone()));
+        match self.cached(app_id) {
+            Some(Ok(answer)) => return Ok(answer),
+            // Expired: one request reloads while the others keep answering from the old
+            // snapshot, which is then at most one reload older than the TTL promises.
+            Some(Err(refreshing)) => {
+                if refreshing.swap(true, Ordering::SeqCst)
+                    && let Some(stale) = self.stale(app_id)
+                {
+                    return Ok(Some(stale));
                 }
-                Some(Entry::Unknown(at)) if at.elapsed() < self.ttl => return Ok(None),
-                _ => {}
+                let result = self.load_and_install(app_id).await;
+                refreshing.store(false, Ordering::SeqCst);
+                return result;
             }
+            None => {}
         }
+        let _one_at_a_time = self.cold_load.lock().await;
+        if let Some(Ok(answer)) = self.cached(app_id) {
+            return Ok(answer);
+        }
+        self.load_and_install(app_id).await
+    }
+
+    async fn load_and_install(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
         let generation = self.generation.load(Ordering::SeqCst);
         let loaded = self.load(app_id).await?;
         let mut entries = self.entries.write().expect("cache lock");
         if self.generation.load(Ordering::SeqCst) == generation {
             let entry = match &loaded {
-                Some(snapshot) => Entry::Known(snapshot.clone(), Instant::now()),
+                Some(snapshot) => Entry::Known(
+                    snapshot.clone(),
+                    Instant::now(),
+                    Arc::new(AtomicBool::new(false)),
+                ),
                 None => {
                     if entries.len() >= MAX_UNKNOWN {
                         entries.retain(|_, e| matches!(e, Entry::Known(..)));

@@ -10,6 +10,11 @@ use capstan_server::store::{Database, StoreError};
 use capstan_server::{AppState, open_database, serve, serve_split};
 use clap::{Parser, Subcommand};
 
+// Stats ingestion parses many small JSON values on several threads at once; glibc's allocator
+// spent most of that time consolidating free lists, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "capstan-server",

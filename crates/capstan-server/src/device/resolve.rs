@@ -206,7 +206,10 @@ fn answer_for_channel(
     let same = |a: &str, b: &str| {
         a == b || matches!((parse_lenient(a), parse_lenient(b)), (Ok(x), Ok(y)) if x == y)
     };
-    if !runs_builtin && same(&version, &info.version_name) {
+    // A device on the store build reports its native version as its bundle name, so a bundle
+    // with the native version's number counts as already running: offering it would make the
+    // device download it on every check, since it would report the same name afterwards.
+    if same(&version, &info.version_name) {
         return UpdateAnswer::up_to_date();
     }
     let (Ok(bundle_version), Ok(min_native)) = (

@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::StatsEvent;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{client_ip, invalid_body};
 use crate::AppState;
@@ -38,10 +38,8 @@ pub async fn stats(
             );
         }
     };
-    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
-        return invalid_body(false, "body is not valid JSON");
-    };
-    let events = match StatsEvent::parse_body(&value) {
+    // Read flat from the bytes (no JSON tree): a batch holds up to 200 events.
+    let events = match StatsEvent::parse_json_slice(&bytes) {
         Ok(events) => events,
         Err(not_events) => return invalid_body(false, &not_events.to_string()),
     };

@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{DeviceInfo, RefusalKind};
 
-use super::{client_ip, object_body, refusal, resolve};
+use super::{client_ip, invalid_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
 use crate::store::DeviceRecord;
@@ -23,11 +23,17 @@ pub async fn updates(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let fields = match object_body(body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
+    let bytes = match body {
+        Ok(bytes) => bytes,
+        Err(rejection) => {
+            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
+            return invalid_body(too_large, "cannot read request body");
+        }
     };
-    let info = DeviceInfo::from_fields(&fields);
+    // Read flat from the bytes (no JSON tree): this runs for every device, many times a day.
+    let Ok(info) = DeviceInfo::from_json_slice(&bytes) else {
+        return invalid_body(false, "expected the device info object as JSON");
+    };
     if let Err(missing) = info.check_required() {
         return refusal("missing_info", RefusalKind::Failed, missing.to_string());
     }

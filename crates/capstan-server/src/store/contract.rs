@@ -420,6 +420,25 @@ async fn devices_and_events(db: &dyn Database) {
         .unwrap();
     assert_eq!(buckets.iter().map(|b| b.count).sum::<i64>(), 2000);
     assert!(buckets.iter().all(|b| b.start_ms == 3_600_000));
+    // A second batch adds to the same counters rather than replacing them.
+    db.insert_events(&events[..100]).await.unwrap();
+    let counts = db.action_counts("com.contract").await.unwrap();
+    assert_eq!(
+        counts.iter().find(|c| c.action == "set").map(|c| c.count),
+        Some(525)
+    );
+    assert_eq!(db.count_events("com.contract").await.unwrap(), 2100);
+    let days = db
+        .event_buckets("com.contract", 24 * 3_600_000, 0, None)
+        .await
+        .unwrap();
+    assert_eq!(days.iter().map(|b| b.count).sum::<i64>(), 2100);
+    assert!(
+        db.event_buckets("com.contract", 3_600_000, 2 * 3_600_000, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Runs every blob store check. `scratch` is a directory for source files.

@@ -579,7 +579,8 @@ pub trait Database: Send + Sync + 'static {
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>>;
     /// Devices seen since `since_ms` per (channel, bundle).
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>>;
-    /// Events per (time bucket, action) since `since_ms`, optionally for one bundle.
+    /// Events per (time bucket, action) since `since_ms`, optionally for one bundle, by
+    /// receipt time. Buckets are whole hours (`bucket_ms` is rounded up to one).
     async fn event_buckets(
         &self,
         app_id: &str,
@@ -642,4 +643,15 @@ pub fn check_blob_key(key: &str) -> Result<(), BlobError> {
     } else {
         Err(BlobError::InvalidKey(capstan_core::protocol::cut(key, 80)))
     }
+}
+
+/// A stable 64-bit key for (app, device) (FNV-1a), for compact event indexes. Collisions are
+/// harmless: lookups also compare the app and device ids.
+pub fn device_key(app_id: &str, device_id: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in app_id.bytes().chain([0u8]).chain(device_id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }

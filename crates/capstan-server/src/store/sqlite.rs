@@ -19,10 +19,14 @@ use super::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Rows per multi-row INSERT: 11 columns × 800 stays under SQLite's 32 766 parameters.
+/// Rows per multi-row INSERT: 12 columns × 800 stays under SQLite's 32 766 parameters.
 const EVENT_ROWS_PER_STATEMENT: usize = 800;
 /// 13 columns × 500.
 const DEVICE_ROWS_PER_STATEMENT: usize = 500;
+/// 5 columns × 2000.
+const COUNT_ROWS_PER_STATEMENT: usize = 2000;
+/// Event counters are kept per hour.
+const HOUR_MS: i64 = 3_600_000;
 
 /// SQLite behind [`Database`].
 #[derive(Debug, Clone)]
@@ -47,6 +51,9 @@ impl SqliteDatabase {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
+            // 64 MiB of page cache (the default is 2 MiB): stats ingestion touches index pages
+            // all over the tree.
+            .pragma("cache_size", "-65536")
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -758,12 +765,13 @@ impl Database for SqliteDatabase {
         let mut tx = self.begin().await?;
         for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
             let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO events (app_id, device_id, action, version_name, old_version_name, platform, native_version, \
+                "INSERT INTO events (app_id, device_id, device_key, action, version_name, old_version_name, platform, native_version, \
                  plugin_version, metadata, device_ts_ms, received_ms) ",
             );
             query.push_values(chunk, |mut row, e| {
                 row.push_bind(&e.app_id)
                     .push_bind(&e.device_id)
+                    .push_bind(device_key(&e.app_id, &e.device_id))
                     .push_bind(&e.action)
                     .push_bind(&e.version_name)
                     .push_bind(&e.old_version_name)
@@ -774,6 +782,31 @@ impl Database for SqliteDatabase {
                     .push_bind(e.device_ts_ms)
                     .push_bind(e.received_ms);
             });
+            query.build().execute(&mut *tx).await.map_err(backend)?;
+        }
+        let mut counts: std::collections::HashMap<(&str, i64, &str, &str), i64> =
+            std::collections::HashMap::new();
+        for e in events {
+            let hour = e.received_ms.div_euclid(HOUR_MS) * HOUR_MS;
+            *counts
+                .entry((&e.app_id, hour, &e.version_name, &e.action))
+                .or_default() += 1;
+        }
+        let counts: Vec<_> = counts.into_iter().collect();
+        for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
+            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ",
+            );
+            query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
+                row.push_bind(*app)
+                    .push_bind(*hour)
+                    .push_bind(*version)
+                    .push_bind(*action)
+                    .push_bind(*n);
+            });
+            query.push(
+                " ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
+            );
             query.build().execute(&mut *tx).await.map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
@@ -787,8 +820,9 @@ impl Database for SqliteDatabase {
         limit: u32,
     ) -> StoreResult<Vec<EventRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM events WHERE app_id = $1 AND device_id = $2 ORDER BY id DESC LIMIT $3",
+            "SELECT * FROM events WHERE device_key = $1 AND app_id = $2 AND device_id = $3 ORDER BY id DESC LIMIT $4",
         )
+        .bind(device_key(app_id, device_id))
         .bind(app_id)
         .bind(device_id)
         .bind(i64::from(limit))
@@ -809,7 +843,7 @@ impl Database for SqliteDatabase {
 
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>> {
         let rows = sqlx::query(
-            "SELECT version_name, action, COUNT(*) AS n FROM events WHERE app_id = $1 GROUP BY version_name, action ORDER BY version_name, action",
+            "SELECT version_name, action, SUM(count) AS n FROM event_counts WHERE app_id = $1 GROUP BY version_name, action ORDER BY version_name, action",
         )
         .bind(app_id)
         .fetch_all(&self.reader)
@@ -853,13 +887,14 @@ impl Database for SqliteDatabase {
         version: Option<&str>,
     ) -> StoreResult<Vec<BucketCount>> {
         let rows = sqlx::query(
-            "SELECT (received_ms / $1) * $1 AS start_ms, action, COUNT(*) AS n FROM events \
-             WHERE app_id = $2 AND received_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
+            "SELECT (hour_ms / $1) * $1 AS start_ms, action, SUM(count) AS n FROM event_counts \
+             WHERE app_id = $2 AND hour_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
              GROUP BY start_ms, action ORDER BY start_ms, action",
         )
-        .bind(bucket_ms.max(1))
+        // Counters are hourly: buckets are whole hours.
+        .bind((bucket_ms.max(1) + HOUR_MS - 1) / HOUR_MS * HOUR_MS)
         .bind(app_id)
-        .bind(since_ms)
+        .bind(since_ms.div_euclid(HOUR_MS) * HOUR_MS)
         .bind(version)
         .fetch_all(&self.reader)
         .await

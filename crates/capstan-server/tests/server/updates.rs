@@ -77,13 +77,33 @@ async fn nothing_published_is_up_to_date_and_builtin_targets_revert_devices() {
 }
 
 #[tokio::test]
+async fn a_bundle_numbered_like_the_native_build_is_not_offered_forever() {
+    let server = TestServer::start().await;
+    server.create_app(APP).await;
+    server.upload_ok(APP, "1.0.0", "").await;
+    server.publish(APP, "production", "1.0.0").await;
+    // Native 1.0.0 on its store build: it already runs version 1.0.0.
+    for name in ["builtin", "1.0.0"] {
+        let answer = server
+            .updates(&device_with(APP, "d1", json!({ "version_name": name })))
+            .await;
+        assert_eq!(
+            refusal(&answer),
+            ("no_new_version_available", "up_to_date"),
+            "{name}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn min_native_version_gate_asks_for_a_store_update() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
     server
-        .upload_ok(APP, "2.0.0", "&min_native_version=2.0")
+        .upload_ok(APP, "2.0.1", "&min_native_version=2.0")
         .await;
-    server.publish(APP, "production", "2.0.0").await;
+    server.publish(APP, "production", "2.0.1").await;
 
     let old_shell = server
         .updates(&device_with(APP, "d1", json!({ "version_build": "1.9" })))
@@ -93,14 +113,14 @@ async fn min_native_version_gate_asks_for_a_store_update() {
         ("disable_auto_update_to_metadata", "blocked")
     );
     assert_eq!(old_shell["message"], "store_update_required");
-    assert_eq!(old_shell["version"], "2.0.0");
+    assert_eq!(old_shell["version"], "2.0.1");
 
     let new_shell = server
         .updates(&device_with(APP, "d2", json!({ "version_build": "2" })))
         .await;
     assert_eq!(
-        new_shell["version"], "2.0.0",
-        "version_build `2` is coerced to 2.0.0: {new_shell}"
+        new_shell["version"], "2.0.1",
+        "version_build `2` is coerced to 2.0.0 (at least the minimum): {new_shell}"
     );
     assert!(new_shell.get("error").is_none());
     server.stop().await;
