@@ -16,12 +16,12 @@ BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4
 # the real console under Xvfb over WebDriver, and keep tokens in a real Secret Service.
 TEST_APT_PACKAGES := zip unzip default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
   gnome-keyring imagemagick
-# Benchmarks also need GNU time (peak memory).
-BENCH_APT_PACKAGES := time
+# Benchmarks also need GNU time (peak memory), and wrk against nginx (the /updates baseline).
+BENCH_APT_PACKAGES := time wrk nginx-light curl
 
 UI := ui
 
-.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack
+.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -73,7 +73,10 @@ lint: ui
 bench-deps: deps
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack
+bench: bench-deps bench-pack bench-updates
 
 bench-pack:
 	python3 bench/pack/run.py
+
+bench-updates:
+	bash bench/updates/run.sh

@@ -216,11 +216,10 @@ pub fn rollout_bucket(rollout_key: &str, device_id: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    // Both globs export a `Strategy` (ours and proptest's trait): name ours explicitly.
     use super::Strategy;
     use super::*;
     use proptest::prelude::*;
-    // Both globs export a `Strategy` (ours and proptest's trait); name ours explicitly.
-    use super::Strategy;
 
     fn v(s: &str) -> Version {
         Version::parse(s).unwrap()

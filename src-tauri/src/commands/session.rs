@@ -6,7 +6,7 @@ use capstan_client::profiles::ProfileFile;
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::error::{UiError, UiErrorCode};
+use crate::error::UiError;
 
 /// The server the console talks to, always visible so nobody publishes to the wrong one.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -34,10 +34,6 @@ pub struct ProfileSummary {
     pub app: Option<String>,
     /// Whether it is the active profile.
     pub active: bool,
-}
-
-fn blocking_error(error: tokio::task::JoinError) -> UiError {
-    UiError::new(UiErrorCode::Internal, format!("profile access stopped unexpectedly: {error}"))
 }
 
 /// The active profile and who its token is; `not_connected` when there is none.
@@ -86,8 +82,7 @@ pub async fn list_profiles() -> Result<Vec<ProfileSummary>, UiError> {
             })
             .collect())
     })
-    .await
-    .map_err(blocking_error)?
+    .await?
 }
 
 /// Makes `name` the active profile.
@@ -98,6 +93,5 @@ pub async fn switch_profile(name: String) -> Result<(), UiError> {
         file.update(|p| p.set_active(&name)).map_err(capstan_client::ClientError::from)?;
         Ok(())
     })
-    .await
-    .map_err(blocking_error)?
+    .await?
 }

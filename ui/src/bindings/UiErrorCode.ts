@@ -3,4 +3,4 @@
 /**
  * The kinds of failure the UI handles differently.
  */
-export type UiErrorCode = "cancelled" | "invalid_input" | "internal";
+export type UiErrorCode = "cancelled" | "invalid_input" | "not_connected" | "unauthorized" | "forbidden" | "network" | "keychain" | "internal";

@@ -112,7 +112,11 @@ impl Console {
     /// Waits until the element matching `css` contains `text`.
     pub async fn wait_for_text(&self, css: &str, text: &str) -> WebElement {
         let element = self.element(css).await;
-        element.wait_until().has_text(text).await.unwrap_or_else(|e| panic!("`{css}` never showed `{text}`: {e}"));
+        element
+            .wait_until()
+            .has_text(text.to_owned())
+            .await
+            .unwrap_or_else(|e| panic!("`{css}` never showed `{text}`: {e}"));
         element
     }
 
