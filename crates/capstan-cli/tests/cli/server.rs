@@ -67,6 +67,7 @@ impl Server {
         std::thread::spawn(move || {
             let mut sender = Some(sender);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let line = strip_ansi(&line);
                 // `ready listen=127.0.0.1:PORT`, in the server's log format.
                 if line.contains("ready")
                     && let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("listen="))
@@ -136,6 +137,24 @@ impl Server {
         let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
         (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
     }
+}
+
+/// The server's log may be coloured even on a pipe: drop `ESC [ … m` sequences.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn dechunk(mut body: &str) -> String {
