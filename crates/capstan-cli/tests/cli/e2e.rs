@@ -77,7 +77,8 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
 
     // 1.1.0 to 10 % of production.
     set_package_version(cwd, "1.1.0");
-    let second = server.json(cwd, &with_app(&["publish", "dist", "--channel", "production", "--rollout", "10", "--notes", "faster"]));
+    let second = server
+        .json(cwd, &with_app(&["publish", "dist", "--channel", "production", "--rollout", "10", "--notes", "faster"]));
     assert_eq!(second["rollout_percent"], 10.0);
     let devices: Vec<String> = (0..200).map(device_id).collect();
     let inside: Vec<&String> = devices.iter().filter(|d| offered(&server, d, "1.0.0") == "1.1.0").collect();

@@ -29,7 +29,11 @@ fn server_binary() -> PathBuf {
     }
     let capstan = Path::new(env!("CARGO_BIN_EXE_capstan"));
     let path = capstan.with_file_name(format!("capstan-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is missing: run `cargo build -p capstan-server` (or set CAPSTAN_SERVER_BIN)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p capstan-server` (or set CAPSTAN_SERVER_BIN)",
+        path.display()
+    );
     path
 }
 
@@ -56,12 +60,14 @@ impl Server {
     /// Starts a server and waits until it logs its address.
     pub fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let created = server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
+        let created =
+            server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
         assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
         let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
         assert!(token.starts_with("capstan_"), "{token}");
 
-        let mut child = server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -134,7 +140,11 @@ impl Server {
         stream.read_to_string(&mut response).unwrap();
         let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(payload)
+        } else {
+            payload.to_owned()
+        };
         (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
     }
 }
