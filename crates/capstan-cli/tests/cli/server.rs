@@ -95,7 +95,7 @@ impl Server {
 
     /// Runs `capstan` against this server (CI style: server and token from the environment).
     pub fn capstan(&self, cwd: &Path, args: &[&str]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        Command::new(env!("CARGO_BIN_EXE_capstan"))
             .current_dir(cwd)
             .args(args)
             .env("CAPSTAN_SERVER", self.url())
@@ -105,8 +105,7 @@ impl Server {
             .env_remove("CAPSTAN_APP")
             .stdin(Stdio::null())
             .output()
-            .unwrap();
-        output
+            .unwrap()
     }
 
     /// Runs `capstan … --json`, asserts success, returns the JSON.
