@@ -216,7 +216,6 @@ pub fn rollout_bucket(rollout_key: &str, device_id: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::Strategy;
     use super::*;
     use proptest::prelude::*;
     // Both globs export a `Strategy` (ours and proptest's trait); name ours explicitly.
