@@ -21,7 +21,9 @@ use crate::context::GlobalArgs;
 ///   export CAPSTAN_SERVER=https://updates.example.com CAPSTAN_TOKEN=capstan_…
 ///   capstan publish ./dist --app com.example.app --channel production
 #[derive(Debug, Parser)]
-#[command(name = "capstan", version, about, long_about, propagate_version = true)]
+// `version` is not propagated: `publish --version` and `channel rollout --version` are bundle
+// versions.
+#[command(name = "capstan", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
@@ -107,4 +109,14 @@ fn one_line(error: &anyhow::Error) -> String {
         }
     }
     line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -58,3 +58,39 @@ pub async fn run_with_progress<T: Send + 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorded(Mutex<(Option<u64>, u64)>);
+
+    impl Progress for Recorded {
+        fn start(&self, total_bytes: u64) {
+            self.0.lock().unwrap().0 = Some(total_bytes);
+        }
+        fn advance(&self, bytes: u64) {
+            self.0.lock().unwrap().1 += bytes;
+        }
+    }
+
+    #[tokio::test]
+    async fn progress_from_the_worker_reaches_the_borrowed_sink() {
+        let recorded = Recorded::default();
+        let value = run_with_progress(&recorded, |p| {
+            p.start(0);
+            p.start(1_000);
+            for _ in 0..10 {
+                p.advance(100);
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            42
+        })
+        .await;
+        assert_eq!(value, 42);
+        assert_eq!(*recorded.0.lock().unwrap(), (Some(1_000), 1_000), "a zero total still counts as started");
+    }
+}

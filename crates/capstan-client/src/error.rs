@@ -191,3 +191,28 @@ impl ClientError {
 
 /// Shorthand for client results.
 pub type ClientResult<T> = Result<T, ClientError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> ClientError {
+        ClientError::Api { status, code: code.into(), message: String::new() }
+    }
+
+    #[test]
+    fn server_answers_map_to_codes_a_ui_branches_on() {
+        assert_eq!(api(401, "unauthorized").code(), ErrorCode::Unauthorized);
+        assert_eq!(api(403, "forbidden").code(), ErrorCode::Forbidden);
+        assert_eq!(api(404, "not_found").code(), ErrorCode::NotFound);
+        assert_eq!(api(409, "conflict").code(), ErrorCode::Conflict);
+        assert_eq!(api(422, "checksum_mismatch").code(), ErrorCode::ChecksumMismatch);
+        assert_eq!(api(422, "invalid_bundle").code(), ErrorCode::InvalidBundle);
+        assert_eq!(api(400, "invalid_version").code(), ErrorCode::Invalid);
+        assert_eq!(api(503, "unavailable").code(), ErrorCode::Server);
+        let no_token = ClientError::Keychain(KeychainError::NoToken { profile: "p".into() });
+        assert_eq!(no_token.code(), ErrorCode::NotConnected, "a missing token means: log in");
+        let locked = ClientError::Keychain(KeychainError::Locked { detail: String::new() });
+        assert_eq!(locked.code().as_str(), "keychain");
+    }
+}

@@ -293,7 +293,7 @@ fn print_channel(c: &Channel) {
     println!("  platforms           ios {}, android {}, electron {}", yes(s.ios), yes(s.android), yes(s.electron));
     println!("  builds              production {}, development {}", yes(s.allow_prod), yes(s.allow_dev));
     println!("  devices             physical {}, emulators {}", yes(s.allow_device), yes(s.allow_emulator));
-    println!("  strategy            {:?}", s.strategy);
+    println!("  strategy            {}", format!("{:?}", s.strategy).to_lowercase());
     println!("  block under native  {}", yes(s.block_under_native));
     println!("  changed             {}", time(c.updated_at_ms));
 }

@@ -15,11 +15,12 @@ fn device_id(i: usize) -> String {
     format!("{i:08x}-0000-4000-8000-{i:012x}")
 }
 
-/// What the plugin sends (protocol.md §1) for a device running `running` on native 1.0.0.
+/// What the plugin sends (protocol.md §1) for a device running `running` on native 0.9.0.
+/// (Not 1.0.0: the server reads a bundle named like the native version as the store build.)
 fn info(device: &str, running: &str) -> Value {
     json!({
         "platform": "android", "device_id": device, "app_id": APP, "custom_id": "",
-        "version_build": "1.0.0", "version_code": "1", "version_os": "14",
+        "version_build": "0.9.0", "version_code": "1", "version_os": "14",
         "version_name": running, "plugin_version": "8.51.14", "is_emulator": false, "is_prod": true,
     })
 }
@@ -76,7 +77,8 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
 
     // 1.1.0 to 10 % of production.
     set_package_version(cwd, "1.1.0");
-    let second = server.json(cwd, &with_app(&["publish", "dist", "--channel", "production", "--rollout", "10", "--notes", "faster"]));
+    let second = server
+        .json(cwd, &with_app(&["publish", "dist", "--channel", "production", "--rollout", "10", "--notes", "faster"]));
     assert_eq!(second["rollout_percent"], 10.0);
     let devices: Vec<String> = (0..200).map(device_id).collect();
     let inside: Vec<&String> = devices.iter().filter(|d| offered(&server, d, "1.0.0") == "1.1.0").collect();
@@ -106,9 +108,9 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
     // A beta channel gets 1.2.0 (MIN_NATIVE_VERSION from the file beside the build), then is
     // promoted to production.
     server.json(cwd, &with_app(&["channel", "create", "beta", "--self-assign", "true"]));
-    std::fs::write(cwd.join("MIN_NATIVE_VERSION"), "1.0\n").unwrap();
+    std::fs::write(cwd.join("MIN_NATIVE_VERSION"), "0.9\n").unwrap();
     let beta = server.json(cwd, &with_app(&["publish", "dist", "--channel", "beta", "--version", "1.2.0"]));
-    assert_eq!(beta["min_native_version"], "1.0.0");
+    assert_eq!(beta["min_native_version"], "0.9.0");
     assert_eq!(beta["min_native_source"], json!({ "kind": "file", "path": cwd.join("MIN_NATIVE_VERSION") }));
     assert_eq!(offered(&server, &device_id(2), "1.0.0"), "=no_new_version_available", "production still serves 1.0.0");
     let promoted = server.json(cwd, &with_app(&["channel", "promote", "beta", "--to", "production"]));
@@ -122,7 +124,7 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
     std::fs::remove_file(cwd.join("MIN_NATIVE_VERSION")).unwrap();
     let next = server.json(cwd, &with_app(&["publish", "dist", "--channel", "beta", "--version", "1.3.0"]));
     assert_eq!(next["min_native_source"], json!({ "kind": "channel", "bundle": "1.2.0" }), "kept from beta's bundle");
-    assert_eq!(next["min_native_version"], "1.0.0");
+    assert_eq!(next["min_native_version"], "0.9.0");
     assert_eq!(offered(&server, &qa_device, "1.2.0"), "1.3.0");
     assert_eq!(offered(&server, &device_id(4), "1.2.0"), "=no_new_version_available");
     let shown = server.json(cwd, &with_app(&["device", "show", &qa_device]));

@@ -62,7 +62,9 @@ fn login_keeps_the_token_in_the_keychain_and_profiles_use_it() {
     let apps: Value = serde_json::from_str(apps).unwrap();
     assert_eq!(apps[0]["id"], "com.example.kc", "the token came from the keychain");
     let (profiles, after) = rest.split_once("--- after remove").unwrap();
-    let profiles: Value = serde_json::from_str(profiles.lines().take_while(|l| !l.starts_with("Removed")).collect::<String>().as_str()).unwrap();
+    let profiles: Value =
+        serde_json::from_str(profiles.lines().take_while(|l| !l.starts_with("Removed")).collect::<String>().as_str())
+            .unwrap();
     assert_eq!(profiles[0]["name"], "staging");
     assert_eq!(profiles[0]["active"], true);
     assert!(after.contains("no server configured") && after.contains("exit 1"), "{after}");

@@ -1,6 +1,7 @@
 //! The `capstan` binary as a terminal or a CI job uses it: exit codes, JSON output, messages.
 
 mod bundle;
+mod client;
 mod e2e;
 mod login;
 mod server;

@@ -29,7 +29,11 @@ fn server_binary() -> PathBuf {
     }
     let capstan = Path::new(env!("CARGO_BIN_EXE_capstan"));
     let path = capstan.with_file_name(format!("capstan-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.is_file(), "{} is missing: run `cargo build -p capstan-server` (or set CAPSTAN_SERVER_BIN)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p capstan-server` (or set CAPSTAN_SERVER_BIN)",
+        path.display()
+    );
     path
 }
 
@@ -56,17 +60,20 @@ impl Server {
     /// Starts a server and waits until it logs its address.
     pub fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let created = server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
+        let created =
+            server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
         assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
         let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
         assert!(token.starts_with("capstan_"), "{token}");
 
-        let mut child = server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sender = Some(sender);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let line = strip_ansi(&line);
                 // `ready listen=127.0.0.1:PORT`, in the server's log format.
                 if line.contains("ready")
                     && let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("listen="))
@@ -88,7 +95,7 @@ impl Server {
 
     /// Runs `capstan` against this server (CI style: server and token from the environment).
     pub fn capstan(&self, cwd: &Path, args: &[&str]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        Command::new(env!("CARGO_BIN_EXE_capstan"))
             .current_dir(cwd)
             .args(args)
             .env("CAPSTAN_SERVER", self.url())
@@ -98,8 +105,7 @@ impl Server {
             .env_remove("CAPSTAN_APP")
             .stdin(Stdio::null())
             .output()
-            .unwrap();
-        output
+            .unwrap()
     }
 
     /// Runs `capstan … --json`, asserts success, returns the JSON.
@@ -133,9 +139,31 @@ impl Server {
         stream.read_to_string(&mut response).unwrap();
         let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(payload)
+        } else {
+            payload.to_owned()
+        };
         (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
     }
+}
+
+/// The server's log may be coloured even on a pipe: drop `ESC [ … m` sequences.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn dechunk(mut body: &str) -> String {
