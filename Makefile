@@ -56,8 +56,11 @@ run: ui
 
 # One cargo selection (--workspace --all-targets) for building and testing, so shared crates
 # are compiled with one feature set and never twice. Tests that need a display or a keychain
-# start their own (Xvfb, a private D-Bus session with gnome-keyring): see scripts/.
-test: tools ui-check fmt-check lint
+# start their own (Xvfb, a private D-Bus session with gnome-keyring): see scripts/. `cargo test`
+# alone does not link binaries of packages without integration tests (the console), which the
+# end-to-end tests launch: `cargo build` first.
+test: ui-check fmt-check lint
+	cargo build --workspace --all-targets --locked
 	timeout 3600 cargo test --workspace --all-targets --locked </dev/null
 	cargo test --workspace --doc --locked
 

@@ -40,7 +40,9 @@ mod tests {
                 entries
                     .map(|e| e.unwrap().path())
                     .filter(|p| p.extension().is_some_and(|ext| ext == "ts"))
-                    .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+                    .map(|p| {
+                        (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap())
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn serialises_as_code_and_message() {
         let error: UiError = PackError::Cancelled.into();
-        assert_eq!(serde_json::to_value(&error).unwrap(), serde_json::json!({"code": "cancelled", "message": "cancelled"}));
+        assert_eq!(
+            serde_json::to_value(&error).unwrap(),
+            serde_json::json!({"code": "cancelled", "message": "cancelled"})
+        );
         let error: UiError = PackError::NoIndexHtml("dist".into()).into();
         assert_eq!(error.code, UiErrorCode::InvalidInput);
         assert!(error.message.starts_with("no index.html in dist"));

@@ -87,11 +87,7 @@ impl DeviceInfo {
         let version_build = text(fields, "version_build", MAX_VERSION_LEN);
         let raw_name = text(fields, "version_name", MAX_VERSION_LEN);
         let on_builtin = raw_name.is_empty() || raw_name == "builtin";
-        let version_name = if on_builtin {
-            version_build.clone()
-        } else {
-            raw_name
-        };
+        let version_name = if on_builtin { version_build.clone() } else { raw_name };
         let optional = |key, max| Some(text(fields, key, max)).filter(|s| !s.is_empty());
         DeviceInfo {
             platform: text(fields, "platform", 16).to_ascii_lowercase(),
@@ -198,8 +194,7 @@ impl StatsEvent {
     pub fn parse_json_slice(body: &[u8]) -> Result<Vec<StatsEvent>, NotEvents> {
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => {
-                let objects: Vec<WireObject<'_>> =
-                    serde_json::from_slice(body).map_err(|_| NotEvents)?;
+                let objects: Vec<WireObject<'_>> = serde_json::from_slice(body).map_err(|_| NotEvents)?;
                 Ok(objects.iter().map(StatsEvent::read).collect())
             }
             Some(b'{') => {
@@ -214,14 +209,9 @@ impl StatsEvent {
     pub fn parse_body(body: &Value) -> Result<Vec<StatsEvent>, NotEvents> {
         match body {
             Value::Object(fields) => Ok(vec![StatsEvent::from_fields(fields)]),
-            Value::Array(items) => items
-                .iter()
-                .map(|item| {
-                    item.as_object()
-                        .map(StatsEvent::from_fields)
-                        .ok_or(NotEvents)
-                })
-                .collect(),
+            Value::Array(items) => {
+                items.iter().map(|item| item.as_object().map(StatsEvent::from_fields).ok_or(NotEvents)).collect()
+            }
             _ => Err(NotEvents),
         }
     }
@@ -291,25 +281,12 @@ impl UpdateAnswer {
     }
 
     /// A refusal with the given code, kind and message.
-    pub fn refusal(
-        error: &'static str,
-        kind: RefusalKind,
-        message: impl Into<String>,
-    ) -> UpdateAnswer {
-        UpdateAnswer::Refusal(Refusal {
-            error,
-            message: message.into(),
-            kind,
-            version: None,
-        })
+    pub fn refusal(error: &'static str, kind: RefusalKind, message: impl Into<String>) -> UpdateAnswer {
+        UpdateAnswer::Refusal(Refusal { error, message: message.into(), kind, version: None })
     }
 
     /// A blocked answer naming the bundle the device would have got.
-    pub fn blocked(
-        error: &'static str,
-        message: impl Into<String>,
-        version: impl Into<String>,
-    ) -> UpdateAnswer {
+    pub fn blocked(error: &'static str, message: impl Into<String>, version: impl Into<String>) -> UpdateAnswer {
         UpdateAnswer::Refusal(Refusal {
             error,
             message: message.into(),
@@ -320,11 +297,7 @@ impl UpdateAnswer {
 
     /// The device already runs what it should.
     pub fn up_to_date() -> UpdateAnswer {
-        UpdateAnswer::refusal(
-            "no_new_version_available",
-            RefusalKind::UpToDate,
-            "No new version available",
-        )
+        UpdateAnswer::refusal("no_new_version_available", RefusalKind::UpToDate, "No new version available")
     }
 }
 
@@ -381,10 +354,7 @@ impl Fields for Map<String, Value> {
         Some(match self.get(key)? {
             Value::String(s) => Scalar::Text(Cow::Borrowed(s)),
             Value::Bool(b) => Scalar::Bool(*b),
-            Value::Number(n) => n
-                .as_i64()
-                .map(Scalar::Int)
-                .unwrap_or_else(|| Scalar::Float(n.as_f64().unwrap_or(0.0))),
+            Value::Number(n) => n.as_i64().map(Scalar::Int).unwrap_or_else(|| Scalar::Float(n.as_f64().unwrap_or(0.0))),
             Value::Null | Value::Array(_) | Value::Object(_) => Scalar::Nothing,
         })
     }
@@ -419,11 +389,7 @@ struct WireObject<'a> {
 
 impl Fields for WireObject<'_> {
     fn scalar(&self, key: &str) -> Option<Scalar<'_>> {
-        self.fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
+        self.fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
     fn metadata(&self) -> BTreeMap<String, String> {
@@ -480,9 +446,7 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
                 Ok(Scalar::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(i64::try_from(v)
-                    .map(Scalar::Int)
-                    .unwrap_or(Scalar::Float(v as f64)))
+                Ok(i64::try_from(v).map(Scalar::Int).unwrap_or(Scalar::Float(v as f64)))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(Scalar::Float(v))
@@ -621,10 +585,7 @@ mod tests {
         assert!(!device.is_emulator);
         assert_eq!(device.default_channel, None);
         assert_eq!(device.check_required(), Ok(()));
-        assert_eq!(
-            info(json!({"app_id": "a"})).check_required(),
-            Err(MissingField("device_id"))
-        );
+        assert_eq!(info(json!({"app_id": "a"})).check_required(), Err(MissingField("device_id")));
     }
 
     #[test]
@@ -651,12 +612,7 @@ mod tests {
         let events = StatsEvent::parse_body(&one).unwrap();
         assert_eq!(events[0].version_name, "1.2.3");
         assert_eq!(events[0].info.device_id, "d");
-        assert_eq!(
-            StatsEvent::parse_body(&json!([one.clone(), one]))
-                .unwrap()
-                .len(),
-            2
-        );
+        assert_eq!(StatsEvent::parse_body(&json!([one.clone(), one])).unwrap().len(), 2);
         assert_eq!(StatsEvent::parse_body(&json!([1])), Err(NotEvents));
         assert_eq!(StatsEvent::parse_body(&json!("x")), Err(NotEvents));
     }
@@ -674,23 +630,13 @@ mod tests {
         for body in bodies {
             let bytes = serde_json::to_vec(&body).unwrap();
             let tree = body.as_object().unwrap();
-            assert_eq!(
-                DeviceInfo::from_json_slice(&bytes).unwrap(),
-                DeviceInfo::from_fields(tree)
-            );
-            assert_eq!(
-                StatsEvent::parse_json_slice(&bytes).unwrap(),
-                vec![StatsEvent::from_fields(tree)]
-            );
+            assert_eq!(DeviceInfo::from_json_slice(&bytes).unwrap(), DeviceInfo::from_fields(tree));
+            assert_eq!(StatsEvent::parse_json_slice(&bytes).unwrap(), vec![StatsEvent::from_fields(tree)]);
             let array = serde_json::to_vec(&json!([body.clone(), body])).unwrap();
             assert_eq!(StatsEvent::parse_json_slice(&array).unwrap().len(), 2);
         }
         for bad in ["[1]", "\"x\"", "{", "42", "", "[{}, 3]"] {
-            assert_eq!(
-                StatsEvent::parse_json_slice(bad.as_bytes()),
-                Err(NotEvents),
-                "{bad}"
-            );
+            assert_eq!(StatsEvent::parse_json_slice(bad.as_bytes()), Err(NotEvents), "{bad}");
         }
         assert_eq!(DeviceInfo::from_json_slice(b"[]"), Err(NotAnObject));
     }
@@ -708,10 +654,7 @@ mod tests {
             serde_json::to_value(&offer).unwrap(),
             json!({"version": "1.0.0", "url": "u", "checksum": "c", "session_key": ""})
         );
-        assert_eq!(
-            serde_json::to_value(UpdateAnswer::builtin()).unwrap(),
-            json!({"version": "builtin"})
-        );
+        assert_eq!(serde_json::to_value(UpdateAnswer::builtin()).unwrap(), json!({"version": "builtin"}));
         assert_eq!(
             serde_json::to_value(UpdateAnswer::up_to_date()).unwrap(),
             json!({"error": "no_new_version_available", "message": "No new version available", "kind": "up_to_date"})

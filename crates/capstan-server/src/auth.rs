@@ -16,9 +16,7 @@ use crate::AppState;
 use crate::error::AppError;
 
 /// What a token may do; each role includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything.
@@ -106,28 +104,17 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, App
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(AppError::Unauthorized)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or(AppError::Unauthorized)?
-        .trim();
+    let token =
+        header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).ok_or(AppError::Unauthorized)?.trim();
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Err(AppError::Unauthorized);
     }
     let hash = hash_token(token);
-    let record = state
-        .db()
-        .token_by_hash(&hash)
-        .await?
-        .ok_or(AppError::Unauthorized)?;
+    let record = state.db().token_by_hash(&hash).await?.ok_or(AppError::Unauthorized)?;
     if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(AppError::Unauthorized);
     }
-    Ok(Caller {
-        token_id: record.id,
-        name: record.name,
-        role: record.role,
-    })
+    Ok(Caller { token_id: record.id, name: record.name, role: record.role })
 }
 
 /// A minimum role, at the type level, so routes declare it in their signature and the check
@@ -170,10 +157,7 @@ pub struct Authorized<R: MinRole>(pub Caller, pub PhantomData<R>);
 impl<R: MinRole> FromRequestParts<AppState> for Authorized<R> {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = authenticate(state, parts).await?;
         if caller.role < R::ROLE {
             return Err(AppError::Forbidden { needed: R::ROLE });
@@ -197,9 +181,7 @@ mod tests {
 
     #[test]
     fn roles_are_ordered_and_parse() {
-        assert!(
-            Role::Viewer < Role::Qa && Role::Qa < Role::Publisher && Role::Publisher < Role::Admin
-        );
+        assert!(Role::Viewer < Role::Qa && Role::Qa < Role::Publisher && Role::Publisher < Role::Admin);
         for role in [Role::Viewer, Role::Qa, Role::Publisher, Role::Admin] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }

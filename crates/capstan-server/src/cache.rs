@@ -76,9 +76,7 @@ impl ConfigCache {
     fn cached(&self, app_id: &str) -> Option<Result<Option<Arc<AppSnapshot>>, Arc<AtomicBool>>> {
         let entries = self.entries.read().expect("cache lock");
         match entries.get(app_id)? {
-            Entry::Known(snapshot, at, _) if at.elapsed() < self.ttl => {
-                Some(Ok(Some(snapshot.clone())))
-            }
+            Entry::Known(snapshot, at, _) if at.elapsed() < self.ttl => Some(Ok(Some(snapshot.clone()))),
             Entry::Known(_, _, refreshing) => Some(Err(refreshing.clone())),
             Entry::Unknown(at) if at.elapsed() < self.ttl => Some(Ok(None)),
             Entry::Unknown(_) => None,
@@ -123,11 +121,7 @@ impl ConfigCache {
         let mut entries = self.entries.write().expect("cache lock");
         if self.generation.load(Ordering::SeqCst) == generation {
             let entry = match &loaded {
-                Some(snapshot) => Entry::Known(
-                    snapshot.clone(),
-                    Instant::now(),
-                    Arc::new(AtomicBool::new(false)),
-                ),
+                Some(snapshot) => Entry::Known(snapshot.clone(), Instant::now(), Arc::new(AtomicBool::new(false))),
                 None => {
                     if entries.len() >= MAX_UNKNOWN {
                         entries.retain(|_, e| matches!(e, Entry::Known(..)));
@@ -151,25 +145,8 @@ impl ConfigCache {
             return Ok(None);
         };
         let channels = self.db.list_channels(app_id).await?;
-        let bundles = self
-            .db
-            .list_bundles(app_id)
-            .await?
-            .into_iter()
-            .map(|b| (b.version.clone(), b))
-            .collect();
-        let overrides = self
-            .db
-            .list_overrides(app_id)
-            .await?
-            .into_iter()
-            .map(|o| (o.device_id.clone(), o))
-            .collect();
-        Ok(Some(Arc::new(AppSnapshot {
-            app,
-            channels,
-            bundles,
-            overrides,
-        })))
+        let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.version.clone(), b)).collect();
+        let overrides = self.db.list_overrides(app_id).await?.into_iter().map(|o| (o.device_id.clone(), o)).collect();
+        Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides })))
     }
 }

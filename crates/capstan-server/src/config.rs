@@ -54,11 +54,7 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         // Generous: many devices share one address behind carrier NAT, and protocol.md asks
         // for 429s sparingly (legacy plugins stop talking after one).
-        RateLimitConfig {
-            per_second: 200,
-            burst: 400,
-            client_ip_header: None,
-        }
+        RateLimitConfig { per_second: 200, burst: 400, client_ip_header: None }
     }
 }
 
@@ -93,10 +89,7 @@ impl std::fmt::Debug for Config {
             .field("cache_ttl_ms", &self.cache_ttl_ms)
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
-            .field(
-                "database_url",
-                &self.database_url.as_ref().map(|_| "<redacted>"),
-            )
+            .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -132,20 +125,13 @@ pub enum ConfigError {
 
 impl Config {
     /// Defaults, then `file` if given, then the environment `vars` (pass `std::env::vars()`).
-    pub fn load(
-        file: Option<&Path>,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    source: Box::new(source),
-                })?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })?
             }
             None => Config::default(),
         };
@@ -156,48 +142,27 @@ impl Config {
     }
 
     fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
-        fn parse<T: std::str::FromStr>(
-            name: &'static str,
-            value: String,
-        ) -> Result<T, ConfigError> {
-            value
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::Env { name, value })
+        fn parse<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env { name, value })
         }
         match name {
             "CAPSTAN_DATA_DIR" => self.data_dir = PathBuf::from(value),
             "CAPSTAN_LISTEN" => self.listen = parse("CAPSTAN_LISTEN", value)?,
             "CAPSTAN_MANAGEMENT_LISTEN" => {
-                self.management_listen = if value.is_empty() {
-                    None
-                } else {
-                    Some(parse("CAPSTAN_MANAGEMENT_LISTEN", value)?)
-                }
+                self.management_listen =
+                    if value.is_empty() { None } else { Some(parse("CAPSTAN_MANAGEMENT_LISTEN", value)?) }
             }
             "CAPSTAN_PUBLIC_URL" => self.public_url = Some(value).filter(|v| !v.is_empty()),
-            "CAPSTAN_MAX_BUNDLE_BYTES" => {
-                self.max_bundle_bytes = parse("CAPSTAN_MAX_BUNDLE_BYTES", value)?
-            }
-            "CAPSTAN_DURABLE_WRITES" => {
-                self.durable_writes = parse("CAPSTAN_DURABLE_WRITES", value)?
-            }
-            "CAPSTAN_DEVICE_FLUSH_MS" => {
-                self.device_flush_ms = parse("CAPSTAN_DEVICE_FLUSH_MS", value)?
-            }
+            "CAPSTAN_MAX_BUNDLE_BYTES" => self.max_bundle_bytes = parse("CAPSTAN_MAX_BUNDLE_BYTES", value)?,
+            "CAPSTAN_DURABLE_WRITES" => self.durable_writes = parse("CAPSTAN_DURABLE_WRITES", value)?,
+            "CAPSTAN_DEVICE_FLUSH_MS" => self.device_flush_ms = parse("CAPSTAN_DEVICE_FLUSH_MS", value)?,
             "CAPSTAN_CACHE_TTL_MS" => self.cache_ttl_ms = parse("CAPSTAN_CACHE_TTL_MS", value)?,
-            "CAPSTAN_STATS_QUEUE_EVENTS" => {
-                self.stats_queue_events = parse("CAPSTAN_STATS_QUEUE_EVENTS", value)?
-            }
+            "CAPSTAN_STATS_QUEUE_EVENTS" => self.stats_queue_events = parse("CAPSTAN_STATS_QUEUE_EVENTS", value)?,
             "CAPSTAN_RATE_LIMIT_PER_SECOND" => {
                 self.rate_limit.per_second = parse("CAPSTAN_RATE_LIMIT_PER_SECOND", value)?
             }
-            "CAPSTAN_RATE_LIMIT_BURST" => {
-                self.rate_limit.burst = parse("CAPSTAN_RATE_LIMIT_BURST", value)?
-            }
-            "CAPSTAN_CLIENT_IP_HEADER" => {
-                self.rate_limit.client_ip_header = Some(value).filter(|v| !v.is_empty())
-            }
+            "CAPSTAN_RATE_LIMIT_BURST" => self.rate_limit.burst = parse("CAPSTAN_RATE_LIMIT_BURST", value)?,
+            "CAPSTAN_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value).filter(|v| !v.is_empty()),
             "CAPSTAN_DATABASE_URL" => self.database_url = Some(value).filter(|v| !v.is_empty()),
             _ => {}
         }
@@ -221,12 +186,13 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("capstan.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\npublic_url = \"https://file.example\"\n[rate_limit]\nper_second = 5\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://file.example\"\n[rate_limit]\nper_second = 5\n",
+        )
+        .unwrap();
         let env = vec![
-            (
-                "CAPSTAN_PUBLIC_URL".to_owned(),
-                "https://env.example/".to_owned(),
-            ),
+            ("CAPSTAN_PUBLIC_URL".to_owned(), "https://env.example/".to_owned()),
             ("HOME".to_owned(), "/x".to_owned()),
         ];
         let config = Config::load(Some(&file), env).unwrap();
@@ -238,17 +204,11 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported_and_secrets_redacted() {
-        let err =
-            Config::load(None, vec![("CAPSTAN_LISTEN".to_owned(), "nope".to_owned())]).unwrap_err();
+        let err = Config::load(None, vec![("CAPSTAN_LISTEN".to_owned(), "nope".to_owned())]).unwrap_err();
         assert!(err.to_string().contains("CAPSTAN_LISTEN"));
-        let config = Config::load(
-            None,
-            vec![(
-                "CAPSTAN_DATABASE_URL".to_owned(),
-                "postgres://u:hunter2@db/x".to_owned(),
-            )],
-        )
-        .unwrap();
+        let config =
+            Config::load(None, vec![("CAPSTAN_DATABASE_URL".to_owned(), "postgres://u:hunter2@db/x".to_owned())])
+                .unwrap();
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2") && shown.contains("<redacted>"));
     }

@@ -65,10 +65,7 @@ pub enum AppError {
 impl AppError {
     /// A 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError::BadRequest {
-            code,
-            message: message.into(),
-        }
+        AppError::BadRequest { code, message: message.into() }
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
@@ -110,22 +107,14 @@ impl IntoResponse for AppError {
         if let AppError::Internal(source) = &self {
             tracing::error!(error = %source, "request failed");
         }
-        let mut response = (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response();
+        let mut response = (status, Json(json!({ "error": code, "message": self.to_string() }))).into_response();
         if matches!(self, AppError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
         if matches!(self, AppError::Unavailable(_)) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }
         response
     }

@@ -33,10 +33,7 @@ pub struct DeviceBuffer {
 
 impl DeviceBuffer {
     fn new() -> Self {
-        DeviceBuffer {
-            pending: Mutex::new(HashMap::new()),
-            wake: tokio::sync::Notify::new(),
-        }
+        DeviceBuffer { pending: Mutex::new(HashMap::new()), wake: tokio::sync::Notify::new() }
     }
 
     /// Records what a device just told us; keeps the first-seen time of an earlier record.
@@ -56,18 +53,14 @@ impl DeviceBuffer {
     }
 
     fn take(&self) -> Vec<DeviceRecord> {
-        std::mem::take(&mut *self.pending.lock().expect("device buffer lock"))
-            .into_values()
-            .collect()
+        std::mem::take(&mut *self.pending.lock().expect("device buffer lock")).into_values().collect()
     }
 
     /// Puts back records whose write failed, unless a newer record arrived meanwhile.
     fn restore(&self, records: Vec<DeviceRecord>) {
         let mut pending = self.pending.lock().expect("device buffer lock");
         for record in records {
-            pending
-                .entry((record.app_id.clone(), record.device_id.clone()))
-                .or_insert(record);
+            pending.entry((record.app_id.clone(), record.device_id.clone())).or_insert(record);
         }
     }
 
@@ -142,34 +135,16 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the writer tasks on the current runtime.
-    pub fn start(
-        db: Arc<dyn Database>,
-        device_flush: Duration,
-        max_queued_events: usize,
-    ) -> Ingest {
+    pub fn start(db: Arc<dyn Database>, device_flush: Duration, max_queued_events: usize) -> Ingest {
         let devices = Arc::new(DeviceBuffer::new());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (sender, receiver) = mpsc::unbounded_channel();
         let queued_events = Arc::new(AtomicUsize::new(0));
-        let device_task = tokio::spawn(device_flusher(
-            db.clone(),
-            devices.clone(),
-            device_flush,
-            stop_rx,
-        ));
-        let stats_task = tokio::spawn(stats_writer(
-            db,
-            receiver,
-            queued_events.clone(),
-            stop.subscribe(),
-        ));
+        let device_task = tokio::spawn(device_flusher(db.clone(), devices.clone(), device_flush, stop_rx));
+        let stats_task = tokio::spawn(stats_writer(db, receiver, queued_events.clone(), stop.subscribe()));
         Ingest {
             devices,
-            stats: StatsQueue {
-                sender,
-                queued_events,
-                max_events: max_queued_events.max(1),
-            },
+            stats: StatsQueue { sender, queued_events, max_events: max_queued_events.max(1) },
             stop,
             tasks: Mutex::new(vec![device_task, stats_task]),
         }
@@ -243,10 +218,7 @@ async fn stats_writer(
                 Err(_) => break,
             }
         }
-        let events: Vec<EventRecord> = batches
-            .iter_mut()
-            .flat_map(|b| std::mem::take(&mut b.events))
-            .collect();
+        let events: Vec<EventRecord> = batches.iter_mut().flat_map(|b| std::mem::take(&mut b.events)).collect();
         let stored = match db.insert_events(&events).await {
             Ok(()) => true,
             Err(error) => {

@@ -75,10 +75,7 @@ pub enum StartError {
 /// Opens the embedded SQLite database of a data directory (the `token` commands use this too).
 pub async fn open_database(config: &Config) -> Result<SqliteDatabase, StartError> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
     Ok(SqliteDatabase::open(&dir.join("capstan.db"), config.durable_writes).await?)
 }
 
@@ -99,13 +96,7 @@ impl AppState {
         }
         std::fs::create_dir_all(&upload_dir).map_err(dir_error(&upload_dir))?;
         remove_orphan_blobs(&*db, &*blobs).await?;
-        Ok(AppState::new(
-            config,
-            db,
-            blobs,
-            Arc::new(SystemClock),
-            upload_dir,
-        ))
+        Ok(AppState::new(config, db, blobs, Arc::new(SystemClock), upload_dir))
     }
 
     /// A state over any storage backends and clock. Starts the background writers, so it must
@@ -117,11 +108,8 @@ impl AppState {
         clock: Arc<dyn Clock>,
         upload_dir: PathBuf,
     ) -> AppState {
-        let ingest = Ingest::start(
-            db.clone(),
-            Duration::from_millis(config.device_flush_ms),
-            config.stats_queue_events,
-        );
+        let ingest =
+            Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
         AppState(Arc::new(Inner {
             base_url: config.public_base_url(),
             cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
@@ -180,16 +168,10 @@ impl AppState {
 
 async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore) -> Result<(), StartError> {
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
-    let stored = blobs
-        .list()
-        .await
-        .map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
+    let stored = blobs.list().await.map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
     for key in stored.into_iter().filter(|k| !referenced.contains(k)) {
         tracing::info!(%key, "removing blob left by an interrupted upload");
-        blobs
-            .delete(&key)
-            .await
-            .map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
+        blobs.delete(&key).await.map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
     }
     Ok(())
 }
@@ -201,11 +183,7 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db().ping().await;
     let blobs = state.blobs().ping().await;
-    let status = if db.is_ok() && blobs.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db.is_ok() && blobs.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     if let Err(error) = &db {
         tracing::warn!(%error, "readiness: database unreachable");
     }
@@ -213,34 +191,21 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         tracing::warn!(%error, "readiness: blob store unreachable");
     }
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    (
-        status,
-        axum::Json(
-            serde_json::json!({ "database": word(db.is_ok()), "blobs": word(blobs.is_ok()) }),
-        ),
-    )
+    (status, axum::Json(serde_json::json!({ "database": word(db.is_ok()), "blobs": word(blobs.is_ok()) })))
 }
 
 fn health_routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
 /// Device endpoints and health checks only (for a public listener).
 pub fn device_router(state: AppState) -> Router {
-    device::routes()
-        .merge(health_routes())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    device::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Management API and health checks only (for a private listener).
 pub fn management_router(state: AppState) -> Router {
-    api::routes()
-        .merge(health_routes())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    api::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Everything on one listener.
@@ -252,19 +217,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn run(
-    listener: TcpListener,
-    app: Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    })
-    .await
+async fn run(listener: TcpListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        })
+        .await
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, lets requests in flight finish,

@@ -16,11 +16,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "capstan-server",
-    version,
-    about = "Self-hosted live updates for Capacitor apps: the update server"
-)]
+#[command(name = "capstan-server", version, about = "Self-hosted live updates for Capacitor apps: the update server")]
 struct Cli {
     /// TOML config file (settings: data_dir, listen, management_listen, public_url, ...).
     #[arg(long, global = true, env = "CAPSTAN_CONFIG")]
@@ -67,10 +63,7 @@ enum CliError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("no live token with id {0}")]
@@ -80,16 +73,10 @@ enum CliError {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CAPSTAN_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -127,9 +114,7 @@ async fn shutdown_signal() {
 }
 
 async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, CliError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| CliError::Listen { addr, source })
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| CliError::Listen { addr, source })
 }
 
 async fn serve_command(mut config: Config) -> Result<(), CliError> {
@@ -137,10 +122,7 @@ async fn serve_command(mut config: Config) -> Result<(), CliError> {
     let public = bind(config.listen).await?;
     if config.public_url.is_none() {
         // With port 0 the configured address is not where devices can reach us: use the real one.
-        config.public_url = Some(format!(
-            "http://{}",
-            public.local_addr().map_err(CliError::Serve)?
-        ));
+        config.public_url = Some(format!("http://{}", public.local_addr().map_err(CliError::Serve)?));
     }
     let management = match config.management_listen {
         Some(addr) => Some(bind(addr).await?),
@@ -163,26 +145,15 @@ async fn token_command(config: Config, command: TokenCommand) -> Result<(), CliE
     match command {
         TokenCommand::Create { role, name } => {
             let token = generate_token();
-            db.insert_token(&name, role, &hash_token(&token), now, None)
-                .await?;
+            db.insert_token(&name, role, &hash_token(&token), now, None).await?;
             // Alone on stdout so scripts can capture it: `TOKEN=$(capstan-server token create ...)`.
             println!("{token}");
         }
         TokenCommand::List => {
             println!("{:>4}  {:<10}  {:<8}  name", "id", "role", "status");
             for token in db.list_tokens().await? {
-                let status = if token.revoked_at_ms.is_some() {
-                    "revoked"
-                } else {
-                    "live"
-                };
-                println!(
-                    "{:>4}  {:<10}  {:<8}  {}",
-                    token.id,
-                    token.role.as_str(),
-                    status,
-                    token.name
-                );
+                let status = if token.revoked_at_ms.is_some() { "revoked" } else { "live" };
+                println!("{:>4}  {:<10}  {:<8}  {}", token.id, token.role.as_str(), status, token.name);
             }
         }
         TokenCommand::Revoke { id } => match db.revoke_token(id, now, None).await {

@@ -63,22 +63,15 @@ impl RateLimiter {
             let (rate, burst) = (self.per_second, self.burst);
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        bucket.tokens = (bucket.tokens
-            + now.duration_since(bucket.at).as_secs_f64() * self.per_second)
-            .min(self.burst);
+        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * self.per_second).min(self.burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
             let wait = (1.0 - bucket.tokens) / self.per_second;
-            Err(Limited {
-                retry_after_secs: wait.ceil().max(1.0) as u64,
-            })
+            Err(Limited { retry_after_secs: wait.ceil().max(1.0) as u64 })
         }
     }
 }
@@ -91,10 +84,7 @@ impl IntoResponse for Limited {
             "moreInfo": { "retryAfterSeconds": self.retry_after_secs },
         });
         let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(self.retry_after_secs),
-        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(self.retry_after_secs));
         response
     }
 }
@@ -105,27 +95,14 @@ mod tests {
 
     #[test]
     fn bursts_then_limits_per_address() {
-        let limiter = RateLimiter::new(&RateLimitConfig {
-            per_second: 1,
-            burst: 3,
-            client_ip_header: None,
-        });
+        let limiter = RateLimiter::new(&RateLimitConfig { per_second: 1, burst: 3, client_ip_header: None });
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         for _ in 0..3 {
             assert_eq!(limiter.check(a), Ok(()));
         }
-        assert_eq!(
-            limiter.check(a),
-            Err(Limited {
-                retry_after_secs: 1
-            })
-        );
+        assert_eq!(limiter.check(a), Err(Limited { retry_after_secs: 1 }));
         assert_eq!(limiter.check(b), Ok(()));
-        let off = RateLimiter::new(&RateLimitConfig {
-            per_second: 0,
-            burst: 0,
-            client_ip_header: None,
-        });
+        let off = RateLimiter::new(&RateLimitConfig { per_second: 0, burst: 0, client_ip_header: None });
         assert!((0..1000).all(|_| off.check(a).is_ok()));
     }
 }

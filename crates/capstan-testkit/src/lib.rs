@@ -63,12 +63,14 @@ impl Server {
     /// Starts a server and waits until it logs its address.
     pub fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let created = server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
+        let created =
+            server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
         assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
         let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
         assert!(token.starts_with("capstan_"), "{token}");
 
-        let mut child = server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -91,8 +93,10 @@ impl Server {
     /// A new token of `role` (`admin`, `publisher`, `qa`, `viewer`), made the way an operator
     /// does: `capstan-server token create` on the running server's data directory.
     pub fn create_token(&self, role: &str) -> String {
-        let created =
-            server_command(self.data.path()).args(["token", "create", "--role", role, "--name", role]).output().unwrap();
+        let created = server_command(self.data.path())
+            .args(["token", "create", "--role", role, "--name", role])
+            .output()
+            .unwrap();
         assert!(created.status.success(), "token create: {}", String::from_utf8_lossy(&created.stderr));
         String::from_utf8(created.stdout).unwrap().trim().to_owned()
     }
@@ -117,10 +121,16 @@ impl Server {
 
     /// Asks `/updates` as `devices` distinct Android devices running the store build of
     /// `native` and returns, per answered version (`""` for no update), how many got it.
-    pub fn devices_ask_for_updates(&self, app: &str, native: &str, devices: usize) -> std::collections::BTreeMap<String, usize> {
+    pub fn devices_ask_for_updates(
+        &self,
+        app: &str,
+        native: &str,
+        devices: usize,
+    ) -> std::collections::BTreeMap<String, usize> {
         let mut answers = std::collections::BTreeMap::new();
         for i in 0..devices {
-            let (status, answer) = self.post("/updates", &device_info(app, &format!("{i:08x}-0000-4000-8000-000000000000"), native));
+            let (status, answer) =
+                self.post("/updates", &device_info(app, &format!("{i:08x}-0000-4000-8000-000000000000"), native));
             assert_eq!(status, 200, "{answer}");
             let version = answer.get("version").and_then(Value::as_str).unwrap_or_default().to_owned();
             *answers.entry(version).or_insert(0) += 1;
@@ -149,7 +159,11 @@ impl Server {
         stream.read_to_string(&mut response).unwrap();
         let (head, payload) = response.split_once("\r\n\r\n").expect("an HTTP response");
         let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(payload) } else { payload.to_owned() };
+        let payload = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(payload)
+        } else {
+            payload.to_owned()
+        };
         (status, serde_json::from_str(&payload).unwrap_or(Value::Null))
     }
 }

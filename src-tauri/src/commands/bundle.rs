@@ -49,7 +49,11 @@ impl BundlePreview {
             folder,
             zip_path,
             largest_files: report.largest_files(10).into_iter().cloned().collect(),
-            warnings: report.warnings.iter().map(|w| PreviewWarning { warning: w.clone(), message: w.to_string() }).collect(),
+            warnings: report
+                .warnings
+                .iter()
+                .map(|w| PreviewWarning { warning: w.clone(), message: w.to_string() })
+                .collect(),
             sha256: report.sha256,
             zip_size: report.zip_size,
             total_size: report.total_size,

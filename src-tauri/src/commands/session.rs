@@ -53,7 +53,12 @@ pub async fn current_session() -> Result<Session, UiError> {
 /// Checks the token against the server, stores it in the keychain, saves and activates the
 /// profile. Nothing is saved when the server refuses the token.
 #[tauri::command]
-pub async fn connect_server(profile: String, url: String, token: String, app: Option<String>) -> Result<Session, UiError> {
+pub async fn connect_server(
+    profile: String,
+    url: String,
+    token: String,
+    app: Option<String>,
+) -> Result<Session, UiError> {
     let file = ProfileFile::locate().map_err(capstan_client::ClientError::from)?;
     let app = app.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     let outcome = connect::login(profile.trim(), &url, &token, app, file, Keychain::new()).await?;

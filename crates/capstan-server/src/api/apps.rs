@@ -36,10 +36,7 @@ pub struct UpdateApp {
 }
 
 /// List apps.
-pub async fn list(
-    _: Authorized<Viewer>,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<App>>, AppError> {
+pub async fn list(_: Authorized<Viewer>, State(state): State<AppState>) -> Result<Json<Vec<App>>, AppError> {
     Ok(Json(state.db().list_apps().await?))
 }
 
@@ -52,36 +49,17 @@ pub async fn create(
     check_name("app id", &body.id, 128)?;
     let name = body.name.unwrap_or_else(|| body.id.clone());
     if name.is_empty() || name.len() > 200 {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            "name must be 1–200 characters",
-        ));
+        return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
     }
     let now = state.now_ms();
-    let app = App {
-        id: body.id.clone(),
-        name,
-        default_channel: DEFAULT_CHANNEL.into(),
-        created_at_ms: now,
-    };
+    let app = App { id: body.id.clone(), name, default_channel: DEFAULT_CHANNEL.into(), created_at_ms: now };
     let channel = NewChannel {
         app_id: app.id.clone(),
         name: DEFAULT_CHANNEL.into(),
-        settings: ChannelSettings {
-            public: true,
-            ..ChannelSettings::default()
-        },
+        settings: ChannelSettings { public: true, ..ChannelSettings::default() },
         at_ms: now,
     };
-    let entry = audit(
-        &state,
-        caller.actor(),
-        Some(&app.id),
-        "app.create",
-        &app.id,
-        None,
-        snapshot_of(&app),
-    );
+    let entry = audit(&state, caller.actor(), Some(&app.id), "app.create", &app.id, None, snapshot_of(&app));
     let created = state.db().create_app(&app, &channel, entry).await?;
     state.cache().invalidate(&created.id);
     Ok((StatusCode::CREATED, Json(created)))
@@ -109,31 +87,18 @@ pub async fn update(
     let mut app = before.clone();
     if let Some(name) = body.name {
         if name.is_empty() || name.len() > 200 {
-            return Err(AppError::bad_request(
-                "invalid_name",
-                "name must be 1–200 characters",
-            ));
+            return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
         }
         app.name = name;
     }
     if let Some(channel) = body.default_channel {
         if state.db().get_channel(&app_id, &channel).await?.is_none() {
-            return Err(AppError::bad_request(
-                "unknown_channel",
-                format!("no channel named `{channel}`"),
-            ));
+            return Err(AppError::bad_request("unknown_channel", format!("no channel named `{channel}`")));
         }
         app.default_channel = channel;
     }
-    let entry = audit(
-        &state,
-        caller.actor(),
-        Some(&app_id),
-        "app.update",
-        &app_id,
-        snapshot_of(&before),
-        snapshot_of(&app),
-    );
+    let entry =
+        audit(&state, caller.actor(), Some(&app_id), "app.update", &app_id, snapshot_of(&before), snapshot_of(&app));
     let saved = state.db().update_app(&app, entry).await?;
     state.cache().invalidate(&app_id);
     Ok(Json(saved))

@@ -25,7 +25,5 @@ pub async fn list(
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(
-        state.db().list_audit(query.app.as_deref(), limit).await?,
-    ))
+    Ok(Json(state.db().list_audit(query.app.as_deref(), limit).await?))
 }

@@ -59,9 +59,7 @@ impl Drop for TempUpload {
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn check_version(version: &str) -> Result<(), AppError> {
@@ -69,10 +67,7 @@ fn check_version(version: &str) -> Result<(), AppError> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::bad_request(
-            "invalid_version",
-            format!("`{version}` is not a semver version such as 1.4.2"),
-        ))
+        Err(AppError::bad_request("invalid_version", format!("`{version}` is not a semver version such as 1.4.2")))
     }
 }
 
@@ -87,31 +82,15 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
     let sha256 = params
         .sha256
         .clone()
-        .or_else(|| {
-            headers
-                .get(SHA256_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
+        .or_else(|| headers.get(SHA256_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned))
         .map(|s| s.trim().to_ascii_lowercase())
         .ok_or_else(|| {
-            AppError::bad_request(
-                "missing_sha256",
-                format!("send the zip's SHA-256 as `sha256` or `{SHA256_HEADER}`"),
-            )
+            AppError::bad_request("missing_sha256", format!("send the zip's SHA-256 as `sha256` or `{SHA256_HEADER}`"))
         })?;
     if !is_hex(&sha256, 64) {
-        return Err(AppError::bad_request(
-            "invalid_sha256",
-            "sha256 must be 64 hex characters",
-        ));
+        return Err(AppError::bad_request("invalid_sha256", "sha256 must be 64 hex characters"));
     }
-    let min_native = match params
-        .min_native_version
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    let min_native = match params.min_native_version.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(text) => {
             let parsed = capstan_core::version::parse_lenient(text)
                 .map_err(|e| AppError::bad_request("invalid_version", e.to_string()))?;
@@ -120,20 +99,14 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
         None => None,
     };
     if params.notes.as_ref().is_some_and(|n| n.len() > 10_000) {
-        return Err(AppError::bad_request(
-            "invalid_notes",
-            "notes are limited to 10 000 bytes",
-        ));
+        return Err(AppError::bad_request("invalid_notes", "notes are limited to 10 000 bytes"));
     }
     let encrypted = match (&params.session_key, &params.checksum) {
         (None, None) if params.key_id.is_none() => None,
         (Some(session_key), Some(checksum)) => {
             let checksum = checksum.trim().to_ascii_lowercase();
             if !(is_hex(&checksum, 64) || is_hex(&checksum, 512)) {
-                return Err(AppError::bad_request(
-                    "invalid_checksum",
-                    "checksum must be 64 or 512 hex characters",
-                ));
+                return Err(AppError::bad_request("invalid_checksum", "checksum must be 64 or 512 hex characters"));
             }
             if session_key.is_empty() || session_key.len() > 2048 || !session_key.contains(':') {
                 return Err(AppError::bad_request(
@@ -143,10 +116,7 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
             }
             let key_id = params.key_id.clone().filter(|k| !k.is_empty());
             if key_id.as_ref().is_some_and(|k| k.len() > 64) {
-                return Err(AppError::bad_request(
-                    "invalid_key_id",
-                    "key_id is at most 64 characters",
-                ));
+                return Err(AppError::bad_request("invalid_key_id", "key_id is at most 64 characters"));
             }
             Some((session_key.clone(), checksum, key_id))
         }
@@ -157,11 +127,7 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
             ));
         }
     };
-    Ok(Validated {
-        sha256,
-        min_native,
-        encrypted,
-    })
+    Ok(Validated { sha256, min_native, encrypted })
 }
 
 /// Streams the body to `path`, hashing it; refuses more than `limit` bytes.
@@ -172,9 +138,8 @@ async fn receive(body: Body, path: &FsPath, limit: u64) -> Result<(String, u64),
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            AppError::bad_request("upload_interrupted", format!("upload interrupted: {e}"))
-        })?;
+        let chunk =
+            chunk.map_err(|e| AppError::bad_request("upload_interrupted", format!("upload interrupted: {e}")))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(AppError::TooLarge { limit });
@@ -198,38 +163,22 @@ pub async fn upload(
     require_app(&state, &app_id).await?;
     let checked = validate(&params, &headers)?;
     let limit = state.config().max_bundle_bytes;
-    if let Some(length) = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    if let Some(length) =
+        headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         && length > limit
     {
         return Err(AppError::TooLarge { limit });
     }
-    if state
-        .db()
-        .get_bundle(&app_id, &params.version)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::Conflict(format!(
-            "bundle {} already exists; versions are immutable",
-            params.version
-        )));
+    if state.db().get_bundle(&app_id, &params.version).await?.is_some() {
+        return Err(AppError::Conflict(format!("bundle {} already exists; versions are immutable", params.version)));
     }
 
-    let temp = TempUpload(
-        state
-            .upload_dir()
-            .join(format!("upload-{}.part", random_hex(12))),
-    );
+    let temp = TempUpload(state.upload_dir().join(format!("upload-{}.part", random_hex(12))));
     let (sha256, size) = receive(body, &temp.0, limit).await?;
     if sha256 != checked.sha256 {
         return Err(AppError::InvalidBundle {
             code: "checksum_mismatch",
-            message: format!(
-                "received bytes hash to {sha256}, not the announced {}",
-                checked.sha256
-            ),
+            message: format!("received bytes hash to {sha256}, not the announced {}", checked.sha256),
         });
     }
     let (checksum, session_key, key_id, file_count, warnings) = match checked.encrypted {
@@ -239,30 +188,16 @@ pub async fn upload(
         None => {
             let path = temp.0.clone();
             let report = tokio::task::spawn_blocking(move || {
-                inspect_zip(
-                    &path,
-                    &InspectLimits::default(),
-                    &NoProgress,
-                    &CancelFlag::new(),
-                )
+                inspect_zip(&path, &InspectLimits::default(), &NoProgress, &CancelFlag::new())
             })
             .await
             .map_err(|e| AppError::Internal(Box::new(e)))?
             .map_err(|e| match e {
                 InspectError::Io { source, .. } => AppError::Internal(Box::new(source)),
-                other => AppError::InvalidBundle {
-                    code: "invalid_bundle",
-                    message: other.to_string(),
-                },
+                other => AppError::InvalidBundle { code: "invalid_bundle", message: other.to_string() },
             })?;
             let warnings = serde_json::to_value(&report.warnings).unwrap_or(json!([]));
-            (
-                sha256.clone(),
-                String::new(),
-                None,
-                report.files.len() as i64,
-                warnings,
-            )
+            (sha256.clone(), String::new(), None, report.files.len() as i64, warnings)
         }
     };
 
@@ -284,15 +219,8 @@ pub async fn upload(
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),
     };
-    let entry = audit(
-        &state,
-        caller.actor(),
-        Some(&app_id),
-        "bundle.upload",
-        &bundle.version,
-        None,
-        snapshot_of(&bundle),
-    );
+    let entry =
+        audit(&state, caller.actor(), Some(&app_id), "bundle.upload", &bundle.version, None, snapshot_of(&bundle));
     match state.db().insert_bundle(&bundle, entry).await {
         Ok(saved) => {
             state.cache().invalidate(&app_id);
@@ -334,9 +262,7 @@ pub async fn show(
     Path((app_id, version)): Path<(String, String)>,
 ) -> Result<Json<Bundle>, AppError> {
     let bundle = state.db().get_bundle(&app_id, &version).await?;
-    bundle
-        .map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+    bundle.map(Json).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
 }
 
 /// Delete a bundle that no channel serves.
@@ -350,15 +276,7 @@ pub async fn remove(
         .get_bundle(&app_id, &version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
-    let entry = audit(
-        &state,
-        caller.actor(),
-        Some(&app_id),
-        "bundle.delete",
-        &version,
-        snapshot_of(&before),
-        None,
-    );
+    let entry = audit(&state, caller.actor(), Some(&app_id), "bundle.delete", &version, snapshot_of(&before), None);
     let deleted = match state.db().delete_bundle(&app_id, &version, entry).await {
         Err(StoreError::NotFound) => return Err(AppError::NotFound(format!("bundle {version}"))),
         other => other?,

@@ -13,9 +13,7 @@ use super::{ApiJson, audit, check_name, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Authorized, Caller, Publisher, Viewer};
 use crate::error::AppError;
-use crate::store::{
-    Channel, ChannelSettings, HistoryEntry, NewChannel, NewHistory, Rollout, Target,
-};
+use crate::store::{Channel, ChannelSettings, HistoryEntry, NewChannel, NewHistory, Rollout, Target};
 
 /// Settings to change; absent fields stay as they are (or take the defaults on create).
 #[derive(Debug, Default, Deserialize)]
@@ -121,11 +119,7 @@ pub struct Rollback {
 }
 
 async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Channel, AppError> {
-    state
-        .db()
-        .get_channel(app_id, name)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("channel `{name}`")))
+    state.db().get_channel(app_id, name).await?.ok_or_else(|| AppError::NotFound(format!("channel `{name}`")))
 }
 
 /// Saves `after` (read as `before`), with history and audit, and refreshes the device cache.
@@ -146,10 +140,7 @@ async fn save(
         snapshot_of(before),
         snapshot_of(&after),
     );
-    let history = history.then(|| NewHistory {
-        action,
-        actor: caller.actor(),
-    });
+    let history = history.then(|| NewHistory { action, actor: caller.actor() });
     let saved = state.db().save_channel(&after, history, entry).await?;
     state.cache().invalidate(&before.app_id);
     Ok(Json(saved))
@@ -158,10 +149,7 @@ async fn save(
 async fn require_bundle(state: &AppState, app_id: &str, version: &str) -> Result<(), AppError> {
     match state.db().get_bundle(app_id, version).await? {
         Some(_) => Ok(()),
-        None => Err(AppError::bad_request(
-            "unknown_bundle",
-            format!("no bundle {version} in this app"),
-        )),
+        None => Err(AppError::bad_request("unknown_bundle", format!("no bundle {version} in this app"))),
     }
 }
 
@@ -201,12 +189,7 @@ pub async fn create(
     check_name("channel name", &body.name, 64)?;
     let mut settings = ChannelSettings::default();
     body.settings.apply(&mut settings);
-    let channel = NewChannel {
-        app_id: app_id.clone(),
-        name: body.name.clone(),
-        settings,
-        at_ms: state.now_ms(),
-    };
+    let channel = NewChannel { app_id: app_id.clone(), name: body.name.clone(), settings, at_ms: state.now_ms() };
     let entry = audit(
         &state,
         caller.actor(),
@@ -262,9 +245,7 @@ pub async fn rollout_start(
     let before = load(&state, &app_id, &name).await?;
     let share_bp = share(body.percent)?;
     if before.rollout.is_some() {
-        return Err(AppError::Conflict(format!(
-            "channel `{name}` already has a rollout; change, finish or abort it"
-        )));
+        return Err(AppError::Conflict(format!("channel `{name}` already has a rollout; change, finish or abort it")));
     }
     if before.target.as_ref().and_then(Target::bundle) == Some(body.version.as_str()) {
         return Err(AppError::bad_request(
@@ -274,11 +255,7 @@ pub async fn rollout_start(
     }
     require_bundle(&state, &app_id, &body.version).await?;
     let mut after = before.clone();
-    after.rollout = Some(Rollout {
-        version: body.version,
-        share_bp,
-        started_at_ms: state.now_ms(),
-    });
+    after.rollout = Some(Rollout { version: body.version, share_bp, started_at_ms: state.now_ms() });
     save(&state, &caller, &before, after, "rollout_start", true).await
 }
 
@@ -293,9 +270,7 @@ pub async fn rollout_change(
     let share_bp = share(body.percent)?;
     let mut after = before.clone();
     let Some(rollout) = after.rollout.as_mut() else {
-        return Err(AppError::Conflict(format!(
-            "channel `{name}` has no rollout"
-        )));
+        return Err(AppError::Conflict(format!("channel `{name}` has no rollout")));
     };
     rollout.share_bp = share_bp;
     save(&state, &caller, &before, after, "rollout_change", true).await
@@ -310,9 +285,7 @@ pub async fn rollout_finish(
     let before = load(&state, &app_id, &name).await?;
     let mut after = before.clone();
     let Some(rollout) = after.rollout.take() else {
-        return Err(AppError::Conflict(format!(
-            "channel `{name}` has no rollout"
-        )));
+        return Err(AppError::Conflict(format!("channel `{name}` has no rollout")));
     };
     after.target = Some(Target::Bundle(rollout.version));
     save(&state, &caller, &before, after, "rollout_finish", true).await
@@ -326,9 +299,7 @@ pub async fn rollout_abort(
 ) -> Result<Json<Channel>, AppError> {
     let before = load(&state, &app_id, &name).await?;
     if before.rollout.is_none() {
-        return Err(AppError::Conflict(format!(
-            "channel `{name}` has no rollout"
-        )));
+        return Err(AppError::Conflict(format!("channel `{name}` has no rollout")));
     }
     let mut after = before.clone();
     after.rollout = None;
@@ -344,15 +315,10 @@ pub async fn promote(
 ) -> Result<Json<Channel>, AppError> {
     let from = load(&state, &app_id, &name).await?;
     let Some(target) = from.target.clone() else {
-        return Err(AppError::Conflict(format!(
-            "channel `{name}` serves nothing yet"
-        )));
+        return Err(AppError::Conflict(format!("channel `{name}` serves nothing yet")));
     };
     if body.to == name {
-        return Err(AppError::bad_request(
-            "same_channel",
-            "promote to another channel",
-        ));
+        return Err(AppError::bad_request("same_channel", "promote to another channel"));
     }
     let before = load(&state, &app_id, &body.to).await?;
     let mut after = before.clone();
@@ -369,9 +335,7 @@ pub fn previous_target(current: Option<&Target>, history: &[HistoryEntry]) -> Op
         .iter()
         .filter(|h| h.action != "rollback")
         .find(|h| {
-            h.target_after.as_deref() == current
-                && h.target_before.is_some()
-                && h.target_before.as_deref() != current
+            h.target_after.as_deref() == current && h.target_before.is_some() && h.target_before.as_deref() != current
         })
         .and_then(|h| h.target_before.as_deref().map(Target::from_text))
 }
@@ -388,11 +352,8 @@ pub async fn rollback(
         "builtin" => Target::Builtin,
         "previous" => {
             let history = state.db().channel_history(before.id, 1000).await?;
-            previous_target(before.target.as_ref(), &history).ok_or_else(|| {
-                AppError::Conflict(format!(
-                    "channel `{name}` has no previous target to roll back to"
-                ))
-            })?
+            previous_target(before.target.as_ref(), &history)
+                .ok_or_else(|| AppError::Conflict(format!("channel `{name}` has no previous target to roll back to")))?
         }
         other => {
             return Err(AppError::bad_request(

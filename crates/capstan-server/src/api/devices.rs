@@ -49,22 +49,14 @@ pub async fn show(
     let events = state.db().device_events(&app_id, &device_id, 200).await?;
     let overrides = state.db().list_overrides(&app_id).await?;
     let channels = state.db().list_channels(&app_id).await?;
-    let entry = overrides
-        .into_iter()
-        .find(|o| o.device_id == device_id)
-        .map(|o| {
-            let channel = channels
-                .iter()
-                .find(|c| c.id == o.channel_id)
-                .map(|c| c.name.clone());
-            json!({ "channel": channel, "source": o.source, "set_at_ms": o.set_at_ms })
-        });
+    let entry = overrides.into_iter().find(|o| o.device_id == device_id).map(|o| {
+        let channel = channels.iter().find(|c| c.id == o.channel_id).map(|c| c.name.clone());
+        json!({ "channel": channel, "source": o.source, "set_at_ms": o.set_at_ms })
+    });
     if device.is_none() && events.is_empty() && entry.is_none() {
         return Err(AppError::NotFound(format!("device `{device_id}`")));
     }
-    Ok(Json(
-        json!({ "device": device, "override": entry, "events": events }),
-    ))
+    Ok(Json(json!({ "device": device, "override": entry, "events": events })))
 }
 
 /// Pin a device to a channel (wins over anything the device asks for).
@@ -77,21 +69,13 @@ pub async fn set_override(
     require_app(&state, &app_id).await?;
     let device_id = device_id.to_lowercase();
     if device_id.is_empty() || device_id.len() > capstan_core::protocol::MAX_DEVICE_ID_LEN {
-        return Err(AppError::bad_request(
-            "invalid_device_id",
-            "device id must be 1–64 characters",
-        ));
+        return Err(AppError::bad_request("invalid_device_id", "device id must be 1–64 characters"));
     }
     let channel = state
         .db()
         .get_channel(&app_id, &body.channel)
         .await?
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "unknown_channel",
-                format!("no channel named `{}`", body.channel),
-            )
-        })?;
+        .ok_or_else(|| AppError::bad_request("unknown_channel", format!("no channel named `{}`", body.channel)))?;
     let entry = DeviceOverride {
         app_id: app_id.clone(),
         device_id: device_id.clone(),
@@ -121,12 +105,7 @@ pub async fn clear_override(
 ) -> Result<Json<Value>, AppError> {
     require_app(&state, &app_id).await?;
     let device_id = device_id.to_lowercase();
-    let before = state
-        .db()
-        .list_overrides(&app_id)
-        .await?
-        .into_iter()
-        .find(|o| o.device_id == device_id);
+    let before = state.db().list_overrides(&app_id).await?.into_iter().find(|o| o.device_id == device_id);
     let record = audit(
         &state,
         caller.actor(),
@@ -136,10 +115,7 @@ pub async fn clear_override(
         before.as_ref().and_then(snapshot_of),
         None,
     );
-    let removed = state
-        .db()
-        .clear_override(&app_id, &device_id, None, Some(record))
-        .await?;
+    let removed = state.db().clear_override(&app_id, &device_id, None, Some(record)).await?;
     state.cache().invalidate(&app_id);
     Ok(Json(json!({ "removed": removed })))
 }

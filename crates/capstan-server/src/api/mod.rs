@@ -35,120 +35,35 @@ pub struct RouteDoc {
     pub summary: &'static str,
 }
 
-const fn route(
-    method: &'static str,
-    path: &'static str,
-    role: Role,
-    summary: &'static str,
-) -> RouteDoc {
-    RouteDoc {
-        method,
-        path,
-        role: Some(role),
-        summary,
-    }
+const fn route(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> RouteDoc {
+    RouteDoc { method, path, role: Some(role), summary }
 }
 
 /// Every management route.
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc {
-        method: "GET",
-        path: "/api/v1/openapi.json",
-        role: None,
-        summary: "This OpenAPI document",
-    },
-    route(
-        "GET",
-        "/api/v1/me",
-        Role::Viewer,
-        "The calling token's name and role",
-    ),
+    RouteDoc { method: "GET", path: "/api/v1/openapi.json", role: None, summary: "This OpenAPI document" },
+    route("GET", "/api/v1/me", Role::Viewer, "The calling token's name and role"),
     route("GET", "/api/v1/apps", Role::Viewer, "List apps"),
-    route(
-        "POST",
-        "/api/v1/apps",
-        Role::Admin,
-        "Create an app with its public default channel `production`",
-    ),
+    route("POST", "/api/v1/apps", Role::Admin, "Create an app with its public default channel `production`"),
     route("GET", "/api/v1/apps/{app}", Role::Viewer, "Show an app"),
-    route(
-        "PATCH",
-        "/api/v1/apps/{app}",
-        Role::Admin,
-        "Change an app's settings",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/bundles",
-        Role::Viewer,
-        "List bundles",
-    ),
-    route(
-        "POST",
-        "/api/v1/apps/{app}/bundles",
-        Role::Publisher,
-        "Upload a bundle (raw zip body, streaming)",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/bundles/{version}",
-        Role::Viewer,
-        "Show a bundle",
-    ),
-    route(
-        "DELETE",
-        "/api/v1/apps/{app}/bundles/{version}",
-        Role::Publisher,
-        "Delete a bundle no channel uses",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/channels",
-        Role::Viewer,
-        "List channels",
-    ),
-    route(
-        "POST",
-        "/api/v1/apps/{app}/channels",
-        Role::Publisher,
-        "Create a channel",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/channels/{channel}",
-        Role::Viewer,
-        "Show a channel",
-    ),
-    route(
-        "PATCH",
-        "/api/v1/apps/{app}/channels/{channel}",
-        Role::Publisher,
-        "Change a channel's settings",
-    ),
+    route("PATCH", "/api/v1/apps/{app}", Role::Admin, "Change an app's settings"),
+    route("GET", "/api/v1/apps/{app}/bundles", Role::Viewer, "List bundles"),
+    route("POST", "/api/v1/apps/{app}/bundles", Role::Publisher, "Upload a bundle (raw zip body, streaming)"),
+    route("GET", "/api/v1/apps/{app}/bundles/{version}", Role::Viewer, "Show a bundle"),
+    route("DELETE", "/api/v1/apps/{app}/bundles/{version}", Role::Publisher, "Delete a bundle no channel uses"),
+    route("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"),
+    route("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel"),
+    route("GET", "/api/v1/apps/{app}/channels/{channel}", Role::Viewer, "Show a channel"),
+    route("PATCH", "/api/v1/apps/{app}/channels/{channel}", Role::Publisher, "Change a channel's settings"),
     route(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/publish",
         Role::Publisher,
         "Point a channel at a bundle or the store build",
     ),
-    route(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/rollout",
-        Role::Publisher,
-        "Start a percentage rollout",
-    ),
-    route(
-        "PATCH",
-        "/api/v1/apps/{app}/channels/{channel}/rollout",
-        Role::Publisher,
-        "Change a rollout's percentage",
-    ),
-    route(
-        "DELETE",
-        "/api/v1/apps/{app}/channels/{channel}/rollout",
-        Role::Publisher,
-        "Abort a rollout",
-    ),
+    route("POST", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Start a percentage rollout"),
+    route("PATCH", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Change a rollout's percentage"),
+    route("DELETE", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Abort a rollout"),
     route(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
@@ -167,68 +82,23 @@ pub const ROUTES: &[RouteDoc] = &[
         Role::Publisher,
         "Roll back to the previous target or the store build",
     ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/channels/{channel}/history",
-        Role::Viewer,
-        "A channel's change history",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/devices",
-        Role::Viewer,
-        "Search devices",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/devices/{device}",
-        Role::Viewer,
-        "A device with its override and event timeline",
-    ),
-    route(
-        "PUT",
-        "/api/v1/apps/{app}/devices/{device}/override",
-        Role::Qa,
-        "Pin a device to a channel",
-    ),
-    route(
-        "DELETE",
-        "/api/v1/apps/{app}/devices/{device}/override",
-        Role::Qa,
-        "Remove a device's channel override",
-    ),
+    route("GET", "/api/v1/apps/{app}/channels/{channel}/history", Role::Viewer, "A channel's change history"),
+    route("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices"),
+    route("GET", "/api/v1/apps/{app}/devices/{device}", Role::Viewer, "A device with its override and event timeline"),
+    route("PUT", "/api/v1/apps/{app}/devices/{device}/override", Role::Qa, "Pin a device to a channel"),
+    route("DELETE", "/api/v1/apps/{app}/devices/{device}/override", Role::Qa, "Remove a device's channel override"),
     route(
         "GET",
         "/api/v1/apps/{app}/stats/bundles",
         Role::Viewer,
         "Installs, failures, rollbacks and active devices per bundle",
     ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/stats/channels",
-        Role::Viewer,
-        "Adoption per channel",
-    ),
-    route(
-        "GET",
-        "/api/v1/apps/{app}/stats/timeline",
-        Role::Viewer,
-        "Events per time bucket and action",
-    ),
+    route("GET", "/api/v1/apps/{app}/stats/channels", Role::Viewer, "Adoption per channel"),
+    route("GET", "/api/v1/apps/{app}/stats/timeline", Role::Viewer, "Events per time bucket and action"),
     route("GET", "/api/v1/audit", Role::Viewer, "The audit log"),
     route("GET", "/api/v1/tokens", Role::Admin, "List tokens"),
-    route(
-        "POST",
-        "/api/v1/tokens",
-        Role::Admin,
-        "Create a token (shown once)",
-    ),
-    route(
-        "DELETE",
-        "/api/v1/tokens/{id}",
-        Role::Admin,
-        "Revoke a token",
-    ),
+    route("POST", "/api/v1/tokens", Role::Admin, "Create a token (shown once)"),
+    route("DELETE", "/api/v1/tokens/{id}", Role::Admin, "Revoke a token"),
 ];
 
 /// Management routes.
@@ -241,32 +111,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(tokens::me))
         .route("/api/v1/apps", get(apps::list).post(apps::create))
         .route(app, get(apps::show).patch(apps::update))
-        .route(
-            &format!("{app}/bundles"),
-            get(bundles::list)
-                .post(bundles::upload)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            &format!("{app}/bundles/{{version}}"),
-            get(bundles::show).delete(bundles::remove),
-        )
-        .route(
-            &format!("{app}/channels"),
-            get(channels::list).post(channels::create),
-        )
+        .route(&format!("{app}/bundles"), get(bundles::list).post(bundles::upload).layer(DefaultBodyLimit::disable()))
+        .route(&format!("{app}/bundles/{{version}}"), get(bundles::show).delete(bundles::remove))
+        .route(&format!("{app}/channels"), get(channels::list).post(channels::create))
         .route(channel, get(channels::show).patch(channels::update))
         .route(&format!("{channel}/publish"), post(channels::publish))
         .route(
             &format!("{channel}/rollout"),
-            post(channels::rollout_start)
-                .patch(channels::rollout_change)
-                .delete(channels::rollout_abort),
+            post(channels::rollout_start).patch(channels::rollout_change).delete(channels::rollout_abort),
         )
-        .route(
-            &format!("{channel}/rollout/finish"),
-            post(channels::rollout_finish),
-        )
+        .route(&format!("{channel}/rollout/finish"), post(channels::rollout_finish))
         .route(&format!("{channel}/promote"), post(channels::promote))
         .route(&format!("{channel}/rollback"), post(channels::rollback))
         .route(&format!("{channel}/history"), get(channels::history))
@@ -290,10 +144,7 @@ pub fn routes() -> Router<AppState> {
 /// Management answers carry state that changes: no intermediary may cache them.
 async fn no_store(request: Request, next: axum::middleware::Next) -> axum::response::Response {
     let mut response = next.run(request).await;
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     response
 }
 
@@ -346,9 +197,7 @@ pub fn check_name(kind: &'static str, name: &str, max: usize) -> Result<(), AppE
     let ok = !name.is_empty()
         && name.len() <= max
         && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -361,9 +210,5 @@ pub fn check_name(kind: &'static str, name: &str, max: usize) -> Result<(), AppE
 
 /// Loads an app or 404.
 pub async fn require_app(state: &AppState, app_id: &str) -> Result<crate::store::App, AppError> {
-    state
-        .db()
-        .get_app(app_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("app `{app_id}`")))
+    state.db().get_app(app_id).await?.ok_or_else(|| AppError::NotFound(format!("app `{app_id}`")))
 }

@@ -34,9 +34,7 @@ pub fn build() -> Value {
         } else {
             operation["security"] = json!([]);
         }
-        let entry = paths
-            .entry(route.path.to_owned())
-            .or_insert_with(|| json!({}));
+        let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = operation;
     }
     json!({

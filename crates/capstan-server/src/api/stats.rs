@@ -16,15 +16,8 @@ use crate::store::BucketCount;
 
 /// Actions that mean a bundle failed on a device (protocol.md §3).
 pub fn is_failure(action: &str) -> bool {
-    matches!(
-        action,
-        "update_fail"
-            | "set_fail"
-            | "download_fail"
-            | "checksum_fail"
-            | "unzip_fail"
-            | "decrypt_fail"
-    ) || action.ends_with("_path_fail")
+    matches!(action, "update_fail" | "set_fail" | "download_fail" | "checksum_fail" | "unzip_fail" | "decrypt_fail")
+        || action.ends_with("_path_fail")
 }
 
 /// Actions that mean the device went back from a bundle.
@@ -69,16 +62,10 @@ pub async fn bundles(
     state.ingest().devices.flush(state.db()).await;
     let since = state.now_ms() - i64::from(q.active_days.unwrap_or(30)) * DAY_MS;
     let mut health: BTreeMap<String, BundleHealth> = BTreeMap::new();
-    fn entry<'a>(
-        health: &'a mut BTreeMap<String, BundleHealth>,
-        version: &str,
-    ) -> &'a mut BundleHealth {
+    fn entry<'a>(health: &'a mut BTreeMap<String, BundleHealth>, version: &str) -> &'a mut BundleHealth {
         health
             .entry(version.to_owned())
-            .or_insert_with(|| BundleHealth {
-                version: version.to_owned(),
-                ..BundleHealth::default()
-            })
+            .or_insert_with(|| BundleHealth { version: version.to_owned(), ..BundleHealth::default() })
     }
     for bundle in state.db().list_bundles(&app_id).await? {
         entry(&mut health, &bundle.version);
@@ -115,21 +102,12 @@ pub async fn channels(
     let counts = state.db().device_counts(&app_id, since).await?;
     let mut out = Vec::new();
     for channel in state.db().list_channels(&app_id).await? {
-        let rows: Vec<_> = counts
-            .iter()
-            .filter(|c| c.channel.as_deref() == Some(channel.name.as_str()))
-            .collect();
+        let rows: Vec<_> = counts.iter().filter(|c| c.channel.as_deref() == Some(channel.name.as_str())).collect();
         let total: i64 = rows.iter().map(|c| c.devices).sum();
         let target = channel.target.as_ref().map(|t| t.as_text().to_owned());
-        let on_target: i64 = rows
-            .iter()
-            .filter(|c| target.as_deref() == Some(c.bundle_version.as_str()))
-            .map(|c| c.devices)
-            .sum();
-        let by_bundle: BTreeMap<&str, i64> = rows
-            .iter()
-            .map(|c| (c.bundle_version.as_str(), c.devices))
-            .collect();
+        let on_target: i64 =
+            rows.iter().filter(|c| target.as_deref() == Some(c.bundle_version.as_str())).map(|c| c.devices).sum();
+        let by_bundle: BTreeMap<&str, i64> = rows.iter().map(|c| (c.bundle_version.as_str(), c.devices)).collect();
         out.push(json!({
             "channel": channel.name,
             "target": target,
@@ -166,16 +144,10 @@ pub async fn timeline(
         "hour" => 3600 * 1000,
         "day" => DAY_MS,
         other => {
-            return Err(AppError::bad_request(
-                "invalid_bucket",
-                format!("bucket is `hour` or `day`, not `{other}`"),
-            ));
+            return Err(AppError::bad_request("invalid_bucket", format!("bucket is `hour` or `day`, not `{other}`")));
         }
     };
     let since = state.now_ms() - i64::from(q.days.unwrap_or(7).min(366)) * DAY_MS;
-    let buckets: Vec<BucketCount> = state
-        .db()
-        .event_buckets(&app_id, bucket_ms, since, q.version.as_deref())
-        .await?;
+    let buckets: Vec<BucketCount> = state.db().event_buckets(&app_id, bucket_ms, since, q.version.as_deref()).await?;
     Ok(Json(json!({ "bucket_ms": bucket_ms, "buckets": buckets })))
 }

@@ -28,10 +28,7 @@ pub async fn me(Authorized(caller, _): Authorized<Viewer>) -> Json<Value> {
 }
 
 /// List tokens (never their secrets).
-pub async fn list(
-    _: Authorized<Admin>,
-    State(state): State<AppState>,
-) -> Result<Json<Vec<TokenRecord>>, AppError> {
+pub async fn list(_: Authorized<Admin>, State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>>, AppError> {
     Ok(Json(state.db().list_tokens().await?))
 }
 
@@ -42,10 +39,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     if body.name.trim().is_empty() || body.name.len() > 200 {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            "name must be 1–200 characters",
-        ));
+        return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
     }
     let token = generate_token();
     let now = state.now_ms();
@@ -58,14 +52,8 @@ pub async fn create(
         None,
         Some(json!({ "name": body.name, "role": body.role })),
     );
-    let record = state
-        .db()
-        .insert_token(&body.name, body.role, &hash_token(&token), now, Some(entry))
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "token": token, "record": record })),
-    ))
+    let record = state.db().insert_token(&body.name, body.role, &hash_token(&token), now, Some(entry)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "token": token, "record": record }))))
 }
 
 /// Revoke a token.
@@ -75,15 +63,7 @@ pub async fn revoke(
     Path(id): Path<i64>,
 ) -> Result<Json<TokenRecord>, AppError> {
     let now = state.now_ms();
-    let entry = audit(
-        &state,
-        caller.actor(),
-        None,
-        "token.revoke",
-        &id.to_string(),
-        None,
-        None,
-    );
+    let entry = audit(&state, caller.actor(), None, "token.revoke", &id.to_string(), None, None);
     match state.db().revoke_token(id, now, Some(entry)).await {
         Ok(record) => Ok(Json(record)),
         Err(StoreError::NotFound) => Err(AppError::NotFound(format!("live token {id}"))),

@@ -29,23 +29,14 @@ use crate::store::{DeviceOverride, OverrideSource};
 type QueryFields = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
 /// Body if there is one, else the query string.
-#[allow(
-    clippy::result_large_err,
-    reason = "the error is the early answer itself, built at most once per request"
-)]
-fn fields(
-    query: QueryFields,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Map<String, Value>, Response> {
+#[allow(clippy::result_large_err, reason = "the error is the early answer itself, built at most once per request")]
+fn fields(query: QueryFields, body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, Response> {
     let empty_body = matches!(&body, Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace));
     if !empty_body {
         return object_body(body);
     }
     let Query(pairs) = query.unwrap_or_default();
-    Ok(pairs
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect())
+    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
 /// Reads the request and finds the app, or the answer that ends the request.
@@ -57,11 +48,7 @@ async fn device_and_app(
 ) -> Result<(DeviceInfo, Arc<AppSnapshot>), Response> {
     let info = DeviceInfo::from_fields(fields);
     if let Err(missing) = info.check_required() {
-        return Err(refusal(
-            "missing_info",
-            RefusalKind::Failed,
-            missing.to_string(),
-        ));
+        return Err(refusal("missing_info", RefusalKind::Failed, missing.to_string()));
     }
     let snapshot = match state.cache().get(&info.app_id).await {
         Ok(Some(snapshot)) => snapshot,
@@ -74,10 +61,7 @@ async fn device_and_app(
         }
         Err(error) => return Err(AppError::from(error).into_response()),
     };
-    state
-        .limiter()
-        .check(client_ip(state, headers, peer))
-        .map_err(IntoResponse::into_response)?;
+    state.limiter().check(client_ip(state, headers, peer)).map_err(IntoResponse::into_response)?;
     Ok((info, snapshot))
 }
 
@@ -97,13 +81,11 @@ pub async fn set(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let name = fields
-        .get("channel")
-        .and_then(Value::as_str)
-        .map(|s| cut(s.trim(), MAX_CHANNEL_LEN))
-        .unwrap_or_default();
+    let name =
+        fields.get("channel").and_then(Value::as_str).map(|s| cut(s.trim(), MAX_CHANNEL_LEN)).unwrap_or_default();
     let Some(channel) = snapshot.channel(&name) else {
-        return Json(json!({ "error": "channel_not_found", "message": format!("no channel named `{name}`") })).into_response();
+        return Json(json!({ "error": "channel_not_found", "message": format!("no channel named `{name}`") }))
+            .into_response();
     };
     if !channel.settings.allow_self_set {
         return Json(json!({ "error": "channel_self_set_not_allowed", "message": format!("channel `{name}` cannot be chosen by devices") }))
@@ -144,12 +126,9 @@ pub async fn get(
     };
     match choose_channel(&snapshot, &info) {
         Ok((channel, source)) => {
-            let status = if source == ChannelSource::Default {
-                "default"
-            } else {
-                "override"
-            };
-            Json(json!({ "channel": channel.name, "status": status, "allowSet": channel.settings.allow_self_set })).into_response()
+            let status = if source == ChannelSource::Default { "default" } else { "override" };
+            Json(json!({ "channel": channel.name, "status": status, "allowSet": channel.settings.allow_self_set }))
+                .into_response()
         }
         Err(answer) => Json(answer).into_response(),
     }
@@ -202,16 +181,7 @@ pub async fn unset(
         Ok(found) => found,
         Err(response) => return response,
     };
-    match state
-        .db()
-        .clear_override(
-            &info.app_id,
-            &info.device_id,
-            Some(OverrideSource::Device),
-            None,
-        )
-        .await
-    {
+    match state.db().clear_override(&info.app_id, &info.device_id, Some(OverrideSource::Device), None).await {
         Ok(removed) => {
             if removed {
                 state.cache().invalidate(&info.app_id);

@@ -14,21 +14,14 @@ use crate::AppState;
 use crate::store::check_blob_key;
 
 /// The handler.
-pub async fn download(
-    State(state): State<AppState>,
-    Path(key): Path<String>,
-    request: Request<Body>,
-) -> Response {
+pub async fn download(State(state): State<AppState>, Path(key): Path<String>, request: Request<Body>) -> Response {
     if check_blob_key(&key).is_err() {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Some(path) = state.blobs().local_path(&key) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match ServeFile::new_with_mime(path, &"application/zip".parse().expect("valid mime"))
-        .oneshot(request)
-        .await
-    {
+    match ServeFile::new_with_mime(path, &"application/zip".parse().expect("valid mime")).oneshot(request).await {
         Ok(response) => response.into_response(),
         Err(never) => match never {},
     }

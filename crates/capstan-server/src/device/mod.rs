@@ -30,14 +30,8 @@ pub const MAX_STATS_BODY: usize = 2 * 1024 * 1024;
 /// Device routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/updates",
-            post(updates::updates).layer(DefaultBodyLimit::max(MAX_INFO_BODY)),
-        )
-        .route(
-            "/stats",
-            post(stats::stats).layer(DefaultBodyLimit::max(MAX_STATS_BODY)),
-        )
+        .route("/updates", post(updates::updates).layer(DefaultBodyLimit::max(MAX_INFO_BODY)))
+        .route("/stats", post(stats::stats).layer(DefaultBodyLimit::max(MAX_STATS_BODY)))
         .route(
             "/channel_self",
             post(channel_self::set)
@@ -65,37 +59,19 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpA
 
 /// 400 `invalid_json_body`, or 413 for a body over the limit.
 pub fn invalid_body(too_large: bool, message: &str) -> Response {
-    let status = if too_large {
-        StatusCode::PAYLOAD_TOO_LARGE
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    let error = if too_large {
-        "payload_too_large"
-    } else {
-        "invalid_json_body"
-    };
+    let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
+    let error = if too_large { "payload_too_large" } else { "invalid_json_body" };
     (status, Json(json!({ "error": error, "message": message }))).into_response()
 }
 
 /// Reads a body that must be a JSON object.
-#[allow(
-    clippy::result_large_err,
-    reason = "the error is the early answer itself, built at most once per request"
-)]
+#[allow(clippy::result_large_err, reason = "the error is the early answer itself, built at most once per request")]
 pub fn object_body(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Map<String, Value>, Response> {
     let bytes = body.map_err(|rejection| {
         let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-        invalid_body(
-            too_large,
-            if too_large {
-                "request body too large"
-            } else {
-                "cannot read request body"
-            },
-        )
+        invalid_body(too_large, if too_large { "request body too large" } else { "cannot read request body" })
     })?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(fields)) => Ok(fields),

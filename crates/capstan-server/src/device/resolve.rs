@@ -3,8 +3,7 @@
 
 use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer, UpdateOffer};
 use capstan_core::version::{
-    CompatibilityRules, RolloutShare, VersionBlock, check_compatibility, parse_lenient,
-    rollout_bucket,
+    CompatibilityRules, RolloutShare, VersionBlock, check_compatibility, parse_lenient, rollout_bucket,
 };
 
 use crate::cache::AppSnapshot;
@@ -29,49 +28,33 @@ pub fn choose_channel<'a>(
     snapshot: &'a AppSnapshot,
     info: &DeviceInfo,
 ) -> Result<(&'a Channel, ChannelSource), UpdateAnswer> {
-    if let Some(channel) = snapshot
-        .overrides
-        .get(&info.device_id)
-        .and_then(|o| snapshot.channel_by_id(o.channel_id))
-    {
+    if let Some(channel) = snapshot.overrides.get(&info.device_id).and_then(|o| snapshot.channel_by_id(o.channel_id)) {
         return Ok((channel, ChannelSource::Override));
     }
-    if let Some(channel) = info
-        .default_channel
-        .as_deref()
-        .and_then(|name| snapshot.channel(name))
-    {
+    if let Some(channel) = info.default_channel.as_deref().and_then(|name| snapshot.channel(name)) {
         if !channel.settings.public && !channel.settings.allow_self_set {
             return Err(UpdateAnswer::refusal(
                 "cannot_update_via_private_channel",
                 RefusalKind::Blocked,
-                format!(
-                    "channel `{}` is private and not self-assignable",
-                    channel.name
-                ),
+                format!("channel `{}` is private and not self-assignable", channel.name),
             ));
         }
         return Ok((channel, ChannelSource::Requested));
     }
-    default_channel(snapshot, &info.platform)
-        .map(|c| (c, ChannelSource::Default))
-        .ok_or_else(|| {
-            UpdateAnswer::refusal(
-                "no_channel",
-                RefusalKind::Failed,
-                format!("no default channel for platform `{}`", info.platform),
-            )
-        })
+    default_channel(snapshot, &info.platform).map(|c| (c, ChannelSource::Default)).ok_or_else(|| {
+        UpdateAnswer::refusal(
+            "no_channel",
+            RefusalKind::Failed,
+            format!("no default channel for platform `{}`", info.platform),
+        )
+    })
 }
 
 /// The app's default channel for a platform: the designated default if it is public and allows
 /// the platform, else the first public channel that does.
 pub fn default_channel<'a>(snapshot: &'a AppSnapshot, platform: &str) -> Option<&'a Channel> {
     let usable = |c: &&Channel| c.settings.public && c.settings.allows_platform(platform);
-    snapshot
-        .channel(&snapshot.app.default_channel)
-        .filter(usable)
-        .or_else(|| snapshot.channels.iter().find(usable))
+    snapshot.channel(&snapshot.app.default_channel).filter(usable).or_else(|| snapshot.channels.iter().find(usable))
 }
 
 /// The blocked answer for the channel's platform, build-type and device-class switches.
@@ -94,25 +77,17 @@ pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<UpdateAnswer>
     } else {
         return None;
     };
-    let would_get = channel
-        .target
-        .as_ref()
-        .map(|t| t.as_text().to_owned())
-        .unwrap_or_default();
+    let would_get = channel.target.as_ref().map(|t| t.as_text().to_owned()).unwrap_or_default();
     Some(UpdateAnswer::blocked(
         code,
-        format!(
-            "channel `{}` does not allow this device ({code})",
-            channel.name
-        ),
+        format!("channel `{}` does not allow this device ({code})", channel.name),
         would_get,
     ))
 }
 
 /// Whether a channel is listed to a device by `listChannels`.
 pub fn listable(channel: &Channel, info: &DeviceInfo) -> bool {
-    (channel.settings.public || channel.settings.allow_self_set)
-        && class_block(channel, info).is_none()
+    (channel.settings.public || channel.settings.allow_self_set) && class_block(channel, info).is_none()
 }
 
 /// The rollout key that shuffles devices differently for each rollout.
@@ -125,10 +100,7 @@ pub fn rollout_key(app_id: &str, channel: &str, version: &str) -> String {
 pub fn candidate(app_id: &str, channel: &Channel, device_id: &str) -> Option<Target> {
     if let Some(rollout) = &channel.rollout {
         let share = RolloutShare::from_basis_points(rollout.share_bp).unwrap_or(RolloutShare::ALL);
-        if share.includes(rollout_bucket(
-            &rollout_key(app_id, &channel.name, &rollout.version),
-            device_id,
-        )) {
+        if share.includes(rollout_bucket(&rollout_key(app_id, &channel.name, &rollout.version), device_id)) {
             return Some(Target::Bundle(rollout.version.clone()));
         }
     }
@@ -152,25 +124,16 @@ pub fn resolve(snapshot: &AppSnapshot, info: &DeviceInfo, base_url: &str) -> Res
             RefusalKind::Failed,
             format!("version_build `{}` is not a version", info.version_build),
         );
-        return Resolution {
-            answer,
-            channel: None,
-        };
+        return Resolution { answer, channel: None };
     };
     let (channel, _) = match choose_channel(snapshot, info) {
         Ok(found) => found,
         Err(answer) => {
-            return Resolution {
-                answer,
-                channel: None,
-            };
+            return Resolution { answer, channel: None };
         }
     };
     let answer = answer_for_channel(snapshot, channel, info, &native, base_url);
-    Resolution {
-        answer,
-        channel: Some(channel.name.clone()),
-    }
+    Resolution { answer, channel: Some(channel.name.clone()) }
 }
 
 fn answer_for_channel(
@@ -187,11 +150,7 @@ fn answer_for_channel(
     let version = match candidate(&snapshot.app.id, channel, &info.device_id) {
         None => return UpdateAnswer::up_to_date(),
         Some(Target::Builtin) if runs_builtin => {
-            return UpdateAnswer::refusal(
-                "already_on_builtin",
-                RefusalKind::UpToDate,
-                "Already on the store build",
-            );
+            return UpdateAnswer::refusal("already_on_builtin", RefusalKind::UpToDate, "Already on the store build");
         }
         Some(Target::Builtin) => return UpdateAnswer::builtin(),
         Some(Target::Bundle(version)) => version,
@@ -203,23 +162,16 @@ fn answer_for_channel(
             format!("channel `{}` points at a missing bundle", channel.name),
         );
     };
-    let same = |a: &str, b: &str| {
-        a == b || matches!((parse_lenient(a), parse_lenient(b)), (Ok(x), Ok(y)) if x == y)
-    };
+    let same = |a: &str, b: &str| a == b || matches!((parse_lenient(a), parse_lenient(b)), (Ok(x), Ok(y)) if x == y);
     // A device on the store build reports its native version as its bundle name, so a bundle
     // with the native version's number counts as already running: offering it would make the
     // device download it on every check, since it would report the same name afterwards.
     if same(&version, &info.version_name) {
         return UpdateAnswer::up_to_date();
     }
-    let (Ok(bundle_version), Ok(min_native)) = (
-        parse_lenient(&version),
-        bundle
-            .min_native_version
-            .as_deref()
-            .map(parse_lenient)
-            .transpose(),
-    ) else {
+    let (Ok(bundle_version), Ok(min_native)) =
+        (parse_lenient(&version), bundle.min_native_version.as_deref().map(parse_lenient).transpose())
+    else {
         return UpdateAnswer::refusal(
             "misconfigured_channel",
             RefusalKind::Failed,
@@ -235,11 +187,7 @@ fn answer_for_channel(
         Err(VersionBlock::NeedsNewerNative) => {
             // This exact message makes the plugin fire its breaking-update event, so the app
             // can ask the user to update from the store.
-            return UpdateAnswer::blocked(
-                VersionBlock::NeedsNewerNative.code(),
-                "store_update_required",
-                version,
-            );
+            return UpdateAnswer::blocked(VersionBlock::NeedsNewerNative.code(), "store_update_required", version);
         }
         Err(VersionBlock::UnderNative) if !runs_builtin => {
             // The channel went back (a rollback) to a bundle older than this device's native
@@ -250,10 +198,7 @@ fn answer_for_channel(
         Err(block) => {
             return UpdateAnswer::blocked(
                 block.code(),
-                format!(
-                    "bundle {version} is not allowed for native {native} ({})",
-                    block.code()
-                ),
+                format!("bundle {version} is not allowed for native {native} ({})", block.code()),
                 version,
             );
         }
@@ -261,11 +206,7 @@ fn answer_for_channel(
     if let (Some(bundle_key), Some(device_key)) = (&bundle.key_id, &info.key_id)
         && bundle_key != device_key
     {
-        return UpdateAnswer::blocked(
-            "key_id_mismatch",
-            "bundle was encrypted for another key",
-            version,
-        );
+        return UpdateAnswer::blocked("key_id_mismatch", "bundle was encrypted for another key", version);
     }
     UpdateAnswer::Offer(UpdateOffer {
         url: format!("{base_url}/dl/{}", bundle.blob_key),

@@ -32,10 +32,7 @@ pub async fn stats(
     let bytes = match body {
         Ok(bytes) => bytes,
         Err(rejection) => {
-            return invalid_body(
-                rejection.status() == StatusCode::PAYLOAD_TOO_LARGE,
-                "cannot read request body",
-            );
+            return invalid_body(rejection.status() == StatusCode::PAYLOAD_TOO_LARGE, "cannot read request body");
         }
     };
     // Read flat from the bytes (no JSON tree): a batch holds up to 200 events.
@@ -68,9 +65,7 @@ pub async fn stats(
     }
     match state.ingest().stats.submit(records).await {
         Ok(()) => ok(),
-        Err(StatsRejected::Full) => {
-            AppError::Unavailable("stats queue is full; retry later".into()).into_response()
-        }
+        Err(StatsRejected::Full) => AppError::Unavailable("stats queue is full; retry later".into()).into_response(),
         Err(StatsRejected::NotStored) => {
             AppError::Unavailable("stats could not be stored; retry later".into()).into_response()
         }

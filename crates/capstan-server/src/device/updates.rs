@@ -41,11 +41,7 @@ pub async fn updates(
         Ok(Some(snapshot)) => snapshot,
         // Never 429 here: legacy plugins go quiet until restart after one.
         Ok(None) => {
-            return refusal(
-                "unknown_app",
-                RefusalKind::Failed,
-                format!("app `{}` is not registered", info.app_id),
-            );
+            return refusal("unknown_app", RefusalKind::Failed, format!("app `{}` is not registered", info.app_id));
         }
         Err(error) => return AppError::from(error).into_response(),
     };
@@ -53,10 +49,7 @@ pub async fn updates(
         return limited.into_response();
     }
     let resolution = resolve::resolve(&snapshot, &info, state.base_url());
-    state
-        .ingest()
-        .devices
-        .record(device_record(&info, resolution.channel, state.now_ms()));
+    state.ingest().devices.record(device_record(&info, resolution.channel, state.now_ms()));
     Json(resolution.answer).into_response()
 }
 

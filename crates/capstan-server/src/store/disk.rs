@@ -24,9 +24,7 @@ impl DiskBlobStore {
                 std::fs::remove_file(entry.path())?;
             }
         }
-        Ok(DiskBlobStore {
-            root: root.to_path_buf(),
-        })
+        Ok(DiskBlobStore { root: root.to_path_buf() })
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, BlobError> {
@@ -81,13 +79,8 @@ fn list_blocking(root: &Path) -> io::Result<Vec<String>> {
     Ok(keys)
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> Result<T, BlobError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| BlobError::Io(io::Error::other(e)))?
-        .map_err(BlobError::Io)
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| BlobError::Io(io::Error::other(e)))?.map_err(BlobError::Io)
 }
 
 #[async_trait]

@@ -69,11 +69,7 @@ impl Target {
 
     /// Reads the stored text.
     pub fn from_text(text: &str) -> Target {
-        if text == "builtin" {
-            Target::Builtin
-        } else {
-            Target::Bundle(text.to_owned())
-        }
+        if text == "builtin" { Target::Builtin } else { Target::Bundle(text.to_owned()) }
     }
 
     /// The bundle version, unless this is the store build.
@@ -480,22 +476,12 @@ pub trait Database: Send + Sync + 'static {
     /// Every token, revoked ones included.
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
     /// Marks a token revoked. `NotFound` if unknown or already revoked.
-    async fn revoke_token(
-        &self,
-        id: i64,
-        at_ms: i64,
-        audit: Option<NewAudit>,
-    ) -> StoreResult<TokenRecord>;
+    async fn revoke_token(&self, id: i64, at_ms: i64, audit: Option<NewAudit>) -> StoreResult<TokenRecord>;
     /// The live (not revoked) token with this hash.
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
 
     /// Creates an app and its default channel in one transaction. `Conflict` if it exists.
-    async fn create_app(
-        &self,
-        app: &App,
-        default_channel: &NewChannel,
-        audit: NewAudit,
-    ) -> StoreResult<App>;
+    async fn create_app(&self, app: &App, default_channel: &NewChannel, audit: NewAudit) -> StoreResult<App>;
     /// Every app.
     async fn list_apps(&self) -> StoreResult<Vec<App>>;
     /// One app.
@@ -527,21 +513,12 @@ pub trait Database: Send + Sync + 'static {
     /// One bundle.
     async fn get_bundle(&self, app_id: &str, version: &str) -> StoreResult<Option<Bundle>>;
     /// Deletes a bundle unless a channel targets or rolls it out (`InUse`).
-    async fn delete_bundle(
-        &self,
-        app_id: &str,
-        version: &str,
-        audit: NewAudit,
-    ) -> StoreResult<Bundle>;
+    async fn delete_bundle(&self, app_id: &str, version: &str, audit: NewAudit) -> StoreResult<Bundle>;
     /// Every blob key referenced by a bundle (to collect orphans after a crash).
     async fn blob_keys(&self) -> StoreResult<Vec<String>>;
 
     /// Sets a device's override. A device-sourced write never replaces an operator's.
-    async fn set_override(
-        &self,
-        entry: &DeviceOverride,
-        audit: Option<NewAudit>,
-    ) -> StoreResult<DeviceOverride>;
+    async fn set_override(&self, entry: &DeviceOverride, audit: Option<NewAudit>) -> StoreResult<DeviceOverride>;
     /// Removes a device's override (only one from `source`, when given). True if one was removed.
     async fn clear_override(
         &self,
@@ -556,23 +533,14 @@ pub trait Database: Send + Sync + 'static {
     /// Inserts or refreshes devices in one transaction (a batch from the in-memory buffer).
     async fn upsert_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()>;
     /// Devices matching the filter, most recently seen first.
-    async fn search_devices(
-        &self,
-        app_id: &str,
-        filter: &DeviceFilter,
-    ) -> StoreResult<Vec<DeviceRecord>>;
+    async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>>;
     /// One device.
     async fn get_device(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
 
     /// Inserts events in one transaction.
     async fn insert_events(&self, events: &[EventRecord]) -> StoreResult<()>;
     /// A device's events, newest first.
-    async fn device_events(
-        &self,
-        app_id: &str,
-        device_id: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<EventRecord>>;
+    async fn device_events(&self, app_id: &str, device_id: &str, limit: u32) -> StoreResult<Vec<EventRecord>>;
     /// How many events an app has.
     async fn count_events(&self, app_id: &str) -> StoreResult<i64>;
     /// Events per (bundle version, action).
@@ -634,15 +602,9 @@ pub fn check_blob_key(key: &str) -> Result<(), BlobError> {
                 && segment != "."
                 && segment != ".."
                 && !segment.starts_with('.')
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(BlobError::InvalidKey(capstan_core::protocol::cut(key, 80)))
-    }
+    if ok { Ok(()) } else { Err(BlobError::InvalidKey(capstan_core::protocol::cut(key, 80))) }
 }
 
 /// A stable 64-bit key for (app, device) (FNV-1a), for compact event indexes. Collisions are

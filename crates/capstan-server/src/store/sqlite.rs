@@ -10,9 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use super::*;
@@ -45,35 +43,22 @@ impl SqliteDatabase {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if durable {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
+            .synchronous(if durable { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .busy_timeout(Duration::from_secs(10))
             // 64 MiB of page cache (the default is 2 MiB): stats ingestion touches index pages
             // all over the tree.
             .pragma("cache_size", "-65536")
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(backend)?;
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(backend)?;
         MIGRATOR.run(&writer).await.map_err(backend)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(backend)?;
+        let reader =
+            SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await.map_err(backend)?;
         Ok(SqliteDatabase { writer, reader })
     }
 
     async fn begin(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(backend)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
 }
 
@@ -90,17 +75,19 @@ fn json_text(value: &Option<serde_json::Value>) -> Option<String> {
 }
 
 async fn write_audit(tx: &mut Transaction<'static, Sqlite>, audit: &NewAudit) -> StoreResult<()> {
-    sqlx::query("INSERT INTO audit (actor, app_id, action, subject, before, after, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(&audit.actor)
-        .bind(&audit.app_id)
-        .bind(&audit.action)
-        .bind(&audit.subject)
-        .bind(json_text(&audit.before))
-        .bind(json_text(&audit.after))
-        .bind(audit.at_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO audit (actor, app_id, action, subject, before, after, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&audit.actor)
+    .bind(&audit.app_id)
+    .bind(&audit.action)
+    .bind(&audit.subject)
+    .bind(json_text(&audit.before))
+    .bind(json_text(&audit.after))
+    .bind(audit.at_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -126,14 +113,11 @@ fn app_row(row: &SqliteRow) -> App {
 }
 
 fn rollout_from(text: Option<String>) -> StoreResult<Option<Rollout>> {
-    text.map(|t| serde_json::from_str(&t).map_err(backend))
-        .transpose()
+    text.map(|t| serde_json::from_str(&t).map_err(backend)).transpose()
 }
 
 fn rollout_text(rollout: &Option<Rollout>) -> Option<String> {
-    rollout
-        .as_ref()
-        .map(|r| serde_json::to_string(r).expect("rollout serializes"))
+    rollout.as_ref().map(|r| serde_json::to_string(r).expect("rollout serializes"))
 }
 
 fn channel_row(row: &SqliteRow) -> StoreResult<Channel> {
@@ -178,11 +162,7 @@ fn override_row(row: &SqliteRow) -> DeviceOverride {
         app_id: row.get("app_id"),
         device_id: row.get("device_id"),
         channel_id: row.get("channel_id"),
-        source: if source == "operator" {
-            OverrideSource::Operator
-        } else {
-            OverrideSource::Device
-        },
+        source: if source == "operator" { OverrideSource::Operator } else { OverrideSource::Device },
         set_at_ms: row.get("set_at_ms"),
     }
 }
@@ -235,10 +215,7 @@ fn audit_row(row: &SqliteRow) -> AuditEntry {
     }
 }
 
-async fn insert_channel(
-    tx: &mut Transaction<'static, Sqlite>,
-    channel: &NewChannel,
-) -> StoreResult<Channel> {
+async fn insert_channel(tx: &mut Transaction<'static, Sqlite>, channel: &NewChannel) -> StoreResult<Channel> {
     let settings = serde_json::to_string(&channel.settings).expect("settings serialize");
     let row = sqlx::query(
         "INSERT INTO channels (app_id, name, settings, target, rollout, revision, created_at_ms, updated_at_ms) \
@@ -250,21 +227,21 @@ async fn insert_channel(
     .bind(channel.at_ms)
     .fetch_one(&mut **tx)
     .await
-    .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict(format!("channel `{}` exists", channel.name)) } else { backend(e) })?;
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict(format!("channel `{}` exists", channel.name))
+        } else {
+            backend(e)
+        }
+    })?;
     channel_row(&row)
 }
 
 #[async_trait]
 impl Database for SqliteDatabase {
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
-        sqlx::query("SELECT 1")
-            .execute(&self.writer)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.writer).await.map_err(backend)?;
         Ok(())
     }
 
@@ -277,14 +254,17 @@ impl Database for SqliteDatabase {
         audit: Option<NewAudit>,
     ) -> StoreResult<TokenRecord> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("INSERT INTO tokens (name, role, hash, created_at_ms) VALUES ($1, $2, $3, $4) RETURNING *")
-            .bind(name)
-            .bind(role.as_str())
-            .bind(hash)
-            .bind(at_ms)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("token exists".into()) } else { backend(e) })?;
+        let row =
+            sqlx::query("INSERT INTO tokens (name, role, hash, created_at_ms) VALUES ($1, $2, $3, $4) RETURNING *")
+                .bind(name)
+                .bind(role.as_str())
+                .bind(hash)
+                .bind(at_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) { StoreError::Conflict("token exists".into()) } else { backend(e) }
+                })?;
         if let Some(audit) = audit {
             write_audit(&mut tx, &audit).await?;
         }
@@ -293,27 +273,20 @@ impl Database for SqliteDatabase {
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT * FROM tokens ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY id").fetch_all(&self.reader).await.map_err(backend)?;
         rows.iter().map(token_row).collect()
     }
 
-    async fn revoke_token(
-        &self,
-        id: i64,
-        at_ms: i64,
-        audit: Option<NewAudit>,
-    ) -> StoreResult<TokenRecord> {
+    async fn revoke_token(&self, id: i64, at_ms: i64, audit: Option<NewAudit>) -> StoreResult<TokenRecord> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("UPDATE tokens SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL RETURNING *")
-            .bind(at_ms)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(backend)?
-            .ok_or(StoreError::NotFound)?;
+        let row =
+            sqlx::query("UPDATE tokens SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL RETURNING *")
+                .bind(at_ms)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)?;
         if let Some(audit) = audit {
             write_audit(&mut tx, &audit).await?;
         }
@@ -330,29 +303,22 @@ impl Database for SqliteDatabase {
         row.as_ref().map(token_row).transpose()
     }
 
-    async fn create_app(
-        &self,
-        app: &App,
-        default_channel: &NewChannel,
-        audit: NewAudit,
-    ) -> StoreResult<App> {
+    async fn create_app(&self, app: &App, default_channel: &NewChannel, audit: NewAudit) -> StoreResult<App> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO apps (id, name, default_channel, created_at_ms) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&app.id)
-        .bind(&app.name)
-        .bind(&app.default_channel)
-        .bind(app.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("app `{}` exists", app.id))
-            } else {
-                backend(e)
-            }
-        })?;
+        sqlx::query("INSERT INTO apps (id, name, default_channel, created_at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(&app.id)
+            .bind(&app.name)
+            .bind(&app.default_channel)
+            .bind(app.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("app `{}` exists", app.id))
+                } else {
+                    backend(e)
+                }
+            })?;
         insert_channel(&mut tx, default_channel).await?;
         write_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)?;
@@ -360,10 +326,7 @@ impl Database for SqliteDatabase {
     }
 
     async fn list_apps(&self) -> StoreResult<Vec<App>> {
-        let rows = sqlx::query("SELECT * FROM apps ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query("SELECT * FROM apps ORDER BY id").fetch_all(&self.reader).await.map_err(backend)?;
         Ok(rows.iter().map(app_row).collect())
     }
 
@@ -542,13 +505,11 @@ impl Database for SqliteDatabase {
     }
 
     async fn list_bundles(&self, app_id: &str) -> StoreResult<Vec<Bundle>> {
-        let rows = sqlx::query(
-            "SELECT * FROM bundles WHERE app_id = $1 ORDER BY created_at_ms DESC, version DESC",
-        )
-        .bind(app_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query("SELECT * FROM bundles WHERE app_id = $1 ORDER BY created_at_ms DESC, version DESC")
+            .bind(app_id)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         rows.iter().map(bundle_row).collect()
     }
 
@@ -562,12 +523,7 @@ impl Database for SqliteDatabase {
         row.as_ref().map(bundle_row).transpose()
     }
 
-    async fn delete_bundle(
-        &self,
-        app_id: &str,
-        version: &str,
-        audit: NewAudit,
-    ) -> StoreResult<Bundle> {
+    async fn delete_bundle(&self, app_id: &str, version: &str, audit: NewAudit) -> StoreResult<Bundle> {
         let mut tx = self.begin().await?;
         let row = sqlx::query("SELECT * FROM bundles WHERE app_id = $1 AND version = $2")
             .bind(app_id)
@@ -587,10 +543,7 @@ impl Database for SqliteDatabase {
             let targets = channel.target.as_ref().and_then(Target::bundle) == Some(version);
             let rolls_out = channel.rollout.as_ref().map(|r| r.version.as_str()) == Some(version);
             if targets || rolls_out {
-                return Err(StoreError::InUse(format!(
-                    "channel `{}` serves {version}",
-                    channel.name
-                )));
+                return Err(StoreError::InUse(format!("channel `{}` serves {version}", channel.name)));
             }
         }
         sqlx::query("DELETE FROM bundles WHERE app_id = $1 AND version = $2")
@@ -605,18 +558,11 @@ impl Database for SqliteDatabase {
     }
 
     async fn blob_keys(&self) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT blob_key FROM bundles")
-            .fetch_all(&self.writer)
-            .await
-            .map_err(backend)?;
+        let rows = sqlx::query("SELECT blob_key FROM bundles").fetch_all(&self.writer).await.map_err(backend)?;
         Ok(rows.iter().map(|r| r.get("blob_key")).collect())
     }
 
-    async fn set_override(
-        &self,
-        entry: &DeviceOverride,
-        audit: Option<NewAudit>,
-    ) -> StoreResult<DeviceOverride> {
+    async fn set_override(&self, entry: &DeviceOverride, audit: Option<NewAudit>) -> StoreResult<DeviceOverride> {
         let mut tx = self.begin().await?;
         let existing = sqlx::query("SELECT * FROM overrides WHERE app_id = $1 AND device_id = $2")
             .bind(&entry.app_id)
@@ -660,13 +606,14 @@ impl Database for SqliteDatabase {
         audit: Option<NewAudit>,
     ) -> StoreResult<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("DELETE FROM overrides WHERE app_id = $1 AND device_id = $2 AND ($3 IS NULL OR source = $3)")
-            .bind(app_id)
-            .bind(device_id)
-            .bind(source.map(OverrideSource::as_str))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        let done =
+            sqlx::query("DELETE FROM overrides WHERE app_id = $1 AND device_id = $2 AND ($3 IS NULL OR source = $3)")
+                .bind(app_id)
+                .bind(device_id)
+                .bind(source.map(OverrideSource::as_str))
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         if let Some(audit) = audit {
             write_audit(&mut tx, &audit).await?;
         }
@@ -721,11 +668,7 @@ impl Database for SqliteDatabase {
         Ok(())
     }
 
-    async fn search_devices(
-        &self,
-        app_id: &str,
-        filter: &DeviceFilter,
-    ) -> StoreResult<Vec<DeviceRecord>> {
+    async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
         let q = filter.q.as_deref().filter(|s| !s.is_empty());
         let prefix = q.map(|q| format!("{}%", q.to_lowercase().replace(['%', '_'], "")));
@@ -784,25 +727,17 @@ impl Database for SqliteDatabase {
             });
             query.build().execute(&mut *tx).await.map_err(backend)?;
         }
-        let mut counts: std::collections::HashMap<(&str, i64, &str, &str), i64> =
-            std::collections::HashMap::new();
+        let mut counts: std::collections::HashMap<(&str, i64, &str, &str), i64> = std::collections::HashMap::new();
         for e in events {
             let hour = e.received_ms.div_euclid(HOUR_MS) * HOUR_MS;
-            *counts
-                .entry((&e.app_id, hour, &e.version_name, &e.action))
-                .or_default() += 1;
+            *counts.entry((&e.app_id, hour, &e.version_name, &e.action)).or_default() += 1;
         }
         let counts: Vec<_> = counts.into_iter().collect();
         for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
-            let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ",
-            );
+            let mut query: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ");
             query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
-                row.push_bind(*app)
-                    .push_bind(*hour)
-                    .push_bind(*version)
-                    .push_bind(*action)
-                    .push_bind(*n);
+                row.push_bind(*app).push_bind(*hour).push_bind(*version).push_bind(*action).push_bind(*n);
             });
             query.push(
                 " ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
@@ -813,12 +748,7 @@ impl Database for SqliteDatabase {
         Ok(())
     }
 
-    async fn device_events(
-        &self,
-        app_id: &str,
-        device_id: &str,
-        limit: u32,
-    ) -> StoreResult<Vec<EventRecord>> {
+    async fn device_events(&self, app_id: &str, device_id: &str, limit: u32) -> StoreResult<Vec<EventRecord>> {
         let rows = sqlx::query(
             "SELECT * FROM events WHERE device_key = $1 AND app_id = $2 AND device_id = $3 ORDER BY id DESC LIMIT $4",
         )
@@ -851,11 +781,7 @@ impl Database for SqliteDatabase {
         .map_err(backend)?;
         Ok(rows
             .iter()
-            .map(|r| ActionCount {
-                version: r.get("version_name"),
-                action: r.get("action"),
-                count: r.get("n"),
-            })
+            .map(|r| ActionCount { version: r.get("version_name"), action: r.get("action"), count: r.get("n") })
             .collect())
     }
 
@@ -901,32 +827,22 @@ impl Database for SqliteDatabase {
         .map_err(backend)?;
         Ok(rows
             .iter()
-            .map(|r| BucketCount {
-                start_ms: r.get("start_ms"),
-                action: r.get("action"),
-                count: r.get("n"),
-            })
+            .map(|r| BucketCount { start_ms: r.get("start_ms"), action: r.get("action"), count: r.get("n") })
             .collect())
     }
 
     async fn list_audit(&self, app_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit WHERE ($1 IS NULL OR app_id = $1) ORDER BY id DESC LIMIT $2",
-        )
-        .bind(app_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(backend)?;
+        let rows = sqlx::query("SELECT * FROM audit WHERE ($1 IS NULL OR app_id = $1) ORDER BY id DESC LIMIT $2")
+            .bind(app_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
         Ok(rows.iter().map(audit_row).collect())
     }
 }
 
-async fn require_bundle(
-    tx: &mut Transaction<'static, Sqlite>,
-    app_id: &str,
-    version: &str,
-) -> StoreResult<()> {
+async fn require_bundle(tx: &mut Transaction<'static, Sqlite>, app_id: &str, version: &str) -> StoreResult<()> {
     let found = sqlx::query("SELECT 1 FROM bundles WHERE app_id = $1 AND version = $2")
         .bind(app_id)
         .bind(version)
@@ -934,7 +850,5 @@ async fn require_bundle(
         .await
         .map_err(backend)?;
     // Checked inside the transaction so a concurrent delete cannot leave a dangling pointer.
-    found
-        .map(|_| ())
-        .ok_or_else(|| StoreError::Conflict(format!("bundle {version} does not exist")))
+    found.map(|_| ()).ok_or_else(|| StoreError::Conflict(format!("bundle {version} does not exist")))
 }

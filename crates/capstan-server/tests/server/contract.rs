@@ -7,9 +7,7 @@ use capstan_server::store::sqlite::SqliteDatabase;
 #[tokio::test]
 async fn sqlite_satisfies_the_database_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDatabase::open(&dir.path().join("contract.db"), true)
-        .await
-        .unwrap();
+    let db = SqliteDatabase::open(&dir.path().join("contract.db"), true).await.unwrap();
     database_contract(&db).await;
 }
 

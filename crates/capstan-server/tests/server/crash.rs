@@ -24,19 +24,11 @@ fn command(data: &Path) -> Command {
 
 /// Starts `serve` and reads its log until it names the address it listens on.
 fn start(data: &Path) -> (Child, String) {
-    let mut child = command(data)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        command(data).arg("serve").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("server exited before it was ready")
-            .unwrap();
+        let line = lines.next().expect("server exited before it was ready").unwrap();
         if let Some(rest) = line.split("listen=").nth(1)
             && line.contains("ready")
         {
@@ -49,15 +41,8 @@ fn start(data: &Path) -> (Child, String) {
 }
 
 fn token(data: &Path) -> String {
-    let output = command(data)
-        .args(["token", "create", "--role", "admin", "--name", "crash-test"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = command(data).args(["token", "create", "--role", "admin", "--name", "crash-test"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "the token alone on stdout");
     stdout.trim().to_owned()
@@ -65,11 +50,7 @@ fn token(data: &Path) -> String {
 
 fn files_in(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default()
 }
 
@@ -92,40 +73,21 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
     let mut stats = device(APP, "acked-device");
     stats["action"] = json!("set");
     stats["version_name"] = json!("1.0.0");
-    let acked = client
-        .post(format!("{base}/stats"))
-        .json(&json!([stats.clone(), stats]))
-        .send()
-        .await
-        .unwrap();
+    let acked = client.post(format!("{base}/stats")).json(&json!([stats.clone(), stats])).send().await.unwrap();
     assert_eq!(acked.status(), StatusCode::OK);
 
     // Send half a bundle and keep the request open.
     let noise = noise(400_000);
     let zip = zip_of(&[("index.html", b"<html>"), ("noise.bin", &noise)]);
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
-    let url = format!(
-        "{base}/api/v1/apps/{APP}/bundles?version=1.0.1&sha256={}",
-        sha256_hex(&zip)
-    );
+    let url = format!("{base}/api/v1/apps/{APP}/bundles?version=1.0.1&sha256={}", sha256_hex(&zip));
     let upload = tokio::spawn({
         let (client, admin) = (client.clone(), admin.clone());
-        let stream = futures_util::stream::unfold(receiver, |mut r| async move {
-            r.recv().await.map(|item| (item, r))
-        });
-        async move {
-            client
-                .post(url)
-                .bearer_auth(admin)
-                .body(reqwest::Body::wrap_stream(stream))
-                .send()
-                .await
-        }
+        let stream =
+            futures_util::stream::unfold(receiver, |mut r| async move { r.recv().await.map(|item| (item, r)) });
+        async move { client.post(url).bearer_auth(admin).body(reqwest::Body::wrap_stream(stream)).send().await }
     });
-    sender
-        .send(Ok(zip[..zip.len() / 2].to_vec()))
-        .await
-        .unwrap();
+    sender.send(Ok(zip[..zip.len() / 2].to_vec())).await.unwrap();
     let uploads = data.join("uploads");
     // Wait for the server to have written part of the upload (a condition, not a timer).
     while files_in(&uploads).is_empty() {
@@ -136,17 +98,10 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
     drop(sender);
     // The client's request fails or gets a truncated answer; either way nothing was acknowledged.
     let _ = upload.await;
-    assert_eq!(
-        files_in(&uploads).len(),
-        1,
-        "a partial upload was on disk when the server died"
-    );
+    assert_eq!(files_in(&uploads).len(), 1, "a partial upload was on disk when the server died");
 
     let (mut child, base) = start(&data);
-    assert!(
-        files_in(&uploads).is_empty(),
-        "restart removed the partial upload"
-    );
+    assert!(files_in(&uploads).is_empty(), "restart removed the partial upload");
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     let bundles: Value = client
@@ -168,36 +123,16 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
         .json()
         .await
         .unwrap();
-    let total: i64 = timeline["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["count"].as_i64().unwrap())
-        .sum();
+    let total: i64 = timeline["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).sum();
     assert_eq!(total, 2, "acknowledged stats survived SIGKILL");
 
-    let url = format!(
-        "{base}/api/v1/apps/{APP}/bundles?version=1.0.1&sha256={}",
-        sha256_hex(&zip)
-    );
-    let retried = client
-        .post(url)
-        .bearer_auth(&admin)
-        .body(zip.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        retried.status(),
-        StatusCode::CREATED,
-        "the same version uploads cleanly after the crash"
-    );
+    let url = format!("{base}/api/v1/apps/{APP}/bundles?version=1.0.1&sha256={}", sha256_hex(&zip));
+    let retried = client.post(url).bearer_auth(&admin).body(zip.clone()).send().await.unwrap();
+    assert_eq!(retried.status(), StatusCode::CREATED, "the same version uploads cleanly after the crash");
 
     // SIGTERM: graceful, flushes device state buffered in memory, exits 0.
     let published = client
-        .post(format!(
-            "{base}/api/v1/apps/{APP}/channels/production/publish"
-        ))
+        .post(format!("{base}/api/v1/apps/{APP}/channels/production/publish"))
         .bearer_auth(&admin)
         .json(&json!({ "version": "1.0.1" }))
         .send()
@@ -214,23 +149,14 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
         .await
         .unwrap();
     assert_eq!(answer["version"], "1.0.1");
-    assert!(
-        answer["url"].as_str().unwrap().starts_with(&base),
-        "links use the real address: {answer}"
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert!(answer["url"].as_str().unwrap().starts_with(&base), "links use the real address: {answer}");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success(), "graceful exit");
 
     let listed = command(&data).args(["token", "list"]).output().unwrap();
     let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(
-        listed.contains("crash-test") && listed.contains("admin") && !listed.contains(&admin),
-        "{listed}"
-    );
+    assert!(listed.contains("crash-test") && listed.contains("admin") && !listed.contains(&admin), "{listed}");
 
     let (mut child, base) = start(&data);
     let device: Value = client

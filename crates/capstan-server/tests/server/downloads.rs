@@ -15,27 +15,12 @@ async fn full_and_ranged_downloads_return_the_exact_bytes() {
     let (status, body) = server.upload(APP, "1.0.1", zip.clone(), "").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     server.publish(APP, "production", "1.0.1").await;
-    let url = server.updates(&device(APP, "d1")).await["url"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url = server.updates(&device(APP, "d1")).await["url"].as_str().unwrap().to_owned();
 
-    let full = server
-        .client
-        .get(&url)
-        .header(ACCEPT_ENCODING, "gzip, br")
-        .send()
-        .await
-        .unwrap();
+    let full = server.client.get(&url).header(ACCEPT_ENCODING, "gzip, br").send().await.unwrap();
     assert_eq!(full.status(), StatusCode::OK);
-    assert!(
-        full.headers().get(CONTENT_ENCODING).is_none(),
-        "zips are served raw"
-    );
-    assert_eq!(
-        full.headers()[CONTENT_LENGTH],
-        zip.len().to_string().as_str()
-    );
+    assert!(full.headers().get(CONTENT_ENCODING).is_none(), "zips are served raw");
+    assert_eq!(full.headers()[CONTENT_LENGTH], zip.len().to_string().as_str());
     assert_eq!(full.bytes().await.unwrap().as_ref(), zip.as_slice());
 
     let start = 123_457;
@@ -48,30 +33,14 @@ async fn full_and_ranged_downloads_return_the_exact_bytes() {
         .await
         .unwrap();
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(
-        part.headers()[CONTENT_RANGE],
-        format!("bytes {start}-{}/{}", zip.len() - 1, zip.len()).as_str()
-    );
-    assert_eq!(
-        part.headers()[CONTENT_LENGTH],
-        (zip.len() - start).to_string().as_str()
-    );
+    assert_eq!(part.headers()[CONTENT_RANGE], format!("bytes {start}-{}/{}", zip.len() - 1, zip.len()).as_str());
+    assert_eq!(part.headers()[CONTENT_LENGTH], (zip.len() - start).to_string().as_str());
     assert!(part.headers().get(CONTENT_ENCODING).is_none());
     assert_eq!(part.bytes().await.unwrap().as_ref(), &zip[start..]);
 
-    let missing = server
-        .client
-        .get(format!("{}/dl/{APP}/9.9.9/nothing.zip", server.base))
-        .send()
-        .await
-        .unwrap();
+    let missing = server.client.get(format!("{}/dl/{APP}/9.9.9/nothing.zip", server.base)).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let escape = server
-        .client
-        .get(format!("{}/dl/..%2F..%2Fetc%2Fpasswd", server.base))
-        .send()
-        .await
-        .unwrap();
+    let escape = server.client.get(format!("{}/dl/..%2F..%2Fetc%2Fpasswd", server.base)).send().await.unwrap();
     assert_eq!(escape.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }

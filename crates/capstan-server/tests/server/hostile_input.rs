@@ -10,19 +10,9 @@ use crate::support::*;
 async fn malformed_and_oversized_json_is_4xx_everywhere() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
-    let huge = format!(
-        "{{\"app_id\":\"{APP}\",\"pad\":\"{}\"}}",
-        "x".repeat(200_000)
-    );
+    let huge = format!("{{\"app_id\":\"{APP}\",\"pad\":\"{}\"}}", "x".repeat(200_000));
     for path in ["/updates", "/channel_self"] {
-        for body in [
-            "{",
-            "[]",
-            "null",
-            "\"x\"",
-            "{\"app_id\": [1,2,3]}",
-            huge.as_str(),
-        ] {
+        for body in ["{", "[]", "null", "\"x\"", "{\"app_id\": [1,2,3]}", huge.as_str()] {
             let (status, answer) = server.post_raw(path, body.to_owned()).await;
             assert!(
                 status.is_client_error() || status == StatusCode::OK,
@@ -36,32 +26,18 @@ async fn malformed_and_oversized_json_is_4xx_everywhere() {
         }
     }
     let (status, answer) = server.post_raw("/updates", "{").await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_json_body"))
-    );
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_json_body")));
     let (status, _) = server.post_raw("/updates", huge.clone()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let (status, _) = server
-        .post_raw("/stats", format!("[{}]", "{},".repeat(1_000_000)))
-        .await;
+    let (status, _) = server.post_raw("/stats", format!("[{}]", "{},".repeat(1_000_000))).await;
     assert!(status.is_client_error(), "{status}");
 
     // Hostile strings are cut, never stored whole.
-    let long = device_with(
-        APP,
-        &"f".repeat(5000),
-        json!({ "custom_id": "c".repeat(30_000), "version_build": "1.0.0" }),
-    );
+    let long =
+        device_with(APP, &"f".repeat(5000), json!({ "custom_id": "c".repeat(30_000), "version_build": "1.0.0" }));
     let answer = server.updates(&long).await;
     assert_eq!(answer["kind"], "up_to_date");
-    let (_, found) = server
-        .api(
-            Method::GET,
-            &format!("/apps/{APP}/devices?q={}", "f".repeat(64)),
-            None,
-        )
-        .await;
+    let (_, found) = server.api(Method::GET, &format!("/apps/{APP}/devices?q={}", "f".repeat(64)), None).await;
     assert_eq!(found[0]["device_id"].as_str().unwrap().len(), 64);
     assert_eq!(found[0]["custom_id"].as_str().unwrap().len(), 256);
 
@@ -76,10 +52,7 @@ async fn malformed_and_oversized_json_is_4xx_everywhere() {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        bad.json::<serde_json::Value>().await.unwrap()["error"],
-        "invalid_json"
-    );
+    assert_eq!(bad.json::<serde_json::Value>().await.unwrap()["error"], "invalid_json");
     let big = server
         .client
         .post(format!("{}/api/v1/apps", server.base))
@@ -90,13 +63,8 @@ async fn malformed_and_oversized_json_is_4xx_everywhere() {
         .await
         .unwrap();
     assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let (status, body) = server
-        .api(Method::POST, "/apps", Some(json!({ "id": "../../etc" })))
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_name"))
-    );
+    let (status, body) = server.api(Method::POST, "/apps", Some(json!({ "id": "../../etc" }))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_name")));
     server.stop().await;
 }
 
@@ -111,13 +79,7 @@ async fn rate_limits_answer_429_with_retry_after_and_the_protocol_body() {
     let url = format!("{}/updates", server.base);
     let mut limited = None;
     for _ in 0..10 {
-        let response = server
-            .client
-            .post(&url)
-            .json(&device(APP, "d1"))
-            .send()
-            .await
-            .unwrap();
+        let response = server.client.post(&url).json(&device(APP, "d1")).send().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = Some(response);
             break;
@@ -125,11 +87,7 @@ async fn rate_limits_answer_429_with_retry_after_and_the_protocol_body() {
         assert_eq!(response.status(), StatusCode::OK);
     }
     let limited = limited.expect("a burst of 3 is exceeded within 10 requests");
-    let seconds: u64 = limited.headers()[RETRY_AFTER]
-        .to_str()
-        .unwrap()
-        .parse()
-        .expect("numeric Retry-After");
+    let seconds: u64 = limited.headers()[RETRY_AFTER].to_str().unwrap().parse().expect("numeric Retry-After");
     assert!(seconds >= 1);
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(

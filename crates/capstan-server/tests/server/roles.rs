@@ -34,44 +34,21 @@ async fn every_route_enforces_its_role() {
             continue;
         };
         let (status, answer) = server.send(method.clone(), &path, None, body.clone()).await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{} {path} without a token",
-            route.method
-        );
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {path} without a token", route.method);
         assert_eq!(answer["error"], "unauthorized");
-        let (status, _) = server
-            .send(method.clone(), &path, Some("capstan_0000"), body.clone())
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::UNAUTHORIZED,
-            "{} {path} with a bad token",
-            route.method
-        );
+        let (status, _) = server.send(method.clone(), &path, Some("capstan_0000"), body.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{} {path} with a bad token", route.method);
         for (role, token) in &tokens {
-            let (status, answer) = server
-                .send(method.clone(), &path, Some(token), body.clone())
-                .await;
+            let (status, answer) = server.send(method.clone(), &path, Some(token), body.clone()).await;
             if *role >= min_role {
                 assert!(
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                     "{} {path} as {role:?}: {status} {answer}",
                     route.method
                 );
-                assert!(
-                    !status.is_server_error(),
-                    "{} {path} as {role:?}: {status} {answer}",
-                    route.method
-                );
+                assert!(!status.is_server_error(), "{} {path} as {role:?}: {status} {answer}", route.method);
             } else {
-                assert_eq!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{} {path} as {role:?}",
-                    route.method
-                );
+                assert_eq!(status, StatusCode::FORBIDDEN, "{} {path} as {role:?}", route.method);
                 assert_eq!(answer["error"], "forbidden");
             }
             checked += 1;
@@ -79,9 +56,7 @@ async fn every_route_enforces_its_role() {
     }
     assert_eq!(checked, (ROUTES.len() - 1) * 4);
     // Nothing above changed the app.
-    let (_, channels) = server
-        .api(Method::GET, &format!("/apps/{APP}/channels"), None)
-        .await;
+    let (_, channels) = server.api(Method::GET, &format!("/apps/{APP}/channels"), None).await;
     assert_eq!(channels.as_array().unwrap().len(), 1);
     assert!(channels[0]["target"].is_null());
     server.stop().await;

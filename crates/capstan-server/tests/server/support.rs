@@ -34,9 +34,7 @@ impl TestServer {
     }
 
     /// Starts a server whose business logic reads `clock`.
-    pub async fn start_with_clock(
-        clock: std::sync::Arc<dyn capstan_server::clock::Clock>,
-    ) -> TestServer {
+    pub async fn start_with_clock(clock: std::sync::Arc<dyn capstan_server::clock::Clock>) -> TestServer {
         Self::launch(|_| {}, Some(clock)).await
     }
 
@@ -65,10 +63,7 @@ impl TestServer {
             Some(clock) => {
                 let db = std::sync::Arc::new(capstan_server::open_database(&config).await.unwrap());
                 let blobs = std::sync::Arc::new(
-                    capstan_server::store::disk::DiskBlobStore::open(
-                        &config.data_dir.join("blobs"),
-                    )
-                    .unwrap(),
+                    capstan_server::store::disk::DiskBlobStore::open(&config.data_dir.join("blobs")).unwrap(),
                 );
                 let uploads = config.data_dir.join("uploads");
                 std::fs::create_dir_all(&uploads).unwrap();
@@ -80,11 +75,7 @@ impl TestServer {
             let _ = stopped.await;
         }));
         let admin = generate_token();
-        state
-            .db()
-            .insert_token("test-admin", Role::Admin, &hash_token(&admin), 0, None)
-            .await
-            .unwrap();
+        state.db().insert_token("test-admin", Role::Admin, &hash_token(&admin), 0, None).await.unwrap();
         TestServer {
             base: format!("http://{addr}"),
             state,
@@ -104,11 +95,7 @@ impl TestServer {
 
     pub async fn token(&self, role: Role) -> String {
         let token = generate_token();
-        self.state
-            .db()
-            .insert_token(role.as_str(), role, &hash_token(&token), 0, None)
-            .await
-            .unwrap();
+        self.state.db().insert_token(role.as_str(), role, &hash_token(&token), 0, None).await.unwrap();
         token
     }
 
@@ -130,33 +117,15 @@ impl TestServer {
         let response = request.send().await.unwrap();
         let status = response.status();
         let bytes = response.bytes().await.unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    pub async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.send(
-            method,
-            &format!("/api/v1{path}"),
-            Some(&self.admin.clone()),
-            body,
-        )
-        .await
+    pub async fn api(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.send(method, &format!("/api/v1{path}"), Some(&self.admin.clone()), body).await
     }
 
     /// `POST` a raw body to a device endpoint.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-    ) -> (StatusCode, Value) {
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
@@ -170,63 +139,31 @@ impl TestServer {
     }
 
     pub async fn updates(&self, info: &Value) -> Value {
-        let (status, body) = self
-            .send(Method::POST, "/updates", None, Some(info.clone()))
-            .await;
+        let (status, body) = self.send(Method::POST, "/updates", None, Some(info.clone())).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
 
     pub async fn create_app(&self, id: &str) {
-        let (status, body) = self
-            .api(Method::POST, "/apps", Some(json!({ "id": id })))
-            .await;
+        let (status, body) = self.api(Method::POST, "/apps", Some(json!({ "id": id }))).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     pub async fn create_channel(&self, app: &str, settings: Value) {
-        let (status, body) = self
-            .api(
-                Method::POST,
-                &format!("/apps/{app}/channels"),
-                Some(settings),
-            )
-            .await;
+        let (status, body) = self.api(Method::POST, &format!("/apps/{app}/channels"), Some(settings)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     pub async fn patch_channel(&self, app: &str, channel: &str, settings: Value) {
-        let (status, body) = self
-            .api(
-                Method::PATCH,
-                &format!("/apps/{app}/channels/{channel}"),
-                Some(settings),
-            )
-            .await;
+        let (status, body) = self.api(Method::PATCH, &format!("/apps/{app}/channels/{channel}"), Some(settings)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// Uploads `zip` with extra query parameters; answers status and body.
-    pub async fn upload(
-        &self,
-        app: &str,
-        version: &str,
-        zip: Vec<u8>,
-        extra: &str,
-    ) -> (StatusCode, Value) {
+    pub async fn upload(&self, app: &str, version: &str, zip: Vec<u8>, extra: &str) -> (StatusCode, Value) {
         let sha = sha256_hex(&zip);
-        let url = format!(
-            "{}/api/v1/apps/{app}/bundles?version={version}&sha256={sha}{extra}",
-            self.base
-        );
-        let response = self
-            .client
-            .post(url)
-            .bearer_auth(&self.admin)
-            .body(zip)
-            .send()
-            .await
-            .unwrap();
+        let url = format!("{}/api/v1/apps/{app}/bundles?version={version}&sha256={sha}{extra}", self.base);
+        let response = self.client.post(url).bearer_auth(&self.admin).body(zip).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -241,11 +178,7 @@ impl TestServer {
 
     pub async fn publish(&self, app: &str, channel: &str, version: &str) {
         let (status, body) = self
-            .api(
-                Method::POST,
-                &format!("/apps/{app}/channels/{channel}/publish"),
-                Some(json!({ "version": version })),
-            )
+            .api(Method::POST, &format!("/apps/{app}/channels/{channel}/publish"), Some(json!({ "version": version })))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
@@ -277,8 +210,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// A zip with the given entries, deflated.
 pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in entries {
         writer.start_file(*name, options).unwrap();
         writer.write_all(data).unwrap();
@@ -289,10 +221,7 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 /// A valid bundle whose bytes differ per version.
 pub fn bundle_zip(version: &str) -> Vec<u8> {
     let js = format!("console.log('{version}'); CapacitorUpdater.notifyAppReady();");
-    zip_of(&[
-        ("index.html", b"<!doctype html><script src=app.js></script>"),
-        ("app.js", js.as_bytes()),
-    ])
+    zip_of(&[("index.html", b"<!doctype html><script src=app.js></script>"), ("app.js", js.as_bytes())])
 }
 
 /// A device info object as current plugins send it.

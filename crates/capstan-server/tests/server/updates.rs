@@ -6,10 +6,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 fn refusal(body: &Value) -> (&str, &str) {
-    (
-        body["error"].as_str().unwrap_or("<none>"),
-        body["kind"].as_str().unwrap_or("<none>"),
-    )
+    (body["error"].as_str().unwrap_or("<none>"), body["kind"].as_str().unwrap_or("<none>"))
 }
 
 #[tokio::test]
@@ -19,28 +16,17 @@ async fn update_answer_has_exact_keys_and_a_working_url() {
     let zip = server.upload_ok(APP, "1.0.1", "").await;
     server.publish(APP, "production", "1.0.1").await;
 
-    let answer = server
-        .updates(&device(APP, "A0A0A0A0-0000-4000-8000-000000000001"))
-        .await;
+    let answer = server.updates(&device(APP, "A0A0A0A0-0000-4000-8000-000000000001")).await;
     assert_eq!(keys(&answer), ["checksum", "session_key", "url", "version"]);
     assert_eq!(answer["version"], "1.0.1");
     assert_eq!(answer["checksum"], sha256_hex(&zip));
     assert_eq!(answer["session_key"], "");
-    let downloaded = reqwest::get(answer["url"].as_str().unwrap())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let downloaded = reqwest::get(answer["url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), zip.as_slice());
 
     // The device now runs it: nothing new. Device ids are case-blind.
     let on_it = server
-        .updates(&device_with(
-            APP,
-            "a0a0a0a0-0000-4000-8000-000000000001",
-            json!({ "version_name": "1.0.1" }),
-        ))
+        .updates(&device_with(APP, "a0a0a0a0-0000-4000-8000-000000000001", json!({ "version_name": "1.0.1" })))
         .await;
     assert_eq!(refusal(&on_it), ("no_new_version_available", "up_to_date"));
     assert_eq!(on_it["message"], "No new version available");
@@ -51,27 +37,16 @@ async fn update_answer_has_exact_keys_and_a_working_url() {
 async fn nothing_published_is_up_to_date_and_builtin_targets_revert_devices() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
-    assert_eq!(
-        refusal(&server.updates(&device(APP, "d1")).await),
-        ("no_new_version_available", "up_to_date")
-    );
+    assert_eq!(refusal(&server.updates(&device(APP, "d1")).await), ("no_new_version_available", "up_to_date"));
 
     server.upload_ok(APP, "1.0.1", "").await;
     server.publish(APP, "production", "builtin").await;
-    let on_bundle = server
-        .updates(&device_with(APP, "d1", json!({ "version_name": "1.0.1" })))
-        .await;
-    assert_eq!(
-        on_bundle,
-        json!({ "version": "builtin" }),
-        "exactly one key"
-    );
+    let on_bundle = server.updates(&device_with(APP, "d1", json!({ "version_name": "1.0.1" }))).await;
+    assert_eq!(on_bundle, json!({ "version": "builtin" }), "exactly one key");
     let on_builtin = server.updates(&device(APP, "d1")).await;
     assert_eq!(refusal(&on_builtin), ("already_on_builtin", "up_to_date"));
     // Current plugins may send the native version itself as the bundle name.
-    let native_name = server
-        .updates(&device_with(APP, "d1", json!({ "version_name": "1.0.0" })))
-        .await;
+    let native_name = server.updates(&device_with(APP, "d1", json!({ "version_name": "1.0.0" }))).await;
     assert_eq!(refusal(&native_name), ("already_on_builtin", "up_to_date"));
     server.stop().await;
 }
@@ -84,14 +59,8 @@ async fn a_bundle_numbered_like_the_native_build_is_not_offered_forever() {
     server.publish(APP, "production", "1.0.0").await;
     // Native 1.0.0 on its store build: it already runs version 1.0.0.
     for name in ["builtin", "1.0.0"] {
-        let answer = server
-            .updates(&device_with(APP, "d1", json!({ "version_name": name })))
-            .await;
-        assert_eq!(
-            refusal(&answer),
-            ("no_new_version_available", "up_to_date"),
-            "{name}"
-        );
+        let answer = server.updates(&device_with(APP, "d1", json!({ "version_name": name }))).await;
+        assert_eq!(refusal(&answer), ("no_new_version_available", "up_to_date"), "{name}");
     }
     server.stop().await;
 }
@@ -100,24 +69,15 @@ async fn a_bundle_numbered_like_the_native_build_is_not_offered_forever() {
 async fn min_native_version_gate_asks_for_a_store_update() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
-    server
-        .upload_ok(APP, "2.0.1", "&min_native_version=2.0")
-        .await;
+    server.upload_ok(APP, "2.0.1", "&min_native_version=2.0").await;
     server.publish(APP, "production", "2.0.1").await;
 
-    let old_shell = server
-        .updates(&device_with(APP, "d1", json!({ "version_build": "1.9" })))
-        .await;
-    assert_eq!(
-        refusal(&old_shell),
-        ("disable_auto_update_to_metadata", "blocked")
-    );
+    let old_shell = server.updates(&device_with(APP, "d1", json!({ "version_build": "1.9" }))).await;
+    assert_eq!(refusal(&old_shell), ("disable_auto_update_to_metadata", "blocked"));
     assert_eq!(old_shell["message"], "store_update_required");
     assert_eq!(old_shell["version"], "2.0.1");
 
-    let new_shell = server
-        .updates(&device_with(APP, "d2", json!({ "version_build": "2" })))
-        .await;
+    let new_shell = server.updates(&device_with(APP, "d2", json!({ "version_build": "2" }))).await;
     assert_eq!(
         new_shell["version"], "2.0.1",
         "version_build `2` is coerced to 2.0.0 (at least the minimum): {new_shell}"
@@ -139,40 +99,25 @@ async fn channel_strategies_block_their_semver_boundary() {
         ("patch", "1.3.0", "disable_auto_update_to_patch"),
     ];
     for (strategy, version, code) in cases {
-        server
-            .create_channel(
-                APP,
-                json!({ "name": strategy, "allow_self_set": true, "strategy": strategy }),
-            )
-            .await;
+        server.create_channel(APP, json!({ "name": strategy, "allow_self_set": true, "strategy": strategy })).await;
         server.publish(APP, strategy, version).await;
         let answer = server
-            .updates(&device_with(
-                APP,
-                "d1",
-                json!({ "version_build": "1.2.3", "defaultChannel": strategy }),
-            ))
+            .updates(&device_with(APP, "d1", json!({ "version_build": "1.2.3", "defaultChannel": strategy })))
             .await;
         assert_eq!(refusal(&answer), (code, "blocked"), "{strategy}: {answer}");
         assert_eq!(answer["version"], version);
     }
     // A patch inside the native line passes the strictest strategy.
     server.publish(APP, "patch", "1.2.9").await;
-    let patch = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "version_build": "1.2.3", "defaultChannel": "patch" }),
-        ))
-        .await;
+    let patch =
+        server.updates(&device_with(APP, "d1", json!({ "version_build": "1.2.3", "defaultChannel": "patch" }))).await;
     assert_eq!(patch["version"], "1.2.9", "{patch}");
     assert!(patch.get("kind").is_none());
     server.stop().await;
 }
 
 #[tokio::test]
-async fn bundles_under_the_native_version_are_blocked_and_a_rollback_below_native_reverts_to_builtin()
- {
+async fn bundles_under_the_native_version_are_blocked_and_a_rollback_below_native_reverts_to_builtin() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
     server.upload_ok(APP, "1.0.0", "").await;
@@ -181,44 +126,25 @@ async fn bundles_under_the_native_version_are_blocked_and_a_rollback_below_nativ
     server.publish(APP, "production", "1.6.0").await;
 
     let native = json!({ "version_build": "1.5.0" });
-    let fresh = server
-        .updates(&device_with(APP, "d1", native.clone()))
-        .await;
+    let fresh = server.updates(&device_with(APP, "d1", native.clone())).await;
     assert_eq!(fresh["version"], "1.6.0");
 
-    let (status, body) = server
-        .api(
-            Method::POST,
-            &format!("/apps/{APP}/channels/production/rollback"),
-            Some(json!({})),
-        )
-        .await;
+    let (status, body) =
+        server.api(Method::POST, &format!("/apps/{APP}/channels/production/rollback"), Some(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["target"], "1.0.0");
 
     // A device still running the bundle that was rolled away from goes back to the store build.
-    let stranded = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "version_build": "1.5.0", "version_name": "1.6.0" }),
-        ))
-        .await;
+    let stranded =
+        server.updates(&device_with(APP, "d1", json!({ "version_build": "1.5.0", "version_name": "1.6.0" }))).await;
     assert_eq!(stranded, json!({ "version": "builtin" }));
     // A device on the store build is simply blocked from the older bundle.
     let on_builtin = server.updates(&device_with(APP, "d2", native)).await;
-    assert_eq!(
-        refusal(&on_builtin),
-        ("disable_auto_update_under_native", "blocked")
-    );
+    assert_eq!(refusal(&on_builtin), ("disable_auto_update_under_native", "blocked"));
     assert_eq!(on_builtin["version"], "1.0.0");
     // With the rule switched off the older bundle is offered.
-    server
-        .patch_channel(APP, "production", json!({ "block_under_native": false }))
-        .await;
-    let allowed = server
-        .updates(&device_with(APP, "d2", json!({ "version_build": "1.5.0" })))
-        .await;
+    server.patch_channel(APP, "production", json!({ "block_under_native": false })).await;
+    let allowed = server.updates(&device_with(APP, "d2", json!({ "version_build": "1.5.0" }))).await;
     assert_eq!(allowed["version"], "1.0.0");
     server.stop().await;
 }
@@ -232,51 +158,23 @@ async fn platform_build_and_device_switches_block_with_their_codes() {
     // The only public channel must stay usable for the platform checks, so switch one thing at
     // a time and restore it.
     let cases = [
-        (
-            json!({ "ios": false }),
-            json!({ "platform": "ios" }),
-            "disabled_platform_ios",
-        ),
+        (json!({ "ios": false }), json!({ "platform": "ios" }), "disabled_platform_ios"),
         (
             json!({ "android": false }),
             json!({ "platform": "android", "defaultChannel": "production" }),
             "disabled_platform_android",
         ),
-        (
-            json!({ "allow_prod": false }),
-            json!({ "is_prod": true }),
-            "disable_prod_build",
-        ),
-        (
-            json!({ "allow_dev": false }),
-            json!({ "is_prod": false }),
-            "disable_dev_build",
-        ),
-        (
-            json!({ "allow_emulator": false }),
-            json!({ "is_emulator": true }),
-            "disable_emulator",
-        ),
-        (
-            json!({ "allow_device": false }),
-            json!({ "is_emulator": false }),
-            "disable_device",
-        ),
+        (json!({ "allow_prod": false }), json!({ "is_prod": true }), "disable_prod_build"),
+        (json!({ "allow_dev": false }), json!({ "is_prod": false }), "disable_dev_build"),
+        (json!({ "allow_emulator": false }), json!({ "is_emulator": true }), "disable_emulator"),
+        (json!({ "allow_device": false }), json!({ "is_emulator": false }), "disable_device"),
     ];
     for (switch, info, code) in cases {
-        server
-            .patch_channel(APP, "production", switch.clone())
-            .await;
+        server.patch_channel(APP, "production", switch.clone()).await;
         let answer = server.updates(&device_with(APP, "d1", info)).await;
-        let restore: serde_json::Map<String, Value> = switch
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(|k| (k.clone(), json!(true)))
-            .collect();
-        server
-            .patch_channel(APP, "production", Value::Object(restore))
-            .await;
+        let restore: serde_json::Map<String, Value> =
+            switch.as_object().unwrap().keys().map(|k| (k.clone(), json!(true))).collect();
+        server.patch_channel(APP, "production", Value::Object(restore)).await;
         if code == "disabled_platform_ios" {
             // With no other public channel for iOS, the device has no channel at all.
             assert_eq!(refusal(&answer), ("no_channel", "failed"), "{answer}");
@@ -286,16 +184,9 @@ async fn platform_build_and_device_switches_block_with_their_codes() {
         assert_eq!(answer["version"], "1.0.1");
     }
     // A device that names the channel gets the platform block rather than no_channel.
-    server
-        .patch_channel(APP, "production", json!({ "ios": false }))
-        .await;
-    let named = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "platform": "ios", "defaultChannel": "production" }),
-        ))
-        .await;
+    server.patch_channel(APP, "production", json!({ "ios": false })).await;
+    let named =
+        server.updates(&device_with(APP, "d1", json!({ "platform": "ios", "defaultChannel": "production" }))).await;
     assert_eq!(refusal(&named), ("disabled_platform_ios", "blocked"));
     server.stop().await;
 }
@@ -307,36 +198,17 @@ async fn channel_choice_private_missing_and_unknown_channels() {
     server.upload_ok(APP, "1.0.1", "").await;
     server.upload_ok(APP, "1.0.2", "").await;
     server.publish(APP, "production", "1.0.1").await;
-    server
-        .create_channel(APP, json!({ "name": "internal" }))
-        .await;
+    server.create_channel(APP, json!({ "name": "internal" })).await;
     server.publish(APP, "internal", "1.0.2").await;
 
-    let private = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "defaultChannel": "internal" }),
-        ))
-        .await;
-    assert_eq!(
-        refusal(&private),
-        ("cannot_update_via_private_channel", "blocked")
-    );
+    let private = server.updates(&device_with(APP, "d1", json!({ "defaultChannel": "internal" }))).await;
+    assert_eq!(refusal(&private), ("cannot_update_via_private_channel", "blocked"));
     // Decision: a channel name that does not exist (stale config, typo) falls back to the
     // app's default channel instead of cutting the device off.
-    let missing = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "defaultChannel": "no-such-channel" }),
-        ))
-        .await;
+    let missing = server.updates(&device_with(APP, "d1", json!({ "defaultChannel": "no-such-channel" }))).await;
     assert_eq!(missing["version"], "1.0.1");
 
-    server
-        .patch_channel(APP, "production", json!({ "public": false }))
-        .await;
+    server.patch_channel(APP, "production", json!({ "public": false })).await;
     let none = server.updates(&device(APP, "d1")).await;
     assert_eq!(refusal(&none), ("no_channel", "failed"));
     server.stop().await;
@@ -353,22 +225,10 @@ async fn key_id_mismatch_blocks_encrypted_bundles() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     server.publish(APP, "production", "1.0.1").await;
 
-    let matching = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "key_id": "MIIBCgKCAQEAkeyA" }),
-        ))
-        .await;
+    let matching = server.updates(&device_with(APP, "d1", json!({ "key_id": "MIIBCgKCAQEAkeyA" }))).await;
     assert_eq!(matching["checksum"], checksum);
     assert_eq!(matching["session_key"], "aXY=:a2V5");
-    let other = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "key_id": "MIIBCgKCAQEAother" }),
-        ))
-        .await;
+    let other = server.updates(&device_with(APP, "d1", json!({ "key_id": "MIIBCgKCAQEAother" }))).await;
     assert_eq!(refusal(&other), ("key_id_mismatch", "blocked"));
     server.stop().await;
 }
@@ -386,17 +246,9 @@ async fn failed_codes_for_unknown_apps_missing_info_and_bad_versions() {
         let unknown = server.updates(&device("com.nobody", "d1")).await;
         assert_eq!(refusal(&unknown), ("unknown_app", "failed"));
     }
-    let missing = server
-        .updates(&json!({ "app_id": APP, "platform": "ios" }))
-        .await;
+    let missing = server.updates(&json!({ "app_id": APP, "platform": "ios" })).await;
     assert_eq!(refusal(&missing), ("missing_info", "failed"));
-    let bad = server
-        .updates(&device_with(
-            APP,
-            "d1",
-            json!({ "version_build": "one.two" }),
-        ))
-        .await;
+    let bad = server.updates(&device_with(APP, "d1", json!({ "version_build": "one.two" }))).await;
     assert_eq!(refusal(&bad), ("semver_error", "failed"));
     server.stop().await;
 }
@@ -411,10 +263,7 @@ fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
         id: 1,
         app_id: APP.into(),
         name: "production".into(),
-        settings: ChannelSettings {
-            public: true,
-            ..ChannelSettings::default()
-        },
+        settings: ChannelSettings { public: true, ..ChannelSettings::default() },
         target: Some(Target::Bundle("9.9.9".into())),
         rollout: None,
         revision: 1,
@@ -422,21 +271,13 @@ fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
         updated_at_ms: 0,
     };
     let snapshot = AppSnapshot {
-        app: App {
-            id: APP.into(),
-            name: "x".into(),
-            default_channel: "production".into(),
-            created_at_ms: 0,
-        },
+        app: App { id: APP.into(), name: "x".into(), default_channel: "production".into(), created_at_ms: 0 },
         channels: vec![channel],
         bundles: Default::default(),
         overrides: Default::default(),
     };
-    let info =
-        capstan_core::protocol::DeviceInfo::from_fields(device(APP, "d1").as_object().unwrap());
-    let answer = serde_json::to_value(
-        capstan_server::device::resolve::resolve(&snapshot, &info, "http://x").answer,
-    )
-    .unwrap();
+    let info = capstan_core::protocol::DeviceInfo::from_fields(device(APP, "d1").as_object().unwrap());
+    let answer =
+        serde_json::to_value(capstan_server::device::resolve::resolve(&snapshot, &info, "http://x").answer).unwrap();
     assert_eq!(refusal(&answer), ("misconfigured_channel", "failed"));
 }

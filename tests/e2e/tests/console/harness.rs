@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use thirtyfour::prelude::*;
 use tokio::process::{Child, Command};
+
+use crate::webdriver::{Element, Session};
 
 /// The console binary under test: `CAPSTAN_CONSOLE_BIN`, or the build next to the tests.
 pub fn console_binary() -> PathBuf {
@@ -26,7 +27,7 @@ pub fn screenshot_dir() -> PathBuf {
 
 /// A running console, driven over WebDriver.
 pub struct Console {
-    pub driver: WebDriver,
+    pub driver: Session,
     tauri_driver: Child,
     binary: PathBuf,
     /// Held for the whole test: tauri-driver's port is fixed, so consoles run one at a time.
@@ -42,17 +43,20 @@ impl Console {
     pub async fn start(home: &Path) -> Console {
         let exclusive = ONE_CONSOLE_AT_A_TIME.lock().await;
         let binary = console_binary();
-        assert!(binary.exists(), "console binary missing at {}: build it first (make test-console does)", binary.display());
+        assert!(
+            binary.exists(),
+            "console binary missing at {}: build it first (make test-console does)",
+            binary.display()
+        );
         // tauri-driver (and the app it starts) get their own virtual display and a private
         // D-Bus session with an unlocked keychain, in their own process group for teardown.
         let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
-        let mut tauri_driver = Command::new("xvfb-run")
-            .args(["-a", "-s", "-screen 0 1280x800x24"])
+        let mut tauri_driver = Command::new("setsid")
+            .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24"])
             .arg(scripts.join("with-keyring.sh"))
             .arg("tauri-driver")
             .arg("--port")
             .arg(DRIVER_PORT.to_string())
-            .process_group(0)
             // The app inherits the driver's environment: keep its data out of the real home.
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -69,19 +73,15 @@ impl Console {
             .expect("xvfb-run is installed (make deps)");
         wait_for_port(DRIVER_PORT, &mut tauri_driver).await;
 
-        let mut capabilities = Capabilities::new();
-        capabilities.set("browserName", "wry").unwrap();
-        capabilities.set("tauri:options", serde_json::json!({ "application": binary })).unwrap();
-        let driver = WebDriver::new(format!("http://127.0.0.1:{DRIVER_PORT}"), capabilities)
-            .await
-            .expect("tauri-driver starts a session with the console");
+        let capabilities = serde_json::json!({ "tauri:options": { "application": binary } });
+        let driver = Session::start(&format!("http://127.0.0.1:{DRIVER_PORT}"), capabilities).await;
         Console { driver, tauri_driver, binary, _exclusive: exclusive }
     }
 
     /// Quits the app, waits until it is gone, then stops tauri-driver (in that order: killing
     /// the driver first orphans the app, which keeps inherited pipes open).
     pub async fn stop(mut self) {
-        self.driver.clone().quit().await.expect("session ends");
+        self.driver.quit().await;
         for _ in 0..100 {
             if !process_running(&self.binary) {
                 break;
@@ -96,42 +96,41 @@ impl Console {
     }
 
     /// Finds one element by CSS selector, waiting for it to appear.
-    pub async fn element(&self, css: &str) -> WebElement {
-        self.driver.query(By::Css(css)).first().await.unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
+    pub async fn element(&self, css: &str) -> Element<'_> {
+        self.driver.find("css selector", css).await
     }
 
     /// Finds the button whose text is `text`.
-    pub async fn button(&self, text: &str) -> WebElement {
-        self.driver
-            .query(By::XPath(format!("//button[normalize-space(.)='{text}']")))
-            .first()
-            .await
-            .unwrap_or_else(|e| panic!("no button `{text}`: {e}"))
+    pub async fn button(&self, text: &str) -> Element<'_> {
+        self.driver.find("xpath", &format!("//button[normalize-space(.)='{text}']")).await
     }
 
-    /// Waits until the element matching `css` contains `text`.
-    pub async fn wait_for_text(&self, css: &str, text: &str) -> WebElement {
-        let element = self.element(css).await;
-        element
-            .wait_until()
-            .has_text(text.to_owned())
-            .await
-            .unwrap_or_else(|e| panic!("`{css}` never showed `{text}`: {e}"));
-        element
+    /// Waits up to 30 s until the element matching `css` contains `text`.
+    pub async fn wait_for_text(&self, css: &str, text: &str) -> Element<'_> {
+        let mut seen = String::new();
+        for _ in 0..300 {
+            let element = self.element(css).await;
+            seen = element.text().await;
+            if seen.contains(text) {
+                return element;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{css}` never showed `{text}` (last: `{seen}`)");
     }
 
     /// Replaces the text of the input named `name`.
     pub async fn fill(&self, name: &str, text: &str) {
         let input = self.element(&format!("[name={name}]")).await;
-        input.clear().await.unwrap();
-        input.send_keys(text).await.unwrap();
+        input.clear().await;
+        input.send_keys(text).await;
     }
 
     /// Saves a PNG of the window as `<name>.png` in the screenshot directory.
     pub async fn screenshot(&self, name: &str) {
         // Let the last DOM change reach the screen before capturing it.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let png = self.driver.screenshot_as_png().await.expect("screenshot");
+        let png = self.driver.screenshot().await;
         std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
     }
 }

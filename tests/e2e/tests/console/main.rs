@@ -5,3 +5,4 @@
 mod harness;
 mod publish;
 mod release;
+mod webdriver;

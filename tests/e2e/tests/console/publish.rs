@@ -21,25 +21,25 @@ async fn previews_a_build_folder_typed_into_the_path_field() {
     let console = Console::start(home.path()).await;
 
     let input = console.element("input[name=folder]").await;
-    input.send_keys(build.display().to_string()).await.unwrap();
-    console.button("Check bundle").await.click().await.unwrap();
+    input.send_keys(&build.display().to_string()).await;
+    console.button("Check bundle").await.click().await;
 
     let count = console.wait_for_text("[data-testid=file-count]", "3").await;
-    assert_eq!(count.text().await.unwrap(), "3");
-    let sha = console.element("[data-testid=sha256]").await.text().await.unwrap();
+    assert_eq!(count.text().await, "3");
+    let sha = console.element("[data-testid=sha256]").await.text().await;
     assert_eq!(sha.len(), 64);
-    let excluded = console.element("[data-testid=excluded]").await.text().await.unwrap();
+    let excluded = console.element("[data-testid=excluded]").await.text().await;
     assert!(excluded.contains(".DS_Store"), "{excluded}");
-    let warning = console.element("li.warning[data-code=source_maps]").await.text().await.unwrap();
+    let warning = console.element("li.warning[data-code=source_maps]").await.text().await;
     assert!(warning.contains("source map"), "{warning}");
     console.screenshot("publish-preview").await;
 
     // A folder without index.html is explained, not crashed on.
-    input.clear().await.unwrap();
-    input.send_keys(home.path().display().to_string()).await.unwrap();
-    console.button("Check bundle").await.click().await.unwrap();
+    input.clear().await;
+    input.send_keys(&home.path().display().to_string()).await;
+    console.button("Check bundle").await.click().await;
     let alert = console.wait_for_text("[role=alert]", "no index.html").await;
-    assert!(alert.text().await.unwrap().contains("no index.html"));
+    assert!(alert.text().await.contains("no index.html"));
     console.screenshot("publish-error").await;
 
     console.stop().await;

@@ -26,7 +26,7 @@ async fn connect(console: &Console, server: &Server, token: &str) {
     console.fill("url", &server.url()).await;
     console.fill("token", token).await;
     console.fill("app", APP).await;
-    console.button("Test and save").await.click().await.unwrap();
+    console.button("Test and save").await.click().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -39,23 +39,23 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
 
     connect(&console, &server, &server.token).await;
     console.wait_for_text("[data-testid=active-server]", "admin").await;
-    let active = console.element("[data-testid=active-server]").await.text().await.unwrap();
+    let active = console.element("[data-testid=active-server]").await.text().await;
     assert!(active.contains("local") && active.contains(&server.url()), "{active}");
     // The token went to the keychain, not to the profile file.
     let profiles = std::fs::read_to_string(home.path().join("config/capstan/profiles.toml")).unwrap();
     assert!(profiles.contains(&server.url()) && !profiles.contains(&server.token), "{profiles}");
 
     console.fill("folder", &dist.display().to_string()).await;
-    console.button("Check bundle").await.click().await.unwrap();
-    let preview_sha = console.wait_for_text("[data-testid=sha256]", "").await.text().await.unwrap();
+    console.button("Check bundle").await.click().await;
+    let preview_sha = console.wait_for_text("[data-testid=sha256]", "").await.text().await;
     console.wait_for_text("[data-testid=version-hint]", "package.json").await;
     console.fill("rollout", "10").await;
     console.screenshot("publish-form").await;
-    console.button("Publish 1.0.0 to production").await.click().await.unwrap();
+    console.button("Publish 1.0.0 to production").await.click().await;
 
     let result = console.wait_for_text("[data-testid=publish-result]", "Published 1.0.0 to production").await;
-    assert!(result.text().await.unwrap().contains("for 10 % of devices"));
-    let verified = console.element("[data-testid=verified-sha256]").await.text().await.unwrap();
+    assert!(result.text().await.contains("for 10 % of devices"));
+    let verified = console.element("[data-testid=verified-sha256]").await.text().await;
     assert_eq!(verified, preview_sha, "what was previewed is what the server verified");
     console.screenshot("publish-result").await;
 
@@ -82,10 +82,10 @@ async fn a_viewer_token_cannot_publish_and_is_told_why() {
     connect(&console, &server, &viewer).await;
     console.wait_for_text("[data-testid=active-server]", "viewer").await;
     console.fill("folder", &dist.display().to_string()).await;
-    console.button("Check bundle").await.click().await.unwrap();
+    console.button("Check bundle").await.click().await;
     console.wait_for_text("[data-testid=publish-denied]", "role (viewer) cannot publish").await;
     let publish = console.button("Publish 2.0.0 to production").await;
-    assert!(!publish.is_enabled().await.unwrap());
+    assert!(!publish.is_enabled().await);
     console.screenshot("publish-viewer").await;
     console.stop().await;
 
@@ -101,7 +101,7 @@ async fn a_wrong_token_is_refused_in_words() {
     let console = Console::start(home.path()).await;
     connect(&console, &server, "capstan_not-a-real-token").await;
     let alert = console.element("[role=alert]").await;
-    let message = alert.text().await.unwrap();
+    let message = alert.text().await;
     assert!(!message.is_empty());
     console.screenshot("connect-refused").await;
     assert!(!home.path().join("config/capstan/profiles.toml").exists(), "nothing saved for a refused token");
