@@ -59,7 +59,7 @@ run: ui
 # start their own (Xvfb, a private D-Bus session with gnome-keyring): see scripts/. `cargo test`
 # alone does not link binaries of packages without integration tests (the console), which the
 # end-to-end tests launch: `cargo build` first.
-test: ui-check fmt-check lint
+test: tools ui-check fmt-check lint
 	cargo build --workspace --all-targets --locked
 	timeout 3600 cargo test --workspace --all-targets --locked </dev/null
 	cargo test --workspace --doc --locked

@@ -7,16 +7,22 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
+    use capstan_client::api::types::{
+        AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, DeviceDetail, DeviceFilter, DeviceOverride,
+        DeviceRecord, HistoryEntry, SettingsPatch, Timeline,
+    };
+    use capstan_client::channels::RollbackTo;
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
+    use crate::commands::channels::RolloutAction;
     use crate::commands::publish::{AppChannels, PublishDefaults, PublishForm, PublishResult};
     use crate::commands::session::{ProfileSummary, Session};
     use crate::error::UiError;
     use crate::progress_events::ProgressEvent;
 
     fn committed_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings")
+        Path::new(&manifest_dir()).join("../ui/src/bindings")
     }
 
     /// Exports every root type (and what it references) into `dir`.
@@ -32,6 +38,21 @@ mod tests {
         PublishResult::export_all(&config).unwrap();
         ProfileSummary::export_all(&config).unwrap();
         Session::export_all(&config).unwrap();
+        // The management API's shapes, as the client reads them.
+        RolloutAction::export_all(&config).unwrap();
+        RollbackTo::export_all(&config).unwrap();
+        Channel::export_all(&config).unwrap();
+        SettingsPatch::export_all(&config).unwrap();
+        HistoryEntry::export_all(&config).unwrap();
+        Bundle::export_all(&config).unwrap();
+        BundleHealth::export_all(&config).unwrap();
+        ChannelAdoption::export_all(&config).unwrap();
+        Timeline::export_all(&config).unwrap();
+        DeviceFilter::export_all(&config).unwrap();
+        DeviceRecord::export_all(&config).unwrap();
+        DeviceDetail::export_all(&config).unwrap();
+        DeviceOverride::export_all(&config).unwrap();
+        AuditEntry::export_all(&config).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<String, String> {
@@ -63,5 +84,10 @@ mod tests {
             expected,
             "ui/src/bindings is out of date: run `CAPSTAN_UPDATE_BINDINGS=1 cargo test -p capstan-console bindings`"
         );
+    }
+    /// This package's directory, read when the test runs (cargo sets it then too): clones at other
+    /// paths share one target directory, and a path baked in at compile time may be another clone's.
+    fn manifest_dir() -> std::ffi::OsString {
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")
     }
 }

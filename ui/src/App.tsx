@@ -3,14 +3,25 @@ import type { Session } from './bindings/Session';
 import type { UiError } from './bindings/UiError';
 import { toUiError } from './lib/backend/backend';
 import { useBackend } from './lib/backend/context';
+import { CurrentAppProvider } from './lib/app';
 import { SessionProvider } from './lib/session';
 import { applyTheme, loadTheme, nextTheme, type ThemeChoice } from './lib/theme';
+import { AuditScreen } from './screens/audit/AuditScreen';
+import { BundlesScreen } from './screens/bundles/BundlesScreen';
+import { ChannelsScreen } from './screens/channels/ChannelsScreen';
 import { ConnectScreen } from './screens/connect/ConnectScreen';
+import { DevicesScreen } from './screens/devices/DevicesScreen';
 import { PublishScreen } from './screens/publish/PublishScreen';
+import { StatsScreen } from './screens/stats/StatsScreen';
 
-type ScreenId = 'publish' | 'connect';
+type ScreenId = 'publish' | 'channels' | 'bundles' | 'devices' | 'stats' | 'audit' | 'connect';
 const NAV: { id: ScreenId; label: string }[] = [
   { id: 'publish', label: 'Publish' },
+  { id: 'channels', label: 'Channels' },
+  { id: 'bundles', label: 'Bundles' },
+  { id: 'devices', label: 'Devices' },
+  { id: 'stats', label: 'Stats' },
+  { id: 'audit', label: 'Audit log' },
   { id: 'connect', label: 'Servers' },
 ];
 
@@ -20,7 +31,28 @@ export function App() {
   const [theme, setTheme] = useState<ThemeChoice>(loadTheme);
   const [session, setSession] = useState<Session | null>(null);
   const [sessionError, setSessionError] = useState<UiError | null>(null);
+  const [apps, setApps] = useState<string[]>([]);
+  const [app, setApp] = useState<string | null>(null);
   useEffect(() => applyTheme(theme), [theme]);
+
+  // The apps of the connected server; the profile's default app is selected first.
+  useEffect(() => {
+    if (!session) {
+      setApps([]);
+      setApp(null);
+      return;
+    }
+    backend.listAppChannels().then(
+      (list) => {
+        const ids = list.map((a) => a.app);
+        setApps(ids);
+        setApp((current) =>
+          current && ids.includes(current) ? current : session.app && ids.includes(session.app) ? session.app : (ids[0] ?? null),
+        );
+      },
+      () => setApp(session.app),
+    );
+  }, [backend, session]);
 
   const refreshSession = useCallback(() => {
     backend.currentSession().then(
@@ -70,6 +102,18 @@ export function App() {
               {sessionError?.code === 'not_connected' || !sessionError ? 'Not connected' : sessionError.message}
             </div>
           )}
+          {session && apps.length > 0 && (
+            <label className="app-picker">
+              <span className="hint">App</span>
+              <select name="current-app" value={app ?? ''} onChange={(e) => setApp(e.target.value)}>
+                {apps.map((id) => (
+                  <option key={id} value={id}>
+                    {id}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
           {NAV.map((item, i) => (
             <button
               key={item.id}
@@ -88,7 +132,13 @@ export function App() {
           </div>
         </nav>
         <main className="content">
+          <CurrentAppProvider app={app}>
           {screen === 'publish' && <PublishScreen />}
+          {screen === 'channels' && <ChannelsScreen />}
+          {screen === 'bundles' && <BundlesScreen />}
+          {screen === 'devices' && <DevicesScreen />}
+          {screen === 'stats' && <StatsScreen />}
+          {screen === 'audit' && <AuditScreen />}
           {screen === 'connect' && (
             <ConnectScreen
               session={session}
@@ -99,6 +149,7 @@ export function App() {
               }}
             />
           )}
+          </CurrentAppProvider>
         </main>
       </div>
     </SessionProvider>

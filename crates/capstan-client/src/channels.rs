@@ -2,7 +2,7 @@
 //! checked on this side, so a typo never reaches the server as a half-understood request.
 
 use capstan_core::version::RolloutShare;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
 use crate::api::types::Channel;
@@ -48,7 +48,7 @@ pub async fn change_rollout(api: &Api, app: &str, channel: &str, change: &Rollou
 }
 
 /// Where a rollback goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RollbackTo {
     /// The channel's previous bundle (earlier rollbacks skipped).

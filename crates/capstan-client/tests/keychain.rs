@@ -14,7 +14,7 @@ const INSIDE_KEYRING: &str = "CAPSTAN_KEYRING_TEST";
 const INSIDE_NO_BUS: &str = "CAPSTAN_NO_BUS_TEST";
 
 fn script() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/with-keyring.sh")
+    std::path::Path::new(&manifest_dir()).join("../../scripts/with-keyring.sh")
 }
 
 /// Runs `body` inside a fresh Secret Service: directly when already inside one, else by
@@ -102,4 +102,10 @@ fn locked_keychain_is_a_clear_error() {
         assert!(error.to_string().contains("keychain is locked"), "{error}");
         assert!(error.to_string().contains("unlock it"), "says what to do: {error}");
     });
+}
+
+/// This package's directory, read when the test runs (cargo sets it then too): clones at other
+/// paths share one target directory, and a path baked in at compile time may be another clone's.
+fn manifest_dir() -> std::ffi::OsString {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")
 }

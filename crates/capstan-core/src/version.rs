@@ -49,7 +49,7 @@ pub fn parse_lenient(input: &str) -> Result<Version, VersionError> {
 /// How far a channel lets a bundle's version move away from the device's native version.
 ///
 /// `None` leaves compatibility to each bundle's MIN_NATIVE_VERSION (Capstan's default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// No semver restriction.

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -101,22 +101,41 @@ impl Server {
         String::from_utf8(created.stdout).unwrap().trim().to_owned()
     }
 
-    /// Runs the `capstan` CLI against this server, CI style (server and token from the
-    /// environment), and returns its JSON output.
-    pub fn capstan_json(&self, args: &[&str]) -> Value {
-        let config = tempfile::tempdir().unwrap();
-        let output = Command::new(workspace_binary("capstan"))
+    /// Runs the `capstan` CLI in `cwd` against this server, CI style (server and token from
+    /// the environment, profiles in `cwd/.capstan-config`).
+    pub fn capstan(&self, cwd: &Path, args: &[&str]) -> Output {
+        Command::new(workspace_binary("capstan"))
+            .current_dir(cwd)
             .args(args)
-            .arg("--json")
             .env("CAPSTAN_SERVER", self.url())
             .env("CAPSTAN_TOKEN", &self.token)
-            .env("CAPSTAN_CONFIG_DIR", config.path())
+            .env("CAPSTAN_CONFIG_DIR", cwd.join(".capstan-config"))
             .env_remove("CAPSTAN_PROFILE")
+            .env_remove("CAPSTAN_APP")
             .stdin(Stdio::null())
             .output()
-            .unwrap();
-        assert!(output.status.success(), "capstan {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).unwrap()
+            .unwrap()
+    }
+
+    /// Runs `capstan … --json` in `cwd`, asserts success, returns the JSON.
+    pub fn json(&self, cwd: &Path, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let output = self.capstan(cwd, &all);
+        assert!(
+            output.status.success(),
+            "capstan {}: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("capstan {}: not JSON ({e})", args.join(" ")))
+    }
+
+    /// [`Server::json`] from a throwaway directory.
+    pub fn capstan_json(&self, args: &[&str]) -> Value {
+        let cwd = tempfile::tempdir().unwrap();
+        self.json(cwd.path(), args)
     }
 
     /// Asks `/updates` as `devices` distinct Android devices running the store build of

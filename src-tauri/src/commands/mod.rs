@@ -2,6 +2,18 @@
 //! error: no logic lives here.
 
 pub mod bundle;
+pub mod channels;
+pub mod insight;
 pub mod operations;
 pub mod publish;
 pub mod session;
+
+use capstan_client::api::Api;
+use capstan_client::connect::{self, ConnectOptions};
+
+use crate::error::UiError;
+
+/// The API of the active profile (server URL from the profile file, token from the keychain).
+async fn connected_api() -> Result<Api, UiError> {
+    Ok(connect::connect(ConnectOptions::default()).await?.api)
+}

@@ -8,8 +8,8 @@ use capstan_client::api::Api;
 use capstan_client::publish::{PublishProgress, PublishRequest, publish};
 use capstan_core::progress::{CancelFlag, NoProgress, Progress};
 
-use crate::server::Server;
 use crate::web_build;
+use capstan_testkit::Server;
 
 /// Records what a progress bar would show; optionally presses Cancel when the phase starts.
 #[derive(Default)]

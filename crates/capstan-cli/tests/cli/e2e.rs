@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::server::Server;
 use crate::web_build;
+use capstan_testkit::Server;
 
 const APP: &str = "com.example.e2e";
 

@@ -6,10 +6,10 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::server::Server;
+use capstan_testkit::Server;
 
 fn script() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/with-keyring.sh")
+    Path::new(&manifest_dir()).join("../../scripts/with-keyring.sh")
 }
 
 /// Runs a shell snippet inside one private Secret Service session; `$CAPSTAN` is the binary.
@@ -136,4 +136,10 @@ fn help_covers_every_command() {
     }
     let output = Command::new(env!("CARGO_BIN_EXE_capstan")).args(["channel", "rollout", "x"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2), "rollout needs --percent, --finish or --abort");
+}
+
+/// This package's directory, read when the test runs (cargo sets it then too): clones at other
+/// paths share one target directory, and a path baked in at compile time may be another clone's.
+fn manifest_dir() -> std::ffi::OsString {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")
 }

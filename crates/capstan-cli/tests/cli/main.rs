@@ -4,7 +4,6 @@ mod bundle;
 mod client;
 mod e2e;
 mod login;
-mod server;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -291,6 +291,16 @@ impl Api {
         self.get(&["apps", app, "stats", "channels"], &()).await
     }
 
+    /// Events per `bucket` (`hour` or `day`) and action over the last `days` days.
+    pub async fn timeline(&self, app: &str, bucket: &str, days: u32) -> ClientResult<Timeline> {
+        #[derive(Serialize)]
+        struct Query<'a> {
+            bucket: &'a str,
+            days: u32,
+        }
+        self.get(&["apps", app, "stats", "timeline"], &Query { bucket, days }).await
+    }
+
     /// The audit log, newest first.
     pub async fn audit(&self, app: Option<&str>, limit: u32) -> ClientResult<Vec<AuditEntry>> {
         #[derive(Serialize)]

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use capstan_core::version::Strategy;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// What a token may do; each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything.
@@ -37,7 +38,7 @@ impl Role {
 }
 
 /// `GET /api/v1/me`: who the token is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Me {
     /// Token id.
     pub token_id: i64,
@@ -48,7 +49,7 @@ pub struct Me {
 }
 
 /// An app registered on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct App {
     /// Reverse-DNS id, as devices send it.
     pub id: String,
@@ -71,7 +72,7 @@ pub struct CreateApp {
 }
 
 /// A percentage rollout of a bundle on top of a channel's target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Rollout {
     /// The bundle being rolled out.
     pub version: String,
@@ -90,7 +91,7 @@ impl Rollout {
 }
 
 /// A channel's policy switches (protocol.md §2, step 4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ChannelSettings {
     /// Devices without an opinion may get this channel by default.
     pub public: bool,
@@ -117,7 +118,7 @@ pub struct ChannelSettings {
 }
 
 /// A channel: policy plus what it serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Channel {
     /// Numeric id.
     pub id: i64,
@@ -160,7 +161,7 @@ impl Channel {
 }
 
 /// Channel settings to change; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SettingsPatch {
     /// See [`ChannelSettings::public`].
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -215,7 +216,7 @@ pub struct CreateChannel {
 }
 
 /// A stored bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Bundle {
     /// Owning app.
     pub app_id: String,
@@ -237,6 +238,7 @@ pub struct Bundle {
     pub notes: String,
     /// Inspection warnings.
     #[serde(default)]
+    #[ts(type = "unknown")]
     pub warnings: serde_json::Value,
     /// Who uploaded it.
     #[serde(default)]
@@ -247,7 +249,7 @@ pub struct Bundle {
 }
 
 /// One change of a channel's target or rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct HistoryEntry {
     /// Sequence id.
     pub id: i64,
@@ -272,7 +274,7 @@ pub struct HistoryEntry {
 }
 
 /// One management change in the audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct AuditEntry {
     /// Sequence id.
     pub id: i64,
@@ -286,16 +288,18 @@ pub struct AuditEntry {
     pub subject: String,
     /// State before.
     #[serde(default)]
+    #[ts(type = "unknown")]
     pub before: Option<serde_json::Value>,
     /// State after.
     #[serde(default)]
+    #[ts(type = "unknown")]
     pub after: Option<serde_json::Value>,
     /// When, epoch ms.
     pub at_ms: i64,
 }
 
 /// What the server last heard from a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DeviceRecord {
     /// App.
     pub app_id: String,
@@ -333,7 +337,7 @@ pub struct DeviceRecord {
 }
 
 /// A device's channel override as the device page shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct OverrideInfo {
     /// The channel it is pinned to.
     pub channel: Option<String>,
@@ -344,7 +348,7 @@ pub struct OverrideInfo {
 }
 
 /// A stats event of a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DeviceEvent {
     /// Action as the plugin sent it (`set`, `download_fail`, …).
     pub action: String,
@@ -368,7 +372,7 @@ pub struct DeviceEvent {
 }
 
 /// `GET .../devices/{id}`: a device, its override and its timeline (newest first).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DeviceDetail {
     /// What the server last heard from it (none if it only has an override).
     pub device: Option<DeviceRecord>,
@@ -381,7 +385,7 @@ pub struct DeviceDetail {
 }
 
 /// `PUT .../override` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct DeviceOverride {
     /// App.
     pub app_id: String,
@@ -396,7 +400,7 @@ pub struct DeviceOverride {
 }
 
 /// Device search filters; `None` does not filter.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, TS)]
 pub struct DeviceFilter {
     /// Device id, custom id, or a prefix of the device id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -416,7 +420,7 @@ pub struct DeviceFilter {
 }
 
 /// Health of one bundle version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct BundleHealth {
     /// Bundle version.
     pub version: String,
@@ -434,7 +438,7 @@ pub struct BundleHealth {
 }
 
 /// Adoption on one channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct ChannelAdoption {
     /// Channel name.
     pub channel: String,
@@ -451,6 +455,26 @@ pub struct ChannelAdoption {
     /// Devices per bundle version.
     #[serde(default)]
     pub by_bundle: BTreeMap<String, i64>,
+}
+
+/// Events of one action in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct BucketCount {
+    /// Bucket start, epoch ms.
+    pub start_ms: i64,
+    /// Action as devices sent it (`set`, `download_fail`, …).
+    pub action: String,
+    /// Events.
+    pub count: i64,
+}
+
+/// `GET .../stats/timeline`: events per time bucket and action, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Timeline {
+    /// Bucket width, ms.
+    pub bucket_ms: i64,
+    /// Non-empty buckets.
+    pub buckets: Vec<BucketCount>,
 }
 
 /// What the server says about a failed request.

@@ -81,7 +81,7 @@ pub fn run(command: &mut Command) -> String {
 
 /// The Java program that extracts like Android does.
 pub fn java_stream_extract() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/java/StreamExtract.java")
+    Path::new(&manifest_dir()).join("../../tests/java/StreamExtract.java")
 }
 
 /// SHA-256 hex of bytes.
@@ -195,4 +195,10 @@ pub fn raw_zip(entries: &[RawEntry]) -> Vec<u8> {
     out.extend_from_slice(&directory_start.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out
+}
+
+/// This package's directory, read when the test runs (cargo sets it then too): clones at other
+/// paths share one target directory, and a path baked in at compile time may be another clone's.
+fn manifest_dir() -> std::ffi::OsString {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")
 }

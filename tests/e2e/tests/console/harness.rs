@@ -29,14 +29,26 @@ pub fn screenshot_dir() -> PathBuf {
 pub struct Console {
     pub driver: Session,
     tauri_driver: Child,
+    /// The process group of tauri-driver, its display, keychain, WebKitWebDriver and the app.
+    group: u32,
     binary: PathBuf,
-    /// Held for the whole test: tauri-driver's port is fixed, so consoles run one at a time.
+    /// Held for the whole test: a console with its WebKit processes takes both cores of a CI
+    /// machine, so consoles run one at a time.
     _exclusive: tokio::sync::MutexGuard<'static, ()>,
 }
 
 static ONE_CONSOLE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-const DRIVER_PORT: u16 = 4444;
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Sends `signal` to every process of `group`. (`kill -KILL -PGID` without `--` is read by
+/// procps as a signal list and silently kills nothing.)
+fn signal_group(group: u32, signal: &str) {
+    let _ = std::process::Command::new("kill").args(["-s", signal, "--", &format!("-{group}")]).status();
+}
 
 impl Console {
     /// Starts tauri-driver and, through it, the console with a private data directory.
@@ -50,13 +62,14 @@ impl Console {
         );
         // tauri-driver (and the app it starts) get their own virtual display and a private
         // D-Bus session with an unlocked keychain, in their own process group for teardown.
-        let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts");
+        let scripts = Path::new(&manifest_dir()).join("../../scripts");
+        // Fresh ports per console: a driver left over from an earlier crash can never answer.
+        let (port, native_port) = (free_port(), free_port());
         let mut tauri_driver = Command::new("setsid")
             .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24"])
             .arg(scripts.join("with-keyring.sh"))
             .arg("tauri-driver")
-            .arg("--port")
-            .arg(DRIVER_PORT.to_string())
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
             // The app inherits the driver's environment: keep its data out of the real home.
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_CONFIG_HOME", home.join("config"))
@@ -71,11 +84,13 @@ impl Console {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("xvfb-run is installed (make deps)");
-        wait_for_port(DRIVER_PORT, &mut tauri_driver).await;
+        // `setsid` execs in place (the child is no group leader), so its pid names the group.
+        let group = tauri_driver.id().expect("just spawned");
+        wait_for_port(port, &mut tauri_driver).await;
 
         let capabilities = serde_json::json!({ "tauri:options": { "application": binary } });
-        let driver = Session::start(&format!("http://127.0.0.1:{DRIVER_PORT}"), capabilities).await;
-        Console { driver, tauri_driver, binary, _exclusive: exclusive }
+        let driver = Session::start(&format!("http://127.0.0.1:{port}"), capabilities).await;
+        Console { driver, tauri_driver, group, binary, _exclusive: exclusive }
     }
 
     /// Quits the app, waits until it is gone, then stops tauri-driver (in that order: killing
@@ -88,11 +103,19 @@ impl Console {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if let Some(pid) = self.tauri_driver.id() {
-            // SIGTERM to the whole group: tauri-driver stops WebKitWebDriver, xvfb-run its Xvfb.
-            let _ = std::process::Command::new("kill").arg("-TERM").arg(format!("-{pid}")).status();
-        }
+        // SIGTERM to the whole group: tauri-driver stops WebKitWebDriver, xvfb-run its Xvfb.
+        signal_group(self.group, "TERM");
         let _ = tokio::time::timeout(Duration::from_secs(10), self.tauri_driver.wait()).await;
+    }
+
+    /// Fills the Connect screen a first start opens on, as profile `local`, and submits it.
+    pub async fn connect(&self, server: &capstan_testkit::Server, token: &str, app: &str) {
+        self.wait_for_text("[data-testid=active-server]", "Not connected").await;
+        self.fill("profile", "local").await;
+        self.fill("url", &server.url()).await;
+        self.fill("token", token).await;
+        self.fill("app", app).await;
+        self.button("Test and save").await.click().await;
     }
 
     /// Finds one element by CSS selector, waiting for it to appear.
@@ -103,6 +126,29 @@ impl Console {
     /// Finds the button whose text is `text`.
     pub async fn button(&self, text: &str) -> Element<'_> {
         self.driver.find("xpath", &format!("//button[normalize-space(.)='{text}']")).await
+    }
+
+    /// The button whose text is `text` inside the element with `data-testid=scope`.
+    pub async fn button_in(&self, scope: &str, text: &str) -> Element<'_> {
+        self.driver.find("xpath", &format!("//*[@data-testid='{scope}']//button[normalize-space(.)='{text}']")).await
+    }
+
+    /// Opens a screen from the sidebar.
+    pub async fn open(&self, screen: &str) {
+        self.driver.find("xpath", &format!("//nav//button[normalize-space(.)='{screen}']")).await.click().await;
+    }
+
+    /// Picks `value` in the `<select>` named `name`.
+    pub async fn select(&self, name: &str, value: &str) {
+        self.element(&format!("select[name='{name}'] option[value='{value}']")).await.click().await;
+    }
+
+    /// Answers the open confirmation dialog with its `label` button, after checking it says
+    /// `expected` (what will change for which devices), and returns its text.
+    pub async fn confirm(&self, label: &str, expected: &str) -> String {
+        let body = self.wait_for_text("[role=dialog]", expected).await.text().await;
+        self.driver.find("xpath", &format!("//*[@role='dialog']//button[normalize-space(.)='{label}']")).await.click().await;
+        body
     }
 
     /// Waits up to 30 s until the element matching `css` contains `text`.
@@ -137,13 +183,9 @@ impl Console {
 
 impl Drop for Console {
     /// A test that panicked never reached `stop`: kill the whole group (driver, display, app) so
-    /// the next test finds the port free and nothing lingers.
+    /// nothing lingers. After `stop` this only reaches processes that ignored SIGTERM.
     fn drop(&mut self) {
-        if let Ok(None) = self.tauri_driver.try_wait()
-            && let Some(pid) = self.tauri_driver.id()
-        {
-            let _ = std::process::Command::new("kill").arg("-KILL").arg(format!("-{pid}")).status();
-        }
+        signal_group(self.group, "KILL");
     }
 }
 
@@ -163,4 +205,10 @@ async fn wait_for_port(port: u16, child: &mut Child) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("tauri-driver did not listen on {port}");
+}
+
+/// This package's directory, read when the test runs (cargo sets it then too): clones at other
+/// paths share one target directory, and a path baked in at compile time may be another clone's.
+fn manifest_dir() -> std::ffi::OsString {
+    std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")
 }

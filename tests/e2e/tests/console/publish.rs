@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use capstan_testkit::Server;
+
 use crate::harness::Console;
 
 fn web_build(root: &Path) {
@@ -18,7 +20,10 @@ async fn previews_a_build_folder_typed_into_the_path_field() {
     let home = tempfile::tempdir().unwrap();
     let build = home.path().join("app/dist");
     web_build(&build);
+    let server = Server::start();
+    server.capstan_json(&["app", "create", "com.example.preview"]);
     let console = Console::start(home.path()).await;
+    console.connect(&server, &server.token, "com.example.preview").await;
 
     let input = console.element("input[name=folder]").await;
     input.send_keys(&build.display().to_string()).await;

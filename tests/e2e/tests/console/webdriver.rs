@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 /// The W3C element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52f-4a5cd1d7a123";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A WebDriver session.
 pub struct Session {
@@ -47,11 +47,24 @@ impl Session {
         response["value"].clone()
     }
 
+    /// The first element matching now, without waiting.
+    pub async fn try_find(&self, using: &str, selector: &str) -> Option<Element<'_>> {
+        let found =
+            self.command(reqwest::Method::POST, "/element", Some(json!({ "using": using, "value": selector }))).await;
+        found.get(ELEMENT_KEY).and_then(Value::as_str).map(|id| Element { session: self, id: id.to_owned() })
+    }
+
+    /// Whether an element matches `css` now.
+    pub async fn exists(&self, css: &str) -> bool {
+        self.try_find("css selector", css).await.is_some()
+    }
+
     /// Finds the first element matching `css`, waiting up to 30 s for it to appear.
     pub async fn find(&self, using: &str, selector: &str) -> Element<'_> {
         for _ in 0..300 {
-            let found =
-                self.command(reqwest::Method::POST, "/element", Some(json!({ "using": using, "value": selector }))).await;
+            let found = self
+                .command(reqwest::Method::POST, "/element", Some(json!({ "using": using, "value": selector })))
+                .await;
             if let Some(id) = found.get(ELEMENT_KEY).and_then(Value::as_str) {
                 return Element { session: self, id: id.to_owned() };
             }
@@ -95,7 +108,12 @@ impl Element<'_> {
 
     /// Its visible text.
     pub async fn text(&self) -> String {
-        self.session.command(reqwest::Method::GET, &self.path("/text"), None).await.as_str().unwrap_or_default().to_owned()
+        self.session
+            .command(reqwest::Method::GET, &self.path("/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// Whether it is enabled.

@@ -1,6 +1,20 @@
 // The one door from the UI to Rust. Components receive a Backend through context and never
 // call Tauri's `invoke` themselves, so UI logic runs in tests without a window.
 import type { AppChannels } from '../../bindings/AppChannels';
+import type { AuditEntry } from '../../bindings/AuditEntry';
+import type { Bundle } from '../../bindings/Bundle';
+import type { BundleHealth } from '../../bindings/BundleHealth';
+import type { Channel } from '../../bindings/Channel';
+import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
+import type { DeviceDetail } from '../../bindings/DeviceDetail';
+import type { DeviceFilter } from '../../bindings/DeviceFilter';
+import type { DeviceOverride } from '../../bindings/DeviceOverride';
+import type { DeviceRecord } from '../../bindings/DeviceRecord';
+import type { HistoryEntry } from '../../bindings/HistoryEntry';
+import type { RollbackTo } from '../../bindings/RollbackTo';
+import type { RolloutAction } from '../../bindings/RolloutAction';
+import type { SettingsPatch } from '../../bindings/SettingsPatch';
+import type { Timeline } from '../../bindings/Timeline';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
@@ -33,6 +47,44 @@ export interface Backend {
   cancelOperation(operationId: string): Promise<boolean>;
   /** Subscribes to progress of every operation; returns the unsubscribe function. */
   onProgress(listener: (event: ProgressEvent) => void): Promise<() => void>;
+
+  // Channels
+  /** Every channel of `app` with what it serves. */
+  listChannels(app: string): Promise<Channel[]>;
+  /** Every change of a channel's target or rollout, newest first. */
+  channelHistory(app: string, channel: string): Promise<HistoryEntry[]>;
+  /** Starts, widens, finishes or aborts a rollout. */
+  changeRollout(app: string, channel: string, action: RolloutAction): Promise<Channel>;
+  /** Gives channel `to` the bundle channel `from` serves. */
+  promoteChannel(app: string, from: string, to: string): Promise<Channel>;
+  /** Rolls a channel back to its previous bundle or to the store build. */
+  rollbackChannel(app: string, channel: string, to: RollbackTo): Promise<Channel>;
+  /** Changes a channel's flags (null leaves a flag as it is). */
+  updateChannel(app: string, channel: string, patch: SettingsPatch): Promise<Channel>;
+
+  // Bundles and stats
+  /** Every bundle of `app`, newest first. */
+  listBundles(app: string): Promise<Bundle[]>;
+  /** Installs, failures by action, rollbacks and active devices per bundle. */
+  bundleHealth(app: string): Promise<BundleHealth[]>;
+  /** Adoption per channel. */
+  channelAdoption(app: string): Promise<ChannelAdoption[]>;
+  /** Events per time bucket (`hour` or `day`) and action over the last `days` days. */
+  statsTimeline(app: string, bucket: 'hour' | 'day', days: number): Promise<Timeline>;
+
+  // Devices
+  /** Devices matching the filter (device id, custom id or id prefix in `q`). */
+  searchDevices(app: string, filter: DeviceFilter): Promise<DeviceRecord[]>;
+  /** A device, its channel override and its event timeline (newest first). */
+  deviceDetail(app: string, device: string): Promise<DeviceDetail>;
+  /** Pins a device to a channel (QA). */
+  setDeviceOverride(app: string, device: string, channel: string): Promise<DeviceOverride>;
+  /** Removes a device's channel override; false when it had none. */
+  clearDeviceOverride(app: string, device: string): Promise<boolean>;
+
+  // Audit
+  /** Management changes, newest first, of one app (or all when null). */
+  auditLog(app: string | null, limit: number): Promise<AuditEntry[]>;
 }
 
 /** Turns anything a backend call rejected with into the `{ code, message }` shape. */

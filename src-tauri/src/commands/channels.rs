@@ -1,0 +1,78 @@
+//! Channels: what each serves, rollouts, promotion, rollback, flags and history.
+
+use capstan_client::api::types::{Channel, HistoryEntry, SettingsPatch};
+use capstan_client::channels::{self, RollbackTo, RolloutChange};
+use serde::Deserialize;
+use ts_rs::TS;
+
+use super::connected_api;
+use crate::error::UiError;
+
+/// A change to a channel's rollout, as the Channels screen asks for it.
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RolloutAction {
+    /// Roll `version` out to `percent` % of the channel's devices.
+    Start {
+        /// Bundle version.
+        version: String,
+        /// Share, 0–100.
+        percent: f64,
+    },
+    /// Widen or narrow the running rollout.
+    Percent {
+        /// Share, 0–100 (100 finishes it).
+        percent: f64,
+    },
+    /// Everyone gets the rollout's bundle.
+    Finish,
+    /// Nobody gets it any more.
+    Abort,
+}
+
+impl From<RolloutAction> for RolloutChange {
+    fn from(action: RolloutAction) -> Self {
+        match action {
+            RolloutAction::Start { version, percent } => RolloutChange::Start { version, percent },
+            RolloutAction::Percent { percent } => RolloutChange::Percent(percent),
+            RolloutAction::Finish => RolloutChange::Finish,
+            RolloutAction::Abort => RolloutChange::Abort,
+        }
+    }
+}
+
+/// Every channel of `app`.
+#[tauri::command]
+pub async fn list_channels(app: String) -> Result<Vec<Channel>, UiError> {
+    Ok(connected_api().await?.channels(&app).await?)
+}
+
+/// Every change of a channel's target or rollout, newest first.
+#[tauri::command]
+pub async fn channel_history(app: String, channel: String) -> Result<Vec<HistoryEntry>, UiError> {
+    Ok(connected_api().await?.history(&app, &channel).await?)
+}
+
+/// Starts, widens, finishes or aborts a rollout.
+#[tauri::command]
+pub async fn change_rollout(app: String, channel: String, action: RolloutAction) -> Result<Channel, UiError> {
+    Ok(channels::change_rollout(&connected_api().await?, &app, &channel, &action.into()).await?)
+}
+
+/// Gives channel `to` the bundle channel `from` serves.
+#[tauri::command]
+pub async fn promote_channel(app: String, from: String, to: String) -> Result<Channel, UiError> {
+    Ok(channels::promote(&connected_api().await?, &app, &from, &to).await?)
+}
+
+/// Rolls a channel back to its previous bundle or to the store build.
+#[tauri::command]
+pub async fn rollback_channel(app: String, channel: String, to: RollbackTo) -> Result<Channel, UiError> {
+    Ok(channels::rollback(&connected_api().await?, &app, &channel, to).await?)
+}
+
+/// Changes a channel's flags.
+#[tauri::command]
+pub async fn update_channel(app: String, channel: String, patch: SettingsPatch) -> Result<Channel, UiError> {
+    Ok(connected_api().await?.update_channel(&app, &channel, &patch).await?)
+}

@@ -1,0 +1,135 @@
+// The Channels screen against a scripted Backend: confirmations in words before anything is
+// sent, the calls made, and role rules. The real server is exercised by the WebDriver suite.
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Channel } from '../../bindings/Channel';
+import type { Session } from '../../bindings/Session';
+import { CurrentAppProvider } from '../../lib/app';
+import type { Backend } from '../../lib/backend/backend';
+import { BackendProvider } from '../../lib/backend/context';
+import { SessionProvider } from '../../lib/session';
+import { unusedBackend } from '../../test/backends';
+import { ChannelsScreen } from './ChannelsScreen';
+import { channel } from './fixtures';
+
+const APP = 'com.example.app';
+
+function session(role: string): Session {
+  return { profile: 'local', url: 'http://127.0.0.1:8787', app: APP, token_name: 'me', role };
+}
+
+function scripted(channels: Channel[]) {
+  const calls: string[] = [];
+  let served = channels;
+  const backend: Backend = {
+    ...unusedBackend,
+    listChannels: async (app) => {
+      calls.push(`list ${app}`);
+      return served;
+    },
+    listBundles: async () => [],
+    channelHistory: async () => [
+      {
+        id: 2,
+        channel: 'production',
+        action: 'publish',
+        target_before: '1.0.0',
+        target_after: '1.0.1',
+        rollout_before: null,
+        rollout_after: null,
+        actor: 'ci',
+        at_ms: 0,
+      },
+    ],
+    rollbackChannel: async (app, name, to) => {
+      calls.push(`rollback ${app} ${name} ${to}`);
+      served = served.map((c) => (c.name === name ? { ...c, target: '1.0.0', revision: c.revision + 1 } : c));
+      return served[0];
+    },
+    changeRollout: async (_app, name, action) => {
+      calls.push(`rollout ${name} ${JSON.stringify(action)}`);
+      return served[0];
+    },
+  };
+  return { backend, calls };
+}
+
+function renderScreen(backend: Backend, role = 'publisher') {
+  render(
+    <BackendProvider backend={backend}>
+      <SessionProvider session={session(role)}>
+        <CurrentAppProvider app={APP}>
+          <ChannelsScreen />
+        </CurrentAppProvider>
+      </SessionProvider>
+    </BackendProvider>,
+  );
+}
+
+afterEach(cleanup);
+
+describe('ChannelsScreen', () => {
+  it('confirms a rollback in words, and sends nothing when cancelled', async () => {
+    const { backend, calls } = scripted([channel({ target: '1.0.1' })]);
+    renderScreen(backend);
+    const card = await screen.findByTestId('channel-production');
+    expect(within(card).getByTestId('serves').textContent).toBe('Serves 1.0.1 to every device.');
+
+    fireEvent.click(within(card).getByRole('button', { name: 'Roll back to previous' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog.textContent).toContain('Roll production back to 1.0.0?');
+    expect(dialog.textContent).toContain('Every device on production goes from 1.0.1 to 1.0.0');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(calls.filter((c) => c.startsWith('rollback'))).toEqual([]);
+
+    fireEvent.click(within(card).getByRole('button', { name: 'Roll back to previous' }));
+    fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Roll back' }));
+    expect((await screen.findByTestId('channel-notice')).textContent).toBe('production was rolled back.');
+    expect(calls).toContain(`rollback ${APP} production previous`);
+    // The screen reloads and shows the new state.
+    expect((await screen.findByText('Serves 1.0.0 to every device.')).tagName).toBe('P');
+  });
+
+  it('widens a rollout to the typed share', async () => {
+    const { backend, calls } = scripted([
+      channel({ rollout: { version: '1.1.0', share_bp: 1000, started_at_ms: 0 } }),
+    ]);
+    renderScreen(backend);
+    const card = await screen.findByTestId('channel-production');
+    fireEvent.change(within(card).getByRole('spinbutton'), { target: { value: '50' } });
+    fireEvent.click(within(card).getByRole('button', { name: 'Change share' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog.textContent).toContain('50 % of production\'s devices will get 1.1.0 (now 10 %)');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Widen rollout' }));
+    await screen.findByTestId('channel-notice');
+    expect(calls).toContain('rollout production {"kind":"percent","percent":50}');
+  });
+
+  it('a viewer sees why the actions are disabled', async () => {
+    const { backend } = scripted([channel({ rollout: { version: '1.1.0', share_bp: 1000, started_at_ms: 0 } })]);
+    renderScreen(backend, 'viewer');
+    const card = await screen.findByTestId('channel-production');
+    expect(within(card).getByText(/role \(viewer\) cannot change rollouts/)).toBeTruthy();
+    for (const name of ['Finish rollout', 'Abort rollout', 'Roll back to previous', 'Change share']) {
+      expect((within(card).getByRole('button', { name }) as HTMLButtonElement).disabled).toBe(true);
+    }
+  });
+
+  it('shows a failed load with a retry that recovers', async () => {
+    let fail = true;
+    const backend: Backend = {
+      ...scripted([channel()]).backend,
+      listChannels: async () => {
+        if (fail) throw { code: 'network', message: 'The server at http://127.0.0.1:8787 cannot be reached.' };
+        return [channel()];
+      },
+    };
+    renderScreen(backend);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('cannot be reached');
+    fail = false;
+    fireEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    expect(await screen.findByTestId('channel-production')).toBeTruthy();
+  });
+});

@@ -1,0 +1,196 @@
+import { useCallback, useState } from 'react';
+import type { Bundle } from '../../bindings/Bundle';
+import type { Channel } from '../../bindings/Channel';
+import type { UiError } from '../../bindings/UiError';
+import { ConfirmDialog } from '../../components/ConfirmDialog';
+import { ErrorBanner } from '../../components/ErrorBanner';
+import { useCurrentApp } from '../../lib/app';
+import { toUiError, type Backend } from '../../lib/backend/backend';
+import { useBackend } from '../../lib/backend/context';
+import { deniedReason } from '../../lib/roles';
+import { useSession } from '../../lib/session';
+import { useLoad } from '../../lib/useLoad';
+import { ChannelCard, type Intent } from './ChannelCard';
+import {
+  abortConsequence,
+  type Consequence,
+  finishConsequence,
+  previousTarget,
+  promoteConsequence,
+  rollbackConsequence,
+  widenConsequence,
+} from './channelText';
+import { describePatch } from './FlagsEditor';
+import './channels.css';
+
+interface Pending {
+  consequence: Consequence;
+  run: () => Promise<Channel>;
+  done: string;
+}
+
+/** The question to confirm and the call to make for an intent. */
+async function plan(backend: Backend, app: string, intent: Intent): Promise<Pending> {
+  switch (intent.kind) {
+    case 'share':
+      return {
+        consequence: widenConsequence(intent.channel, intent.percent),
+        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'percent', percent: intent.percent }),
+        done: `The rollout on ${intent.channel.name} now reaches ${intent.percent} % of devices.`,
+      };
+    case 'start':
+      return {
+        consequence: {
+          title: `Roll ${intent.version} out to ${intent.percent} % of ${intent.channel.name}?`,
+          lines: [
+            `${intent.percent} % of ${intent.channel.name}'s devices, always the same ones, will get ${intent.version} at their next update check.`,
+          ],
+          confirmLabel: 'Start rollout',
+          danger: false,
+        },
+        run: () =>
+          backend.changeRollout(app, intent.channel.name, {
+            kind: 'start',
+            version: intent.version,
+            percent: intent.percent,
+          }),
+        done: `Rolling ${intent.version} out to ${intent.percent} % of ${intent.channel.name}.`,
+      };
+    case 'finish':
+      return {
+        consequence: finishConsequence(intent.channel),
+        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'finish' }),
+        done: `Every device on ${intent.channel.name} now gets ${intent.channel.rollout?.version}.`,
+      };
+    case 'abort':
+      return {
+        consequence: abortConsequence(intent.channel),
+        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'abort' }),
+        done: `The rollout on ${intent.channel.name} was aborted.`,
+      };
+    case 'rollback': {
+      let previous: string | null = null;
+      if (intent.to === 'previous') {
+        previous = previousTarget(intent.channel, await backend.channelHistory(app, intent.channel.name));
+        if (previous === null) {
+          throw { code: 'invalid_input', message: `${intent.channel.name} has no earlier bundle to roll back to.` };
+        }
+      }
+      return {
+        consequence: rollbackConsequence(intent.channel, intent.to, previous),
+        run: () => backend.rollbackChannel(app, intent.channel.name, intent.to),
+        done: `${intent.channel.name} was rolled back.`,
+      };
+    }
+    case 'promote':
+      return {
+        consequence: promoteConsequence(intent.from, intent.to),
+        run: () => backend.promoteChannel(app, intent.from.name, intent.to.name),
+        done: `${intent.to.name} now serves what ${intent.from.name} serves.`,
+      };
+    case 'flags':
+      return {
+        consequence: {
+          title: `Change the settings of ${intent.channel.name}?`,
+          lines: [
+            ...describePatch(intent.channel, intent.patch),
+            'Devices that no longer match the channel stop getting its bundles at their next update check.',
+          ],
+          confirmLabel: 'Save settings',
+          danger: false,
+        },
+        run: () => backend.updateChannel(app, intent.channel.name, intent.patch),
+        done: `The settings of ${intent.channel.name} were saved.`,
+      };
+  }
+}
+
+/** Every channel of the app with its rollout, flags and history, and the release actions. */
+export function ChannelsScreen() {
+  const backend = useBackend();
+  const app = useCurrentApp();
+  const session = useSession();
+  const load = useLoad<{ channels: Channel[]; bundles: Bundle[] }>(async () => {
+    if (!app) return { channels: [], bundles: [] };
+    const [channels, bundles] = await Promise.all([backend.listChannels(app), backend.listBundles(app)]);
+    return { channels, bundles };
+  }, app ?? '');
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<UiError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const denied = deniedReason(session?.role ?? 'viewer', 'release');
+
+  const onIntent = useCallback(
+    (intent: Intent) => {
+      if (!app) return;
+      setError(null);
+      setNotice(null);
+      plan(backend, app, intent).then(setPending, (e) => setError(toUiError(e)));
+    },
+    [app, backend],
+  );
+
+  async function confirm() {
+    if (!pending) return;
+    setBusy(true);
+    try {
+      await pending.run();
+      setNotice(pending.done);
+      load.reload();
+    } catch (e) {
+      setError(toUiError(e));
+    } finally {
+      setBusy(false);
+      setPending(null);
+    }
+  }
+
+  return (
+    <div className="screen">
+      <header className="screen-head row">
+        <div className="grow">
+          <h1>Channels</h1>
+          <p className="muted">What each channel serves, its rollout and its switches. Every change is confirmed first.</p>
+        </div>
+        <button className="button secondary" onClick={load.reload}>
+          Refresh
+        </button>
+      </header>
+      {!app && <p className="notice">Connect to a server and pick an app to see its channels.</p>}
+      {notice && (
+        <p className="notice success" role="status" data-testid="channel-notice">
+          {notice}
+        </p>
+      )}
+      {error && <ErrorBanner error={error} />}
+      {load.error && <ErrorBanner error={load.error} onRetry={load.reload} />}
+      {app && load.loading && !load.data && <p className="muted">Loading…</p>}
+      {load.data?.channels.map((channel) => (
+        <ChannelCard
+          key={`${channel.name}/${channel.revision}`}
+          app={app!}
+          channel={channel}
+          channels={load.data!.channels}
+          bundles={load.data!.bundles}
+          denied={denied}
+          onIntent={onIntent}
+        />
+      ))}
+      {pending && (
+        <ConfirmDialog
+          title={pending.consequence.title}
+          confirmLabel={pending.consequence.confirmLabel}
+          danger={pending.consequence.danger}
+          busy={busy}
+          onConfirm={confirm}
+          onCancel={() => setPending(null)}
+        >
+          {pending.consequence.lines.map((line) => (
+            <p key={line}>{line}</p>
+          ))}
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}

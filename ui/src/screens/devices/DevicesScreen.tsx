@@ -1,0 +1,9 @@
+export function DevicesScreen() {
+  return (
+    <div className="screen">
+      <header className="screen-head">
+        <h1>Devices</h1>
+      </header>
+    </div>
+  );
+}
