@@ -147,7 +147,11 @@ impl Console {
     /// `expected` (what will change for which devices), and returns its text.
     pub async fn confirm(&self, label: &str, expected: &str) -> String {
         let body = self.wait_for_text("[role=dialog]", expected).await.text().await;
-        self.driver.find("xpath", &format!("//*[@role='dialog']//button[normalize-space(.)='{label}']")).await.click().await;
+        self.driver
+            .find("xpath", &format!("//*[@role='dialog']//button[normalize-space(.)='{label}']"))
+            .await
+            .click()
+            .await;
         body
     }
 
@@ -165,11 +169,21 @@ impl Console {
         panic!("`{css}` never showed `{text}` (last: `{seen}`)");
     }
 
-    /// Replaces the text of the input named `name`.
+    /// Replaces the text of the input named `name`, and checks it took: a re-render between
+    /// clearing and typing can swallow keystrokes, so it retries until the value is `text`.
     pub async fn fill(&self, name: &str, text: &str) {
-        let input = self.element(&format!("[name={name}]")).await;
-        input.clear().await;
-        input.send_keys(text).await;
+        let mut seen = String::new();
+        for _ in 0..5 {
+            let input = self.element(&format!("[name={name}]")).await;
+            input.clear().await;
+            input.send_keys(text).await;
+            seen = input.value().await;
+            if seen == text {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("input `{name}` holds `{seen}` after typing `{text}`");
     }
 
     /// Saves a PNG of the window as `<name>.png` in the screenshot directory.

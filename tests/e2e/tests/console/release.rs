@@ -73,7 +73,9 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     // Finish: every device gets 1.0.1.
     console.button_in("channel-production", "Finish rollout").await.click().await;
     console.confirm("Finish rollout", "Every device on production will get 1.0.1").await;
-    console.wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.1 to every device.").await;
+    console
+        .wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.1 to every device.")
+        .await;
     assert_eq!(server.devices_ask_for_updates(APP, "1.0.0", 2000).get("1.0.1"), Some(&2000));
 
     // A beta channel gets 1.0.2 from CI; the release manager promotes it to production.
@@ -84,14 +86,18 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     console.select("promote-from-production", "beta").await;
     console.button_in("channel-production", "Promote").await.click().await;
     console.confirm("Promote", "Every device on production goes from 1.0.1 to 1.0.2 (what beta serves)").await;
-    console.wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.2 to every device.").await;
+    console
+        .wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.2 to every device.")
+        .await;
     assert_eq!(server.devices_ask_for_updates(APP, "1.0.0", 200).get("1.0.2"), Some(&200));
     console.screenshot("channels").await;
 
     // 1.0.2 misbehaves: roll production back to the previous bundle.
     console.button_in("channel-production", "Roll back to previous").await.click().await;
     console.confirm("Roll back", "Every device on production goes from 1.0.2 to 1.0.1").await;
-    console.wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.1 to every device.").await;
+    console
+        .wait_for_text("[data-testid=channel-production] [data-testid=serves]", "Serves 1.0.1 to every device.")
+        .await;
     assert_eq!(server.devices_ask_for_updates(APP, "1.0.0", 200).get("1.0.1"), Some(&200));
     console.button_in("channel-production", "History").await.click().await;
     console.wait_for_text("[data-testid=history-production]", "Rolled back from 1.0.2 to 1.0.1").await;
@@ -113,7 +119,7 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     console.element("[data-testid=adoption-chart]").await;
     console.screenshot("stats").await;
     console.open("Audit log").await;
-    console.wait_for_text("[data-testid=audit-table]", "rollback").await;
+    console.element("[data-testid=audit-table] tr[data-action='channel.rollback']").await;
     console.screenshot("audit").await;
 
     // QA pins the device to beta; it then gets beta's 1.0.2 while the others stay on 1.0.1.
@@ -121,7 +127,7 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     find_device(&console, device).await;
     console.select("override-channel", "beta").await;
     console.button_in("device-detail", "Set override").await.click().await;
-    console.wait_for_text("[data-testid=device-channel]", "override").await;
+    console.wait_for_text("[data-testid=device-channel]", "set by QA").await;
     let (_, answer) = server.post("/updates", &capstan_testkit::device_info(APP, device, "1.0.0"));
     assert_eq!(answer["version"], "1.0.2", "{answer}");
     let (_, other) =
@@ -155,7 +161,10 @@ async fn find_device(console: &Console, device: &str) {
         if console.driver.exists("[data-testid=device-detail]").await {
             return;
         }
-        if let Some(row) = console.driver.try_find("xpath", &format!("//*[@data-testid='device-results']//*[contains(., '{device}')][@role='button' or self::button or self::a or self::tr]")).await {
+        // A search for a whole id opens the device directly; a list shows it as a row.
+        if let Some(row) =
+            console.driver.try_find("css selector", &format!("tr[data-device-id='{device}'] button")).await
+        {
             row.click().await;
             console.element("[data-testid=device-detail]").await;
             return;

@@ -70,7 +70,18 @@ impl Session {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no element `{selector}` within 30 s");
+        // Say what the window showed instead: the visible text is usually the explanation.
+        let text = self
+            .command(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "return document.body ? document.body.innerText : document.documentElement.outerHTML;",
+                    "args": []
+                })),
+            )
+            .await;
+        panic!("no element `{selector}` within 30 s; the window shows:\n{}", text.as_str().unwrap_or_default());
     }
 
     /// A PNG of the window.
@@ -114,6 +125,12 @@ impl Element<'_> {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The current value of an input, select or textarea.
+    pub async fn value(&self) -> String {
+        let value = self.session.command(reqwest::Method::GET, &self.path("/property/value"), None).await;
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     /// Whether it is enabled.

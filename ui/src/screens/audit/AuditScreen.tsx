@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react';
+import { useMemo, useState, type ReactNode } from 'react';
 import type { AuditEntry } from '../../bindings/AuditEntry';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { useCurrentApp } from '../../lib/app';
@@ -66,12 +66,12 @@ function AuditLog({ app }: { app: string }) {
       <Head onRefresh={loaded.reload} busy={loaded.loading} />
       <div className="toolbar audit-toolbar">
         <div className="segmented" role="group" aria-label="Which changes">
-          <button type="button" className={scope === 'app' ? 'segment active' : 'segment'} aria-pressed={scope === 'app'} onClick={() => changeScope('app')}>
+          <ScopeButton scope="app" current={scope} onChange={changeScope}>
             This app
-          </button>
-          <button type="button" className={scope === 'all' ? 'segment active' : 'segment'} aria-pressed={scope === 'all'} onClick={() => changeScope('all')}>
+          </ScopeButton>
+          <ScopeButton scope="all" current={scope} onChange={changeScope}>
             All apps
-          </button>
+          </ScopeButton>
         </div>
         <input
           type="search"
@@ -84,7 +84,9 @@ function AuditLog({ app }: { app: string }) {
         />
         {entries && (
           <span className="hint" data-testid="audit-count">
-            {filter.trim() ? `${visible.length} of ${entries.length} shown` : `${entries.length} change${entries.length === 1 ? '' : 's'}`}
+            {filter.trim()
+              ? `${visible.length} of ${entries.length} shown`
+              : `${entries.length} change${entries.length === 1 ? '' : 's'}`}
           </span>
         )}
       </div>
@@ -99,12 +101,31 @@ function AuditLog({ app }: { app: string }) {
       {visible.length > 0 && <AuditTable entries={visible} showApp={scope === 'all'} />}
       {entries && entries.length >= limit && (
         <div className="audit-more">
-          <button type="button" className="button secondary" onClick={() => setLimit((n) => n + PAGE)} disabled={loaded.loading}>
+          <button
+            type="button"
+            className="button secondary"
+            onClick={() => setLimit((n) => n + PAGE)}
+            disabled={loaded.loading}
+          >
             {loaded.loading ? 'Loading…' : 'Load more'}
           </button>
         </div>
       )}
     </>
+  );
+}
+
+function ScopeButton(props: { scope: Scope; current: Scope; onChange: (scope: Scope) => void; children: ReactNode }) {
+  const active = props.scope === props.current;
+  return (
+    <button
+      type="button"
+      className={active ? 'segment active' : 'segment'}
+      aria-pressed={active}
+      onClick={() => props.onChange(props.scope)}
+    >
+      {props.children}
+    </button>
   );
 }
 
@@ -132,7 +153,13 @@ function AuditTable({ entries, showApp }: { entries: AuditEntry[]; showApp: bool
         </thead>
         <tbody>
           {entries.map((entry) => (
-            <AuditRow key={entry.id} entry={entry} showApp={showApp} expanded={expanded.has(entry.id)} onToggle={() => toggle(entry.id)} />
+            <AuditRow
+              key={entry.id}
+              entry={entry}
+              showApp={showApp}
+              expanded={expanded.has(entry.id)}
+              onToggle={() => toggle(entry.id)}
+            />
           ))}
         </tbody>
       </table>

@@ -13,6 +13,10 @@ export function BundleDetails({ bundle, health }: { bundle: Bundle; health: Bund
           <dt>Release notes</dt>
           <dd className="bundle-notes">{bundle.notes.trim() ? bundle.notes : <span className="muted">No release notes</span>}</dd>
         </div>
+        <div>
+          <dt>Files</dt>
+          <dd>{bundle.file_count}</dd>
+        </div>
         <div className="wide">
           <dt>SHA-256</dt>
           <dd className="mono">{bundle.sha256}</dd>

@@ -3,7 +3,7 @@ import { BundleDetails } from './BundleDetails';
 import { failureBreakdown, type BundleRowData } from './bundleRows';
 import { HealthMark } from './HealthMark';
 
-export const BUNDLE_COLUMNS = 12;
+export const BUNDLE_COLUMNS = 11;
 
 interface Props {
   row: BundleRowData;
@@ -36,12 +36,13 @@ export function BundleRow({ row, expanded, onToggle }: Props) {
             <strong>{bundle.version}</strong>
           </button>
         </td>
-        <td className="num">{formatBytes(bundle.size)}</td>
+        <td className="num" title={`${bundle.file_count} files`}>
+          {formatBytes(bundle.size)}
+        </td>
         <td className="mono bundle-hash" title={bundle.checksum}>
           {shortHash(bundle.checksum)}
         </td>
         <td>{bundle.min_native_version ?? <span className="muted">—</span>}</td>
-        <td className="num">{bundle.file_count}</td>
         <td className="bundle-published">
           {bundle.created_by}
           <br />
@@ -64,7 +65,7 @@ export function BundleRow({ row, expanded, onToggle }: Props) {
         </td>
         <td className={health.rollbacks > 0 ? 'num rollbacks' : 'num'}>{health.rollbacks}</td>
         <td className="num">{health.active_devices}</td>
-        <td>
+        <td className="bundle-health">
           <HealthMark hint={hint} />
         </td>
       </tr>

@@ -84,7 +84,6 @@ function BundleTable({ rows }: { rows: BundleRowData[] }) {
             <th className="num">Size</th>
             <th>Checksum</th>
             <th>Min native</th>
-            <th className="num">Files</th>
             <th>Published</th>
             <th>Channels</th>
             <th className="num">Installs</th>

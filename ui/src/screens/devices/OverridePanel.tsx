@@ -93,7 +93,7 @@ export function OverridePanel({ app, deviceId, detail, channels, onChanged }: Pr
         }}
       >
         <label className="field grow">
-          <span>Channel</span>
+          <span>Pin to channel</span>
           <select
             name="override-channel"
             value={choice}

@@ -144,8 +144,9 @@ export function splitVersionName(versionName: string): { version: string; file: 
 export function actionWords(action: string, version = ''): string {
   const progress = /^download_(\d{1,3})$/.exec(action);
   if (progress) return `Downloading — ${Number(progress[1])} %`;
+  // Own keys only: an action named `toString` is an unknown action, not Object's method.
+  if (!Object.hasOwn(WORDS, action)) return action;
   const words = WORDS[action];
-  if (words === undefined) return action;
   return typeof words === 'function' ? words(version) : words;
 }
 

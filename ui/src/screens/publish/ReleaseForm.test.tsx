@@ -38,6 +38,22 @@ function backend(published: PublishForm[]): Backend {
         ],
       },
     ],
+    // production serves 1.0.0, a 500-byte zip: the 2000-byte preview is a 4× jump.
+    listBundles: async () => [
+      {
+        app_id: 'com.example.app',
+        version: '1.0.0',
+        sha256: 'ef'.repeat(32),
+        checksum: 'ef'.repeat(32),
+        size: 500,
+        file_count: 3,
+        min_native_version: '2.0.0',
+        notes: '',
+        warnings: [],
+        created_by: 'ci',
+        created_at_ms: 0,
+      },
+    ],
     publishDefaults: async () => ({
       version: '1.0.0',
       version_source: 'file /app/package.json',
@@ -76,6 +92,11 @@ async function renderForm(role: string, published: PublishForm[] = []) {
 afterEach(cleanup);
 
 describe('ReleaseForm', () => {
+  it('warns when the bundle is much larger than what the channel serves', async () => {
+    await renderForm('publisher');
+    expect((await screen.findByTestId('size-jump')).textContent).toMatch(/4\.0× the size of 1\.0\.0/);
+  });
+
   it('prefills from the project and refuses a version the channel already serves', async () => {
     await renderForm('publisher');
     expect((screen.getByDisplayValue('2.0.0') as HTMLInputElement).name).toBe('min_native');

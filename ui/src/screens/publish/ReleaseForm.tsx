@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { AppChannels } from '../../bindings/AppChannels';
+import type { Bundle } from '../../bindings/Bundle';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ChannelSummary } from '../../bindings/ChannelSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
@@ -13,6 +14,7 @@ import { formatBytes } from '../../lib/format';
 import { deniedReason } from '../../lib/roles';
 import { compareSemver, parseSemver, versionProblem } from '../../lib/semver';
 import { useSession } from '../../lib/session';
+import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
 /** The newest bundle a channel serves (target or rollout), which a new version must exceed. */
 export function newestServed(channel: ChannelSummary | undefined): string | null {
@@ -37,6 +39,14 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const [loadError, setLoadError] = useState<UiError | null>(null);
   const [form, setForm] = useState({ app: '', channel: '', version: '', minNative: '', notes: '', rollout: '100' });
   const [publishing, setPublishing] = useState<Publishing>({ kind: 'editing' });
+  const [bundles, setBundles] = useState<Bundle[]>([]);
+
+  // The app's bundles: what the channel serves now, to compare sizes and name the kept
+  // MIN_NATIVE_VERSION. Only advice, so a failure just leaves it out.
+  useEffect(() => {
+    if (!form.app) return;
+    backend.listBundles(form.app).then(setBundles, () => setBundles([]));
+  }, [backend, form.app]);
 
   useEffect(() => {
     if (!session) return;
@@ -75,6 +85,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const app = apps.find((a) => a.app === form.app);
   const channel = app?.channels.find((c) => c.name === form.channel);
   const current = newestServed(channel);
+  const served = bundles.find((b) => b.version === current);
+  const sizeJump = sizeJumpWarning(preview.zip_size, served);
   const problem = useMemo(() => (form.version ? versionProblem(form.version, current) : 'enter a version'), [form.version, current]);
   const rollout = Number(form.rollout);
   const rolloutProblem = Number.isFinite(rollout) && rollout > 0 && rollout <= 100 ? null : 'between 0 and 100 %';
@@ -163,7 +175,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
       <label className="field">
         <span>MIN_NATIVE_VERSION</span>
         <input name="min_native" value={form.minNative} onChange={set('minNative')} spellCheck={false} placeholder="keep the channel's" />
-        <small className="hint">{defaults?.min_native_source}</small>
+        <small className="hint" data-testid="min-native-hint">
+          {defaults?.min_native ? defaults.min_native_source : keptMinNativeHint(served)}
+        </small>
       </label>
       <label className="field">
         <span>Rollout (% of devices)</span>
@@ -174,6 +188,11 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <span>Release notes</span>
         <textarea name="notes" rows={2} value={form.notes} onChange={set('notes')} />
       </label>
+      {sizeJump && (
+        <p className="warning full" data-testid="size-jump">
+          {sizeJump}
+        </p>
+      )}
       {running && (
         <div className="full">
           <ProgressBar

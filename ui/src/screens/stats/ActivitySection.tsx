@@ -16,14 +16,20 @@ interface Props {
 export function ActivitySection({ app, range, onRange, refresh }: Props) {
   const backend = useBackend();
   const loaded = useLoad(
-    () => backend.statsTimeline(app, range.bucket, range.days).then((timeline) => ({ timeline, now: Date.now() })),
+    () => backend.statsTimeline(app, range.bucket, range.days).then((timeline) => ({ timeline, range, now: Date.now() })),
     `${app}|${range.id}|${refresh}`,
   );
   const shaped = useMemo(() => {
     if (!loaded.data) return null;
-    const { timeline, now } = loaded.data;
-    return { chart: timelineRows(timeline, range.days, now), summary: summarize(timeline), empty: timeline.buckets.length === 0 };
-  }, [loaded.data, range.days]);
+    // The range the data was asked for: while another range loads, labels stay true to the data.
+    const { timeline, range: shown, now } = loaded.data;
+    return {
+      chart: timelineRows(timeline, shown.days, now),
+      summary: summarize(timeline),
+      empty: timeline.buckets.length === 0,
+      range: shown,
+    };
+  }, [loaded.data]);
 
   return (
     <section className="card stats-section" aria-labelledby="activity-heading">
@@ -33,15 +39,15 @@ export function ActivitySection({ app, range, onRange, refresh }: Props) {
       </div>
       {loaded.error && <ErrorBanner error={loaded.error} onRetry={loaded.reload} />}
       {loaded.loading && !loaded.data && !loaded.error && <p className="muted">Loading…</p>}
-      {shaped && shaped.empty && <p className="notice">No device events in the last {range.label}.</p>}
+      {shaped && shaped.empty && <p className="notice">No device events in the last {shaped.range.label}.</p>}
       {shaped && !shaped.empty && (
         <>
-          <Summary summary={shaped.summary} range={range} />
+          <Summary summary={shaped.summary} range={shaped.range} />
           <h3>Installs</h3>
           {shaped.summary.installs > 0 ? (
             <InstallsChart rows={shaped.chart.rows} />
           ) : (
-            <p className="notice">No installs in the last {range.label}.</p>
+            <p className="notice">No installs in the last {shaped.range.label}.</p>
           )}
           <h3>Failures and rollbacks</h3>
           {shaped.chart.failureActions.length > 0 ? (
@@ -50,7 +56,7 @@ export function ActivitySection({ app, range, onRange, refresh }: Props) {
               <p className="hint">↩ marks rollbacks: an update that failed and was undone, or a reset to the store build.</p>
             </>
           ) : (
-            <p className="notice">No failures or rollbacks in the last {range.label}.</p>
+            <p className="notice">No failures or rollbacks in the last {shaped.range.label}.</p>
           )}
         </>
       )}

@@ -18,4 +18,4 @@ export const tooltipStyle: CSSProperties = {
 };
 export const tooltipLabelStyle: CSSProperties = { color: 'var(--text)', fontWeight: 600 };
 export const legendStyle: CSSProperties = { fontSize: 12, color: 'var(--text)' };
-export const cursorFill = { fill: 'color-mix(in srgb, var(--accent) 8%, transparent)' };
+export const cursorFill = { fill: 'var(--border)', fillOpacity: 0.35 };
