@@ -63,9 +63,16 @@ impl BundlePreview {
     }
 }
 
+/// The answer the folder dialog gives without opening, for the WebDriver suite: a native GTK
+/// dialog is outside the web view, where WebDriver cannot click.
+const TEST_FOLDER_ANSWER: &str = "CAPSTAN_TEST_PICK_FOLDER";
+
 /// Opens the native folder dialog; `None` when the user closes it.
 #[tauri::command]
 pub async fn pick_folder() -> Result<Option<String>, UiError> {
+    if let Some(answer) = std::env::var_os(TEST_FOLDER_ANSWER) {
+        return Ok(Some(answer.to_string_lossy().into_owned()));
+    }
     let picked = rfd::AsyncFileDialog::new().set_title("Choose the web build folder").pick_folder().await;
     Ok(picked.map(|handle| handle.path().display().to_string()))
 }

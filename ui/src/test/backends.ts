@@ -18,6 +18,7 @@ export const unusedBackend: Backend = {
   publishBundle: unexpected('publishBundle'),
   cancelOperation: unexpected('cancelOperation'),
   onProgress: async () => () => {},
+  onFileDrag: async () => () => {},
   listChannels: unexpected('listChannels'),
   channelHistory: unexpected('channelHistory'),
   changeRollout: unexpected('changeRollout'),

@@ -53,6 +53,12 @@ fn signal_group(group: u32, signal: &str) {
 impl Console {
     /// Starts tauri-driver and, through it, the console with a private data directory.
     pub async fn start(home: &Path) -> Console {
+        Console::start_with(home, &[]).await
+    }
+
+    /// [`Console::start`] with extra environment for the app, such as the folder its
+    /// "Browse…" dialog answers with (`CAPSTAN_TEST_PICK_FOLDER`).
+    pub async fn start_with(home: &Path, env: &[(&str, &Path)]) -> Console {
         let exclusive = ONE_CONSOLE_AT_A_TIME.lock().await;
         let binary = console_binary();
         assert!(
@@ -79,6 +85,8 @@ impl Console {
             .env_remove("CAPSTAN_SERVER")
             .env_remove("CAPSTAN_TOKEN")
             .env_remove("CAPSTAN_PROFILE")
+            .env_remove("CAPSTAN_TEST_PICK_FOLDER")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -16,18 +16,19 @@ fn web_build(root: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn previews_a_build_folder_typed_into_the_path_field() {
+async fn previews_a_build_folder_picked_in_the_dialog_then_a_typed_one() {
     let home = tempfile::tempdir().unwrap();
     let build = home.path().join("app/dist");
     web_build(&build);
     let server = Server::start();
     server.capstan_json(&["app", "create", "com.example.preview"]);
-    let console = Console::start(home.path()).await;
+    // The native folder dialog answers with the build folder (its test seam).
+    let console = Console::start_with(home.path(), &[("CAPSTAN_TEST_PICK_FOLDER", &build)]).await;
     console.connect(&server, &server.token, "com.example.preview").await;
 
+    console.button("Browse…").await.click().await;
     let input = console.element("input[name=folder]").await;
-    input.send_keys(&build.display().to_string()).await;
-    console.button("Check bundle").await.click().await;
+    assert_eq!(input.value().await, build.display().to_string());
 
     let count = console.wait_for_text("[data-testid=file-count]", "3").await;
     assert_eq!(count.text().await, "3");

@@ -47,6 +47,8 @@ export interface Backend {
   cancelOperation(operationId: string): Promise<boolean>;
   /** Subscribes to progress of every operation; returns the unsubscribe function. */
   onProgress(listener: (event: ProgressEvent) => void): Promise<() => void>;
+  /** Subscribes to files dragged over and dropped on the window; returns the unsubscribe function. */
+  onFileDrag(listener: (event: FileDrag) => void): Promise<() => void>;
 
   // Channels
   /** Every channel of `app` with what it serves. */
@@ -86,6 +88,9 @@ export interface Backend {
   /** Management changes, newest first, of one app (or all when null). */
   auditLog(app: string | null, limit: number): Promise<AuditEntry[]>;
 }
+
+/** A drag over the window: `hover` while files are over it, then `drop` (with the first path) or `leave`. */
+export type FileDrag = { kind: 'hover' } | { kind: 'drop'; path: string } | { kind: 'leave' };
 
 /** Turns anything a backend call rejected with into the `{ code, message }` shape. */
 export function toUiError(error: unknown): UiError {

@@ -1,6 +1,7 @@
 // The Backend of the real app: Tauri commands and events.
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import { getCurrentWebview } from '@tauri-apps/api/webview';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
 import type { Backend } from './backend';
 
@@ -31,4 +32,12 @@ export const tauriBackend: Backend = {
   clearDeviceOverride: (app, device) => invoke('clear_device_override', { app, device }),
   auditLog: (app, limit) => invoke('audit_log', { app, limit }),
   onProgress: (listener) => listen<ProgressEvent>('operation-progress', (event) => listener(event.payload)),
+  onFileDrag: (listener) =>
+    getCurrentWebview().onDragDropEvent(({ payload }) => {
+      if (payload.type === 'enter') listener({ kind: 'hover' });
+      else if (payload.type === 'leave') listener({ kind: 'leave' });
+      else if (payload.type === 'drop') {
+        listener(payload.paths.length > 0 ? { kind: 'drop', path: payload.paths[0] } : { kind: 'leave' });
+      }
+    }),
 };

@@ -4,7 +4,7 @@ import { act, cleanup, fireEvent, render, screen } from '@testing-library/react'
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
-import type { Backend } from '../../lib/backend/backend';
+import type { Backend, FileDrag } from '../../lib/backend/backend';
 import { BackendProvider } from '../../lib/backend/context';
 import { PublishScreen } from './PublishScreen';
 import { unusedBackend } from '../../test/backends';
@@ -101,5 +101,18 @@ describe('PublishScreen', () => {
     await act(async () => fireEvent.click(screen.getByText('Browse…')));
     expect(calls).toEqual(['preview /picked/www']);
     expect((screen.getByPlaceholderText('/path/to/app/dist') as HTMLInputElement).value).toBe('/picked/www');
+  });
+
+  it('highlights a drag over the window and packs the dropped folder', async () => {
+    const { backend, calls } = scriptedBackend();
+    let drag: ((event: FileDrag) => void) | undefined;
+    renderScreen({ ...backend, onFileDrag: async (l) => ((drag = l), () => (drag = undefined)) });
+    await act(async () => {});
+    act(() => drag!({ kind: 'hover' }));
+    expect(screen.getByTestId('folder-form').className).toContain('drop-target');
+    await act(async () => drag!({ kind: 'drop', path: '/dropped/dist' }));
+    expect(screen.getByTestId('folder-form').className).not.toContain('drop-target');
+    expect(calls).toEqual(['preview /dropped/dist']);
+    expect((screen.getByPlaceholderText('/path/to/app/dist') as HTMLInputElement).value).toBe('/dropped/dist');
   });
 });

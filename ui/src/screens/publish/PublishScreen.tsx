@@ -1,4 +1,4 @@
-import { useEffect, useReducer, useState, type FormEvent } from 'react';
+import { useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
 import { ProgressBar } from '../../components/ProgressBar';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
@@ -11,6 +11,7 @@ export function PublishScreen() {
   const backend = useBackend();
   const [folder, setFolder] = useState('');
   const [state, dispatch] = useReducer(previewReducer, initialPreviewState);
+  const [dragging, setDragging] = useState(false);
 
   useEffect(() => {
     let unsubscribe: (() => void) | undefined;
@@ -19,6 +20,29 @@ export function PublishScreen() {
       if (disposed) stop();
       else unsubscribe = stop;
     });
+    return () => {
+      disposed = true;
+      unsubscribe?.();
+    };
+  }, [backend]);
+
+  // A build folder dropped anywhere on the window is checked like a picked one.
+  const checkRef = useRef<(path: string) => Promise<void>>(async () => {});
+  useEffect(() => {
+    let unsubscribe: (() => void) | undefined;
+    let disposed = false;
+    backend
+      .onFileDrag((drag) => {
+        setDragging(drag.kind === 'hover');
+        if (drag.kind === 'drop') {
+          setFolder(drag.path);
+          void checkRef.current(drag.path);
+        }
+      })
+      .then((stop) => {
+        if (disposed) stop();
+        else unsubscribe = stop;
+      });
     return () => {
       disposed = true;
       unsubscribe?.();
@@ -38,6 +62,8 @@ export function PublishScreen() {
     }
   }
 
+  checkRef.current = check;
+
   async function browse() {
     const picked = await backend.pickFolder();
     if (picked) {
@@ -56,10 +82,12 @@ export function PublishScreen() {
     <div className="screen">
       <header className="screen-head">
         <h1>Publish a bundle</h1>
-        <p className="muted">Pick the web build folder (the one with index.html). Nothing is sent until you publish.</p>
+        <p className="muted">
+          Pick, type or drop the web build folder (the one with index.html). Nothing is sent until you publish.
+        </p>
       </header>
 
-      <form className="card row" onSubmit={submit}>
+      <form className={dragging ? 'card row drop-target' : 'card row'} onSubmit={submit} data-testid="folder-form">
         <label className="field grow">
           <span>Build folder</span>
           <input
