@@ -44,6 +44,19 @@ pub struct PublishRequest {
     /// Publish even if the version is not newer than the channel's; reuse an identical
     /// bundle that already exists.
     pub force: bool,
+    /// Where `package.json` and `MIN_NATIVE_VERSION` are looked for when `input` is not in
+    /// the project (a zip packed elsewhere); defaults to `input`.
+    pub project_dir: Option<PathBuf>,
+    /// The SHA-256 the user saw in a preview: publishing stops, before uploading, if the
+    /// bundle about to ship is not that one.
+    pub expected_sha256: Option<String>,
+}
+
+impl PublishRequest {
+    /// Where the project's `package.json` and `MIN_NATIVE_VERSION` are looked up.
+    fn project(&self) -> &Path {
+        self.project_dir.as_deref().unwrap_or(&self.input)
+    }
 }
 
 /// What a publish did.
@@ -111,6 +124,14 @@ pub async fn publish(
     let (zip, report) = prepare(&request.input, work.path(), progress.prepare, cancel).await?;
     if cancel.is_cancelled() {
         return Err(ClientError::Cancelled);
+    }
+    if let Some(expected) = &request.expected_sha256
+        && *expected != report.sha256
+    {
+        return Err(ClientError::Invalid(format!(
+            "the bundle is not the one previewed (SHA-256 {} instead of {expected}): check it again before publishing",
+            report.sha256
+        )));
     }
 
     let version = plan.version.value.to_string();
@@ -208,10 +229,10 @@ pub fn resolve_version(request: &PublishRequest) -> ClientResult<Found<Version>>
         let value = discovery::parse_version(text).map_err(|e| ClientError::Invalid(e.to_string()))?;
         return Ok(Found { value, source: Source::Flag });
     }
-    discovery::package_version(&request.input)?.ok_or_else(|| {
+    discovery::package_version(request.project())?.ok_or_else(|| {
         ClientError::Invalid(format!(
             "no version: no package.json with a \"version\" above {}; pass --version",
-            request.input.display()
+            request.project().display()
         ))
     })
 }
@@ -222,7 +243,7 @@ async fn min_native(request: &PublishRequest, channel: &Channel, api: &Api) -> C
         let value = capstan_core::version::parse_lenient(text).map_err(|e| ClientError::Invalid(e.to_string()))?;
         return Ok(Found { value: Some(value), source: Source::Flag });
     }
-    if let Some(found) = discovery::min_native_file(&request.input)? {
+    if let Some(found) = discovery::min_native_file(request.project())? {
         return Ok(Found { value: Some(found.value), source: found.source });
     }
     if let Some(current) = channel.target_bundle()

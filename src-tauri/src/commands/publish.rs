@@ -55,6 +55,10 @@ pub struct ChannelSummary {
 pub struct PublishForm {
     /// Build folder.
     pub folder: String,
+    /// The zip the preview packed from the folder, shipped as it was previewed.
+    pub previewed_zip: String,
+    /// Its SHA-256 as the preview showed it; publishing refuses any other bundle.
+    pub previewed_sha256: String,
     /// App id.
     pub app: String,
     /// Channel.
@@ -145,8 +149,10 @@ pub async fn publish_bundle(
     let operation = operations.start(&operation_id);
     let prepare = EventProgress::new(app.clone(), &operation_id, "packing");
     let upload = EventProgress::new(app, &operation_id, "uploading");
+    // Ship the zip the user previewed, not a fresh pack: files edited since then must not slip
+    // in unseen. The checksum guards against the preview file being replaced meanwhile.
     let request = PublishRequest {
-        input: PathBuf::from(form.folder),
+        input: PathBuf::from(form.previewed_zip),
         app: form.app,
         channel: form.channel,
         version: Some(form.version),
@@ -154,6 +160,8 @@ pub async fn publish_bundle(
         rollout_percent: Some(form.rollout_percent),
         notes: Some(form.notes).filter(|n| !n.trim().is_empty()),
         force: false,
+        project_dir: Some(PathBuf::from(form.folder)),
+        expected_sha256: Some(form.previewed_sha256),
     };
     let outcome = publish::publish(
         &connection.api,

@@ -9,6 +9,14 @@ export type PublishForm = {
  */
 folder: string, 
 /**
+ * The zip the preview packed from the folder, shipped as it was previewed.
+ */
+previewed_zip: string, 
+/**
+ * Its SHA-256 as the preview showed it; publishing refuses any other bundle.
+ */
+previewed_sha256: string, 
+/**
  * App id.
  */
 app: string, 

@@ -50,6 +50,8 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         rollout_percent: args.rollout,
         notes: args.notes,
         force: args.force,
+        project_dir: None,
+        expected_sha256: None,
     };
     let cancel = cancel_on_ctrl_c()?;
     let (prepare, upload) = (ByteProgress::new("packing", !global.json), ByteProgress::new("uploading", !global.json));

@@ -69,3 +69,46 @@ async fn publish_reports_progress_and_cancelling_the_upload_leaves_nothing() {
     assert_eq!(outcome.checksum, outcome.sha256);
     assert_eq!(outcome.channel_after.target.as_deref(), Some("1.0.0"));
 }
+
+/// The console ships the zip the user previewed, pinned by its checksum: a different bundle
+/// (the preview file replaced meanwhile) is refused before anything is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_a_previewed_zip_refuses_any_other_bundle() {
+    let server = Server::start();
+    let root = tempfile::tempdir().unwrap();
+    let dist = web_build(root.path());
+    std::fs::write(root.path().join("MIN_NATIVE_VERSION"), "2.1.0\n").unwrap();
+    let api = Api::new(&server.url(), &server.token).unwrap();
+    api.create_app(&capstan_client::api::types::CreateApp { id: "com.example.client".into(), name: None })
+        .await
+        .unwrap();
+    // The preview: a zip packed outside the project, as the console's staging area does.
+    let staging = tempfile::tempdir().unwrap();
+    let zip = staging.path().join("preview.zip");
+    let report = capstan_core::bundle::pack_folder(
+        &dist,
+        &zip,
+        &capstan_core::bundle::PackOptions::default(),
+        &NoProgress,
+        &CancelFlag::new(),
+    )
+    .unwrap();
+    let previewed = |sha: &str| PublishRequest {
+        input: zip.clone(),
+        project_dir: Some(dist.clone()),
+        expected_sha256: Some(sha.to_owned()),
+        ..request(root.path(), "1.0.0")
+    };
+    let progress = PublishProgress { prepare: &NoProgress, upload: &NoProgress };
+
+    let error = publish(&api, &previewed(&"0".repeat(64)), progress, &CancelFlag::new()).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    assert!(error.to_string().contains("not the one previewed"), "{error}");
+    assert!(api.bundles("com.example.client").await.unwrap().is_empty(), "nothing uploaded");
+
+    let progress = PublishProgress { prepare: &NoProgress, upload: &NoProgress };
+    let outcome = publish(&api, &previewed(&report.sha256), progress, &CancelFlag::new()).await.unwrap();
+    assert_eq!(outcome.sha256, report.sha256);
+    // MIN_NATIVE_VERSION still comes from the project, not from where the zip lies.
+    assert_eq!(outcome.min_native_version.as_deref(), Some("2.1.0"));
+}

@@ -28,10 +28,10 @@ async fn previews_a_build_folder_picked_in_the_dialog_then_a_typed_one() {
 
     console.button("Browse…").await.click().await;
     let input = console.element("input[name=folder]").await;
-    assert_eq!(input.value().await, build.display().to_string());
 
     let count = console.wait_for_text("[data-testid=file-count]", "3").await;
     assert_eq!(count.text().await, "3");
+    assert_eq!(input.value().await, build.display().to_string(), "the picked folder is shown");
     let sha = console.element("[data-testid=sha256]").await.text().await;
     assert_eq!(sha.len(), 64);
     let excluded = console.element("[data-testid=excluded]").await.text().await;

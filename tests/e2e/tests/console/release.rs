@@ -133,6 +133,19 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     let (_, other) =
         server.post("/updates", &capstan_testkit::device_info(APP, "00000008-0000-4000-8000-000000000000", "1.0.0"));
     assert_eq!(other["version"], "1.0.1", "{other}");
+
+    // The profile list, and the dark theme.
+    console.open("Servers").await;
+    console.screenshot("servers").await;
+    for _ in 0..3 {
+        if console.element("[data-testid=theme-toggle]").await.text().await.contains("dark") {
+            break;
+        }
+        console.element("[data-testid=theme-toggle]").await.click().await;
+    }
+    console.open("Channels").await;
+    console.wait_for_text("[data-testid=channel-production] [data-testid=serves]", "1.0.1").await;
+    console.screenshot("channels-dark").await;
     console.stop().await;
 
     // Support, with a viewer token, finds the same device and reads its story.

@@ -117,6 +117,9 @@ describe('ReleaseForm', () => {
     expect(published).toEqual([
       {
         folder: '/app/dist',
+        // What ships is the zip that was previewed, pinned by its checksum.
+        previewed_zip: '/cache/preview.zip',
+        previewed_sha256: preview.sha256,
         app: 'com.example.app',
         channel: 'production',
         version: '1.1.0',

@@ -102,6 +102,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     try {
       const result = await backend.publishBundle(operationId, {
         folder: preview.folder,
+        previewed_zip: preview.zip_path,
+        previewed_sha256: preview.sha256,
         app: form.app,
         channel: form.channel,
         version: form.version.trim(),
