@@ -1,6 +1,7 @@
 import { useMemo, useState, type ReactNode } from 'react';
 import type { AuditEntry } from '../../bindings/AuditEntry';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { ScreenHead } from '../../components/ScreenHead';
 import { useCurrentApp } from '../../lib/app';
 import { useBackend } from '../../lib/backend/context';
 import { useLoad } from '../../lib/useLoad';
@@ -8,6 +9,9 @@ import { AuditRow } from './AuditRow';
 import { matchesFilter } from './auditText';
 import './audit.css';
 
+
+const TITLE = 'Audit log';
+const PURPOSE = 'Every management change, newest first: who did what, and what it changed.';
 /** How many entries a page adds. */
 export const PAGE = 50;
 
@@ -22,7 +26,7 @@ export function AuditScreen() {
         <AuditLog app={app} />
       ) : (
         <>
-          <Head />
+          <ScreenHead title={TITLE} purpose={PURPOSE} />
           <p className="notice">Connect to a server and pick an app.</p>
         </>
       )}
@@ -30,21 +34,6 @@ export function AuditScreen() {
   );
 }
 
-function Head({ onRefresh, busy }: { onRefresh?: () => void; busy?: boolean }) {
-  return (
-    <header className="screen-head audit-head">
-      <div>
-        <h1>Audit log</h1>
-        <p className="muted">Every management change, newest first: who did what, and what it changed.</p>
-      </div>
-      {onRefresh && (
-        <button type="button" className="button secondary" onClick={onRefresh} disabled={busy}>
-          {busy ? 'Refreshing…' : 'Refresh'}
-        </button>
-      )}
-    </header>
-  );
-}
 
 function AuditLog({ app }: { app: string }) {
   const backend = useBackend();
@@ -63,7 +52,7 @@ function AuditLog({ app }: { app: string }) {
 
   return (
     <>
-      <Head onRefresh={loaded.reload} busy={loaded.loading} />
+      <ScreenHead title={TITLE} purpose={PURPOSE} onRefresh={loaded.reload} busy={loaded.loading} />
       <div className="toolbar audit-toolbar">
         <div className="segmented" role="group" aria-label="Which changes">
           <ScopeButton scope="app" current={scope} onChange={changeScope}>

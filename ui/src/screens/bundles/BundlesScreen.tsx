@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { ScreenHead } from '../../components/ScreenHead';
 import { useCurrentApp } from '../../lib/app';
 import { useBackend } from '../../lib/backend/context';
 import { useLoad } from '../../lib/useLoad';
@@ -7,6 +8,9 @@ import { BundleRow } from './BundleRow';
 import { bundleRows, type BundleRowData } from './bundleRows';
 import './bundles.css';
 
+
+const TITLE = 'Bundles';
+const PURPOSE = 'Every uploaded version, the channels serving it and how devices fare with it.';
 /** Bundles: every uploaded version, where it is served and how devices fare with it. */
 export function BundlesScreen() {
   const app = useCurrentApp();
@@ -16,7 +20,7 @@ export function BundlesScreen() {
         <BundlesOfApp app={app} />
       ) : (
         <>
-          <Head />
+          <ScreenHead title={TITLE} purpose={PURPOSE} />
           <p className="notice">Connect to a server and pick an app.</p>
         </>
       )}
@@ -24,21 +28,6 @@ export function BundlesScreen() {
   );
 }
 
-function Head({ onRefresh, busy }: { onRefresh?: () => void; busy?: boolean }) {
-  return (
-    <header className="screen-head bundles-head">
-      <div>
-        <h1>Bundles</h1>
-        <p className="muted">Every uploaded version, the channels serving it and how devices fare with it.</p>
-      </div>
-      {onRefresh && (
-        <button type="button" className="button secondary" onClick={onRefresh} disabled={busy}>
-          {busy ? 'Refreshing…' : 'Refresh'}
-        </button>
-      )}
-    </header>
-  );
-}
 
 function BundlesOfApp({ app }: { app: string }) {
   const backend = useBackend();
@@ -55,7 +44,7 @@ function BundlesOfApp({ app }: { app: string }) {
   );
   return (
     <>
-      <Head onRefresh={loaded.reload} busy={loaded.loading} />
+      <ScreenHead title={TITLE} purpose={PURPOSE} onRefresh={loaded.reload} busy={loaded.loading} />
       {loaded.error && <ErrorBanner error={loaded.error} onRetry={loaded.reload} />}
       {loaded.loading && !loaded.data && !loaded.error && <p className="muted">Loading…</p>}
       {loaded.data && loaded.data.length === 0 && (

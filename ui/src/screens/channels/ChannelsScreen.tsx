@@ -4,6 +4,7 @@ import type { Channel } from '../../bindings/Channel';
 import type { UiError } from '../../bindings/UiError';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { ScreenHead } from '../../components/ScreenHead';
 import { useCurrentApp } from '../../lib/app';
 import { toUiError, type Backend } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
@@ -148,15 +149,12 @@ export function ChannelsScreen() {
 
   return (
     <div className="screen">
-      <header className="screen-head row">
-        <div className="grow">
-          <h1>Channels</h1>
-          <p className="muted">What each channel serves, its rollout and its switches. Every change is confirmed first.</p>
-        </div>
-        <button className="button secondary" onClick={load.reload}>
-          Refresh
-        </button>
-      </header>
+      <ScreenHead
+        title="Channels"
+        purpose="What each channel serves, its rollout and its switches. Every change is confirmed first."
+        onRefresh={load.reload}
+        busy={load.loading}
+      />
       {!app && <p className="notice">Connect to a server and pick an app to see its channels.</p>}
       {notice && (
         <p className="notice success" role="status" data-testid="channel-notice">

@@ -1,4 +1,5 @@
 import { useState } from 'react';
+import { ScreenHead } from '../../components/ScreenHead';
 import { useCurrentApp } from '../../lib/app';
 import { ActivitySection } from './ActivitySection';
 import { AdoptionSection } from './AdoptionSection';
@@ -12,17 +13,11 @@ export function StatsScreen() {
   const [refresh, setRefresh] = useState(0);
   return (
     <div className="screen stats-screen">
-      <header className="screen-head stats-head">
-        <div>
-          <h1>Stats</h1>
-          <p className="muted">Which bundles devices run, and how installs and failures trend.</p>
-        </div>
-        {app && (
-          <button type="button" className="button secondary" onClick={() => setRefresh((n) => n + 1)}>
-            Refresh
-          </button>
-        )}
-      </header>
+      <ScreenHead
+        title="Stats"
+        purpose="Which bundles devices run, and how installs and failures trend."
+        onRefresh={app ? () => setRefresh((n) => n + 1) : undefined}
+      />
       {app ? (
         <>
           <AdoptionSection app={app} refresh={refresh} />
