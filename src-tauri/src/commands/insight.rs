@@ -27,10 +27,16 @@ pub async fn channel_adoption(app: String) -> Result<Vec<ChannelAdoption>, UiErr
     Ok(connected_api().await?.channel_stats(&app).await?)
 }
 
-/// Events per time bucket (`hour` or `day`) and action over the last `days` days.
+/// Events per time bucket (`hour` or `day`) and action over the last `days` days, of one
+/// bundle `version` or of all.
 #[tauri::command]
-pub async fn stats_timeline(app: String, bucket: String, days: u32) -> Result<Timeline, UiError> {
-    Ok(connected_api().await?.timeline(&app, &bucket, days).await?)
+pub async fn stats_timeline(
+    app: String,
+    bucket: String,
+    days: u32,
+    version: Option<String>,
+) -> Result<Timeline, UiError> {
+    Ok(connected_api().await?.timeline(&app, &bucket, days, version.as_deref()).await?)
 }
 
 /// Devices matching `filter`.

@@ -291,14 +291,17 @@ impl Api {
         self.get(&["apps", app, "stats", "channels"], &()).await
     }
 
-    /// Events per `bucket` (`hour` or `day`) and action over the last `days` days.
-    pub async fn timeline(&self, app: &str, bucket: &str, days: u32) -> ClientResult<Timeline> {
+    /// Events per `bucket` (`hour` or `day`) and action over the last `days` days, of one
+    /// bundle `version` or of all.
+    pub async fn timeline(&self, app: &str, bucket: &str, days: u32, version: Option<&str>) -> ClientResult<Timeline> {
         #[derive(Serialize)]
         struct Query<'a> {
             bucket: &'a str,
             days: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            version: Option<&'a str>,
         }
-        self.get(&["apps", app, "stats", "timeline"], &Query { bucket, days }).await
+        self.get(&["apps", app, "stats", "timeline"], &Query { bucket, days, version }).await
     }
 
     /// The audit log, newest first.

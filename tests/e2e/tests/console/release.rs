@@ -117,6 +117,7 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     console.screenshot("bundles").await;
     console.open("Stats").await;
     console.element("[data-testid=adoption-chart]").await;
+    console.wait_for_text("[data-testid=adoption-trend]", "1.0.1 (production)").await;
     console.screenshot("stats").await;
     console.open("Audit log").await;
     console.element("[data-testid=audit-table] tr[data-action='channel.rollback']").await;

@@ -71,8 +71,8 @@ export interface Backend {
   bundleHealth(app: string): Promise<BundleHealth[]>;
   /** Adoption per channel. */
   channelAdoption(app: string): Promise<ChannelAdoption[]>;
-  /** Events per time bucket (`hour` or `day`) and action over the last `days` days. */
-  statsTimeline(app: string, bucket: 'hour' | 'day', days: number): Promise<Timeline>;
+  /** Events per time bucket (`hour` or `day`) and action over the last `days` days, of one bundle or all. */
+  statsTimeline(app: string, bucket: 'hour' | 'day', days: number, version?: string): Promise<Timeline>;
 
   // Devices
   /** Devices matching the filter (device id, custom id or id prefix in `q`). */

@@ -2,6 +2,7 @@ import { useMemo } from 'react';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { useBackend } from '../../lib/backend/context';
 import { useLoad } from '../../lib/useLoad';
+import { AdoptionTrend } from './AdoptionTrend';
 import { RANGES, summarize, timelineRows, type Range, type RangeId, type TimelineSummary } from './chartData';
 import { FailuresChart, InstallsChart } from './TimelineCharts';
 
@@ -49,6 +50,8 @@ export function ActivitySection({ app, range, onRange, refresh }: Props) {
           ) : (
             <p className="notice">No installs in the last {shaped.range.label}.</p>
           )}
+          <h3>Adoption of each served bundle</h3>
+          <AdoptionTrend app={app} range={shaped.range} refresh={refresh} />
           <h3>Failures and rollbacks</h3>
           {shaped.chart.failureActions.length > 0 ? (
             <>

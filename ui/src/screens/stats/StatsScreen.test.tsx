@@ -1,5 +1,6 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
 import type { Timeline } from '../../bindings/Timeline';
 import { CurrentAppProvider } from '../../lib/app';
@@ -49,6 +50,9 @@ function renderScreen(backend: Backend, app: string | null = APP) {
   );
 }
 
+/** production serving 1.0.0. */
+const servedChannel = { name: 'production', target: '1.0.0', rollout: null } as unknown as Channel;
+
 afterEach(cleanup);
 
 describe('StatsScreen', () => {
@@ -57,10 +61,15 @@ describe('StatsScreen', () => {
     renderScreen({
       ...unusedBackend,
       channelAdoption: async (app) => (calls.push(`adoption ${app}`), adoption),
-      statsTimeline: async (app, bucket, days) => (calls.push(`timeline ${app} ${bucket} ${days}`), timeline()),
+      listChannels: async () => [servedChannel],
+      statsTimeline: async (app, bucket, days, version) => (
+        calls.push(`timeline ${app} ${bucket} ${days}${version ? ` ${version}` : ''}`), timeline()
+      ),
     });
     await act(async () => {});
-    expect(calls).toEqual([`adoption ${APP}`, `timeline ${APP} hour 7`]);
+    expect(calls).toEqual([`adoption ${APP}`, `timeline ${APP} hour 7`, `timeline ${APP} hour 7 1.0.0`]);
+    // Installs so far of the bundle production serves, one line per served bundle.
+    expect(screen.getByTestId('adoption-trend').textContent).toContain('1.0.0 (production)');
     expect(screen.getByRole('heading', { name: 'Stats' })).toBeTruthy();
 
     // Adoption: numbers per channel and a stacked bar chart with one series per version.
@@ -93,7 +102,8 @@ describe('StatsScreen', () => {
     renderScreen({
       ...unusedBackend,
       channelAdoption: async () => adoption,
-      statsTimeline: async (_app, bucket, days) => (calls.push(`${bucket} ${days}`), timeline()),
+      statsTimeline: async (_app, bucket, days, version) => (version ? null : calls.push(`${bucket} ${days}`), timeline()),
+      listChannels: async () => [],
     });
     await act(async () => {});
     const thirty = screen.getByRole('button', { name: '30 days' });
@@ -108,6 +118,7 @@ describe('StatsScreen', () => {
       ...unusedBackend,
       channelAdoption: async () => [{ ...adoption[1], active_devices: 0, on_target: 0, adoption: 0, by_bundle: {} }],
       statsTimeline: async () => ({ bucket_ms: HOUR_MS, buckets: [] }),
+      listChannels: async () => [],
     });
     await act(async () => {});
     expect(screen.getByText('No device has reported on any channel in the last 30 days.')).toBeTruthy();
@@ -123,6 +134,7 @@ describe('StatsScreen', () => {
       ...unusedBackend,
       channelAdoption: async () => adoption,
       statsTimeline: async () => ({ bucket_ms: HOUR_MS, buckets: [{ start_ms: hour, action: 'set', count: 9 }] }),
+      listChannels: async () => [],
     });
     await act(async () => {});
     expect(screen.getByTestId('installs-chart')).toBeTruthy();
@@ -140,10 +152,11 @@ describe('StatsScreen', () => {
         if (adoptionCalls === 1) throw { code: 'network', message: 'server unreachable' };
         return adoption;
       },
-      statsTimeline: async () => {
-        timelineCalls += 1;
+      statsTimeline: async (_app, _bucket, _days, version) => {
+        if (!version) timelineCalls += 1;
         return timeline();
       },
+      listChannels: async () => [],
     });
     await act(async () => {});
     expect(screen.getByRole('alert').textContent).toContain('server unreachable');

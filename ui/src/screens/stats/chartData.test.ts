@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
 import {
   actionLabel,
+  adoptionOverTime,
+  servedVersions,
   adoptionRows,
   bucketLabel,
   DAY_MS,
@@ -135,5 +138,38 @@ describe('words and ranges', () => {
     expect(rangeById('24h')).toMatchObject({ bucket: 'hour', days: 1 });
     expect(rangeById('7d')).toMatchObject({ bucket: 'hour', days: 7 });
     expect(rangeById('30d')).toMatchObject({ bucket: 'day', days: 30 });
+  });
+});
+
+describe('adoption of served bundles over time', () => {
+  const channel = (name: string, target: string | null, rollout: string | null = null) =>
+    ({ name, target, rollout: rollout ? { version: rollout, share_bp: 1000, started_at_ms: 0 } : null }) as Channel;
+
+  it('lists each served bundle once with its channels, newest first, never the store build', () => {
+    expect(
+      servedVersions([channel('production', '1.9.0', '1.10.0'), channel('beta', '1.10.0'), channel('legacy', 'builtin')]),
+    ).toEqual([
+      { version: '1.10.0', channels: ['production', 'beta'] },
+      { version: '1.9.0', channels: ['production'] },
+    ]);
+  });
+
+  it('counts installs so far per bundle in every bucket', () => {
+    const now = Date.UTC(2026, 10, 23, 12, 30);
+    const hour = (h: number) => Date.UTC(2026, 10, 23, h);
+    const rows = adoptionOverTime(
+      [
+        { version: '1.0.1', timeline: { bucket_ms: HOUR_MS, buckets: [{ start_ms: hour(9), action: 'set', count: 5 }, { start_ms: hour(11), action: 'set', count: 2 }] } },
+        { version: '1.0.2', timeline: { bucket_ms: HOUR_MS, buckets: [{ start_ms: hour(11), action: 'set', count: 4 }, { start_ms: hour(11), action: 'download_fail', count: 9 }] } },
+      ],
+      1,
+      now,
+      { timeZone: 'UTC', locale: 'en-GB' },
+    );
+    const at = (h: number) => rows.find((r) => r.start_ms === hour(h))!;
+    expect([at(8)['1.0.1'], at(9)['1.0.1'], at(10)['1.0.1'], at(11)['1.0.1'], at(12)['1.0.1']]).toEqual([0, 5, 5, 7, 7]);
+    // Failures are not installs.
+    expect([at(10)['1.0.2'], at(11)['1.0.2'], at(12)['1.0.2']]).toEqual([0, 4, 4]);
+    expect(rows.length).toBe(25);
   });
 });

@@ -1,5 +1,6 @@
 // Pure data shaping for the Stats charts: time buckets → rows keyed by action (with empty
 // buckets filled in), adoption → stacked rows per channel, labels, colours and totals.
+import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
 import type { Timeline } from '../../bindings/Timeline';
 
@@ -192,4 +193,50 @@ export function adoptionRows(adoption: ChannelAdoption[]): AdoptionChart {
 export function formatAdoption(ratio: number): string {
   if (ratio > 0 && ratio < 0.01) return '<1 %';
   return `${Math.round(Math.min(1, Math.max(0, ratio)) * 100)} %`;
+}
+
+/** A bundle a channel serves or rolls out, and the channels doing so. */
+export interface ServedVersion {
+  version: string;
+  channels: string[];
+}
+
+/** The bundles channels serve now (targets and rollouts; not the store build), newest first. */
+export function servedVersions(channels: Channel[]): ServedVersion[] {
+  const byVersion = new Map<string, string[]>();
+  for (const channel of channels) {
+    for (const version of [channel.target, channel.rollout?.version]) {
+      if (!version || version === 'builtin') continue;
+      const names = byVersion.get(version) ?? [];
+      if (!names.includes(channel.name)) names.push(channel.name);
+      byVersion.set(version, names);
+    }
+  }
+  return [...byVersion.entries()]
+    .map(([version, names]) => ({ version, channels: names }))
+    .sort((a, b) => b.version.localeCompare(a.version, undefined, { numeric: true }));
+}
+
+/**
+ * Per bucket, how many devices had installed each bundle so far in the range: the running
+ * total of its `set` events. One column per version, keyed by the version.
+ */
+export function adoptionOverTime(
+  timelines: { version: string; timeline: Timeline }[],
+  days: number,
+  nowMs: number,
+  opts: LabelOptions = {},
+): TimelineRow[] {
+  const shaped = timelines.map(({ version, timeline }) => ({ version, rows: timelineRows(timeline, days, nowMs, opts).rows }));
+  const rows = new Map<number, TimelineRow>();
+  for (const { version, rows: versionRows } of shaped) {
+    let total = 0;
+    for (const row of versionRows) {
+      total += row.set as number;
+      const merged = rows.get(row.start_ms) ?? { start_ms: row.start_ms, label: row.label };
+      merged[version] = total;
+      rows.set(row.start_ms, merged);
+    }
+  }
+  return [...rows.values()].sort((a, b) => a.start_ms - b.start_ms);
 }
