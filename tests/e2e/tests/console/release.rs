@@ -110,6 +110,25 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     installed["version_name"] = "1.0.1".into();
     installed["old_version_name"] = "builtin".into();
     assert_eq!(server.post("/stats", &installed).0, 200);
+    // So do 300 more (one batch, as the plugin may send), and 40 report failed downloads of 1.0.2.
+    let id = |i: usize| format!("{i:08x}-0000-4000-8000-000000000000");
+    let event = |i: usize, action: &str, version: &str| {
+        let mut event = capstan_testkit::device_info(APP, &id(i), "1.0.0");
+        event["action"] = action.into();
+        event["version_name"] = version.into();
+        event["old_version_name"] = "builtin".into();
+        event
+    };
+    let batch: Vec<_> = (100..400)
+        .map(|i| event(i, "set", "1.0.1"))
+        .chain((400..440).map(|i| event(i, "download_fail", "1.0.2")))
+        .collect();
+    assert_eq!(server.post("/stats", &serde_json::Value::Array(batch)).0, 200);
+    for i in 100..400 {
+        let mut running = capstan_testkit::device_info(APP, &id(i), "1.0.0");
+        running["version_name"] = "1.0.1".into();
+        assert_eq!(server.post("/updates", &running).0, 200);
+    }
 
     // Bundles and their health, stats and the audit log: the screens a release manager reads.
     console.open("Bundles").await;
@@ -118,6 +137,8 @@ async fn connect_publish_a_rollout_and_devices_pick_it_up() {
     console.open("Stats").await;
     console.element("[data-testid=adoption-chart]").await;
     console.wait_for_text("[data-testid=adoption-trend]", "1.0.1 (production)").await;
+    console.wait_for_text("[data-testid=summary-installs]", "301").await;
+    console.wait_for_text("[data-testid=summary-failures]", "40").await;
     console.screenshot("stats").await;
     console.open("Audit log").await;
     console.element("[data-testid=audit-table] tr[data-action='channel.rollback']").await;
