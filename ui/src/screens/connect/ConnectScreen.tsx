@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { Session } from '../../bindings/Session';
 import type { UiError } from '../../bindings/UiError';
+import { ErrorBanner } from '../../components/ErrorBanner';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 
@@ -14,7 +15,7 @@ interface Props {
 export function ConnectScreen({ session, onConnected }: Props) {
   const backend = useBackend();
   const [profiles, setProfiles] = useState<ProfileSummary[]>([]);
-  const [form, setForm] = useState({ profile: 'local', url: 'http://127.0.0.1:8080', token: '', app: '' });
+  const [form, setForm] = useState({ profile: '', url: '', token: '', app: '' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<UiError | null>(null);
 
@@ -90,11 +91,7 @@ export function ConnectScreen({ session, onConnected }: Props) {
         </div>
       </form>
 
-      {error && (
-        <p className="error" role="alert">
-          {error.message}
-        </p>
-      )}
+      {error && <ErrorBanner error={error} />}
 
       {profiles.length > 0 && (
         <section className="card">
