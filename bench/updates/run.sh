@@ -20,6 +20,10 @@ for tool in cargo wrk nginx curl zip python3; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install wrk nginx-light curl zip python3)" >&2; exit 2; }
 done
 
+# These machines are shared: the load average says how much to trust the figures below.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+load_before="$(load)"
+
 echo "== building capstan-server (release)"
 (cd "$root" && cargo build --release -p capstan-server --quiet)
 bin="${CARGO_TARGET_DIR:-$root/target}/release/capstan-server"
@@ -130,6 +134,7 @@ wait "$server_pid" || true
 server_pid=""
 rows="$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from events where app_id = ?", (sys.argv[2],)).fetchone()[0])' "$work/data/capstan.db" "$app")"
 
+echo "== load average (1, 5, 15 min) on $(nproc) cores: before $load_before, after $(load)"
 python3 - "$nginx_rps" "$updates_rps" "$stats_rps" "$acked_events" "$stored" "$seconds" "$rows" <<'PY'
 import sys
 nginx, updates, stats_rps, acked, stored, seconds, rows = (float(x) for x in sys.argv[1:])

@@ -24,6 +24,11 @@ use crate::store::{Database, DeviceRecord, EventRecord};
 const DEVICE_BUFFER_SOFT_MAX: usize = 50_000;
 /// Most events committed in one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
+/// Most devices written in one transaction. Device flushes share the single SQLite writer with
+/// the stats group commits, which wait for them: one transaction of 50 000+ devices (a busy
+/// second of `/updates`) held the writer for seconds and stalled every `/stats` answer behind it.
+/// Bounded transactions let a waiting stats commit in between.
+const DEVICES_PER_TRANSACTION: usize = 10_000;
 
 /// Latest device state per (app, device), waiting to be written.
 pub struct DeviceBuffer {
@@ -64,15 +69,17 @@ impl DeviceBuffer {
         }
     }
 
-    /// Writes everything buffered now.
+    /// Writes everything buffered now, in transactions of at most [`DEVICES_PER_TRANSACTION`].
+    /// Device state is last-writer-wins per device, so nothing needs the whole batch atomic.
     pub async fn flush(&self, db: &dyn Database) {
         let batch = self.take();
-        if batch.is_empty() {
-            return;
-        }
-        if let Err(error) = db.upsert_devices(&batch).await {
-            tracing::warn!(%error, devices = batch.len(), "device state flush failed; will retry");
-            self.restore(batch);
+        for (index, chunk) in batch.chunks(DEVICES_PER_TRANSACTION).enumerate() {
+            if let Err(error) = db.upsert_devices(chunk).await {
+                let unwritten = batch[index * DEVICES_PER_TRANSACTION..].to_vec();
+                tracing::warn!(%error, devices = unwritten.len(), "device state flush failed; will retry");
+                self.restore(unwritten);
+                return;
+            }
         }
     }
 }
@@ -230,5 +237,42 @@ async fn stats_writer(
         for batch in batches {
             let _ = batch.done.send(stored);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteDatabase;
+
+    fn device(i: usize) -> DeviceRecord {
+        DeviceRecord {
+            app_id: "com.flush".into(),
+            device_id: format!("dev-{i}"),
+            custom_id: String::new(),
+            platform: "android".into(),
+            native_version: "1.0.0".into(),
+            bundle_version: "1.0.1".into(),
+            plugin_version: "8.0.0".into(),
+            os_version: "14".into(),
+            is_prod: true,
+            is_emulator: false,
+            channel: None,
+            first_seen_ms: 1,
+            last_seen_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flush_larger_than_one_transaction_writes_every_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDatabase::open(&dir.path().join("flush.db"), false).await.unwrap();
+        let buffer = DeviceBuffer::new();
+        let total = DEVICES_PER_TRANSACTION * 2 + 7;
+        (0..total).for_each(|i| buffer.record(device(i)));
+        buffer.flush(&db).await;
+        let counts = db.device_counts("com.flush", 0).await.unwrap();
+        assert_eq!(counts.iter().map(|c| c.devices).sum::<i64>(), total as i64);
+        assert!(buffer.take().is_empty(), "nothing left behind");
     }
 }

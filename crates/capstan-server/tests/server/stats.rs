@@ -103,3 +103,38 @@ async fn device_state_buffered_by_updates_is_written_at_shutdown() {
     let stored = state.db().get_device(APP, "d-shutdown").await.unwrap().expect("flushed at shutdown");
     assert_eq!((stored.custom_id.as_str(), stored.channel.as_deref()), ("user-42", Some("production")));
 }
+
+#[tokio::test]
+async fn a_group_commit_across_many_devices_is_all_queryable_and_counted() {
+    let server = TestServer::start().await;
+    server.create_app(APP).await;
+    let actions = ["set", "download_complete", "app_moved_to_foreground"];
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let (client_http, base) = (server.client.clone(), server.base.clone());
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<Value> =
+                (0..200).map(|i| event(&format!("dev-{client}-{i}"), actions[i % actions.len()], "1.0.1")).collect();
+            client_http.post(format!("{base}/stats")).json(&batch).send().await.unwrap().status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let db = server.state.db();
+    assert_eq!(db.count_events(APP).await.unwrap(), 3200);
+    // The hourly counters agree with the raw events, per action...
+    let counts = db.action_counts(APP).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.count).sum::<i64>(), 3200);
+    for action in actions {
+        let raw = (0..200).filter(|i| actions[i % actions.len()] == action).count() as i64 * 16;
+        assert_eq!(counts.iter().find(|c| c.action == action).map(|c| c.count), Some(raw), "{action}");
+    }
+    // ...and every device finds its own event.
+    for (client, i) in [(0, 0), (7, 123), (15, 199)] {
+        let events = db.device_events(APP, &format!("dev-{client}-{i}"), 10).await.unwrap();
+        assert_eq!(events.len(), 1, "dev-{client}-{i}");
+        assert_eq!(events[0].action, actions[i % actions.len()]);
+    }
+    server.stop().await;
+}
