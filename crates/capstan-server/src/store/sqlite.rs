@@ -694,6 +694,11 @@ impl Database for SqliteDatabase {
         if devices.is_empty() {
             return Ok(());
         }
+        // In key order the upserts walk the primary-key index left to right instead of jumping
+        // to a random page for each (random) device id: about half the cost per device with
+        // 200 000 devices (measured with SQLite directly, 30 000-device batches).
+        let mut devices: Vec<&DeviceRecord> = devices.iter().collect();
+        devices.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));
         let mut tx = self.begin().await?;
         for chunk in devices.chunks(DEVICE_ROWS_PER_STATEMENT) {
             let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
