@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { ScreenHead } from '../../components/ScreenHead';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { useCurrentApp } from '../../lib/app';
@@ -15,10 +16,10 @@ export function DevicesScreen() {
   const app = useCurrentApp();
   return (
     <div className="screen devices-screen">
-      <header className="screen-head">
-        <h1>Devices</h1>
-        <p className="muted">Look a device up to see what happened to it, or pin a test device to a channel.</p>
-      </header>
+      <ScreenHead
+        title="Devices"
+        purpose="Look a device up to see what happened to it, or pin a test device to a channel."
+      />
       {app ? (
         <DevicesOfApp key={app} app={app} />
       ) : (
