@@ -3,20 +3,20 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, audit, check_name, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Admin, Authorized, Viewer};
 use crate::error::AppError;
-use crate::store::{App, ChannelSettings, NewChannel};
+use crate::store::{App, Channel, ChannelSettings, NewChannel};
 
 /// Name of the channel every new app starts with.
 pub const DEFAULT_CHANNEL: &str = "production";
 
 /// `POST /api/v1/apps` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     /// Reverse-DNS id, as in the app's `capacitor.config`.
@@ -26,13 +26,22 @@ pub struct CreateApp {
 }
 
 /// `PATCH /api/v1/apps/{app}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     /// New display name.
     pub name: Option<String>,
     /// Channel devices get when they ask for none (must exist).
     pub default_channel: Option<String>,
+}
+
+/// `GET /api/v1/apps/{app}` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AppDetail {
+    /// The app.
+    pub app: App,
+    /// Its channels, by id.
+    pub channels: Vec<Channel>,
 }
 
 /// List apps.
@@ -70,10 +79,10 @@ pub async fn show(
     _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<AppDetail>, AppError> {
     let app = require_app(&state, &app_id).await?;
     let channels = state.db().list_channels(&app_id).await?;
-    Ok(Json(json!({ "app": app, "channels": channels })))
+    Ok(Json(AppDetail { app, channels }))
 }
 
 /// Change an app's settings.

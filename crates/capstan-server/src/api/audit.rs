@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -10,7 +11,7 @@ use crate::error::AppError;
 use crate::store::AuditEntry;
 
 /// Query of `GET /api/v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct AuditQuery {
     /// Only this app's entries.
     pub app: Option<String>,

@@ -15,8 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use capstan_core::bundle::{InspectError, InspectLimits, inspect_zip};
 use capstan_core::progress::{CancelFlag, NoProgress};
 use futures_util::StreamExt;
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -30,7 +31,7 @@ use crate::store::{Bundle, StoreError};
 pub const SHA256_HEADER: &str = "x-capstan-sha256";
 
 /// Query parameters of an upload.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadParams {
     /// Semver version, unique per app.
@@ -159,7 +160,7 @@ pub async fn upload(
     Query(params): Query<UploadParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<Bundle>), AppError> {
     require_app(&state, &app_id).await?;
     let checked = validate(&params, &headers)?;
     let limit = state.config().max_bundle_bytes;
@@ -224,7 +225,7 @@ pub async fn upload(
     match state.db().insert_bundle(&bundle, entry).await {
         Ok(saved) => {
             state.cache().invalidate(&app_id);
-            Ok((StatusCode::CREATED, Json(json!(saved))))
+            Ok((StatusCode::CREATED, Json(saved)))
         }
         Err(error) => {
             // A concurrent upload of the same version won; its blob has the same key only if

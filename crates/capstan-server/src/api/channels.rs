@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use capstan_core::version::{RolloutShare, Strategy};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{ApiJson, audit, check_name, require_app, snapshot_of};
@@ -16,7 +17,7 @@ use crate::error::AppError;
 use crate::store::{Channel, ChannelSettings, HistoryEntry, NewChannel, NewHistory, Rollout, Target};
 
 /// Settings to change; absent fields stay as they are (or take the defaults on create).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsPatch {
     /// See [`ChannelSettings`].
@@ -38,6 +39,7 @@ pub struct SettingsPatch {
     /// See [`ChannelSettings`].
     pub allow_emulator: Option<bool>,
     /// See [`ChannelSettings`].
+    #[schemars(with = "Option<super::openapi::StrategySchema>")]
     pub strategy: Option<Strategy>,
     /// See [`ChannelSettings`].
     pub block_under_native: Option<bool>,
@@ -67,7 +69,7 @@ impl SettingsPatch {
 }
 
 /// `POST .../channels` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateChannel {
     /// Channel name.
     pub name: String,
@@ -77,7 +79,7 @@ pub struct CreateChannel {
 }
 
 /// `POST .../publish` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Publish {
     /// A bundle version, or `builtin` for the store build.
@@ -85,7 +87,7 @@ pub struct Publish {
 }
 
 /// `POST .../rollout` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRollout {
     /// The bundle to roll out.
@@ -95,7 +97,7 @@ pub struct StartRollout {
 }
 
 /// `PATCH .../rollout` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRollout {
     /// New share of devices, 0–100.
@@ -103,7 +105,7 @@ pub struct ChangeRollout {
 }
 
 /// `POST .../promote` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Promote {
     /// The channel that receives this channel's target.
@@ -111,7 +113,7 @@ pub struct Promote {
 }
 
 /// `POST .../rollback` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     /// `previous` (default) or `builtin`.

@@ -2,21 +2,52 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{ApiJson, audit, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Authorized, Qa, Viewer};
 use crate::error::AppError;
-use crate::store::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
+use crate::store::{DeviceFilter, DeviceOverride, DeviceRecord, EventRecord, OverrideSource};
 
 /// `PUT .../override` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetOverride {
     /// Channel name.
     pub channel: String,
+}
+
+// Fields in the (sorted) order the `json!` this replaced wrote them.
+/// `GET .../devices/{device}` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeviceDetail {
+    /// What the server last heard from it (`null` if only events or an override exist).
+    pub device: Option<DeviceRecord>,
+    /// Its latest events, newest first (at most 200).
+    pub events: Vec<EventRecord>,
+    /// Its channel override.
+    pub r#override: Option<OverrideInfo>,
+}
+
+/// A device's override as operators read it: the channel by name.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OverrideInfo {
+    /// Channel name (`null` if the channel no longer exists).
+    pub channel: Option<String>,
+    /// When, epoch ms.
+    pub set_at_ms: i64,
+    /// Who set it.
+    pub source: OverrideSource,
+}
+
+/// `DELETE .../override` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Removed {
+    /// Whether there was an override to remove.
+    pub removed: bool,
 }
 
 /// Operators read their own writes: buffered device state is written before a device query.
@@ -41,7 +72,7 @@ pub async fn show(
     _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path((app_id, device_id)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DeviceDetail>, AppError> {
     require_app(&state, &app_id).await?;
     flushed(&state).await;
     let device_id = device_id.to_lowercase();
@@ -51,12 +82,12 @@ pub async fn show(
     let channels = state.db().list_channels(&app_id).await?;
     let entry = overrides.into_iter().find(|o| o.device_id == device_id).map(|o| {
         let channel = channels.iter().find(|c| c.id == o.channel_id).map(|c| c.name.clone());
-        json!({ "channel": channel, "source": o.source, "set_at_ms": o.set_at_ms })
+        OverrideInfo { channel, set_at_ms: o.set_at_ms, source: o.source }
     });
     if device.is_none() && events.is_empty() && entry.is_none() {
         return Err(AppError::NotFound(format!("device `{device_id}`")));
     }
-    Ok(Json(json!({ "device": device, "override": entry, "events": events })))
+    Ok(Json(DeviceDetail { device, events, r#override: entry }))
 }
 
 /// Pin a device to a channel (wins over anything the device asks for).
@@ -102,7 +133,7 @@ pub async fn clear_override(
     Authorized(caller, _): Authorized<Qa>,
     State(state): State<AppState>,
     Path((app_id, device_id)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Removed>, AppError> {
     require_app(&state, &app_id).await?;
     let device_id = device_id.to_lowercase();
     let before = state.db().list_overrides(&app_id).await?.into_iter().find(|o| o.device_id == device_id);
@@ -117,5 +148,5 @@ pub async fn clear_override(
     );
     let removed = state.db().clear_override(&app_id, &device_id, None, Some(record)).await?;
     state.cache().invalidate(&app_id);
-    Ok(Json(json!({ "removed": removed })))
+    Ok(Json(Removed { removed }))
 }

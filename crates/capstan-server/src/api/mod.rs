@@ -15,12 +15,42 @@ pub mod tokens;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::routing::{get, post};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
+
+use self::apps::{AppDetail, CreateApp, UpdateApp};
+use self::audit::AuditQuery;
+use self::bundles::UploadParams;
+use self::channels::{ChangeRollout, CreateChannel, Promote, Publish, Rollback, SettingsPatch, StartRollout};
+use self::devices::{DeviceDetail, Removed, SetOverride};
+use self::stats::{ActiveQuery, BundleHealth, ChannelAdoption, Timeline, TimelineQuery};
+use self::tokens::{CreateToken, CreatedToken, Me};
 
 use crate::AppState;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::store::NewAudit;
+use crate::store::{
+    App, AuditEntry, Bundle, Channel, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, NewAudit, TokenRecord,
+};
+
+/// Writes a type's schema into the generator and returns a reference to it: how the route
+/// table names the Rust types a handler reads and writes without building schemas at compile time.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// What a route reads from the request body.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestBody {
+    /// Nothing.
+    None,
+    /// JSON of this type.
+    Json(SchemaFn),
+    /// A raw zip, streamed (the bundle upload).
+    Zip,
+}
 
 /// One documented route: the OpenAPI document and the role-matrix test both read this table.
 #[derive(Debug, Clone, Copy)]
@@ -33,72 +63,182 @@ pub struct RouteDoc {
     pub role: Option<Role>,
     /// What it does.
     pub summary: &'static str,
+    /// The query string's type, if the handler reads one.
+    pub query: Option<SchemaFn>,
+    /// What the handler reads from the body.
+    pub body: RequestBody,
+    /// Success status: 200, or 201 for handlers that create.
+    pub status: u16,
+    /// The success answer's type (every route answers JSON).
+    pub response: SchemaFn,
 }
 
-const fn route(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> RouteDoc {
-    RouteDoc { method, path, role: Some(role), summary }
+/// A route answering 200 with JSON of type `R`; chain [`RouteDoc::json`], [`RouteDoc::query`],
+/// [`RouteDoc::created`] for the rest.
+const fn route<R: JsonSchema>(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        role: Some(role),
+        summary,
+        query: None,
+        body: RequestBody::None,
+        status: 200,
+        response: schema_of::<R>,
+    }
 }
 
-/// Every management route.
+impl RouteDoc {
+    /// The handler reads a JSON body of type `B`.
+    const fn json<B: JsonSchema>(mut self) -> Self {
+        self.body = RequestBody::Json(schema_of::<B>);
+        self
+    }
+
+    /// The handler reads the raw body as a zip.
+    const fn zip(mut self) -> Self {
+        self.body = RequestBody::Zip;
+        self
+    }
+
+    /// The handler reads query parameters of type `Q` (a flat struct).
+    const fn query<Q: JsonSchema>(mut self) -> Self {
+        self.query = Some(schema_of::<Q>);
+        self
+    }
+
+    /// The handler answers 201 Created.
+    const fn created(mut self) -> Self {
+        self.status = 201;
+        self
+    }
+}
+
+/// Every management route, with the types its handler reads and answers: keep them in step with
+/// the handlers' signatures (the server tests validate real answers against the document).
 pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc { method: "GET", path: "/api/v1/openapi.json", role: None, summary: "This OpenAPI document" },
-    route("GET", "/api/v1/me", Role::Viewer, "The calling token's name and role"),
-    route("GET", "/api/v1/apps", Role::Viewer, "List apps"),
-    route("POST", "/api/v1/apps", Role::Admin, "Create an app with its public default channel `production`"),
-    route("GET", "/api/v1/apps/{app}", Role::Viewer, "Show an app"),
-    route("PATCH", "/api/v1/apps/{app}", Role::Admin, "Change an app's settings"),
-    route("GET", "/api/v1/apps/{app}/bundles", Role::Viewer, "List bundles"),
-    route("POST", "/api/v1/apps/{app}/bundles", Role::Publisher, "Upload a bundle (raw zip body, streaming)"),
-    route("GET", "/api/v1/apps/{app}/bundles/{version}", Role::Viewer, "Show a bundle"),
-    route("DELETE", "/api/v1/apps/{app}/bundles/{version}", Role::Publisher, "Delete a bundle no channel uses"),
-    route("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"),
-    route("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel"),
-    route("GET", "/api/v1/apps/{app}/channels/{channel}", Role::Viewer, "Show a channel"),
-    route("PATCH", "/api/v1/apps/{app}/channels/{channel}", Role::Publisher, "Change a channel's settings"),
-    route(
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/openapi.json",
+        role: None,
+        summary: "This OpenAPI document",
+        query: None,
+        body: RequestBody::None,
+        status: 200,
+        response: openapi::document_schema,
+    },
+    route::<Me>("GET", "/api/v1/me", Role::Viewer, "The calling token's name and role"),
+    route::<Vec<App>>("GET", "/api/v1/apps", Role::Viewer, "List apps"),
+    route::<App>("POST", "/api/v1/apps", Role::Admin, "Create an app with its public default channel `production`")
+        .json::<CreateApp>()
+        .created(),
+    route::<AppDetail>("GET", "/api/v1/apps/{app}", Role::Viewer, "Show an app"),
+    route::<App>("PATCH", "/api/v1/apps/{app}", Role::Admin, "Change an app's settings").json::<UpdateApp>(),
+    route::<Vec<Bundle>>("GET", "/api/v1/apps/{app}/bundles", Role::Viewer, "List bundles"),
+    route::<Bundle>("POST", "/api/v1/apps/{app}/bundles", Role::Publisher, "Upload a bundle (raw zip body, streaming)")
+        .query::<UploadParams>()
+        .zip()
+        .created(),
+    route::<Bundle>("GET", "/api/v1/apps/{app}/bundles/{version}", Role::Viewer, "Show a bundle"),
+    route::<Bundle>(
+        "DELETE",
+        "/api/v1/apps/{app}/bundles/{version}",
+        Role::Publisher,
+        "Delete a bundle no channel uses",
+    ),
+    route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"),
+    route::<Channel>("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel")
+        .json::<CreateChannel>()
+        .created(),
+    route::<Channel>("GET", "/api/v1/apps/{app}/channels/{channel}", Role::Viewer, "Show a channel"),
+    route::<Channel>("PATCH", "/api/v1/apps/{app}/channels/{channel}", Role::Publisher, "Change a channel's settings")
+        .json::<SettingsPatch>(),
+    route::<Channel>(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/publish",
         Role::Publisher,
         "Point a channel at a bundle or the store build",
-    ),
-    route("POST", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Start a percentage rollout"),
-    route("PATCH", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Change a rollout's percentage"),
-    route("DELETE", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Abort a rollout"),
-    route(
+    )
+    .json::<Publish>(),
+    route::<Channel>(
+        "POST",
+        "/api/v1/apps/{app}/channels/{channel}/rollout",
+        Role::Publisher,
+        "Start a percentage rollout",
+    )
+    .json::<StartRollout>(),
+    route::<Channel>(
+        "PATCH",
+        "/api/v1/apps/{app}/channels/{channel}/rollout",
+        Role::Publisher,
+        "Change a rollout's percentage",
+    )
+    .json::<ChangeRollout>(),
+    route::<Channel>("DELETE", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Abort a rollout"),
+    route::<Channel>(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
         Role::Publisher,
         "Finish a rollout: its bundle becomes the target",
     ),
-    route(
+    route::<Channel>(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/promote",
         Role::Publisher,
         "Copy this channel's target to another channel",
-    ),
-    route(
+    )
+    .json::<Promote>(),
+    route::<Channel>(
         "POST",
         "/api/v1/apps/{app}/channels/{channel}/rollback",
         Role::Publisher,
         "Roll back to the previous target or the store build",
+    )
+    .json::<Rollback>(),
+    route::<Vec<HistoryEntry>>(
+        "GET",
+        "/api/v1/apps/{app}/channels/{channel}/history",
+        Role::Viewer,
+        "A channel's change history",
     ),
-    route("GET", "/api/v1/apps/{app}/channels/{channel}/history", Role::Viewer, "A channel's change history"),
-    route("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices"),
-    route("GET", "/api/v1/apps/{app}/devices/{device}", Role::Viewer, "A device with its override and event timeline"),
-    route("PUT", "/api/v1/apps/{app}/devices/{device}/override", Role::Qa, "Pin a device to a channel"),
-    route("DELETE", "/api/v1/apps/{app}/devices/{device}/override", Role::Qa, "Remove a device's channel override"),
-    route(
+    route::<Vec<DeviceRecord>>("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices")
+        .query::<DeviceFilter>(),
+    route::<DeviceDetail>(
+        "GET",
+        "/api/v1/apps/{app}/devices/{device}",
+        Role::Viewer,
+        "A device with its override and event timeline",
+    ),
+    route::<DeviceOverride>(
+        "PUT",
+        "/api/v1/apps/{app}/devices/{device}/override",
+        Role::Qa,
+        "Pin a device to a channel",
+    )
+    .json::<SetOverride>(),
+    route::<Removed>(
+        "DELETE",
+        "/api/v1/apps/{app}/devices/{device}/override",
+        Role::Qa,
+        "Remove a device's channel override",
+    ),
+    route::<Vec<BundleHealth>>(
         "GET",
         "/api/v1/apps/{app}/stats/bundles",
         Role::Viewer,
         "Installs, failures, rollbacks and active devices per bundle",
-    ),
-    route("GET", "/api/v1/apps/{app}/stats/channels", Role::Viewer, "Adoption per channel"),
-    route("GET", "/api/v1/apps/{app}/stats/timeline", Role::Viewer, "Events per time bucket and action"),
-    route("GET", "/api/v1/audit", Role::Viewer, "The audit log"),
-    route("GET", "/api/v1/tokens", Role::Admin, "List tokens"),
-    route("POST", "/api/v1/tokens", Role::Admin, "Create a token (shown once)"),
-    route("DELETE", "/api/v1/tokens/{id}", Role::Admin, "Revoke a token"),
+    )
+    .query::<ActiveQuery>(),
+    route::<Vec<ChannelAdoption>>("GET", "/api/v1/apps/{app}/stats/channels", Role::Viewer, "Adoption per channel")
+        .query::<ActiveQuery>(),
+    route::<Timeline>("GET", "/api/v1/apps/{app}/stats/timeline", Role::Viewer, "Events per time bucket and action")
+        .query::<TimelineQuery>(),
+    route::<Vec<AuditEntry>>("GET", "/api/v1/audit", Role::Viewer, "The audit log").query::<AuditQuery>(),
+    route::<Vec<TokenRecord>>("GET", "/api/v1/tokens", Role::Admin, "List tokens"),
+    route::<CreatedToken>("POST", "/api/v1/tokens", Role::Admin, "Create a token (shown once)")
+        .json::<CreateToken>()
+        .created(),
+    route::<TokenRecord>("DELETE", "/api/v1/tokens/{id}", Role::Admin, "Revoke a token"),
 ];
 
 /// Management routes.

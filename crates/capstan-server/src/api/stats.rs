@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::require_app;
 use crate::AppState;
 use crate::auth::{Authorized, Viewer};
 use crate::error::AppError;
-use crate::store::BucketCount;
+use crate::store::{BucketCount, Rollout};
 
 /// Actions that mean a bundle failed on a device (protocol.md §3).
 pub fn is_failure(action: &str) -> bool {
@@ -28,14 +28,14 @@ pub fn is_rollback(action: &str) -> bool {
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Window for "active" devices.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ActiveQuery {
     /// Devices seen in the last N days count as active (default 30).
     pub active_days: Option<u32>,
 }
 
 /// Health of one bundle version.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, JsonSchema)]
 pub struct BundleHealth {
     /// Bundle version.
     pub version: String,
@@ -89,13 +89,42 @@ pub async fn bundles(
     Ok(Json(health.into_values().collect()))
 }
 
+// Fields in the (sorted) order the `json!` this replaced wrote them.
+/// Adoption of one channel.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChannelAdoption {
+    /// Devices on this channel seen in the window.
+    pub active_devices: i64,
+    /// `on_target / active_devices` (0 without devices).
+    pub adoption: f64,
+    /// Active devices per bundle version running.
+    pub by_bundle: BTreeMap<String, i64>,
+    /// Channel name.
+    pub channel: String,
+    /// Active devices running the target.
+    pub on_target: i64,
+    /// A rollout in progress.
+    pub rollout: Option<Rollout>,
+    /// What the channel serves: a version, `builtin`, or `null`.
+    pub target: Option<String>,
+}
+
+/// `GET .../stats/timeline` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Timeline {
+    /// Bucket width, ms.
+    pub bucket_ms: i64,
+    /// Event counts per bucket start and action.
+    pub buckets: Vec<BucketCount>,
+}
+
 /// Adoption per channel: active devices per bundle, and the share on the channel's target.
 pub async fn channels(
     _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     Query(q): Query<ActiveQuery>,
-) -> Result<Json<Vec<Value>>, AppError> {
+) -> Result<Json<Vec<ChannelAdoption>>, AppError> {
     require_app(&state, &app_id).await?;
     state.ingest().devices.flush(state.db()).await;
     let since = state.now_ms() - i64::from(q.active_days.unwrap_or(30)) * DAY_MS;
@@ -107,22 +136,22 @@ pub async fn channels(
         let target = channel.target.as_ref().map(|t| t.as_text().to_owned());
         let on_target: i64 =
             rows.iter().filter(|c| target.as_deref() == Some(c.bundle_version.as_str())).map(|c| c.devices).sum();
-        let by_bundle: BTreeMap<&str, i64> = rows.iter().map(|c| (c.bundle_version.as_str(), c.devices)).collect();
-        out.push(json!({
-            "channel": channel.name,
-            "target": target,
-            "rollout": channel.rollout,
-            "active_devices": total,
-            "on_target": on_target,
-            "adoption": if total > 0 { on_target as f64 / total as f64 } else { 0.0 },
-            "by_bundle": by_bundle,
-        }));
+        let by_bundle = rows.iter().map(|c| (c.bundle_version.clone(), c.devices)).collect();
+        out.push(ChannelAdoption {
+            active_devices: total,
+            adoption: if total > 0 { on_target as f64 / total as f64 } else { 0.0 },
+            by_bundle,
+            channel: channel.name,
+            on_target,
+            rollout: channel.rollout,
+            target,
+        });
     }
     Ok(Json(out))
 }
 
 /// Query of the timeline.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct TimelineQuery {
     /// `hour` (default) or `day`.
     pub bucket: Option<String>,
@@ -138,7 +167,7 @@ pub async fn timeline(
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     Query(q): Query<TimelineQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Timeline>, AppError> {
     require_app(&state, &app_id).await?;
     let bucket_ms = match q.bucket.as_deref().unwrap_or("hour") {
         "hour" => 3600 * 1000,
@@ -149,5 +178,5 @@ pub async fn timeline(
     };
     let since = state.now_ms() - i64::from(q.days.unwrap_or(7).min(366)) * DAY_MS;
     let buckets: Vec<BucketCount> = state.db().event_buckets(&app_id, bucket_ms, since, q.version.as_deref()).await?;
-    Ok(Json(json!({ "bucket_ms": bucket_ms, "buckets": buckets })))
+    Ok(Json(Timeline { bucket_ms, buckets }))
 }

@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{ApiJson, audit};
 use crate::AppState;
@@ -13,7 +14,7 @@ use crate::error::AppError;
 use crate::store::{StoreError, TokenRecord};
 
 /// `POST /api/v1/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Human name (who or what uses it).
@@ -22,9 +23,29 @@ pub struct CreateToken {
     pub role: Role,
 }
 
+/// `GET /api/v1/me` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Me {
+    /// Token name.
+    pub name: String,
+    /// Token role.
+    pub role: Role,
+    /// Token id.
+    pub token_id: i64,
+}
+
+/// `POST /api/v1/tokens` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedToken {
+    /// The stored token (without its secret).
+    pub record: TokenRecord,
+    /// The secret, shown in this answer only.
+    pub token: String,
+}
+
 /// The caller's identity.
-pub async fn me(Authorized(caller, _): Authorized<Viewer>) -> Json<Value> {
-    Json(json!({ "token_id": caller.token_id, "name": caller.name, "role": caller.role }))
+pub async fn me(Authorized(caller, _): Authorized<Viewer>) -> Json<Me> {
+    Json(Me { name: caller.name, role: caller.role, token_id: caller.token_id })
 }
 
 /// List tokens (never their secrets).
@@ -37,7 +58,7 @@ pub async fn create(
     Authorized(caller, _): Authorized<Admin>,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateToken>,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
     }
@@ -53,7 +74,7 @@ pub async fn create(
         Some(json!({ "name": body.name, "role": body.role })),
     );
     let record = state.db().insert_token(&body.name, body.role, &hash_token(&token), now, Some(entry)).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "token": token, "record": record }))))
+    Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
 }
 
 /// Revoke a token.

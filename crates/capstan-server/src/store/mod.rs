@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use capstan_core::version::Strategy;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Role;
@@ -37,7 +38,7 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// An application registered on the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct App {
     /// Reverse-DNS id, as devices send it.
     pub id: String,
@@ -87,8 +88,22 @@ impl Serialize for Target {
     }
 }
 
+/// Matches the hand-written `Serialize` above: one string, not an enum object.
+impl JsonSchema for Target {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Target".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A bundle version, or `builtin` for the store-shipped build.",
+        })
+    }
+}
+
 /// A percentage rollout of a new bundle on top of a channel's current target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Rollout {
     /// The bundle being rolled out.
     pub version: String,
@@ -99,7 +114,7 @@ pub struct Rollout {
 }
 
 /// The policy switches of a channel (protocol.md §2, step 4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChannelSettings {
     /// Devices without an opinion may get this channel by default.
     pub public: bool,
@@ -120,6 +135,7 @@ pub struct ChannelSettings {
     /// Emulators allowed.
     pub allow_emulator: bool,
     /// Semver strategy against the native version.
+    #[schemars(with = "crate::api::openapi::StrategySchema")]
     pub strategy: Strategy,
     /// Refuse bundles older than the native version.
     pub block_under_native: bool,
@@ -157,7 +173,7 @@ impl ChannelSettings {
 }
 
 /// A channel: policy plus what it serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Channel {
     /// Numeric id (sent to devices in `listChannels`).
     pub id: i64,
@@ -168,7 +184,7 @@ pub struct Channel {
     /// Policy.
     #[serde(flatten)]
     pub settings: ChannelSettings,
-    /// What it serves; `None` until something is published.
+    /// What it serves; `null` until something is published.
     pub target: Option<Target>,
     /// A rollout in progress.
     pub rollout: Option<Rollout>,
@@ -181,7 +197,7 @@ pub struct Channel {
 }
 
 /// A stored bundle. Immutable once inserted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Bundle {
     /// Owning app.
     pub app_id: String,
@@ -205,7 +221,9 @@ pub struct Bundle {
     pub key_id: Option<String>,
     /// Where the bytes are in the blob store.
     pub blob_key: String,
-    /// Inspection warnings, as JSON.
+    /// Inspection warnings, as JSON (`capstan_core::bundle::Warning`s, stored as they were
+    /// serialized at upload).
+    #[schemars(with = "Vec<crate::api::openapi::WarningSchema>")]
     pub warnings: serde_json::Value,
     /// Who uploaded it.
     pub created_by: String,
@@ -214,7 +232,7 @@ pub struct Bundle {
 }
 
 /// One change of a channel's target or rollout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct HistoryEntry {
     /// Sequence id.
     pub id: i64,
@@ -247,7 +265,7 @@ pub struct NewHistory {
 }
 
 /// One management change: who, what, before, after, when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AuditEntry {
     /// Sequence id.
     pub id: i64,
@@ -287,7 +305,7 @@ pub struct NewAudit {
 }
 
 /// An API token as stored: only the SHA-256 of the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct TokenRecord {
     /// Id used to revoke it.
     pub id: i64,
@@ -305,7 +323,7 @@ pub struct TokenRecord {
 }
 
 /// Who set a per-device channel override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OverrideSource {
     /// An operator (QA) through the management API: wins over device requests.
@@ -325,7 +343,7 @@ impl OverrideSource {
 }
 
 /// A per-device channel override.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DeviceOverride {
     /// App.
     pub app_id: String,
@@ -340,7 +358,7 @@ pub struct DeviceOverride {
 }
 
 /// What the server last heard from a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct DeviceRecord {
     /// App.
     pub app_id: String,
@@ -371,7 +389,7 @@ pub struct DeviceRecord {
 }
 
 /// Filters for device search. Empty fields do not filter.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct DeviceFilter {
     /// Device id or custom id (exact, or a prefix of the device id).
     pub q: Option<String>,
@@ -386,7 +404,7 @@ pub struct DeviceFilter {
 }
 
 /// A stats event as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct EventRecord {
     /// App.
     pub app_id: String,
@@ -435,7 +453,7 @@ pub struct DeviceCount {
 }
 
 /// Events of one action in one time bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct BucketCount {
     /// Bucket start, epoch ms.
     pub start_ms: i64,

@@ -9,6 +9,7 @@ mod crash;
 mod downloads;
 mod hostile_input;
 mod management;
+mod openapi;
 mod roles;
 mod rollout;
 mod stats;
