@@ -65,6 +65,20 @@ async fn device_and_app(
     Ok((info, snapshot))
 }
 
+/// What set, get and unset all start with: the fields (body, else query string), the device
+/// and its app; or the answer that ends the request.
+async fn open(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query: QueryFields,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Map<String, Value>, DeviceInfo, Arc<AppSnapshot>), Response> {
+    let fields = fields(query, body)?;
+    let (info, snapshot) = device_and_app(state, peer, headers, &fields).await?;
+    Ok((fields, info, snapshot))
+}
+
 /// POST: `setChannel`.
 pub async fn set(
     State(state): State<AppState>,
@@ -73,12 +87,8 @@ pub async fn set(
     query: QueryFields,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let fields = match fields(query, body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let (info, snapshot) = match device_and_app(&state, peer, &headers, &fields).await {
-        Ok(found) => found,
+    let (fields, info, snapshot) = match open(&state, peer, &headers, query, body).await {
+        Ok(opened) => opened,
         Err(response) => return response,
     };
     let name =
@@ -116,12 +126,8 @@ pub async fn get(
     query: QueryFields,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let fields = match fields(query, body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let (info, snapshot) = match device_and_app(&state, peer, &headers, &fields).await {
-        Ok(found) => found,
+    let (_, info, snapshot) = match open(&state, peer, &headers, query, body).await {
+        Ok(opened) => opened,
         Err(response) => return response,
     };
     match choose_channel(&snapshot, &info) {
@@ -173,12 +179,8 @@ pub async fn unset(
     query: QueryFields,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let fields = match fields(query, body) {
-        Ok(fields) => fields,
-        Err(response) => return response,
-    };
-    let (info, _) = match device_and_app(&state, peer, &headers, &fields).await {
-        Ok(found) => found,
+    let (_, info, _) = match open(&state, peer, &headers, query, body).await {
+        Ok(opened) => opened,
         Err(response) => return response,
     };
     match state.db().clear_override(&info.app_id, &info.device_id, Some(OverrideSource::Device), None).await {
