@@ -53,8 +53,13 @@ export function BundleRow({ row, expanded, onToggle }: Props) {
             <span className="muted">—</span>
           ) : (
             channels.map((c) => (
-              <span key={`${c.channel}-${c.kind}`} className={c.kind === 'target' ? 'tag on' : 'tag rollout'}>
-                {c.channel} · {c.label}
+              <span
+                key={`${c.channel}-${c.kind}`}
+                className={c.kind === 'target' ? 'tag on' : 'tag rollout'}
+                title={`${c.channel}: ${c.label}`}
+              >
+                {/* Compact, so the health columns fit: the tag's title says it in words. */}
+                {c.kind === 'target' ? c.channel : `${c.channel} · ${c.label.replace('rollout ', '')}`}
               </span>
             ))
           )}

@@ -91,7 +91,7 @@ describe('BundlesScreen', () => {
     const stable = within(row('1.0.0'));
     expect(stable.getByText('1.5 MB')).toBeTruthy();
     expect(stable.getByText('bob')).toBeTruthy();
-    expect(stable.getByText('production · serves everyone')).toBeTruthy();
+    expect(stable.getByTitle('production: serves everyone').textContent).toBe('production');
     expect(stable.getByText('1000')).toBeTruthy();
     expect(stable.getByText('800')).toBeTruthy();
     expect(stable.getByText('Healthy')).toBeTruthy();
@@ -100,8 +100,8 @@ describe('BundlesScreen', () => {
     expect(hash.className).toContain('mono');
 
     const fresh = within(row('1.1.0'));
-    expect(fresh.getByText('production · rollout 10 %')).toBeTruthy();
-    expect(fresh.getByText('beta · serves everyone')).toBeTruthy();
+    expect(fresh.getByTitle('production: rollout 10 %').textContent).toBe('production · 10 %');
+    expect(fresh.getByTitle('beta: serves everyone').textContent).toBe('beta');
     expect(fresh.getByText('3.0.0')).toBeTruthy();
     expect(fresh.getByTestId('failures').textContent).toBe('8');
     expect(fresh.getByTestId('failures').getAttribute('title')).toBe('update_fail: 6\ndownload_fail: 2');
