@@ -164,12 +164,22 @@ impl Server {
 
     /// POSTs `body` to `path` on the device side and returns the status and JSON answer.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let body = body.to_string();
+        self.request("POST", path, Some(body))
+    }
+
+    /// GETs `path` (no token: public routes such as `/api/v1/openapi.json`) and returns the
+    /// status and JSON answer.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None)
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let body = body.map(Value::to_string).unwrap_or_default();
         let mut stream = TcpStream::connect(self.addr).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
             body.len()
         )

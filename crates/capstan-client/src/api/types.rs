@@ -13,6 +13,7 @@ use ts_rs::TS;
 
 /// What a token may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads everything.
@@ -39,6 +40,7 @@ impl Role {
 
 /// `GET /api/v1/me`: who the token is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Me {
     /// Token id.
     pub token_id: i64,
@@ -50,6 +52,7 @@ pub struct Me {
 
 /// An app registered on the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct App {
     /// Reverse-DNS id, as devices send it.
     pub id: String,
@@ -73,6 +76,7 @@ pub struct CreateApp {
 
 /// A percentage rollout of a bundle on top of a channel's target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Rollout {
     /// The bundle being rolled out.
     pub version: String,
@@ -92,6 +96,7 @@ impl Rollout {
 
 /// A channel's policy switches (protocol.md §2, step 4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ChannelSettings {
     /// Devices without an opinion may get this channel by default.
     pub public: bool,
@@ -112,6 +117,7 @@ pub struct ChannelSettings {
     /// Emulators allowed.
     pub allow_emulator: bool,
     /// Semver strategy against the native version.
+    #[cfg_attr(test, schemars(with = "String"))]
     pub strategy: Strategy,
     /// Bundles older than the native version are refused.
     pub block_under_native: bool,
@@ -119,6 +125,7 @@ pub struct ChannelSettings {
 
 /// A channel: policy plus what it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Channel {
     /// Numeric id.
     pub id: i64,
@@ -217,6 +224,7 @@ pub struct CreateChannel {
 
 /// A stored bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Bundle {
     /// Owning app.
     pub app_id: String,
@@ -250,6 +258,7 @@ pub struct Bundle {
 
 /// One change of a channel's target or rollout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct HistoryEntry {
     /// Sequence id.
     pub id: i64,
@@ -275,6 +284,7 @@ pub struct HistoryEntry {
 
 /// One management change in the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct AuditEntry {
     /// Sequence id.
     pub id: i64,
@@ -300,6 +310,7 @@ pub struct AuditEntry {
 
 /// What the server last heard from a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeviceRecord {
     /// App.
     pub app_id: String,
@@ -338,6 +349,7 @@ pub struct DeviceRecord {
 
 /// A device's channel override as the device page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct OverrideInfo {
     /// The channel it is pinned to.
     pub channel: Option<String>,
@@ -349,6 +361,7 @@ pub struct OverrideInfo {
 
 /// A stats event of a device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeviceEvent {
     /// Action as the plugin sent it (`set`, `download_fail`, …).
     pub action: String,
@@ -373,6 +386,7 @@ pub struct DeviceEvent {
 
 /// `GET .../devices/{id}`: a device, its override and its timeline (newest first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeviceDetail {
     /// What the server last heard from it (none if it only has an override).
     pub device: Option<DeviceRecord>,
@@ -386,6 +400,7 @@ pub struct DeviceDetail {
 
 /// `PUT .../override` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct DeviceOverride {
     /// App.
     pub app_id: String,
@@ -421,6 +436,7 @@ pub struct DeviceFilter {
 
 /// Health of one bundle version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct BundleHealth {
     /// Bundle version.
     pub version: String,
@@ -439,6 +455,7 @@ pub struct BundleHealth {
 
 /// Adoption on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct ChannelAdoption {
     /// Channel name.
     pub channel: String,
@@ -459,6 +476,7 @@ pub struct ChannelAdoption {
 
 /// Events of one action in one time bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct BucketCount {
     /// Bucket start, epoch ms.
     pub start_ms: i64,
@@ -470,6 +488,7 @@ pub struct BucketCount {
 
 /// `GET .../stats/timeline`: events per time bucket and action, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct Timeline {
     /// Bucket width, ms.
     pub bucket_ms: i64,
@@ -486,3 +505,7 @@ pub struct ErrorBody {
     #[serde(default)]
     pub message: String,
 }
+
+#[cfg(test)]
+#[path = "drift_tests.rs"]
+mod drift_tests;
