@@ -8,7 +8,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_client::api::types::{
-        AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, DeviceDetail, DeviceFilter, DeviceOverride,
+        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, DeviceDetail, DeviceFilter, DeviceOverride,
         DeviceRecord, HistoryEntry, SettingsPatch, Timeline,
     };
     use capstan_client::channels::RollbackTo;
@@ -53,6 +53,7 @@ mod tests {
         DeviceDetail::export_all(&config).unwrap();
         DeviceOverride::export_all(&config).unwrap();
         AuditEntry::export_all(&config).unwrap();
+        App::export_all(&config).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -31,6 +31,7 @@ fn run() -> tauri::Result<()> {
     tauri::Builder::default()
         .manage(operations::Operations::default())
         .invoke_handler(tauri::generate_handler![
+            commands::apps::create_app,
             commands::bundle::preview_bundle,
             commands::bundle::pick_folder,
             commands::channels::change_rollout,

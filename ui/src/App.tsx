@@ -33,6 +33,8 @@ export function App() {
   const [sessionError, setSessionError] = useState<UiError | null>(null);
   const [apps, setApps] = useState<string[]>([]);
   const [app, setApp] = useState<string | null>(null);
+  // Bumped when an app is registered from the console, to list the apps again.
+  const [appsGeneration, setAppsGeneration] = useState(0);
   useEffect(() => applyTheme(theme), [theme]);
 
   // The apps of the connected server; the profile's default app is selected first.
@@ -52,7 +54,7 @@ export function App() {
       },
       () => setApp(session.app),
     );
-  }, [backend, session]);
+  }, [backend, session, appsGeneration]);
 
   const refreshSession = useCallback(() => {
     backend.currentSession().then(
@@ -102,6 +104,11 @@ export function App() {
               {sessionError?.code === 'not_connected' || !sessionError ? 'Not connected' : sessionError.message}
             </div>
           )}
+          {session && apps.length === 0 && (
+            <p className="app-picker hint" data-testid="no-apps">
+              No app on this server yet: register one under Servers.
+            </p>
+          )}
           {session && apps.length > 0 && (
             <label className="app-picker">
               <span className="hint">App</span>
@@ -142,6 +149,10 @@ export function App() {
           {screen === 'connect' && (
             <ConnectScreen
               session={session}
+              onAppCreated={(created) => {
+                setApp(created.id);
+                setAppsGeneration((g) => g + 1);
+              }}
               onConnected={(s) => {
                 setSession(s);
                 setSessionError(null);

@@ -1,6 +1,7 @@
 //! Tauri commands, one module per area. Each command takes state, calls a use-case, maps the
 //! error: no logic lives here.
 
+pub mod apps;
 pub mod bundle;
 pub mod channels;
 pub mod insight;

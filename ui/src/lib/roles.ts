@@ -1,7 +1,7 @@
 // What each token role may do, mirrored from the server's role rules so the UI can disable
 // what would be refused, and say why, before the user tries.
 
-export type Action = 'publish' | 'release' | 'edit_channel' | 'set_override';
+export type Action = 'publish' | 'release' | 'edit_channel' | 'set_override' | 'manage_apps';
 
 const RANK: Record<string, number> = { viewer: 0, qa: 1, publisher: 2, admin: 3 };
 const NEEDS: Record<Action, string> = {
@@ -9,17 +9,20 @@ const NEEDS: Record<Action, string> = {
   publish: 'publisher',
   release: 'publisher',
   edit_channel: 'publisher',
+  manage_apps: 'admin',
 };
 const VERB: Record<Action, string> = {
   publish: 'publish, roll out, promote or roll back',
   release: 'change rollouts, promote or roll back',
   edit_channel: "change a channel's settings",
   set_override: 'change device channels',
+  manage_apps: 'register apps',
 };
 
 /** Null when `role` may do `action`, else the reason in words. */
 export function deniedReason(role: string, action: Action): string | null {
   const needed = NEEDS[action];
   if ((RANK[role] ?? -1) >= RANK[needed]) return null;
-  return `Your token's role (${role}) cannot ${VERB[action]}: a ${needed} or admin token can.`;
+  const who = needed === 'admin' ? 'an admin token' : `a ${needed} or admin token`;
+  return `Your token's role (${role}) cannot ${VERB[action]}: ${who} can.`;
 }

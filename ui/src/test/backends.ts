@@ -19,6 +19,7 @@ export const unusedBackend: Backend = {
   cancelOperation: unexpected('cancelOperation'),
   onProgress: async () => () => {},
   onFileDrag: async () => () => {},
+  createApp: unexpected('createApp'),
   listChannels: unexpected('listChannels'),
   channelHistory: unexpected('channelHistory'),
   changeRollout: unexpected('changeRollout'),

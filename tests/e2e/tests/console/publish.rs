@@ -21,10 +21,19 @@ async fn previews_a_build_folder_picked_in_the_dialog_then_a_typed_one() {
     let build = home.path().join("app/dist");
     web_build(&build);
     let server = Server::start();
-    server.capstan_json(&["app", "create", "com.example.preview"]);
     // The native folder dialog answers with the build folder (its test seam).
     let console = Console::start_with(home.path(), &[("CAPSTAN_TEST_PICK_FOLDER", &build)]).await;
     console.connect(&server, &server.token, "com.example.preview").await;
+
+    // A fresh server has no app: the admin registers one from the console.
+    console.element("[data-testid=no-apps]").await;
+    console.open("Servers").await;
+    console.fill("new-app-id", "com.example.preview").await;
+    console.button("Register app").await.click().await;
+    console.wait_for_text("[data-testid=app-created]", "com.example.preview").await;
+    let apps = server.capstan_json(&["app", "list"]);
+    assert!(apps.to_string().contains("com.example.preview"), "{apps}");
+    console.open("Publish").await;
 
     console.button("Browse…").await.click().await;
     let input = console.element("input[name=folder]").await;

@@ -1,5 +1,6 @@
 // The one door from the UI to Rust. Components receive a Backend through context and never
 // call Tauri's `invoke` themselves, so UI logic runs in tests without a window.
+import type { App } from '../../bindings/App';
 import type { AppChannels } from '../../bindings/AppChannels';
 import type { AuditEntry } from '../../bindings/AuditEntry';
 import type { Bundle } from '../../bindings/Bundle';
@@ -49,6 +50,10 @@ export interface Backend {
   onProgress(listener: (event: ProgressEvent) => void): Promise<() => void>;
   /** Subscribes to files dragged over and dropped on the window; returns the unsubscribe function. */
   onFileDrag(listener: (event: FileDrag) => void): Promise<() => void>;
+
+  // Apps
+  /** Registers an app (reverse-DNS id) with its public `production` channel (admin). */
+  createApp(id: string, name: string | null): Promise<App>;
 
   // Channels
   /** Every channel of `app` with what it serves. */

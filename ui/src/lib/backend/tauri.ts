@@ -16,6 +16,7 @@ export const tauriBackend: Backend = {
   listAppChannels: () => invoke('list_app_channels'),
   publishBundle: (operationId, form) => invoke('publish_bundle', { operationId, form }),
   cancelOperation: (operationId) => invoke('cancel_operation', { operationId }),
+  createApp: (id, name) => invoke('create_app', { id, name }),
   listChannels: (app) => invoke('list_channels', { app }),
   channelHistory: (app, channel) => invoke('channel_history', { app, channel }),
   changeRollout: (app, channel, action) => invoke('change_rollout', { app, channel, action }),

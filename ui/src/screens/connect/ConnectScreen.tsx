@@ -1,18 +1,22 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import type { App } from '../../bindings/App';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { Session } from '../../bindings/Session';
 import type { UiError } from '../../bindings/UiError';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
+import { CreateAppCard } from './CreateAppCard';
 
 interface Props {
   session: Session | null;
   onConnected: (session: Session) => void;
+  /** An app was registered on the connected server. */
+  onAppCreated?: (app: App) => void;
 }
 
 /** Connect: add a server profile (URL + token), test it, keep the token in the OS keychain. */
-export function ConnectScreen({ session, onConnected }: Props) {
+export function ConnectScreen({ session, onConnected, onAppCreated }: Props) {
   const backend = useBackend();
   const [profiles, setProfiles] = useState<ProfileSummary[]>([]);
   const [form, setForm] = useState({ profile: '', url: '', token: '', app: '' });
@@ -126,6 +130,7 @@ export function ConnectScreen({ session, onConnected }: Props) {
           </table>
         </section>
       )}
+      {session && <CreateAppCard role={session.role} onCreated={(app) => onAppCreated?.(app)} />}
     </div>
   );
 }
