@@ -8,8 +8,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_client::api::types::{
-        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, DeviceDetail, DeviceFilter, DeviceOverride,
-        DeviceRecord, HistoryEntry, SettingsPatch, Timeline,
+        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, CreateToken, CreatedToken, DeviceDetail,
+        DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, SettingsPatch, Timeline, TokenRecord,
     };
     use capstan_client::channels::RollbackTo;
     use ts_rs::{Config, TS};
@@ -54,6 +54,9 @@ mod tests {
         DeviceOverride::export_all(&config).unwrap();
         AuditEntry::export_all(&config).unwrap();
         App::export_all(&config).unwrap();
+        TokenRecord::export_all(&config).unwrap();
+        CreateToken::export_all(&config).unwrap();
+        CreatedToken::export_all(&config).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -32,6 +32,9 @@ fn run() -> tauri::Result<()> {
         .manage(operations::Operations::default())
         .invoke_handler(tauri::generate_handler![
             commands::apps::create_app,
+            commands::apps::create_token,
+            commands::apps::list_tokens,
+            commands::apps::revoke_token,
             commands::bundle::preview_bundle,
             commands::bundle::pick_folder,
             commands::channels::change_rollout,

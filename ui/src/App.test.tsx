@@ -32,7 +32,7 @@ describe('App', () => {
         profile: 'staging',
         url: 'https://updates.example.com',
         app: 'com.example.two',
-        token_name: 'alice',
+        token_id: 1, token_name: 'alice',
         role: 'publisher',
       }),
       listAppChannels: async () => [

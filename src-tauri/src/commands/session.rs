@@ -17,6 +17,8 @@ pub struct Session {
     pub url: String,
     /// The profile's default app.
     pub app: Option<String>,
+    /// The token's id on the server.
+    pub token_id: i64,
     /// The token's name on the server.
     pub token_name: String,
     /// The token's role: `viewer`, `qa`, `publisher` or `admin`.
@@ -45,6 +47,7 @@ pub async fn current_session() -> Result<Session, UiError> {
         profile: connection.profile.unwrap_or_default(),
         url: connection.api.base_url().to_owned(),
         app: connection.default_app,
+        token_id: me.token_id,
         token_name: me.name,
         role: me.role.as_str().to_owned(),
     })
@@ -66,6 +69,7 @@ pub async fn connect_server(
         profile: outcome.profile,
         url: outcome.url,
         app: outcome.app,
+        token_id: outcome.me.token_id,
         token_name: outcome.me.name,
         role: outcome.me.role.as_str().to_owned(),
     })

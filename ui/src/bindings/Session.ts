@@ -17,6 +17,10 @@ url: string,
  */
 app: string | null, 
 /**
+ * The token's id on the server.
+ */
+token_id: number, 
+/**
  * The token's name on the server.
  */
 token_name: string, 

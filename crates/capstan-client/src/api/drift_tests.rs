@@ -139,6 +139,8 @@ fn the_client_reads_what_the_server_sends() {
     check::<ChannelAdoption>("ChannelAdoption", &document, &mut problems);
     check::<BucketCount>("BucketCount", &document, &mut problems);
     check::<Timeline>("Timeline", &document, &mut problems);
+    check::<TokenRecord>("TokenRecord", &document, &mut problems);
+    check::<CreatedToken>("CreatedToken", &document, &mut problems);
     assert!(problems.is_empty(), "client and server types drifted apart:\n{}", problems.join("\n"));
 }
 

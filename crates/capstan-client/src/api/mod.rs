@@ -291,6 +291,21 @@ impl Api {
         self.get(&["apps", app, "stats", "channels"], &()).await
     }
 
+    /// Every token of the server, revoked ones included (admin).
+    pub async fn tokens(&self) -> ClientResult<Vec<TokenRecord>> {
+        self.get(&["tokens"], &()).await
+    }
+
+    /// A new token; its secret is in the answer only (admin).
+    pub async fn create_token(&self, body: &CreateToken) -> ClientResult<CreatedToken> {
+        self.send(Method::POST, &["tokens"], Some(body)).await
+    }
+
+    /// Revokes token `id`: requests with it are refused from now on (admin).
+    pub async fn revoke_token(&self, id: i64) -> ClientResult<TokenRecord> {
+        self.send(Method::DELETE, &["tokens", &id.to_string()], None::<&()>).await
+    }
+
     /// Events per `bucket` (`hour` or `day`) and action over the last `days` days, of one
     /// bundle `version` or of all.
     pub async fn timeline(&self, app: &str, bucket: &str, days: u32, version: Option<&str>) -> ClientResult<Timeline> {

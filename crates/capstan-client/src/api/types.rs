@@ -474,6 +474,41 @@ pub struct ChannelAdoption {
     pub by_bundle: BTreeMap<String, i64>,
 }
 
+/// An API token as the server lists it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct TokenRecord {
+    /// Id used to revoke it.
+    pub id: i64,
+    /// Who or what uses it.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Creation time, epoch ms.
+    pub created_at_ms: i64,
+    /// Revocation time, epoch ms; `None` while it works.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// `POST /api/v1/tokens` body.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+pub struct CreateToken {
+    /// Who or what will use it.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+/// `POST /api/v1/tokens` answer: the record, and the secret shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct CreatedToken {
+    /// The stored token.
+    pub record: TokenRecord,
+    /// The secret: the server keeps only its hash.
+    pub token: String,
+}
+
 /// Events of one action in one time bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]

@@ -7,6 +7,8 @@ import type { Bundle } from '../../bindings/Bundle';
 import type { BundleHealth } from '../../bindings/BundleHealth';
 import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
+import type { CreatedToken } from '../../bindings/CreatedToken';
+import type { CreateToken } from '../../bindings/CreateToken';
 import type { DeviceDetail } from '../../bindings/DeviceDetail';
 import type { DeviceFilter } from '../../bindings/DeviceFilter';
 import type { DeviceOverride } from '../../bindings/DeviceOverride';
@@ -16,6 +18,7 @@ import type { RollbackTo } from '../../bindings/RollbackTo';
 import type { RolloutAction } from '../../bindings/RolloutAction';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
 import type { Timeline } from '../../bindings/Timeline';
+import type { TokenRecord } from '../../bindings/TokenRecord';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
@@ -54,6 +57,12 @@ export interface Backend {
   // Apps
   /** Registers an app (reverse-DNS id) with its public `production` channel (admin). */
   createApp(id: string, name: string | null): Promise<App>;
+  /** Every API token of the server, revoked ones included (admin). */
+  listTokens(): Promise<TokenRecord[]>;
+  /** A new token; its secret is in this answer only (admin). */
+  createToken(token: CreateToken): Promise<CreatedToken>;
+  /** Revokes a token: requests with it are refused from now on (admin). */
+  revokeToken(id: number): Promise<TokenRecord>;
 
   // Channels
   /** Every channel of `app` with what it serves. */

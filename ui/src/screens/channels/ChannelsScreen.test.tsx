@@ -15,7 +15,7 @@ import { channel } from './fixtures';
 const APP = 'com.example.app';
 
 function session(role: string): Session {
-  return { profile: 'local', url: 'http://127.0.0.1:8787', app: APP, token_name: 'me', role };
+  return { profile: 'local', url: 'http://127.0.0.1:8787', app: APP, token_id: 1, token_name: 'me', role };
 }
 
 function scripted(channels: Channel[]) {

@@ -8,7 +8,7 @@ import { BackendProvider } from '../../lib/backend/context';
 import { unusedBackend } from '../../test/backends';
 import { ConnectScreen } from './ConnectScreen';
 
-const staging: Session = { profile: 'staging', url: 'https://staging.example.com', app: null, token_name: 'me', role: 'qa' };
+const staging: Session = { profile: 'staging', url: 'https://staging.example.com', app: null, token_id: 1, token_name: 'me', role: 'qa' };
 
 function renderScreen(backend: Backend, connected: Session[]) {
   render(

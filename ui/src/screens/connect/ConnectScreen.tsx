@@ -7,6 +7,7 @@ import { ErrorBanner } from '../../components/ErrorBanner';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { CreateAppCard } from './CreateAppCard';
+import { TeamTokens } from './TeamTokens';
 
 interface Props {
   session: Session | null;
@@ -88,7 +89,7 @@ export function ConnectScreen({ session, onConnected, onAppCreated }: Props) {
           <span>Default app (optional)</span>
           <input name="app" {...field('app')} placeholder="com.example.app" spellCheck={false} />
         </label>
-        <div className="actions">
+        <div className="actions full">
           <button type="submit" className="button" disabled={busy}>
             {busy ? 'Checking…' : 'Test and save'}
           </button>
@@ -131,6 +132,7 @@ export function ConnectScreen({ session, onConnected, onAppCreated }: Props) {
         </section>
       )}
       {session && <CreateAppCard role={session.role} onCreated={(app) => onAppCreated?.(app)} />}
+      {session?.role === 'admin' && <TeamTokens currentTokenId={session.token_id} />}
     </div>
   );
 }

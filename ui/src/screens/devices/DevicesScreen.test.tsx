@@ -130,7 +130,7 @@ async function renderScreen(backend: Backend, { role = 'qa', app = APP as string
   await act(async () => {
     render(
       <BackendProvider backend={backend}>
-        <SessionProvider session={{ profile: 'staging', url: 'https://updates.example', app, token_name: 'ci', role }}>
+        <SessionProvider session={{ profile: 'staging', url: 'https://updates.example', app, token_id: 1, token_name: 'ci', role }}>
           <CurrentAppProvider app={app}>
             <DevicesScreen />
           </CurrentAppProvider>

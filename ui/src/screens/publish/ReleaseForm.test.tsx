@@ -22,7 +22,7 @@ const preview: BundlePreview = {
 };
 
 function session(role: string): Session {
-  return { profile: 'local', url: 'http://127.0.0.1:8080', app: 'com.example.app', token_name: 'ci', role };
+  return { profile: 'local', url: 'http://127.0.0.1:8080', app: 'com.example.app', token_id: 1, token_name: 'ci', role };
 }
 
 function backend(published: PublishForm[]): Backend {
