@@ -8,14 +8,25 @@ export function loadTheme(): ThemeChoice {
   return stored === 'light' || stored === 'dark' ? stored : 'system';
 }
 
-export function applyTheme(choice: ThemeChoice) {
-  if (choice === 'system') {
-    delete document.documentElement.dataset.theme;
-    globalThis.localStorage?.removeItem(STORAGE_KEY);
-  } else {
-    document.documentElement.dataset.theme = choice;
+/**
+ * Sets `data-theme` on the page, the one switch the stylesheet reads. For `system` it follows
+ * the OS setting until the returned function stops it (an effect's cleanup).
+ */
+export function applyTheme(choice: ThemeChoice): () => void {
+  const root = document.documentElement;
+  if (choice !== 'system') {
+    root.dataset.theme = choice;
     globalThis.localStorage?.setItem(STORAGE_KEY, choice);
+    return () => {};
   }
+  globalThis.localStorage?.removeItem(STORAGE_KEY);
+  const dark = globalThis.matchMedia?.('(prefers-color-scheme: dark)');
+  const follow = () => {
+    root.dataset.theme = dark?.matches ? 'dark' : 'light';
+  };
+  follow();
+  dark?.addEventListener('change', follow);
+  return () => dark?.removeEventListener('change', follow);
 }
 
 export function nextTheme(choice: ThemeChoice): ThemeChoice {
