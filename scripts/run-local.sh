@@ -32,6 +32,7 @@ for _ in $(seq 1 100); do
   kill -0 $server_pid 2>/dev/null || { cat "$data/server.log" >&2; exit 1; }
   sleep 0.1
 done
+grep -q ready "$data/server.log" || { echo "capstan-server did not start within 10 s:" >&2; cat "$data/server.log" >&2; exit 1; }
 echo "capstan-server on $url (data: $data, log: $data/server.log)"
 
 # The profile `local` works when its token is in the keychain and the server accepts it;

@@ -75,6 +75,8 @@ mkdir -p "$work/nginx/html" "$work/nginx/logs"
 curl -fsS -H 'Content-Type: application/json' \
   -d "{\"platform\":\"android\",\"device_id\":\"probe\",\"app_id\":\"$app\",\"version_build\":\"1.0.0\",\"version_name\":\"builtin\"}" \
   "$base/updates" >"$work/nginx/html/answer.json"
+# Both sides must answer the same thing: an update offer, not a refusal (also HTTP 200).
+grep -q '"url"' "$work/nginx/html/answer.json" || { echo "bench: /updates offers no bundle: $(cat "$work/nginx/html/answer.json")" >&2; exit 1; }
 cat >"$work/nginx/nginx.conf" <<NGINX
 user root;
 worker_processes 1;

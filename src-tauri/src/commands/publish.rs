@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use capstan_client::connect::{self, ConnectOptions};
+use capstan_client::api::types::Rollout;
 use capstan_client::discovery;
 use capstan_client::publish::{self, PublishProgress, PublishRequest};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use ts_rs::TS;
 
+use super::connected_api;
 use crate::error::UiError;
 use crate::operations::Operations;
 use crate::progress_events::EventProgress;
@@ -115,16 +116,16 @@ pub async fn publish_defaults(folder: String) -> Result<PublishDefaults, UiError
 /// Every app with its channels.
 #[tauri::command]
 pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
-    let connection = connect::connect(ConnectOptions::default()).await?;
+    let api = connected_api().await?;
     let mut result = Vec::new();
-    for app in connection.api.apps().await? {
-        let channels = connection.api.channels(&app.id).await?;
+    for app in api.apps().await? {
+        let channels = api.channels(&app.id).await?;
         result.push(AppChannels {
             channels: channels
                 .into_iter()
                 .map(|c| ChannelSummary {
                     rollout_version: c.rollout.as_ref().map(|r| r.version.clone()),
-                    rollout_percent: c.rollout.as_ref().map(|r| f64::from(r.share_bp) / 100.0),
+                    rollout_percent: c.rollout.as_ref().map(Rollout::percent),
                     name: c.name,
                     target: c.target,
                 })
@@ -145,7 +146,7 @@ pub async fn publish_bundle(
     operation_id: String,
     form: PublishForm,
 ) -> Result<PublishResult, UiError> {
-    let connection = connect::connect(ConnectOptions::default()).await?;
+    let api = connected_api().await?;
     let operation = operations.start(&operation_id);
     let prepare = EventProgress::new(app.clone(), &operation_id, "packing");
     let upload = EventProgress::new(app, &operation_id, "uploading");
@@ -163,13 +164,9 @@ pub async fn publish_bundle(
         project_dir: Some(PathBuf::from(form.folder)),
         expected_sha256: Some(form.previewed_sha256),
     };
-    let outcome = publish::publish(
-        &connection.api,
-        &request,
-        PublishProgress { prepare: &prepare, upload: &upload },
-        &operation.flag,
-    )
-    .await?;
+    let outcome =
+        publish::publish(&api, &request, PublishProgress { prepare: &prepare, upload: &upload }, &operation.flag)
+            .await?;
     Ok(PublishResult {
         app: outcome.app,
         channel: outcome.channel,

@@ -1,5 +1,6 @@
 //! Connecting to a server: profiles, the token in the OS keychain, who the token is.
 
+use capstan_client::api::types::Me;
 use capstan_client::connect::{self, ConnectOptions};
 use capstan_client::keychain::Keychain;
 use capstan_client::profiles::ProfileFile;
@@ -38,19 +39,24 @@ pub struct ProfileSummary {
     pub active: bool,
 }
 
+impl Session {
+    /// A profile's server and app, with who the server says the token is.
+    fn new(profile: String, url: String, app: Option<String>, me: Me) -> Session {
+        Session { profile, url, app, token_id: me.token_id, token_name: me.name, role: me.role.as_str().to_owned() }
+    }
+}
+
 /// The active profile and who its token is; `not_connected` when there is none.
 #[tauri::command]
 pub async fn current_session() -> Result<Session, UiError> {
     let connection = connect::connect(ConnectOptions::default()).await?;
     let me = connection.api.me().await?;
-    Ok(Session {
-        profile: connection.profile.unwrap_or_default(),
-        url: connection.api.base_url().to_owned(),
-        app: connection.default_app,
-        token_id: me.token_id,
-        token_name: me.name,
-        role: me.role.as_str().to_owned(),
-    })
+    Ok(Session::new(
+        connection.profile.unwrap_or_default(),
+        connection.api.base_url().to_owned(),
+        connection.default_app,
+        me,
+    ))
 }
 
 /// Checks the token against the server, stores it in the keychain, saves and activates the
@@ -65,14 +71,7 @@ pub async fn connect_server(
     let file = ProfileFile::locate().map_err(capstan_client::ClientError::from)?;
     let app = app.map(|a| a.trim().to_owned()).filter(|a| !a.is_empty());
     let outcome = connect::login(profile.trim(), &url, &token, app, file, Keychain::new()).await?;
-    Ok(Session {
-        profile: outcome.profile,
-        url: outcome.url,
-        app: outcome.app,
-        token_id: outcome.me.token_id,
-        token_name: outcome.me.name,
-        role: outcome.me.role.as_str().to_owned(),
-    })
+    Ok(Session::new(outcome.profile, outcome.url, outcome.app, outcome.me))
 }
 
 /// Every saved profile.

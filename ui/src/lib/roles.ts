@@ -1,20 +1,18 @@
 // What each token role may do, mirrored from the server's role rules so the UI can disable
 // what would be refused, and say why, before the user tries.
 
-export type Action = 'publish' | 'release' | 'edit_channel' | 'set_override' | 'manage_apps';
+export type Action = 'publish' | 'release' | 'set_override' | 'manage_apps';
 
 const RANK: Record<string, number> = { viewer: 0, qa: 1, publisher: 2, admin: 3 };
 const NEEDS: Record<Action, string> = {
   set_override: 'qa',
   publish: 'publisher',
   release: 'publisher',
-  edit_channel: 'publisher',
   manage_apps: 'admin',
 };
 const VERB: Record<Action, string> = {
   publish: 'publish, roll out, promote or roll back',
   release: 'change rollouts, promote or roll back',
-  edit_channel: "change a channel's settings",
   set_override: 'change device channels',
   manage_apps: 'register apps',
 };

@@ -4,6 +4,7 @@ import { applyTheme, loadTheme } from './theme';
 afterEach(() => {
   vi.unstubAllGlobals();
   localStorage.clear();
+  delete document.documentElement.dataset.theme;
 });
 
 /** A stand-in for the OS setting, which jsdom lacks. */
@@ -37,10 +38,11 @@ describe('themes', () => {
   });
 
   it('keeps an explicit choice over the OS, and remembers it', () => {
-    const os = osSetting(true);
-    applyTheme('light');
-    os.change(true);
-    expect(document.documentElement.dataset.theme).toBe('light');
-    expect(loadTheme()).toBe('light');
+    const os = osSetting(false);
+    applyTheme('dark');
+    os.change(false);
+    expect(document.documentElement.dataset.theme).toBe('dark');
+    expect(os.listening()).toBe(0);
+    expect(loadTheme()).toBe('dark');
   });
 });

@@ -7,8 +7,8 @@
 pub mod types;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_core::progress::{CancelFlag, Progress};
@@ -55,6 +55,21 @@ pub struct UploadParams {
     pub notes: Option<String>,
 }
 
+/// One HTTP client per process, so connections and TLS set-up are reused: the console makes an
+/// `Api` per command (a reqwest `Client` is a handle to shared state; cloning it is cheap).
+fn shared_http() -> ClientResult<reqwest::Client> {
+    static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
+    if let Some(http) = HTTP.get() {
+        return Ok(http.clone());
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .user_agent(concat!("capstan-client/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError::Invalid(format!("cannot set up HTTP: {e}")))?;
+    Ok(HTTP.get_or_init(|| http).clone())
+}
+
 impl Api {
     /// A client for the server at `base_url` using `token`.
     pub fn new(base_url: &str, token: &str) -> ClientResult<Api> {
@@ -64,12 +79,7 @@ impl Api {
             .ok_or_else(|| {
                 ClientError::Invalid(format!("`{base_url}` is not a server URL: expected http:// or https://"))
             })?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("capstan-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Invalid(format!("cannot set up HTTP: {e}")))?;
-        Ok(Api { http, base, token: token.trim().to_owned() })
+        Ok(Api { http: shared_http()?, base, token: token.trim().to_owned() })
     }
 
     /// The server's base URL.

@@ -3,7 +3,8 @@
 //! These mirror the server's types (`capstan-server`'s `store` and `api` modules) instead of
 //! importing them, because a client must never depend on the server crate. Reading is
 //! lenient (unknown fields ignored, optional fields defaulted) so a newer server does not break
-//! an older CLI; the end-to-end tests against the real server catch any drift in meaning.
+//! an older CLI. `drift_tests` compares these types with the schemas a real server publishes;
+//! the end-to-end tests against the real server catch drift in meaning.
 
 use std::collections::BTreeMap;
 

@@ -45,16 +45,24 @@ pub async fn stats(
     }
     let now = state.now_ms();
     let mut records = Vec::with_capacity(events.len());
+    // Looked up once per app id in the body, not per event: a body holds up to
+    // MAX_EVENTS_PER_BODY events, usually of one app.
+    let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     for event in events {
         if event.info.device_id.is_empty() || event.info.app_id.is_empty() {
             continue;
         }
         // Events for apps this server does not know are acknowledged and dropped: storing them
         // would let anyone fill the disk, refusing them would make devices retry forever.
-        match state.cache().get(&event.info.app_id).await {
-            Ok(Some(_)) => records.push(record(event, now)),
-            Ok(None) => {}
-            Err(error) => return AppError::from(error).into_response(),
+        let app_known = match known.get(&event.info.app_id) {
+            Some(&answer) => answer,
+            None => match state.cache().get(&event.info.app_id).await {
+                Ok(found) => *known.entry(event.info.app_id.clone()).or_insert(found.is_some()),
+                Err(error) => return AppError::from(error).into_response(),
+            },
+        };
+        if app_known {
+            records.push(record(event, now));
         }
     }
     if records.is_empty() {

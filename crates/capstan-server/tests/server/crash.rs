@@ -139,15 +139,7 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
         .await
         .unwrap();
     assert_eq!(published.status(), StatusCode::OK);
-    let answer: Value = client
-        .post(format!("{base}/updates"))
-        .json(&device(APP, "term-device"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, answer) = post_json(format!("{base}/updates"), &device(APP, "term-device")).await;
     assert_eq!(answer["version"], "1.0.1");
     assert!(answer["url"].as_str().unwrap().starts_with(&base), "links use the real address: {answer}");
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
@@ -171,4 +163,32 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
     assert_eq!(device["device"]["bundle_version"], "1.0.0");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Startup removes blobs no bundle references (left by an upload interrupted after its blob was
+/// stored but before its row committed), and keeps every referenced one.
+#[tokio::test]
+async fn startup_removes_blobs_no_bundle_references() {
+    let server = TestServer::start().await;
+    server.create_app(APP).await;
+    server.upload_ok(APP, "1.0.0", "").await;
+    let stray_source = server.dir.path().join("stray.zip");
+    std::fs::write(&stray_source, b"not referenced").unwrap();
+    let stray = format!("{APP}/9.9.9/stray.zip");
+    server.state.blobs().put_file(&stray, &stray_source).await.unwrap();
+    let mut before = server.state.blobs().list().await.unwrap();
+    before.sort();
+    assert_eq!(before.len(), 2, "{before:?}");
+    let dir = server.stop_keeping_data().await;
+
+    let config = capstan_server::config::Config {
+        data_dir: dir.path().join("data"),
+        durable_writes: false,
+        ..capstan_server::config::Config::default()
+    };
+    let reopened = capstan_server::AppState::open(config).await.unwrap();
+    let after = reopened.blobs().list().await.unwrap();
+    let kept: Vec<String> = before.into_iter().filter(|key| *key != stray).collect();
+    assert_eq!(after, kept, "only the unreferenced blob is gone");
+    reopened.shutdown().await;
 }

@@ -186,23 +186,10 @@ async fn split_listeners_keep_the_management_api_off_the_public_port() {
     assert_eq!(status(format!("http://{management_addr}/api/v1/openapi.json")).await, StatusCode::OK);
     assert_eq!(status(format!("http://{public_addr}/healthz")).await, StatusCode::OK);
     assert_eq!(status(format!("http://{management_addr}/readyz")).await, StatusCode::OK);
-    let device_answer: serde_json::Value = client
-        .post(format!("http://{public_addr}/updates"))
-        .json(&device("com.nobody", "d1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, device_answer) = post_json(format!("http://{public_addr}/updates"), &device("com.nobody", "d1")).await;
     assert_eq!(device_answer["error"], "unknown_app");
-    let on_management = client
-        .post(format!("http://{management_addr}/updates"))
-        .json(&device("com.nobody", "d1"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(on_management.status(), StatusCode::NOT_FOUND);
+    let (on_management, _) = post_json(format!("http://{management_addr}/updates"), &device("com.nobody", "d1")).await;
+    assert_eq!(on_management, StatusCode::NOT_FOUND);
     stop.send(()).unwrap();
     handle.await.unwrap().unwrap();
 }

@@ -88,9 +88,15 @@ impl TestServer {
     }
 
     /// Graceful stop: waits for the server and its final flush.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// [`TestServer::stop`], handing back the data directory for a restart on it.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         self.handle.take().unwrap().await.unwrap().unwrap();
+        self.dir
     }
 
     pub async fn token(&self, role: Role) -> String {
@@ -201,6 +207,14 @@ impl TestServer {
         }
         files
     }
+}
+
+/// POSTs `body` as JSON to a full URL (servers a test starts itself, outside [`TestServer`])
+/// and returns the status and JSON answer.
+pub async fn post_json(url: String, body: &Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new().post(url).json(body).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

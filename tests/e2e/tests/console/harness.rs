@@ -39,9 +39,12 @@ pub struct Console {
 
 static ONE_CONSOLE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two different loopback ports nobody listens on right now (both held while choosing, so they
+/// cannot come out equal).
+fn two_free_ports() -> (u16, u16) {
+    let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (first.local_addr().unwrap().port(), second.local_addr().unwrap().port())
 }
 
 /// Sends `signal` to every process of `group`. (`kill -KILL -PGID` without `--` is read by
@@ -70,7 +73,7 @@ impl Console {
         // D-Bus session with an unlocked keychain, in their own process group for teardown.
         let scripts = Path::new(&manifest_dir()).join("../../scripts");
         // Fresh ports per console: a driver left over from an earlier crash can never answer.
-        let (port, native_port) = (free_port(), free_port());
+        let (port, native_port) = two_free_ports();
         let mut tauri_driver = Command::new("setsid")
             .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24"])
             .arg(scripts.join("with-keyring.sh"))

@@ -62,11 +62,8 @@ impl Session {
     /// Finds the first element matching `css`, waiting up to 30 s for it to appear.
     pub async fn find(&self, using: &str, selector: &str) -> Element<'_> {
         for _ in 0..300 {
-            let found = self
-                .command(reqwest::Method::POST, "/element", Some(json!({ "using": using, "value": selector })))
-                .await;
-            if let Some(id) = found.get(ELEMENT_KEY).and_then(Value::as_str) {
-                return Element { session: self, id: id.to_owned() };
+            if let Some(element) = self.try_find(using, selector).await {
+                return element;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

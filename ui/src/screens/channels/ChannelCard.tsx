@@ -39,6 +39,19 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
   const others = channels.filter((c) => c.name !== channel.name && c.target !== null);
   const shareValue = Number(share);
   const shareValid = share.trim() !== '' && shareValue > 0 && shareValue <= 100;
+  // One share field serves both the running rollout and a new one.
+  const shareInput = (name: string) => (
+    <input
+      name={name}
+      type="number"
+      min={0.01}
+      max={100}
+      step="any"
+      value={share}
+      onChange={(e) => setShare(e.target.value)}
+      disabled={locked}
+    />
+  );
 
   return (
     <section className="card channel" data-testid={`channel-${channel.name}`} aria-label={`Channel ${channel.name}`}>
@@ -90,16 +103,7 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
         <div className="toolbar">
           <label className="field inline">
             <span>Share %</span>
-            <input
-              name={`share-${channel.name}`}
-              type="number"
-              min={0.01}
-              max={100}
-              step="any"
-              value={share}
-              onChange={(e) => setShare(e.target.value)}
-              disabled={locked}
-            />
+            {shareInput(`share-${channel.name}`)}
           </label>
           <button
             className="button"
@@ -138,16 +142,7 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
             </label>
             <label className="field inline">
               <span>to %</span>
-              <input
-                name={`start-share-${channel.name}`}
-                type="number"
-                min={0.01}
-                max={100}
-                step="any"
-                value={share}
-                onChange={(e) => setShare(e.target.value)}
-                disabled={locked}
-              />
+              {shareInput(`start-share-${channel.name}`)}
             </label>
             <button
               className="button secondary"

@@ -49,11 +49,6 @@ export function couldBeDeviceId(q: string): boolean {
   return trimmed.length > 0 && trimmed.length <= MAX_DEVICE_ID_LEN && !/\s/.test(trimmed);
 }
 
-/** A UUID, what current plugins use as device id. */
-export function looksLikeUuid(q: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(q.trim());
-}
-
 /**
  * The device to open straight away: when the search text is a full device id and it is the only
  * match. A prefix or a custom id that matches one device still shows the list, so nobody lands

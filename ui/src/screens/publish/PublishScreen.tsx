@@ -1,4 +1,5 @@
 import { useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
+import { ErrorBanner } from '../../components/ErrorBanner';
 import { ProgressBar } from '../../components/ProgressBar';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
@@ -116,11 +117,7 @@ export function PublishScreen() {
         />
       )}
       {state.kind === 'cancelled' && <p className="notice">Packing cancelled. Nothing was written.</p>}
-      {state.kind === 'failed' && (
-        <p className="error" role="alert">
-          {state.error.message}
-        </p>
-      )}
+      {state.kind === 'failed' && <ErrorBanner error={state.error} />}
       {state.kind === 'ready' && <BundlePreviewCard preview={state.preview} />}
       {state.kind === 'ready' && <ReleaseForm key={state.preview.sha256} preview={state.preview} />}
     </div>

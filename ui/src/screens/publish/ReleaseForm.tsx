@@ -7,12 +7,14 @@ import type { ProgressEvent } from '../../bindings/ProgressEvent';
 import type { PublishDefaults } from '../../bindings/PublishDefaults';
 import type { PublishResult } from '../../bindings/PublishResult';
 import type { UiError } from '../../bindings/UiError';
+import { ErrorBanner } from '../../components/ErrorBanner';
 import { ProgressBar } from '../../components/ProgressBar';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { formatBytes } from '../../lib/format';
 import { deniedReason } from '../../lib/roles';
 import { compareSemver, parseSemver, versionProblem } from '../../lib/semver';
+import { useCurrentApp } from '../../lib/app';
 import { useSession } from '../../lib/session';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
@@ -34,6 +36,7 @@ type Publishing =
 export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const backend = useBackend();
   const session = useSession();
+  const currentApp = useCurrentApp();
   const [apps, setApps] = useState<AppChannels[]>([]);
   const [defaults, setDefaults] = useState<PublishDefaults | null>(null);
   const [loadError, setLoadError] = useState<UiError | null>(null);
@@ -54,7 +57,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
       ([loadedApps, loadedDefaults]) => {
         setApps(loadedApps);
         setDefaults(loadedDefaults);
-        const app = loadedApps.find((a) => a.app === session.app) ?? loadedApps[0];
+        // The app picked in the sidebar, so Publish works on the app every other screen shows.
+        const app = loadedApps.find((a) => a.app === (currentApp ?? session.app)) ?? loadedApps[0];
         setForm((f) => ({
           ...f,
           app: app?.app ?? '',
@@ -65,6 +69,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
       },
       (e) => setLoadError(toUiError(e)),
     );
+    // Only on first load: later sidebar changes must not overwrite what the user chose here.
   }, [backend, session, preview.folder]);
 
   useEffect(() => {
@@ -90,10 +95,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const problem = useMemo(() => (form.version ? versionProblem(form.version, current) : 'enter a version'), [form.version, current]);
   const rollout = Number(form.rollout);
   const rolloutProblem = Number.isFinite(rollout) && rollout > 0 && rollout <= 100 ? null : 'between 0 and 100 %';
-  const denied = session ? deniedReason(session.role, 'publish') : 'Connect to a server first.';
-
   if (!session) return <p className="notice">Connect to a server to publish this bundle.</p>;
-  if (loadError) return <p className="error" role="alert">{loadError.message}</p>;
+  if (loadError) return <ErrorBanner error={loadError} />;
+  const denied = deniedReason(session.role, 'publish');
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -206,9 +210,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         </div>
       )}
       {publishing.kind === 'failed' && publishing.error.code !== 'cancelled' && (
-        <p className="error full" role="alert">
-          {publishing.error.message}
-        </p>
+        <div className="full">
+          <ErrorBanner error={publishing.error} />
+        </div>
       )}
       <div className="actions full">
         {denied && <span className="hint bad" data-testid="publish-denied">{denied}</span>}

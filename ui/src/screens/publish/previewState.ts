@@ -15,8 +15,7 @@ export type PreviewAction =
   | { type: 'start'; operationId: string; folder: string }
   | { type: 'progress'; event: ProgressEvent }
   | { type: 'succeeded'; operationId: string; preview: BundlePreview }
-  | { type: 'failed'; operationId: string; error: UiError }
-  | { type: 'reset' };
+  | { type: 'failed'; operationId: string; error: UiError };
 
 export const initialPreviewState: PreviewState = { kind: 'idle' };
 
@@ -35,7 +34,5 @@ export function previewReducer(state: PreviewState, action: PreviewAction): Prev
       return action.error.code === 'cancelled'
         ? { kind: 'cancelled', folder: state.folder }
         : { kind: 'failed', folder: state.folder, error: action.error };
-    case 'reset':
-      return initialPreviewState;
   }
 }
