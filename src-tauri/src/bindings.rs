@@ -7,11 +7,11 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
-    use capstan_client::api::types::{
-        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, CreateToken, CreatedToken, DeviceDetail,
-        DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, SettingsPatch, Timeline, TokenRecord,
+    use capstan_core::api::{
+        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken, CreatedToken,
+        DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, RollbackTo, SettingsPatch, Timeline,
+        TokenRecord,
     };
-    use capstan_client::channels::RollbackTo;
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
@@ -43,6 +43,7 @@ mod tests {
         RollbackTo::export_all(&config).unwrap();
         Channel::export_all(&config).unwrap();
         SettingsPatch::export_all(&config).unwrap();
+        ChannelSettings::export_all(&config).unwrap();
         HistoryEntry::export_all(&config).unwrap();
         Bundle::export_all(&config).unwrap();
         BundleHealth::export_all(&config).unwrap();
@@ -57,6 +58,24 @@ mod tests {
         TokenRecord::export_all(&config).unwrap();
         CreateToken::export_all(&config).unwrap();
         CreatedToken::export_all(&config).unwrap();
+        export_switches(dir);
+    }
+
+    /// The channel switches in declaration order with what each means, so the console's
+    /// settings editor lists exactly the switches the server has (ts-rs exports types, not
+    /// values: this one table is written by hand here, from the Rust table).
+    fn export_switches(dir: &Path) {
+        let mut text = String::from(
+            "// Generated from capstan_core::api::CHANNEL_SWITCHES by src-tauri/src/bindings.rs. Do not edit.\n\
+             import type { ChannelSettings } from \"./ChannelSettings\";\n\n\
+             export const CHANNEL_SWITCHES: ReadonlyArray<{ key: keyof ChannelSettings; description: string }> = [\n",
+        );
+        for (key, description) in capstan_core::api::CHANNEL_SWITCHES {
+            let description = serde_json::to_string(description.trim()).unwrap();
+            text.push_str(&format!("  {{ key: \"{key}\", description: {description} }},\n"));
+        }
+        text.push_str("];\n");
+        std::fs::write(dir.join("channelSwitches.ts"), text).unwrap();
     }
 
     fn read_dir(dir: &Path) -> BTreeMap<String, String> {

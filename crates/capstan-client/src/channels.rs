@@ -1,11 +1,10 @@
 //! Channel use-cases beyond single API calls: rollout changes and rollbacks with their inputs
 //! checked on this side, so a typo never reaches the server as a half-understood request.
 
+use capstan_core::api::{Channel, StartRollout};
 use capstan_core::version::RolloutShare;
-use serde::{Deserialize, Serialize};
 
 use crate::api::Api;
-use crate::api::types::Channel;
 use crate::error::{ClientError, ClientResult};
 
 /// What to do with a channel's rollout.
@@ -17,6 +16,8 @@ pub enum RolloutChange {
         version: String,
         /// Share, 0–100.
         percent: f64,
+        /// Even if the version is not newer than what the channel serves (audited).
+        force: bool,
     },
     /// Widen (or narrow) the running rollout to `percent` %.
     Percent(f64),
@@ -32,7 +33,10 @@ pub async fn change_rollout(api: &Api, app: &str, channel: &str, change: &Rollou
         RolloutShare::from_percent(percent).map(RolloutShare::percent).map_err(|e| ClientError::Invalid(e.to_string()))
     };
     match change {
-        RolloutChange::Start { version, percent } => api.start_rollout(app, channel, version, checked(*percent)?).await,
+        RolloutChange::Start { version, percent, force } => {
+            let body = StartRollout { version: version.clone(), percent: checked(*percent)?, force: *force };
+            api.start_rollout(app, channel, &body).await
+        }
         RolloutChange::Percent(percent) => {
             let percent = checked(*percent)?;
             // 100 % is the same as finishing, and leaves no rollout behind to remember.
@@ -45,25 +49,6 @@ pub async fn change_rollout(api: &Api, app: &str, channel: &str, change: &Rollou
         RolloutChange::Finish => api.finish_rollout(app, channel).await,
         RolloutChange::Abort => api.abort_rollout(app, channel).await,
     }
-}
-
-/// Where a rollback goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(rename_all = "snake_case")]
-pub enum RollbackTo {
-    /// The channel's previous bundle (earlier rollbacks skipped).
-    Previous,
-    /// The store build: devices drop their live-update bundle.
-    Builtin,
-}
-
-/// Rolls a channel back; any rollout ends.
-pub async fn rollback(api: &Api, app: &str, channel: &str, to: RollbackTo) -> ClientResult<Channel> {
-    let to = match to {
-        RollbackTo::Previous => "previous",
-        RollbackTo::Builtin => "builtin",
-    };
-    api.rollback(app, channel, to).await
 }
 
 /// Copies `from`'s target to `to` (e.g. beta → production).

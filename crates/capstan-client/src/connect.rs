@@ -7,10 +7,10 @@
 use serde::Serialize;
 
 use crate::api::Api;
-use crate::api::types::Me;
 use crate::error::{ClientError, ClientResult};
 use crate::keychain::Keychain;
 use crate::profiles::{Profile, ProfileFile, Profiles, check_name, normalize_url};
+use capstan_core::api::Me;
 
 /// What the caller was told on the command line or by the environment.
 #[derive(Debug, Clone, Default)]

@@ -18,8 +18,10 @@ use capstan_core::version::RolloutShare;
 use semver::Version;
 use serde::Serialize;
 
-use crate::api::types::{Bundle, Channel};
-use crate::api::{Api, UploadParams};
+use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams};
+use capstan_core::release::{Refusal, check_newer};
+
+use crate::api::Api;
 use crate::blocking::run_with_progress;
 use crate::discovery::{self, Found, Source};
 use crate::error::{ClientError, ClientResult};
@@ -145,9 +147,10 @@ pub async fn publish(
         None => {
             let params = UploadParams {
                 version: version.clone(),
-                sha256: report.sha256.clone(),
+                sha256: Some(report.sha256.clone()),
                 min_native_version: min_native.value.as_ref().map(Version::to_string),
                 notes: request.notes.clone().filter(|n| !n.is_empty()),
+                ..UploadParams::default()
             };
             (api.upload_bundle(&request.app, &params, &zip, progress.upload, cancel).await?, false)
         }
@@ -156,11 +159,13 @@ pub async fn publish(
         return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
     }
 
+    let force = request.force;
     let channel_after = match plan.share {
         Some(share) if share != RolloutShare::ALL => {
-            api.start_rollout(&request.app, &request.channel, &version, share.percent()).await?
+            let body = StartRollout { version: version.clone(), percent: share.percent(), force };
+            api.start_rollout(&request.app, &request.channel, &body).await?
         }
-        _ => api.set_target(&request.app, &request.channel, &version).await?,
+        _ => api.publish(&request.app, &request.channel, &Publish { version: version.clone(), force }).await?,
     };
     Ok(PublishOutcome {
         app: request.app.clone(),
@@ -211,12 +216,10 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             version.source
         )));
     }
-    if let Some(newest) = channel.newest_bundle()
-        && &newest >= shown
-        && !request.force
-    {
+    // The server enforces this rule too; checking it here refuses before anything is uploaded.
+    if let Err(Refusal::NotNewer { serving, .. }) = check_newer(&channel, &shown.to_string(), request.force) {
         return Err(ClientError::VersionRefused(format!(
-            "channel `{}` already serves {newest}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
+            "channel `{}` already serves {serving}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
             channel.name, version.source
         )));
     }

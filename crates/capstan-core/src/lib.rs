@@ -6,7 +6,9 @@
 //! which bundle a device may run. No network, no database, no UI framework.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod bundle;
 pub mod progress;
 pub mod protocol;
+pub mod release;
 pub mod version;

@@ -50,6 +50,8 @@ pub fn parse_lenient(input: &str) -> Result<Version, VersionError> {
 ///
 /// `None` leaves compatibility to each bundle's MIN_NATIVE_VERSION (Capstan's default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// No semver restriction.

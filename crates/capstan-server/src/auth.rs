@@ -3,63 +3,22 @@
 //! A token is 256 random bits shown once; the server keeps only its SHA-256 (a token is not a
 //! password: it has full entropy, so a fast hash is enough and argon2 would only slow every
 //! request). The stored hash is compared in constant time after the lookup.
+//!
+//! Which role a route needs is stated once, in the route table (`api::table`): the table wraps
+//! each route in [`require`], which authenticates the bearer token and checks the role before
+//! the handler or its body extractor runs, and leaves the [`Caller`] for the handler.
 
-use std::marker::PhantomData;
-
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use capstan_core::api::Role;
+
 use crate::AppState;
 use crate::error::AppError;
-
-/// What a token may do; each role includes the ones before it.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads everything.
-    Viewer,
-    /// Also sets and clears device channel overrides.
-    Qa,
-    /// Also uploads, publishes, rolls out, promotes and rolls back.
-    Publisher,
-    /// Also manages apps and tokens.
-    Admin,
-}
-
-/// A role name that is not one of the four.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}`: expected admin, publisher, qa or viewer")]
-pub struct UnknownRole(pub String);
-
-impl Role {
-    /// Stored and displayed name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Qa => "qa",
-            Role::Publisher => "publisher",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = UnknownRole;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "qa" => Ok(Role::Qa),
-            "publisher" => Ok(Role::Publisher),
-            "admin" => Ok(Role::Admin),
-            other => Err(UnknownRole(other.to_owned())),
-        }
-    }
-}
 
 /// Prefix that makes Capstan tokens recognisable to secret scanners and people.
 pub const TOKEN_PREFIX: &str = "capstan_";
@@ -99,72 +58,55 @@ impl Caller {
     }
 }
 
+/// The bearer token of a request: the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer(parts: &Parts) -> Option<&str> {
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Looks up the bearer token of a request.
 pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller, AppError> {
-    let header = parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(AppError::Unauthorized)?;
-    let token =
-        header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).ok_or(AppError::Unauthorized)?.trim();
+    let token = bearer(parts).ok_or(AppError::Unauthorized)?;
     if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
         return Err(AppError::Unauthorized);
     }
     let hash = hash_token(token);
-    let record = state.db().token_by_hash(&hash).await?.ok_or(AppError::Unauthorized)?;
-    if !bool::from(record.hash.as_bytes().ct_eq(hash.as_bytes())) {
+    let stored = state.db().token_by_hash(&hash).await?.ok_or(AppError::Unauthorized)?;
+    if !bool::from(stored.hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Err(AppError::Unauthorized);
     }
+    let record = stored.record;
     Ok(Caller { token_id: record.id, name: record.name, role: record.role })
 }
 
-/// A minimum role, at the type level, so routes declare it in their signature and the check
-/// runs before the body is read (a viewer with a malformed body gets 403, not 400).
-pub trait MinRole: Send + Sync + 'static {
-    /// The role required.
-    const ROLE: Role;
+/// The middleware the route table puts in front of every route that needs a role: 401 without
+/// a valid token, 403 with a weaker role, else the handler runs with the [`Caller`] in the
+/// request's extensions. It runs before the handler reads the body, so a viewer with a
+/// malformed body gets 403, not 400.
+pub async fn require(needed: Role, request: Request, next: Next) -> Response {
+    let Some(state) = request.extensions().get::<AppState>().cloned() else {
+        return AppError::Internal("the router was built without its state extension".into()).into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    let caller = match authenticate(&state, &parts).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    if caller.role < needed {
+        return AppError::Forbidden { needed }.into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
 }
 
-/// Requires [`Role::Viewer`].
-#[derive(Debug)]
-pub struct Viewer;
-/// Requires [`Role::Qa`].
-#[derive(Debug)]
-pub struct Qa;
-/// Requires [`Role::Publisher`].
-#[derive(Debug)]
-pub struct Publisher;
-/// Requires [`Role::Admin`].
-#[derive(Debug)]
-pub struct Admin;
-
-impl MinRole for Viewer {
-    const ROLE: Role = Role::Viewer;
-}
-impl MinRole for Qa {
-    const ROLE: Role = Role::Qa;
-}
-impl MinRole for Publisher {
-    const ROLE: Role = Role::Publisher;
-}
-impl MinRole for Admin {
-    const ROLE: Role = Role::Admin;
-}
-
-/// A caller holding at least role `R`: 401 without a valid token, 403 with a weaker role.
-#[derive(Debug)]
-pub struct Authorized<R: MinRole>(pub Caller, pub PhantomData<R>);
-
-impl<R: MinRole> FromRequestParts<AppState> for Authorized<R> {
+/// Handlers take the caller [`require`] authenticated.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let caller = authenticate(state, parts).await?;
-        if caller.role < R::ROLE {
-            return Err(AppError::Forbidden { needed: R::ROLE });
-        }
-        Ok(Authorized(caller, PhantomData))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // Only reachable without `require` if a route were mounted outside the route table.
+        parts.extensions.get::<Caller>().cloned().ok_or(AppError::Unauthorized)
     }
 }
 
@@ -182,11 +124,14 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_ordered_and_parse() {
-        assert!(Role::Viewer < Role::Qa && Role::Qa < Role::Publisher && Role::Publisher < Role::Admin);
-        for role in [Role::Viewer, Role::Qa, Role::Publisher, Role::Admin] {
-            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer capstan_x", "bearer capstan_x", "BEARER capstan_x", "BeArEr  capstan_x "] {
+            let (parts, ()) =
+                axum::http::Request::builder().header("authorization", header).body(()).unwrap().into_parts();
+            assert_eq!(bearer(&parts), Some("capstan_x"), "{header}");
         }
-        assert!("root".parse::<Role>().is_err());
+        let (parts, ()) =
+            axum::http::Request::builder().header("authorization", "Basic abc").body(()).unwrap().into_parts();
+        assert_eq!(bearer(&parts), None);
     }
 }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::store::{App, Bundle, Channel, Database, DeviceOverride, StoreResult};
+use capstan_core::api::{App, Channel, DeviceOverride};
+
+use crate::store::{Database, StoreResult, StoredBundle};
 
 /// Everything needed to answer a device of one app, read together.
 #[derive(Debug)]
@@ -21,7 +23,7 @@ pub struct AppSnapshot {
     /// Its channels, by id.
     pub channels: Vec<Channel>,
     /// Its bundles, by version.
-    pub bundles: HashMap<String, Bundle>,
+    pub bundles: HashMap<String, StoredBundle>,
     /// Per-device overrides, by device id.
     pub overrides: HashMap<String, DeviceOverride>,
 }
@@ -145,7 +147,7 @@ impl ConfigCache {
             return Ok(None);
         };
         let channels = self.db.list_channels(app_id).await?;
-        let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.version.clone(), b)).collect();
+        let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.bundle.version.clone(), b)).collect();
         let overrides = self.db.list_overrides(app_id).await?.into_iter().map(|o| (o.device_id.clone(), o)).collect();
         Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides })))
     }

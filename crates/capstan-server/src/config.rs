@@ -76,6 +76,18 @@ impl Default for Config {
     }
 }
 
+/// A URL with its password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:<redacted>@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
@@ -89,7 +101,7 @@ impl std::fmt::Debug for Config {
             .field("cache_ttl_ms", &self.cache_ttl_ms)
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
-            .field("database_url", &self.database_url.as_ref().map(|_| "<redacted>"))
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
             .finish()
     }
 }
@@ -210,6 +222,7 @@ mod tests {
             Config::load(None, vec![("CAPSTAN_DATABASE_URL".to_owned(), "postgres://u:hunter2@db/x".to_owned())])
                 .unwrap();
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("<redacted>"));
+        assert!(!shown.contains("hunter2") && shown.contains("postgres://u:<redacted>@db/x"), "{shown}");
+        assert_eq!(redact_url("sqlite://file.db"), "sqlite://file.db");
     }
 }

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use capstan_core::api::ErrorBody;
 
 use crate::auth::Role;
 use crate::store::{BlobError, StoreError};
@@ -95,6 +95,16 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<capstan_core::release::Refusal> for AppError {
+    fn from(refusal: capstan_core::release::Refusal) -> Self {
+        if refusal.is_conflict() {
+            AppError::Conflict(refusal.to_string())
+        } else {
+            AppError::BadRequest { code: refusal.code(), message: refusal.to_string() }
+        }
+    }
+}
+
 impl From<BlobError> for AppError {
     fn from(e: BlobError) -> Self {
         AppError::Internal(Box::new(e))
@@ -107,7 +117,8 @@ impl IntoResponse for AppError {
         if let AppError::Internal(source) = &self {
             tracing::error!(error = %source, "request failed");
         }
-        let mut response = (status, Json(json!({ "error": code, "message": self.to_string() }))).into_response();
+        let body = ErrorBody { error: code.to_owned(), message: self.to_string() };
+        let mut response = (status, Json(body)).into_response();
         if matches!(self, AppError::Unauthorized) {
             response
                 .headers_mut()

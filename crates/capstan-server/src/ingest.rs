@@ -18,7 +18,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::store::{Database, DeviceRecord, EventRecord};
+use capstan_core::api::{DeviceEvent, DeviceRecord};
+
+use crate::store::Database;
 
 /// Most devices buffered before a flush is forced early.
 const DEVICE_BUFFER_SOFT_MAX: usize = 50_000;
@@ -85,7 +87,7 @@ impl DeviceBuffer {
 }
 
 struct StatsBatch {
-    events: Vec<EventRecord>,
+    events: Vec<DeviceEvent>,
     done: oneshot::Sender<bool>,
 }
 
@@ -109,7 +111,7 @@ pub enum StatsRejected {
 
 impl StatsQueue {
     /// Queues events and waits until they are committed.
-    pub async fn submit(&self, events: Vec<EventRecord>) -> Result<(), StatsRejected> {
+    pub async fn submit(&self, events: Vec<DeviceEvent>) -> Result<(), StatsRejected> {
         if events.is_empty() {
             return Ok(());
         }
@@ -225,7 +227,7 @@ async fn stats_writer(
                 Err(_) => break,
             }
         }
-        let events: Vec<EventRecord> = batches.iter_mut().flat_map(|b| std::mem::take(&mut b.events)).collect();
+        let events: Vec<DeviceEvent> = batches.iter_mut().flat_map(|b| std::mem::take(&mut b.events)).collect();
         let stored = match db.insert_events(&events).await {
             Ok(()) => true,
             Err(error) => {
@@ -243,6 +245,7 @@ async fn stats_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DeviceStore;
     use crate::store::sqlite::SqliteDatabase;
 
     fn device(i: usize) -> DeviceRecord {

@@ -36,9 +36,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::ratelimit::RateLimiter;
-use crate::store::disk::DiskBlobStore;
-use crate::store::sqlite::SqliteDatabase;
-use crate::store::{BlobStore, Database, StoreError};
+use crate::store::{BlobStore, Database, OpenError, Storage, StoreError};
 
 /// Shared state of a running server. Cloning is cheap.
 #[derive(Clone)]
@@ -59,55 +57,47 @@ struct Inner {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] OpenError),
     /// The data directory could not be prepared.
-    #[error("cannot prepare data directory {path}: {source}")]
-    DataDir {
+    #[error("cannot prepare directory {path}: {source}")]
+    Dir {
         /// The directory.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
-    /// The database could not be opened or migrated.
-    #[error("cannot open the database: {0}")]
-    Database(#[from] StoreError),
+    /// The start-up clean-up failed.
+    #[error("cannot clean up storage: {0}")]
+    Cleanup(#[from] StoreError),
 }
 
-/// Opens the embedded SQLite database of a data directory (the `token` commands use this too).
-pub async fn open_database(config: &Config) -> Result<SqliteDatabase, StartError> {
-    let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir { path: dir.clone(), source })?;
-    Ok(SqliteDatabase::open(&dir.join("capstan.db"), config.durable_writes).await?)
-}
+/// How old an unreferenced blob must be before start-up removes it. A blob is stored before
+/// its bundle row is committed (an upload's last step, a second or two); another replica may be
+/// between those two steps right now, so only what a crash left long ago is collected.
+const ORPHAN_GRACE_MS: i64 = 60 * 60 * 1000;
 
 impl AppState {
-    /// The embedded setup: SQLite and a blob directory under `config.data_dir`. Cleans what a
-    /// crash may have left: partial uploads, and blobs that no bundle row references.
+    /// The configured storage (the embedded SQLite file and blob directory by default). Cleans
+    /// what a crash may have left: partial uploads, and blobs that no bundle row references.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
-        let db = Arc::new(open_database(&config).await?);
-        let dir_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StartError::DataDir { path, source }
-        };
-        let blob_dir = config.data_dir.join("blobs");
-        let blobs = Arc::new(DiskBlobStore::open(&blob_dir).map_err(dir_error(&blob_dir))?);
+        let storage = store::open(&config).await?;
         let upload_dir = config.data_dir.join("uploads");
         if upload_dir.exists() {
-            std::fs::remove_dir_all(&upload_dir).map_err(dir_error(&upload_dir))?;
+            std::fs::remove_dir_all(&upload_dir)
+                .map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
         }
-        std::fs::create_dir_all(&upload_dir).map_err(dir_error(&upload_dir))?;
-        remove_orphan_blobs(&*db, &*blobs).await?;
-        Ok(AppState::new(config, db, blobs, Arc::new(SystemClock), upload_dir))
+        std::fs::create_dir_all(&upload_dir).map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
+        let clock = Arc::new(SystemClock);
+        remove_orphan_blobs(&*storage.db, &*storage.blobs, clock.now_ms()).await?;
+        Ok(AppState::new(config, storage, clock, upload_dir))
     }
 
     /// A state over any storage backends and clock. Starts the background writers, so it must
     /// be called inside a Tokio runtime.
-    pub fn new(
-        config: Config,
-        db: Arc<dyn Database>,
-        blobs: Arc<dyn BlobStore>,
-        clock: Arc<dyn Clock>,
-        upload_dir: PathBuf,
-    ) -> AppState {
+    pub fn new(config: Config, storage: Storage, clock: Arc<dyn Clock>, upload_dir: PathBuf) -> AppState {
+        let Storage { db, blobs } = storage;
         let ingest =
             Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
         AppState(Arc::new(Inner {
@@ -166,12 +156,15 @@ impl AppState {
     }
 }
 
-async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore) -> Result<(), StartError> {
+async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore, now_ms: i64) -> Result<(), StoreError> {
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
-    let stored = blobs.list().await.map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
-    for key in stored.into_iter().filter(|k| !referenced.contains(k)) {
-        tracing::info!(%key, "removing blob left by an interrupted upload");
-        blobs.delete(&key).await.map_err(|e| StartError::Database(StoreError::Backend(Box::new(e))))?;
+    let stored = blobs.list().await.map_err(StoreError::backend)?;
+    for blob in stored {
+        if referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
+            continue;
+        }
+        tracing::info!(key = %blob.key, "removing blob left by an interrupted upload");
+        blobs.delete(&blob.key).await.map_err(StoreError::backend)?;
     }
     Ok(())
 }
@@ -205,7 +198,12 @@ pub fn device_router(state: AppState) -> Router {
 
 /// Management API and health checks only (for a private listener).
 pub fn management_router(state: AppState) -> Router {
-    api::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
+    api::routes()
+        .merge(health_routes())
+        // The role checks in front of each route find the state here (see `auth::require`).
+        .layer(axum::Extension(state.clone()))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Everything on one listener.
@@ -213,6 +211,7 @@ pub fn router(state: AppState) -> Router {
     device::routes()
         .merge(api::routes())
         .merge(health_routes())
+        .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

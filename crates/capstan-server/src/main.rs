@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use capstan_server::auth::{Role, generate_token, hash_token};
 use capstan_server::clock::{Clock, SystemClock};
 use capstan_server::config::Config;
-use capstan_server::store::{Database, StoreError};
-use capstan_server::{AppState, open_database, serve, serve_split};
+use capstan_server::store::{OpenError, StoreError, open_database};
+use capstan_server::{AppState, serve, serve_split};
 use clap::{Parser, Subcommand};
 
 // Stats ingestion parses many small JSON values on several threads at once; glibc's allocator
@@ -60,6 +60,8 @@ enum CliError {
     Config(#[from] capstan_server::config::ConfigError),
     #[error(transparent)]
     Start(#[from] capstan_server::StartError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]

@@ -1,6 +1,6 @@
 //! Server administration from the console: registering apps, and the team's API tokens.
 
-use capstan_client::api::types::{App, CreateApp, CreateToken, CreatedToken, TokenRecord};
+use capstan_core::api::{App, CreateApp, CreateToken, CreatedToken, TokenRecord};
 
 use super::connected_api;
 use crate::error::UiError;

@@ -1,7 +1,7 @@
 //! Channels: what each serves, rollouts, promotion, rollback, flags and history.
 
-use capstan_client::api::types::{Channel, HistoryEntry, SettingsPatch};
-use capstan_client::channels::{self, RollbackTo, RolloutChange};
+use capstan_client::channels::{self, RolloutChange};
+use capstan_core::api::{Channel, HistoryEntry, RollbackTo, SettingsPatch};
 use serde::Deserialize;
 use ts_rs::TS;
 
@@ -33,7 +33,8 @@ pub enum RolloutAction {
 impl From<RolloutAction> for RolloutChange {
     fn from(action: RolloutAction) -> Self {
         match action {
-            RolloutAction::Start { version, percent } => RolloutChange::Start { version, percent },
+            // The console publishes newer versions only: an older one is refused by the server.
+            RolloutAction::Start { version, percent } => RolloutChange::Start { version, percent, force: false },
             RolloutAction::Percent { percent } => RolloutChange::Percent(percent),
             RolloutAction::Finish => RolloutChange::Finish,
             RolloutAction::Abort => RolloutChange::Abort,
@@ -68,7 +69,7 @@ pub async fn promote_channel(app: String, from: String, to: String) -> Result<Ch
 /// Rolls a channel back to its previous bundle or to the store build.
 #[tauri::command]
 pub async fn rollback_channel(app: String, channel: String, to: RollbackTo) -> Result<Channel, UiError> {
-    Ok(channels::rollback(&connected_api().await?, &app, &channel, to).await?)
+    Ok(connected_api().await?.rollback(&app, &channel, to).await?)
 }
 
 /// Changes a channel's flags.

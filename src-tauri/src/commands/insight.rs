@@ -1,7 +1,7 @@
 //! Read-mostly views for release managers, QA and support: bundles and their health, devices
 //! (with QA's channel overrides), stats over time and the audit log.
 
-use capstan_client::api::types::{
+use capstan_core::api::{
     AuditEntry, Bundle, BundleHealth, ChannelAdoption, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord,
     Timeline,
 };

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use capstan_client::api::types::Rollout;
 use capstan_client::discovery;
 use capstan_client::publish::{self, PublishProgress, PublishRequest};
+use capstan_core::api::{Rollout, Target};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use ts_rs::TS;
@@ -127,7 +127,7 @@ pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
                     rollout_version: c.rollout.as_ref().map(|r| r.version.clone()),
                     rollout_percent: c.rollout.as_ref().map(Rollout::percent),
                     name: c.name,
-                    target: c.target,
+                    target: c.target.as_ref().map(Target::as_text).map(str::to_owned),
                 })
                 .collect(),
             app: app.id,

@@ -1,9 +1,9 @@
 //! Connecting to a server: profiles, the token in the OS keychain, who the token is.
 
-use capstan_client::api::types::Me;
 use capstan_client::connect::{self, ConnectOptions};
 use capstan_client::keychain::Keychain;
 use capstan_client::profiles::ProfileFile;
+use capstan_core::api::Me;
 use serde::Serialize;
 use ts_rs::TS;
 

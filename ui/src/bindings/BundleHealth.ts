@@ -25,6 +25,6 @@ failures_total: number,
  */
 rollbacks: number, 
 /**
- * Devices running it seen recently.
+ * Devices running it that were seen in the window.
  */
 active_devices: number, };

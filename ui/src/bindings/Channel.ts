@@ -7,7 +7,7 @@ import type { Strategy } from "./Strategy";
  */
 export type Channel = { 
 /**
- * Numeric id.
+ * Numeric id (sent to devices in `listChannels`).
  */
 id: number, 
 /**
@@ -15,11 +15,12 @@ id: number,
  */
 app_id: string, 
 /**
- * Name.
+ * Name devices and operators use.
  */
 name: string, 
 /**
- * What it serves: a bundle version, `builtin` (the store build), or nothing yet.
+ * What it serves: a bundle version, `builtin` (the store build), or `null` until something
+ * is published.
  */
 target: string | null, 
 /**
@@ -27,7 +28,7 @@ target: string | null,
  */
 rollout: Rollout | null, 
 /**
- * Bumped by every change.
+ * Bumped by every write: saves name the revision they read (optimistic concurrency).
  */
 revision: number, 
 /**
@@ -39,46 +40,46 @@ created_at_ms: number,
  */
 updated_at_ms: number, 
 /**
- * Devices without an opinion may get this channel by default.
+ * Devices that ask for no channel may get this one.
  */
 public: boolean, 
 /**
- * Devices may choose this channel themselves.
+ * Devices may switch themselves to this channel (setChannel).
  */
 allow_self_set: boolean, 
 /**
- * iOS devices allowed.
+ * Serve iOS devices.
  */
 ios: boolean, 
 /**
- * Android devices allowed.
+ * Serve Android devices.
  */
 android: boolean, 
 /**
- * Electron devices allowed.
+ * Serve Electron apps.
  */
 electron: boolean, 
 /**
- * Production builds allowed.
+ * Serve production builds.
  */
 allow_prod: boolean, 
 /**
- * Development builds allowed.
+ * Serve development builds.
  */
 allow_dev: boolean, 
 /**
- * Physical devices allowed.
+ * Serve physical devices.
  */
 allow_device: boolean, 
 /**
- * Emulators allowed.
+ * Serve emulators and simulators.
  */
 allow_emulator: boolean, 
 /**
- * Semver strategy against the native version.
+ * Semver boundary a bundle may not cross relative to the device's native version.
  */
 strategy: Strategy, 
 /**
- * Bundles older than the native version are refused.
+ * Refuse bundles older than the device's native version.
  */
 block_under_native: boolean, };

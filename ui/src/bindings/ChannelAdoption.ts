@@ -2,7 +2,7 @@
 import type { Rollout } from "./Rollout";
 
 /**
- * Adoption on one channel.
+ * Adoption of one channel.
  */
 export type ChannelAdoption = { 
 /**
@@ -10,26 +10,26 @@ export type ChannelAdoption = {
  */
 channel: string, 
 /**
- * What it serves.
+ * What the channel serves: a version, `builtin`, or `null`.
  */
 target: string | null, 
 /**
- * Rollout in progress.
+ * A rollout in progress.
  */
 rollout: Rollout | null, 
 /**
- * Devices seen recently on this channel.
+ * Devices on this channel seen in the window.
  */
 active_devices: number, 
 /**
- * Of those, devices on the target.
+ * Active devices running the target.
  */
 on_target: number, 
 /**
- * `on_target / active_devices` (0–1).
+ * `on_target / active_devices` (0 without devices).
  */
 adoption: number, 
 /**
- * Devices per bundle version.
+ * Active devices per bundle version running.
  */
 by_bundle: { [key in string]: number }, };

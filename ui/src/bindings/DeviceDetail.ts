@@ -4,18 +4,18 @@ import type { DeviceRecord } from "./DeviceRecord";
 import type { OverrideInfo } from "./OverrideInfo";
 
 /**
- * `GET .../devices/{id}`: a device, its override and its timeline (newest first).
+ * `GET .../devices/{device}` answer: a device, its override and its timeline (newest first).
  */
 export type DeviceDetail = { 
 /**
- * What the server last heard from it (none if it only has an override).
+ * What the server last heard from it (`null` if only events or an override exist).
  */
 device: DeviceRecord | null, 
 /**
+ * Its latest events, newest first (at most 200).
+ */
+events: Array<DeviceEvent>, 
+/**
  * Its channel override.
  */
-override: OverrideInfo | null, 
-/**
- * Its events.
- */
-events: Array<DeviceEvent>, };
+override: OverrideInfo | null, };

@@ -9,7 +9,7 @@ export type DeviceRecord = {
  */
 app_id: string, 
 /**
- * Device id (lowercase).
+ * Device (lowercase).
  */
 device_id: string, 
 /**
@@ -21,11 +21,11 @@ custom_id: string,
  */
 platform: string, 
 /**
- * Native version.
+ * Native version (`version_build`).
  */
 native_version: string, 
 /**
- * Bundle running.
+ * Bundle running (`version_name`, `builtin` resolved to the native version).
  */
 bundle_version: string, 
 /**

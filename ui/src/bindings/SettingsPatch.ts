@@ -2,50 +2,51 @@
 import type { Strategy } from "./Strategy";
 
 /**
- * Channel settings to change; `None` leaves a setting as it is.
+ * Channel settings to change; absent fields stay as they are (or take the defaults on
+ * create). With feature `clap` these are also the CLI's flags.
  */
 export type SettingsPatch = { 
 /**
- * See [`ChannelSettings::public`].
+ * Devices that ask for no channel may get this one.
  */
-public: boolean | null, 
+public?: boolean | null, 
 /**
- * See [`ChannelSettings::allow_self_set`].
+ * Devices may switch themselves to this channel (setChannel).
  */
-allow_self_set: boolean | null, 
+allow_self_set?: boolean | null, 
 /**
- * See [`ChannelSettings::ios`].
+ * Serve iOS devices.
  */
-ios: boolean | null, 
+ios?: boolean | null, 
 /**
- * See [`ChannelSettings::android`].
+ * Serve Android devices.
  */
-android: boolean | null, 
+android?: boolean | null, 
 /**
- * See [`ChannelSettings::electron`].
+ * Serve Electron apps.
  */
-electron: boolean | null, 
+electron?: boolean | null, 
 /**
- * See [`ChannelSettings::allow_prod`].
+ * Serve production builds.
  */
-allow_prod: boolean | null, 
+allow_prod?: boolean | null, 
 /**
- * See [`ChannelSettings::allow_dev`].
+ * Serve development builds.
  */
-allow_dev: boolean | null, 
+allow_dev?: boolean | null, 
 /**
- * See [`ChannelSettings::allow_device`].
+ * Serve physical devices.
  */
-allow_device: boolean | null, 
+allow_device?: boolean | null, 
 /**
- * See [`ChannelSettings::allow_emulator`].
+ * Serve emulators and simulators.
  */
-allow_emulator: boolean | null, 
+allow_emulator?: boolean | null, 
 /**
- * See [`ChannelSettings::strategy`].
+ * Semver boundary a bundle may not cross relative to the device's native version.
  */
-strategy: Strategy | null, 
+strategy?: Strategy | null, 
 /**
- * See [`ChannelSettings::block_under_native`].
+ * Refuse bundles older than the device's native version.
  */
-block_under_native: boolean | null, };
+block_under_native?: boolean | null, };

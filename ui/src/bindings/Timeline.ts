@@ -2,7 +2,7 @@
 import type { BucketCount } from "./BucketCount";
 
 /**
- * `GET .../stats/timeline`: events per time bucket and action, oldest first.
+ * `GET .../stats/timeline` answer: events per time bucket and action, oldest first.
  */
 export type Timeline = { 
 /**

@@ -2,7 +2,7 @@
 import type { Role } from "./Role";
 
 /**
- * An API token as the server lists it (never its secret).
+ * An API token as the server lists it: never its secret, nor the secret's hash.
  */
 export type TokenRecord = { 
 /**
@@ -22,6 +22,6 @@ role: Role,
  */
 created_at_ms: number, 
 /**
- * Revocation time, epoch ms; `None` while it works.
+ * Revocation time, epoch ms; `null` while it works.
  */
 revoked_at_ms: number | null, };

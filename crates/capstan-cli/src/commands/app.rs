@@ -1,6 +1,6 @@
 //! `capstan app create|list`.
 
-use capstan_client::api::types::CreateApp;
+use capstan_core::api::CreateApp;
 use clap::Subcommand;
 
 use crate::context::GlobalArgs;

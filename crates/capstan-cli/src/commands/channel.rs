@@ -1,9 +1,8 @@
 //! `capstan channel list|create|update|show|history|rollout|promote|rollback`.
 
-use capstan_client::api::types::{Channel, CreateChannel, SettingsPatch};
-use capstan_client::channels::{RollbackTo, RolloutChange, change_rollout, promote, rollback};
-use capstan_core::version::Strategy;
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use capstan_client::channels::{RolloutChange, change_rollout, promote};
+use capstan_core::api::{BUILTIN, Channel, CreateChannel, RollbackTo, SettingsPatch, Target};
+use clap::{ArgGroup, Args, Subcommand};
 
 use crate::context::GlobalArgs;
 use crate::output::{or_dash, print_json, print_table, time};
@@ -19,14 +18,14 @@ pub enum ChannelCommand {
         /// Channel name (letters, digits, `.`, `_`, `-`).
         name: String,
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: SettingsPatch,
     },
     /// Change a channel's settings.
     Update {
         /// Channel name.
         name: String,
         #[command(flatten)]
-        settings: SettingsArgs,
+        settings: SettingsPatch,
     },
     /// Show a channel: what it serves, its rollout and its settings.
     Show {
@@ -55,18 +54,9 @@ pub enum ChannelCommand {
         /// Channel name.
         name: String,
         /// Where to go back to.
-        #[arg(long, value_enum, default_value_t = RollbackArg::Previous)]
-        to: RollbackArg,
+        #[arg(long, value_enum, default_value_t = RollbackTo::Previous)]
+        to: RollbackTo,
     },
-}
-
-/// Rollback destinations.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RollbackArg {
-    /// The bundle the channel served before (earlier rollbacks are skipped).
-    Previous,
-    /// The build shipped in the app store.
-    Builtin,
 }
 
 /// Arguments of `capstan channel rollout`.
@@ -87,80 +77,10 @@ pub struct RolloutArgs {
     /// Stop the rollout: every device gets the channel's bundle again.
     #[arg(long)]
     pub abort: bool,
-}
-
-/// Channel settings as flags; unset flags leave a setting unchanged.
-#[derive(Debug, Args)]
-pub struct SettingsArgs {
-    /// Devices that ask for no channel may get this one.
-    #[arg(long, value_name = "BOOL")]
-    pub public: Option<bool>,
-    /// Devices may switch themselves to this channel (setChannel).
-    #[arg(long, value_name = "BOOL")]
-    pub self_assign: Option<bool>,
-    /// Serve iOS devices.
-    #[arg(long, value_name = "BOOL")]
-    pub ios: Option<bool>,
-    /// Serve Android devices.
-    #[arg(long, value_name = "BOOL")]
-    pub android: Option<bool>,
-    /// Serve Electron apps.
-    #[arg(long, value_name = "BOOL")]
-    pub electron: Option<bool>,
-    /// Serve production builds.
-    #[arg(long, value_name = "BOOL")]
-    pub prod_builds: Option<bool>,
-    /// Serve development builds.
-    #[arg(long, value_name = "BOOL")]
-    pub dev_builds: Option<bool>,
-    /// Serve physical devices.
-    #[arg(long, value_name = "BOOL")]
-    pub devices: Option<bool>,
-    /// Serve emulators and simulators.
-    #[arg(long, value_name = "BOOL")]
-    pub emulators: Option<bool>,
-    /// Semver boundary a bundle may not cross relative to the native version.
-    #[arg(long, value_enum)]
-    pub strategy: Option<StrategyArg>,
-    /// Refuse bundles older than the device's native version.
-    #[arg(long, value_name = "BOOL")]
-    pub block_under_native: Option<bool>,
-}
-
-/// Semver strategies.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StrategyArg {
-    /// No boundary: MIN_NATIVE_VERSION is the only compatibility gate.
-    None,
-    /// Never a higher major than the native app.
-    Major,
-    /// Never a higher major.minor than the native app.
-    Minor,
-    /// Only the native app's major.minor line.
-    Patch,
-}
-
-impl From<SettingsArgs> for SettingsPatch {
-    fn from(a: SettingsArgs) -> Self {
-        SettingsPatch {
-            public: a.public,
-            allow_self_set: a.self_assign,
-            ios: a.ios,
-            android: a.android,
-            electron: a.electron,
-            allow_prod: a.prod_builds,
-            allow_dev: a.dev_builds,
-            allow_device: a.devices,
-            allow_emulator: a.emulators,
-            strategy: a.strategy.map(|s| match s {
-                StrategyArg::None => Strategy::None,
-                StrategyArg::Major => Strategy::Major,
-                StrategyArg::Minor => Strategy::Minor,
-                StrategyArg::Patch => Strategy::Patch,
-            }),
-            block_under_native: a.block_under_native,
-        }
-    }
+    /// With --version: roll out even a version that is not newer than what the channel serves
+    /// (recorded as forced in the audit log).
+    #[arg(long, requires = "version")]
+    pub force: bool,
 }
 
 /// Runs a channel command.
@@ -177,7 +97,8 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             let rows: Vec<Vec<String>> = channels
                 .iter()
                 .map(|c| {
-                    vec![c.name.clone(), or_dash(c.target.as_deref()), rollout_text(c), flags(c), time(c.updated_at_ms)]
+                    let target = c.target.as_ref().map(Target::as_text);
+                    vec![c.name.clone(), or_dash(target), rollout_text(c), flags(c), time(c.updated_at_ms)]
                 })
                 .collect();
             print_table(&["CHANNEL", "SERVES", "ROLLOUT", "FLAGS", "CHANGED"], &rows, "no channels");
@@ -194,8 +115,12 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                     let rollout = h.rollout_after.as_ref().map(|r| format!("{} at {} %", r.version, r.percent()));
                     vec![
                         time(h.at_ms),
-                        h.action.clone(),
-                        format!("{} → {}", or_dash(h.target_before.as_deref()), or_dash(h.target_after.as_deref())),
+                        h.action.as_str().to_owned(),
+                        format!(
+                            "{} → {}",
+                            or_dash(h.target_before.as_ref().map(Target::as_text)),
+                            or_dash(h.target_after.as_ref().map(Target::as_text))
+                        ),
                         rollout.unwrap_or_else(|| "-".into()),
                         h.actor.clone(),
                     ]
@@ -206,19 +131,18 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
         }
         ChannelCommand::Show { name } => (api.channel(&app, &name).await?, None),
         ChannelCommand::Create { name, settings } => {
-            let body = CreateChannel { name, settings: settings.into() };
+            let body = CreateChannel { name, settings };
             (api.create_channel(&app, &body).await?, Some("Created".to_owned()))
         }
         ChannelCommand::Update { name, settings } => {
-            let patch = SettingsPatch::from(settings);
-            anyhow::ensure!(!patch.is_empty(), "nothing to change: pass at least one setting (see --help)");
-            (api.update_channel(&app, &name, &patch).await?, Some("Updated".to_owned()))
+            anyhow::ensure!(!settings.is_empty(), "nothing to change: pass at least one setting (see --help)");
+            (api.update_channel(&app, &name, &settings).await?, Some("Updated".to_owned()))
         }
         ChannelCommand::Rollout(args) => {
             let change = match (args.finish, args.abort, args.percent, args.version) {
                 (true, _, _, _) => RolloutChange::Finish,
                 (_, true, _, _) => RolloutChange::Abort,
-                (_, _, Some(percent), Some(version)) => RolloutChange::Start { version, percent },
+                (_, _, Some(percent), Some(version)) => RolloutChange::Start { version, percent, force: args.force },
                 (_, _, Some(percent), None) => RolloutChange::Percent(percent),
                 _ => unreachable!("clap requires one of --percent, --finish, --abort"),
             };
@@ -228,13 +152,7 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             let after = promote(api, &app, &from, &to).await?;
             (after, Some(format!("Promoted `{from}` →")))
         }
-        ChannelCommand::Rollback { name, to } => {
-            let to = match to {
-                RollbackArg::Previous => RollbackTo::Previous,
-                RollbackArg::Builtin => RollbackTo::Builtin,
-            };
-            (rollback(api, &app, &name, to).await?, Some("Rolled back".to_owned()))
-        }
+        ChannelCommand::Rollback { name, to } => (api.rollback(&app, &name, to).await?, Some("Rolled back".to_owned())),
     };
     if global.json {
         return print_json(&channel);
@@ -248,10 +166,10 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
 }
 
 fn serves(c: &Channel) -> String {
-    match c.target.as_deref() {
+    match &c.target {
         None => "nothing yet".into(),
-        Some("builtin") => "the store build (builtin)".into(),
-        Some(version) => version.to_owned(),
+        Some(Target::Builtin) => format!("the store build ({BUILTIN})"),
+        Some(Target::Bundle(version)) => version.clone(),
     }
 }
 

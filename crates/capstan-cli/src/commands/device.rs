@@ -1,6 +1,6 @@
 //! `capstan device find|show|set-channel|clear-channel`.
 
-use capstan_client::api::types::DeviceFilter;
+use capstan_core::api::DeviceFilter;
 use clap::Subcommand;
 use serde_json::json;
 

@@ -66,7 +66,7 @@ pub async fn stats(args: StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .map(|c| {
             vec![
                 c.channel.clone(),
-                or_dash(c.target.as_deref()),
+                or_dash(c.target.as_ref().map(capstan_core::api::Target::as_text)),
                 c.active_devices.to_string(),
                 format!("{:.0} %", c.adoption * 100.0),
                 c.rollout.as_ref().map(|r| format!("{} to {} %", r.version, r.percent())).unwrap_or_else(|| "-".into()),

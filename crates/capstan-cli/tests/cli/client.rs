@@ -46,9 +46,7 @@ async fn publish_reports_progress_and_cancelling_the_upload_leaves_nothing() {
     let root = tempfile::tempdir().unwrap();
     web_build(root.path());
     let api = Api::new(&server.url(), &server.token).unwrap();
-    api.create_app(&capstan_client::api::types::CreateApp { id: "com.example.client".into(), name: None })
-        .await
-        .unwrap();
+    api.create_app(&capstan_core::api::CreateApp { id: "com.example.client".into(), name: None }).await.unwrap();
 
     // Cancel pressed as the upload starts: nothing is stored, nothing is assigned.
     let cancel = CancelFlag::new();
@@ -67,7 +65,7 @@ async fn publish_reports_progress_and_cancelling_the_upload_leaves_nothing() {
     assert_eq!(Some(done), total, "packing progress reaches its total");
     assert_eq!(*upload.seen.lock().unwrap(), (Some(outcome.size), outcome.size), "upload progress counts every byte");
     assert_eq!(outcome.checksum, outcome.sha256);
-    assert_eq!(outcome.channel_after.target.as_deref(), Some("1.0.0"));
+    assert_eq!(outcome.channel_after.target_bundle(), Some("1.0.0"));
 }
 
 /// The console ships the zip the user previewed, pinned by its checksum: a different bundle
@@ -79,9 +77,7 @@ async fn publishing_a_previewed_zip_refuses_any_other_bundle() {
     let dist = web_build(root.path());
     std::fs::write(root.path().join("MIN_NATIVE_VERSION"), "2.1.0\n").unwrap();
     let api = Api::new(&server.url(), &server.token).unwrap();
-    api.create_app(&capstan_client::api::types::CreateApp { id: "com.example.client".into(), name: None })
-        .await
-        .unwrap();
+    api.create_app(&capstan_core::api::CreateApp { id: "com.example.client".into(), name: None }).await.unwrap();
     // The preview: a zip packed outside the project, as the console's staging area does.
     let staging = tempfile::tempdir().unwrap();
     let zip = staging.path().join("preview.zip");

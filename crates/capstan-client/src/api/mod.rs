@@ -1,10 +1,9 @@
 //! The typed management-API client (`/api/v1`, bearer token).
 //!
-//! One method per route, returning the types in [`types`]. Errors keep the server's code and
-//! message (`{"error", "message"}`), so the CLI prints the server's sentence and the console
-//! can branch on [`crate::ClientError::code`].
-
-pub mod types;
+//! One method per route, sending and returning the shared wire types of
+//! `capstan_core::api` (the server answers with the very same types). Errors keep the
+//! server's code and message (`{"error", "message"}`), so the CLI prints the server's sentence
+//! and the console can branch on [`crate::ClientError::code`].
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +16,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::AsyncReadExt;
 
+use capstan_core::api::{
+    ActiveQuery, App, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption, CreateApp,
+    CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, ErrorBody,
+    HistoryEntry, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, StartRollout,
+    Timeline, TimelineQuery, TokenRecord, UploadParams,
+};
+
 use crate::error::{ClientError, ClientResult};
-use types::*;
 
 /// How long to wait for a server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -38,21 +43,6 @@ impl std::fmt::Debug for Api {
         // The token is a secret: never in logs or panic messages.
         f.debug_struct("Api").field("base", &self.base.as_str()).field("token", &"<redacted>").finish()
     }
-}
-
-/// Query parameters of a bundle upload.
-#[derive(Debug, Clone, Serialize)]
-pub struct UploadParams {
-    /// Semver version.
-    pub version: String,
-    /// SHA-256 of the zip, lowercase hex.
-    pub sha256: String,
-    /// Oldest native version that can run it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_native_version: Option<String>,
-    /// Release notes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notes: Option<String>,
 }
 
 /// One HTTP client per process, so connections and TLS set-up are reused: the console makes an
@@ -156,22 +146,20 @@ impl Api {
         self.send(Method::PATCH, &["apps", app, "channels", channel], Some(patch)).await
     }
 
-    /// Points a channel at a bundle version or `builtin`; ends any rollout.
-    pub async fn set_target(&self, app: &str, channel: &str, version: &str) -> ClientResult<Channel> {
-        let body = serde_json::json!({ "version": version });
-        self.send(Method::POST, &["apps", app, "channels", channel, "publish"], Some(&body)).await
+    /// Points a channel at a bundle version or `builtin`; ends any rollout. The server refuses
+    /// a version that is not newer than what the channel serves unless `body.force`.
+    pub async fn publish(&self, app: &str, channel: &str, body: &Publish) -> ClientResult<Channel> {
+        self.send(Method::POST, &["apps", app, "channels", channel, "publish"], Some(body)).await
     }
 
-    /// Starts rolling `version` out to `percent` % of the channel's devices.
-    pub async fn start_rollout(&self, app: &str, channel: &str, version: &str, percent: f64) -> ClientResult<Channel> {
-        let body = serde_json::json!({ "version": version, "percent": percent });
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
+    /// Starts rolling a version out to a share of the channel's devices.
+    pub async fn start_rollout(&self, app: &str, channel: &str, body: &StartRollout) -> ClientResult<Channel> {
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollout"], Some(body)).await
     }
 
     /// Changes the running rollout's percentage.
     pub async fn change_rollout(&self, app: &str, channel: &str, percent: f64) -> ClientResult<Channel> {
-        let body = serde_json::json!({ "percent": percent });
-        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
+        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&ChangeRollout { percent })).await
     }
 
     /// Finishes the rollout: its bundle becomes the channel's target.
@@ -186,14 +174,13 @@ impl Api {
 
     /// Copies `from`'s target to `to`.
     pub async fn promote(&self, app: &str, from: &str, to: &str) -> ClientResult<Channel> {
-        let body = serde_json::json!({ "to": to });
+        let body = Promote { to: to.to_owned() };
         self.send(Method::POST, &["apps", app, "channels", from, "promote"], Some(&body)).await
     }
 
-    /// Rolls back to the previous target (`previous`) or the store build (`builtin`).
-    pub async fn rollback(&self, app: &str, channel: &str, to: &str) -> ClientResult<Channel> {
-        let body = serde_json::json!({ "to": to });
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
+    /// Rolls back to the previous target or the store build.
+    pub async fn rollback(&self, app: &str, channel: &str, to: RollbackTo) -> ClientResult<Channel> {
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&Rollback { to })).await
     }
 
     /// A channel's history, newest first.
@@ -280,25 +267,25 @@ impl Api {
 
     /// Pins a device to a channel.
     pub async fn set_override(&self, app: &str, device: &str, channel: &str) -> ClientResult<DeviceOverride> {
-        let body = serde_json::json!({ "channel": channel });
+        let body = SetOverride { channel: channel.to_owned() };
         self.send(Method::PUT, &["apps", app, "devices", device, "override"], Some(&body)).await
     }
 
     /// Removes a device's override; `false` when it had none.
     pub async fn clear_override(&self, app: &str, device: &str) -> ClientResult<bool> {
-        let answer: serde_json::Value =
+        let answer: Removed =
             self.send(Method::DELETE, &["apps", app, "devices", device, "override"], None::<&()>).await?;
-        Ok(answer.get("removed").and_then(serde_json::Value::as_bool).unwrap_or(false))
+        Ok(answer.removed)
     }
 
     /// Health per bundle.
     pub async fn bundle_stats(&self, app: &str) -> ClientResult<Vec<BundleHealth>> {
-        self.get(&["apps", app, "stats", "bundles"], &()).await
+        self.get(&["apps", app, "stats", "bundles"], &ActiveQuery::default()).await
     }
 
     /// Adoption per channel.
     pub async fn channel_stats(&self, app: &str) -> ClientResult<Vec<ChannelAdoption>> {
-        self.get(&["apps", app, "stats", "channels"], &()).await
+        self.get(&["apps", app, "stats", "channels"], &ActiveQuery::default()).await
     }
 
     /// Every token of the server, revoked ones included (admin).
@@ -319,25 +306,14 @@ impl Api {
     /// Events per `bucket` (`hour` or `day`) and action over the last `days` days, of one
     /// bundle `version` or of all.
     pub async fn timeline(&self, app: &str, bucket: &str, days: u32, version: Option<&str>) -> ClientResult<Timeline> {
-        #[derive(Serialize)]
-        struct Query<'a> {
-            bucket: &'a str,
-            days: u32,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            version: Option<&'a str>,
-        }
-        self.get(&["apps", app, "stats", "timeline"], &Query { bucket, days, version }).await
+        let query =
+            TimelineQuery { bucket: Some(bucket.to_owned()), days: Some(days), version: version.map(str::to_owned) };
+        self.get(&["apps", app, "stats", "timeline"], &query).await
     }
 
     /// The audit log, newest first.
     pub async fn audit(&self, app: Option<&str>, limit: u32) -> ClientResult<Vec<AuditEntry>> {
-        #[derive(Serialize)]
-        struct Query<'a> {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            app: Option<&'a str>,
-            limit: u32,
-        }
-        self.get(&["audit"], &Query { app, limit }).await
+        self.get(&["audit"], &AuditQuery { app: app.map(str::to_owned), limit: Some(limit) }).await
     }
 }
 

@@ -11,7 +11,7 @@ pub mod rules;
 pub use inspect::{InspectError, InspectLimits, inspect_zip};
 pub use pack::{PackError, PackOptions, pack_folder};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a bundle holds and what a release manager should know before shipping it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,7 +56,8 @@ pub struct BundleFile {
 }
 
 /// Something a release manager should know, but which does not make the bundle unusable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum Warning {
     /// No JavaScript file mentions `notifyAppReady`: the plugin will roll the bundle back

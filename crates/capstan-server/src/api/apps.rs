@@ -3,63 +3,38 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use capstan_core::api::{App, AppDetail, ChannelSettings, CreateApp, UpdateApp};
 
 use super::{ApiJson, audit, check_name, require_app, snapshot_of};
 use crate::AppState;
-use crate::auth::{Admin, Authorized, Viewer};
+use crate::auth::Caller;
 use crate::error::AppError;
-use crate::store::{App, Channel, ChannelSettings, NewChannel};
+use crate::store::NewChannel;
 
 /// Name of the channel every new app starts with.
 pub const DEFAULT_CHANNEL: &str = "production";
 
-/// `POST /api/v1/apps` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApp {
-    /// Reverse-DNS id, as in the app's `capacitor.config`.
-    pub id: String,
-    /// Display name (defaults to the id).
-    pub name: Option<String>,
-}
-
-/// `PATCH /api/v1/apps/{app}` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateApp {
-    /// New display name.
-    pub name: Option<String>,
-    /// Channel devices get when they ask for none (must exist).
-    pub default_channel: Option<String>,
-}
-
-/// `GET /api/v1/apps/{app}` answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct AppDetail {
-    /// The app.
-    pub app: App,
-    /// Its channels, by id.
-    pub channels: Vec<Channel>,
+fn check_display_name(name: &str) -> Result<(), AppError> {
+    if name.is_empty() || name.len() > 200 {
+        return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
+    }
+    Ok(())
 }
 
 /// List apps.
-pub async fn list(_: Authorized<Viewer>, State(state): State<AppState>) -> Result<Json<Vec<App>>, AppError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<App>>, AppError> {
     Ok(Json(state.db().list_apps().await?))
 }
 
 /// Create an app.
 pub async fn create(
-    Authorized(caller, _): Authorized<Admin>,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateApp>,
 ) -> Result<(StatusCode, Json<App>), AppError> {
     check_name("app id", &body.id, 128)?;
     let name = body.name.unwrap_or_else(|| body.id.clone());
-    if name.is_empty() || name.len() > 200 {
-        return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
-    }
+    check_display_name(&name)?;
     let now = state.now_ms();
     let app = App { id: body.id.clone(), name, default_channel: DEFAULT_CHANNEL.into(), created_at_ms: now };
     let channel = NewChannel {
@@ -75,11 +50,7 @@ pub async fn create(
 }
 
 /// Show an app with its channels.
-pub async fn show(
-    _: Authorized<Viewer>,
-    State(state): State<AppState>,
-    Path(app_id): Path<String>,
-) -> Result<Json<AppDetail>, AppError> {
+pub async fn show(State(state): State<AppState>, Path(app_id): Path<String>) -> Result<Json<AppDetail>, AppError> {
     let app = require_app(&state, &app_id).await?;
     let channels = state.db().list_channels(&app_id).await?;
     Ok(Json(AppDetail { app, channels }))
@@ -87,7 +58,7 @@ pub async fn show(
 
 /// Change an app's settings.
 pub async fn update(
-    Authorized(caller, _): Authorized<Admin>,
+    caller: Caller,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
     ApiJson(body): ApiJson<UpdateApp>,
@@ -95,9 +66,7 @@ pub async fn update(
     let before = require_app(&state, &app_id).await?;
     let mut app = before.clone();
     if let Some(name) = body.name {
-        if name.is_empty() || name.len() > 200 {
-            return Err(AppError::bad_request("invalid_name", "name must be 1–200 characters"));
-        }
+        check_display_name(&name)?;
         app.name = name;
     }
     if let Some(channel) = body.default_channel {

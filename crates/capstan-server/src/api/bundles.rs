@@ -10,45 +10,23 @@ use std::path::{Path as FsPath, PathBuf};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use capstan_core::api::{Bundle, UploadParams};
 use capstan_core::bundle::{InspectError, InspectLimits, inspect_zip};
 use capstan_core::progress::{CancelFlag, NoProgress};
 use futures_util::StreamExt;
-use schemars::JsonSchema;
-use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{audit, require_app, snapshot_of};
+use super::{ApiQuery, audit, require_app, snapshot_of};
 use crate::AppState;
-use crate::auth::{Authorized, Publisher, Viewer, random_hex};
+use crate::auth::{Caller, random_hex};
 use crate::error::AppError;
-use crate::store::{Bundle, StoreError};
+use crate::store::{StoreError, StoredBundle};
 
 /// Header carrying the SHA-256 the client computed (alternative to the `sha256` parameter).
 pub const SHA256_HEADER: &str = "x-capstan-sha256";
-
-/// Query parameters of an upload.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UploadParams {
-    /// Semver version, unique per app.
-    pub version: String,
-    /// SHA-256 of the body, lowercase hex (or the `x-capstan-sha256` header).
-    pub sha256: Option<String>,
-    /// Oldest native version that can run this bundle.
-    pub min_native_version: Option<String>,
-    /// Release notes.
-    pub notes: Option<String>,
-    /// For encrypted bundles: `base64(iv):base64(encrypted key)`.
-    pub session_key: Option<String>,
-    /// For encrypted bundles: the key id devices report.
-    pub key_id: Option<String>,
-    /// For encrypted bundles: the (encrypted) checksum devices verify.
-    pub checksum: Option<String>,
-}
 
 /// Removes the temporary upload file however the request ends.
 struct TempUpload(PathBuf);
@@ -154,10 +132,10 @@ async fn receive(body: Body, path: &FsPath, limit: u64) -> Result<(String, u64),
 
 /// Upload a bundle.
 pub async fn upload(
-    Authorized(caller, _): Authorized<Publisher>,
+    caller: Caller,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    Query(params): Query<UploadParams>,
+    ApiQuery(params): ApiQuery<UploadParams>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Bundle>), AppError> {
@@ -185,7 +163,7 @@ pub async fn upload(
     let (checksum, session_key, key_id, file_count, warnings) = match checked.encrypted {
         // The server never holds bundle keys, so an encrypted bundle cannot be opened here:
         // the publishing client inspects the plain zip before encrypting it.
-        Some((session_key, checksum, key_id)) => (checksum, session_key, key_id, 0, json!([])),
+        Some((session_key, checksum, key_id)) => (checksum, session_key, key_id, 0, Vec::new()),
         None => {
             let path = temp.0.clone();
             let report = tokio::task::spawn_blocking(move || {
@@ -197,8 +175,7 @@ pub async fn upload(
                 InspectError::Io { source, .. } => AppError::Internal(Box::new(source)),
                 other => AppError::InvalidBundle { code: "invalid_bundle", message: other.to_string() },
             })?;
-            let warnings = serde_json::to_value(&report.warnings).unwrap_or(json!([]));
-            (sha256.clone(), String::new(), None, report.files.len() as i64, warnings)
+            (sha256.clone(), String::new(), None, report.files.len() as i64, report.warnings)
         }
     };
 
@@ -215,17 +192,17 @@ pub async fn upload(
         notes: params.notes.unwrap_or_default(),
         session_key,
         key_id,
-        blob_key: blob_key.clone(),
         warnings,
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),
     };
     let entry =
         audit(&state, caller.actor(), Some(&app_id), "bundle.upload", &bundle.version, None, snapshot_of(&bundle));
-    match state.db().insert_bundle(&bundle, entry).await {
+    let stored = StoredBundle { bundle, blob_key: blob_key.clone() };
+    match state.db().insert_bundle(&stored, entry).await {
         Ok(saved) => {
             state.cache().invalidate(&app_id);
-            Ok((StatusCode::CREATED, Json(saved)))
+            Ok((StatusCode::CREATED, Json(saved.bundle)))
         }
         Err(error) => {
             // A concurrent upload of the same version won; its blob has the same key only if
@@ -233,7 +210,7 @@ pub async fn upload(
             if !matches!(&error, StoreError::Conflict(_))
                 || state
                     .db()
-                    .get_bundle(&app_id, &bundle.version)
+                    .get_bundle(&app_id, &stored.bundle.version)
                     .await
                     .ok()
                     .flatten()
@@ -247,28 +224,23 @@ pub async fn upload(
 }
 
 /// List bundles.
-pub async fn list(
-    _: Authorized<Viewer>,
-    State(state): State<AppState>,
-    Path(app_id): Path<String>,
-) -> Result<Json<Vec<Bundle>>, AppError> {
+pub async fn list(State(state): State<AppState>, Path(app_id): Path<String>) -> Result<Json<Vec<Bundle>>, AppError> {
     require_app(&state, &app_id).await?;
-    Ok(Json(state.db().list_bundles(&app_id).await?))
+    Ok(Json(state.db().list_bundles(&app_id).await?.into_iter().map(|b| b.bundle).collect()))
 }
 
 /// Show a bundle.
 pub async fn show(
-    _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path((app_id, version)): Path<(String, String)>,
 ) -> Result<Json<Bundle>, AppError> {
     let bundle = state.db().get_bundle(&app_id, &version).await?;
-    bundle.map(Json).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+    bundle.map(|b| Json(b.bundle)).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
 }
 
 /// Delete a bundle that no channel serves.
 pub async fn remove(
-    Authorized(caller, _): Authorized<Publisher>,
+    caller: Caller,
     State(state): State<AppState>,
     Path((app_id, version)): Path<(String, String)>,
 ) -> Result<Json<Bundle>, AppError> {
@@ -277,7 +249,8 @@ pub async fn remove(
         .get_bundle(&app_id, &version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
-    let entry = audit(&state, caller.actor(), Some(&app_id), "bundle.delete", &version, snapshot_of(&before), None);
+    let entry =
+        audit(&state, caller.actor(), Some(&app_id), "bundle.delete", &version, snapshot_of(&before.bundle), None);
     let deleted = match state.db().delete_bundle(&app_id, &version, entry).await {
         Err(StoreError::NotFound) => return Err(AppError::NotFound(format!("bundle {version}"))),
         other => other?,
@@ -287,5 +260,5 @@ pub async fn remove(
     if let Err(error) = state.blobs().delete(&deleted.blob_key).await {
         tracing::warn!(%error, key = %deleted.blob_key, "could not remove a deleted bundle's blob");
     }
-    Ok(Json(deleted))
+    Ok(Json(deleted.bundle))
 }

@@ -1,54 +1,19 @@
 //! Devices for support and QA: search, detail with the event timeline, channel overrides.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use axum::extract::{Path, State};
+use capstan_core::api::{
+    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed, SetOverride,
+};
 use serde_json::json;
 
-use super::{ApiJson, audit, require_app, snapshot_of};
+use super::{ApiJson, ApiQuery, audit, require_app, snapshot_of};
 use crate::AppState;
-use crate::auth::{Authorized, Qa, Viewer};
+use crate::auth::Caller;
 use crate::error::AppError;
-use crate::store::{DeviceFilter, DeviceOverride, DeviceRecord, EventRecord, OverrideSource};
 
-/// `PUT .../override` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SetOverride {
-    /// Channel name.
-    pub channel: String,
-}
-
-// Fields in the (sorted) order the `json!` this replaced wrote them.
-/// `GET .../devices/{device}` answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct DeviceDetail {
-    /// What the server last heard from it (`null` if only events or an override exist).
-    pub device: Option<DeviceRecord>,
-    /// Its latest events, newest first (at most 200).
-    pub events: Vec<EventRecord>,
-    /// Its channel override.
-    pub r#override: Option<OverrideInfo>,
-}
-
-/// A device's override as operators read it: the channel by name.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct OverrideInfo {
-    /// Channel name (`null` if the channel no longer exists).
-    pub channel: Option<String>,
-    /// When, epoch ms.
-    pub set_at_ms: i64,
-    /// Who set it.
-    pub source: OverrideSource,
-}
-
-/// `DELETE .../override` answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Removed {
-    /// Whether there was an override to remove.
-    pub removed: bool,
-}
+/// Events a device page shows.
+const TIMELINE_EVENTS: u32 = 200;
 
 /// Operators read their own writes: buffered device state is written before a device query.
 async fn flushed(state: &AppState) {
@@ -57,10 +22,9 @@ async fn flushed(state: &AppState) {
 
 /// Search devices by id or custom id, filtered by channel, native version or bundle.
 pub async fn search(
-    _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path(app_id): Path<String>,
-    Query(filter): Query<DeviceFilter>,
+    ApiQuery(filter): ApiQuery<DeviceFilter>,
 ) -> Result<Json<Vec<DeviceRecord>>, AppError> {
     require_app(&state, &app_id).await?;
     flushed(&state).await;
@@ -69,7 +33,6 @@ pub async fn search(
 
 /// A device, its override and its latest events.
 pub async fn show(
-    _: Authorized<Viewer>,
     State(state): State<AppState>,
     Path((app_id, device_id)): Path<(String, String)>,
 ) -> Result<Json<DeviceDetail>, AppError> {
@@ -77,22 +40,24 @@ pub async fn show(
     flushed(&state).await;
     let device_id = device_id.to_lowercase();
     let device = state.db().get_device(&app_id, &device_id).await?;
-    let events = state.db().device_events(&app_id, &device_id, 200).await?;
-    let overrides = state.db().list_overrides(&app_id).await?;
-    let channels = state.db().list_channels(&app_id).await?;
-    let entry = overrides.into_iter().find(|o| o.device_id == device_id).map(|o| {
-        let channel = channels.iter().find(|c| c.id == o.channel_id).map(|c| c.name.clone());
-        OverrideInfo { channel, set_at_ms: o.set_at_ms, source: o.source }
-    });
-    if device.is_none() && events.is_empty() && entry.is_none() {
+    let events = state.db().device_events(&app_id, &device_id, TIMELINE_EVENTS).await?;
+    let channel_override = match state.db().get_override(&app_id, &device_id).await? {
+        Some(o) => {
+            let channels = state.db().list_channels(&app_id).await?;
+            let channel = channels.into_iter().find(|c| c.id == o.channel_id).map(|c| c.name);
+            Some(OverrideInfo { channel, set_at_ms: o.set_at_ms, source: o.source })
+        }
+        None => None,
+    };
+    if device.is_none() && events.is_empty() && channel_override.is_none() {
         return Err(AppError::NotFound(format!("device `{device_id}`")));
     }
-    Ok(Json(DeviceDetail { device, events, r#override: entry }))
+    Ok(Json(DeviceDetail { device, events, channel_override }))
 }
 
 /// Pin a device to a channel (wins over anything the device asks for).
 pub async fn set_override(
-    Authorized(caller, _): Authorized<Qa>,
+    caller: Caller,
     State(state): State<AppState>,
     Path((app_id, device_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<SetOverride>,
@@ -130,13 +95,13 @@ pub async fn set_override(
 
 /// Remove a device's override (whoever set it).
 pub async fn clear_override(
-    Authorized(caller, _): Authorized<Qa>,
+    caller: Caller,
     State(state): State<AppState>,
     Path((app_id, device_id)): Path<(String, String)>,
 ) -> Result<Json<Removed>, AppError> {
     require_app(&state, &app_id).await?;
     let device_id = device_id.to_lowercase();
-    let before = state.db().list_overrides(&app_id).await?.into_iter().find(|o| o.device_id == device_id);
+    let before = state.db().get_override(&app_id, &device_id).await?;
     let record = audit(
         &state,
         caller.actor(),

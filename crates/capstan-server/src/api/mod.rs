@@ -1,5 +1,10 @@
 //! The management API under `/api/v1`: JSON, bearer tokens, roles (see [`crate::auth`]).
 //!
+//! Every route is declared once, in [`table`]: method, path, role, summary, the types its
+//! handler reads and answers, and the handler. The router, the role checks and the OpenAPI
+//! document all come from that declaration, so a route cannot be served without being
+//! documented, or documented with another role than it enforces.
+//!
 //! Every write reads fresh state from the database (not the device cache), saves it in one
 //! transaction with its audit entry, then invalidates the app's cached configuration.
 
@@ -14,27 +19,27 @@ pub mod tokens;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, on};
+use capstan_core::api::{
+    ActiveQuery, App, AppDetail, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption,
+    CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord,
+    HistoryEntry, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout, Timeline,
+    TimelineQuery, TokenRecord, UpdateApp, UploadParams,
+};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
-
-use self::apps::{AppDetail, CreateApp, UpdateApp};
-use self::audit::AuditQuery;
-use self::bundles::UploadParams;
-use self::channels::{ChangeRollout, CreateChannel, Promote, Publish, Rollback, SettingsPatch, StartRollout};
-use self::devices::{DeviceDetail, Removed, SetOverride};
-use self::stats::{ActiveQuery, BundleHealth, ChannelAdoption, Timeline, TimelineQuery};
-use self::tokens::{CreateToken, CreatedToken, Me};
 
 use crate::AppState;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::store::{
-    App, AuditEntry, Bundle, Channel, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, NewAudit, TokenRecord,
-};
+use crate::store::NewAudit;
 
-/// Writes a type's schema into the generator and returns a reference to it: how the route
-/// table names the Rust types a handler reads and writes without building schemas at compile time.
+/// Largest JSON body a management route reads.
+const MAX_JSON_BODY: usize = 256 * 1024;
+
+/// Writes a type's schema into the generator and returns a reference to it: how a route names
+/// the Rust types its handler reads and writes without building schemas up front.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
@@ -48,11 +53,11 @@ pub enum RequestBody {
     None,
     /// JSON of this type.
     Json(SchemaFn),
-    /// A raw zip, streamed (the bundle upload).
+    /// A raw zip, streamed (the bundle upload; no body limit but the server's bundle size).
     Zip,
 }
 
-/// One documented route: the OpenAPI document and the role-matrix test both read this table.
+/// What the route table knows of one route, besides its handler.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
     /// HTTP method.
@@ -75,7 +80,7 @@ pub struct RouteDoc {
 
 /// A route answering 200 with JSON of type `R`; chain [`RouteDoc::json`], [`RouteDoc::query`],
 /// [`RouteDoc::created`] for the rest.
-const fn route<R: JsonSchema>(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> RouteDoc {
+fn route<R: JsonSchema>(method: &'static str, path: &'static str, role: Role, summary: &'static str) -> RouteDoc {
     RouteDoc {
         method,
         path,
@@ -90,34 +95,80 @@ const fn route<R: JsonSchema>(method: &'static str, path: &'static str, role: Ro
 
 impl RouteDoc {
     /// The handler reads a JSON body of type `B`.
-    const fn json<B: JsonSchema>(mut self) -> Self {
+    fn json<B: JsonSchema>(mut self) -> Self {
         self.body = RequestBody::Json(schema_of::<B>);
         self
     }
 
     /// The handler reads the raw body as a zip.
-    const fn zip(mut self) -> Self {
+    fn zip(mut self) -> Self {
         self.body = RequestBody::Zip;
         self
     }
 
     /// The handler reads query parameters of type `Q` (a flat struct).
-    const fn query<Q: JsonSchema>(mut self) -> Self {
+    fn query<Q: JsonSchema>(mut self) -> Self {
         self.query = Some(schema_of::<Q>);
         self
     }
 
     /// The handler answers 201 Created.
-    const fn created(mut self) -> Self {
+    fn created(mut self) -> Self {
         self.status = 201;
         self
     }
+
+    fn method_filter(&self) -> MethodFilter {
+        match self.method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            other => panic!("route table: unsupported method {other}"),
+        }
+    }
 }
 
-/// Every management route, with the types its handler reads and answers: keep them in step with
-/// the handlers' signatures (the server tests validate real answers against the document).
-pub const ROUTES: &[RouteDoc] = &[
-    RouteDoc {
+/// The management routes: their documentation and the router serving them, built together.
+pub struct RouteTable {
+    docs: Vec<RouteDoc>,
+    router: Router<AppState>,
+}
+
+impl RouteTable {
+    fn new() -> Self {
+        RouteTable { docs: Vec::new(), router: Router::new() }
+    }
+
+    /// Declares a route: `doc` says what it is, `handler` serves it behind the role check.
+    fn add<H, T>(mut self, doc: RouteDoc, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let mut method_router = on(doc.method_filter(), handler);
+        if matches!(doc.body, RequestBody::Zip) {
+            method_router = method_router.layer(DefaultBodyLimit::disable());
+        }
+        if let Some(role) = doc.role {
+            method_router = method_router
+                .route_layer(axum::middleware::from_fn(move |request, next| crate::auth::require(role, request, next)));
+        }
+        self.router = self.router.route(doc.path, method_router);
+        self.docs.push(doc);
+        self
+    }
+
+    /// Every route's documentation, in declaration order.
+    pub fn docs(&self) -> &[RouteDoc] {
+        &self.docs
+    }
+}
+
+/// Every management route.
+pub fn table() -> RouteTable {
+    let openapi = RouteDoc {
         method: "GET",
         path: "/api/v1/openapi.json",
         role: None,
@@ -126,158 +177,234 @@ pub const ROUTES: &[RouteDoc] = &[
         body: RequestBody::None,
         status: 200,
         response: openapi::document_schema,
-    },
-    route::<Me>("GET", "/api/v1/me", Role::Viewer, "The calling token's name and role"),
-    route::<Vec<App>>("GET", "/api/v1/apps", Role::Viewer, "List apps"),
-    route::<App>("POST", "/api/v1/apps", Role::Admin, "Create an app with its public default channel `production`")
-        .json::<CreateApp>()
-        .created(),
-    route::<AppDetail>("GET", "/api/v1/apps/{app}", Role::Viewer, "Show an app"),
-    route::<App>("PATCH", "/api/v1/apps/{app}", Role::Admin, "Change an app's settings").json::<UpdateApp>(),
-    route::<Vec<Bundle>>("GET", "/api/v1/apps/{app}/bundles", Role::Viewer, "List bundles"),
-    route::<Bundle>("POST", "/api/v1/apps/{app}/bundles", Role::Publisher, "Upload a bundle (raw zip body, streaming)")
-        .query::<UploadParams>()
-        .zip()
-        .created(),
-    route::<Bundle>("GET", "/api/v1/apps/{app}/bundles/{version}", Role::Viewer, "Show a bundle"),
-    route::<Bundle>(
-        "DELETE",
-        "/api/v1/apps/{app}/bundles/{version}",
-        Role::Publisher,
-        "Delete a bundle no channel uses",
-    ),
-    route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"),
-    route::<Channel>("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel")
-        .json::<CreateChannel>()
-        .created(),
-    route::<Channel>("GET", "/api/v1/apps/{app}/channels/{channel}", Role::Viewer, "Show a channel"),
-    route::<Channel>("PATCH", "/api/v1/apps/{app}/channels/{channel}", Role::Publisher, "Change a channel's settings")
-        .json::<SettingsPatch>(),
-    route::<Channel>(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/publish",
-        Role::Publisher,
-        "Point a channel at a bundle or the store build",
-    )
-    .json::<Publish>(),
-    route::<Channel>(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/rollout",
-        Role::Publisher,
-        "Start a percentage rollout",
-    )
-    .json::<StartRollout>(),
-    route::<Channel>(
-        "PATCH",
-        "/api/v1/apps/{app}/channels/{channel}/rollout",
-        Role::Publisher,
-        "Change a rollout's percentage",
-    )
-    .json::<ChangeRollout>(),
-    route::<Channel>("DELETE", "/api/v1/apps/{app}/channels/{channel}/rollout", Role::Publisher, "Abort a rollout"),
-    route::<Channel>(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
-        Role::Publisher,
-        "Finish a rollout: its bundle becomes the target",
-    ),
-    route::<Channel>(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/promote",
-        Role::Publisher,
-        "Copy this channel's target to another channel",
-    )
-    .json::<Promote>(),
-    route::<Channel>(
-        "POST",
-        "/api/v1/apps/{app}/channels/{channel}/rollback",
-        Role::Publisher,
-        "Roll back to the previous target or the store build",
-    )
-    .json::<Rollback>(),
-    route::<Vec<HistoryEntry>>(
-        "GET",
-        "/api/v1/apps/{app}/channels/{channel}/history",
-        Role::Viewer,
-        "A channel's change history",
-    ),
-    route::<Vec<DeviceRecord>>("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices")
-        .query::<DeviceFilter>(),
-    route::<DeviceDetail>(
-        "GET",
-        "/api/v1/apps/{app}/devices/{device}",
-        Role::Viewer,
-        "A device with its override and event timeline",
-    ),
-    route::<DeviceOverride>(
-        "PUT",
-        "/api/v1/apps/{app}/devices/{device}/override",
-        Role::Qa,
-        "Pin a device to a channel",
-    )
-    .json::<SetOverride>(),
-    route::<Removed>(
-        "DELETE",
-        "/api/v1/apps/{app}/devices/{device}/override",
-        Role::Qa,
-        "Remove a device's channel override",
-    ),
-    route::<Vec<BundleHealth>>(
-        "GET",
-        "/api/v1/apps/{app}/stats/bundles",
-        Role::Viewer,
-        "Installs, failures, rollbacks and active devices per bundle",
-    )
-    .query::<ActiveQuery>(),
-    route::<Vec<ChannelAdoption>>("GET", "/api/v1/apps/{app}/stats/channels", Role::Viewer, "Adoption per channel")
-        .query::<ActiveQuery>(),
-    route::<Timeline>("GET", "/api/v1/apps/{app}/stats/timeline", Role::Viewer, "Events per time bucket and action")
-        .query::<TimelineQuery>(),
-    route::<Vec<AuditEntry>>("GET", "/api/v1/audit", Role::Viewer, "The audit log").query::<AuditQuery>(),
-    route::<Vec<TokenRecord>>("GET", "/api/v1/tokens", Role::Admin, "List tokens"),
-    route::<CreatedToken>("POST", "/api/v1/tokens", Role::Admin, "Create a token (shown once)")
-        .json::<CreateToken>()
-        .created(),
-    route::<TokenRecord>("DELETE", "/api/v1/tokens/{id}", Role::Admin, "Revoke a token"),
-];
+    };
+    RouteTable::new()
+        .add(openapi, openapi::document)
+        .add(route::<Me>("GET", "/api/v1/me", Role::Viewer, "The calling token's name and role"), tokens::me)
+        .add(route::<Vec<App>>("GET", "/api/v1/apps", Role::Viewer, "List apps"), apps::list)
+        .add(
+            route::<App>(
+                "POST",
+                "/api/v1/apps",
+                Role::Admin,
+                "Create an app with its public default channel `production`",
+            )
+            .json::<CreateApp>()
+            .created(),
+            apps::create,
+        )
+        .add(route::<AppDetail>("GET", "/api/v1/apps/{app}", Role::Viewer, "Show an app"), apps::show)
+        .add(
+            route::<App>("PATCH", "/api/v1/apps/{app}", Role::Admin, "Change an app's settings").json::<UpdateApp>(),
+            apps::update,
+        )
+        .add(route::<Vec<Bundle>>("GET", "/api/v1/apps/{app}/bundles", Role::Viewer, "List bundles"), bundles::list)
+        .add(
+            route::<Bundle>(
+                "POST",
+                "/api/v1/apps/{app}/bundles",
+                Role::Publisher,
+                "Upload a bundle (raw zip body, streaming)",
+            )
+            .query::<UploadParams>()
+            .zip()
+            .created(),
+            bundles::upload,
+        )
+        .add(
+            route::<Bundle>("GET", "/api/v1/apps/{app}/bundles/{version}", Role::Viewer, "Show a bundle"),
+            bundles::show,
+        )
+        .add(
+            route::<Bundle>(
+                "DELETE",
+                "/api/v1/apps/{app}/bundles/{version}",
+                Role::Publisher,
+                "Delete a bundle no channel uses",
+            ),
+            bundles::remove,
+        )
+        .add(route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"), channels::list)
+        .add(
+            route::<Channel>("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel")
+                .json::<CreateChannel>()
+                .created(),
+            channels::create,
+        )
+        .add(
+            route::<Channel>("GET", "/api/v1/apps/{app}/channels/{channel}", Role::Viewer, "Show a channel"),
+            channels::show,
+        )
+        .add(
+            route::<Channel>(
+                "PATCH",
+                "/api/v1/apps/{app}/channels/{channel}",
+                Role::Publisher,
+                "Change a channel's settings",
+            )
+            .json::<SettingsPatch>(),
+            channels::update,
+        )
+        .add(
+            route::<Channel>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/publish",
+                Role::Publisher,
+                "Point a channel at a bundle or the store build (refused if not newer, unless forced)",
+            )
+            .json::<Publish>(),
+            channels::publish,
+        )
+        .add(
+            route::<Channel>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/rollout",
+                Role::Publisher,
+                "Start a percentage rollout (refused if not newer, unless forced)",
+            )
+            .json::<StartRollout>(),
+            channels::rollout_start,
+        )
+        .add(
+            route::<Channel>(
+                "PATCH",
+                "/api/v1/apps/{app}/channels/{channel}/rollout",
+                Role::Publisher,
+                "Change a rollout's percentage",
+            )
+            .json::<ChangeRollout>(),
+            channels::rollout_change,
+        )
+        .add(
+            route::<Channel>(
+                "DELETE",
+                "/api/v1/apps/{app}/channels/{channel}/rollout",
+                Role::Publisher,
+                "Abort a rollout",
+            ),
+            channels::rollout_abort,
+        )
+        .add(
+            route::<Channel>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
+                Role::Publisher,
+                "Finish a rollout: its bundle becomes the target",
+            ),
+            channels::rollout_finish,
+        )
+        .add(
+            route::<Channel>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/promote",
+                Role::Publisher,
+                "Copy this channel's target to another channel",
+            )
+            .json::<Promote>(),
+            channels::promote,
+        )
+        .add(
+            route::<Channel>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/rollback",
+                Role::Publisher,
+                "Roll back to the previous target or the store build",
+            )
+            .json::<Rollback>(),
+            channels::rollback,
+        )
+        .add(
+            route::<Vec<HistoryEntry>>(
+                "GET",
+                "/api/v1/apps/{app}/channels/{channel}/history",
+                Role::Viewer,
+                "A channel's change history",
+            ),
+            channels::history,
+        )
+        .add(
+            route::<Vec<DeviceRecord>>("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices")
+                .query::<DeviceFilter>(),
+            devices::search,
+        )
+        .add(
+            route::<DeviceDetail>(
+                "GET",
+                "/api/v1/apps/{app}/devices/{device}",
+                Role::Viewer,
+                "A device with its override and event timeline",
+            ),
+            devices::show,
+        )
+        .add(
+            route::<DeviceOverride>(
+                "PUT",
+                "/api/v1/apps/{app}/devices/{device}/override",
+                Role::Qa,
+                "Pin a device to a channel",
+            )
+            .json::<SetOverride>(),
+            devices::set_override,
+        )
+        .add(
+            route::<Removed>(
+                "DELETE",
+                "/api/v1/apps/{app}/devices/{device}/override",
+                Role::Qa,
+                "Remove a device's channel override",
+            ),
+            devices::clear_override,
+        )
+        .add(
+            route::<Vec<BundleHealth>>(
+                "GET",
+                "/api/v1/apps/{app}/stats/bundles",
+                Role::Viewer,
+                "Installs, failures, rollbacks and active devices per bundle",
+            )
+            .query::<ActiveQuery>(),
+            stats::bundles,
+        )
+        .add(
+            route::<Vec<ChannelAdoption>>(
+                "GET",
+                "/api/v1/apps/{app}/stats/channels",
+                Role::Viewer,
+                "Adoption per channel",
+            )
+            .query::<ActiveQuery>(),
+            stats::channels,
+        )
+        .add(
+            route::<Timeline>(
+                "GET",
+                "/api/v1/apps/{app}/stats/timeline",
+                Role::Viewer,
+                "Events per time bucket and action",
+            )
+            .query::<TimelineQuery>(),
+            stats::timeline,
+        )
+        .add(
+            route::<Vec<AuditEntry>>("GET", "/api/v1/audit", Role::Viewer, "The audit log").query::<AuditQuery>(),
+            audit::list,
+        )
+        .add(route::<Vec<TokenRecord>>("GET", "/api/v1/tokens", Role::Admin, "List tokens"), tokens::list)
+        .add(
+            route::<CreatedToken>("POST", "/api/v1/tokens", Role::Admin, "Create a token (shown once)")
+                .json::<CreateToken>()
+                .created(),
+            tokens::create,
+        )
+        .add(route::<TokenRecord>("DELETE", "/api/v1/tokens/{id}", Role::Admin, "Revoke a token"), tokens::revoke)
+}
 
-/// Management routes.
+/// Management routes, as a router.
 pub fn routes() -> Router<AppState> {
-    use axum::routing::{delete, put};
-    let app = "/api/v1/apps/{app}";
-    let channel = "/api/v1/apps/{app}/channels/{channel}";
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/v1/me", get(tokens::me))
-        .route("/api/v1/apps", get(apps::list).post(apps::create))
-        .route(app, get(apps::show).patch(apps::update))
-        .route(&format!("{app}/bundles"), get(bundles::list).post(bundles::upload).layer(DefaultBodyLimit::disable()))
-        .route(&format!("{app}/bundles/{{version}}"), get(bundles::show).delete(bundles::remove))
-        .route(&format!("{app}/channels"), get(channels::list).post(channels::create))
-        .route(channel, get(channels::show).patch(channels::update))
-        .route(&format!("{channel}/publish"), post(channels::publish))
-        .route(
-            &format!("{channel}/rollout"),
-            post(channels::rollout_start).patch(channels::rollout_change).delete(channels::rollout_abort),
-        )
-        .route(&format!("{channel}/rollout/finish"), post(channels::rollout_finish))
-        .route(&format!("{channel}/promote"), post(channels::promote))
-        .route(&format!("{channel}/rollback"), post(channels::rollback))
-        .route(&format!("{channel}/history"), get(channels::history))
-        .route(&format!("{app}/devices"), get(devices::search))
-        .route(&format!("{app}/devices/{{device}}"), get(devices::show))
-        .route(
-            &format!("{app}/devices/{{device}}/override"),
-            put(devices::set_override).delete(devices::clear_override),
-        )
-        .route(&format!("{app}/stats/bundles"), get(stats::bundles))
-        .route(&format!("{app}/stats/channels"), get(stats::channels))
-        .route(&format!("{app}/stats/timeline"), get(stats::timeline))
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
+    table()
+        .router
         .fallback(|| async { AppError::NotFound("route".into()) })
-        .layer(DefaultBodyLimit::max(256 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .route_layer(axum::middleware::from_fn(no_store))
 }
 
@@ -299,9 +426,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         match axum::Json::<T>::from_request(request, state).await {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(rejection) if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(AppError::TooLarge { limit: 256 * 1024 })
+                Err(AppError::TooLarge { limit: MAX_JSON_BODY as u64 })
             }
             Err(rejection) => Err(AppError::bad_request("invalid_json", rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters whose rejection is an [`AppError`] (`?limit=-1` is a 400 in our shape).
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(AppError::bad_request("invalid_query", rejection.body_text())),
+        }
+    }
+}
+
+/// Path parameters whose rejection is an [`AppError`] (`/tokens/abc` is a 400 in our shape).
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(AppError::bad_request("invalid_path", rejection.body_text())),
         }
     }
 }
@@ -349,6 +506,6 @@ pub fn check_name(kind: &'static str, name: &str, max: usize) -> Result<(), AppE
 }
 
 /// Loads an app or 404.
-pub async fn require_app(state: &AppState, app_id: &str) -> Result<crate::store::App, AppError> {
+pub async fn require_app(state: &AppState, app_id: &str) -> Result<App, AppError> {
     state.db().get_app(app_id).await?.ok_or_else(|| AppError::NotFound(format!("app `{app_id}`")))
 }

@@ -1,22 +1,18 @@
-//! `GET /api/v1/openapi.json`, generated from [`super::ROUTES`], the same table the role-matrix
-//! test walks: every documented route is probed against the real router. (A route added to the
-//! router but not to the table would go undocumented; keep the two side by side.)
+//! `GET /api/v1/openapi.json`, generated from the route table ([`super::table`]), the same
+//! declaration the router and the role checks are built from: a served route is a documented
+//! route.
 //!
 //! Body and answer schemas come from the Rust types the handlers deserialize and serialize
 //! (`schemars` reads their `#[serde]` attributes), so the document follows the code. Requests
 //! are described with schemars' deserialize contract and answers with its serialize contract:
 //! an `Option` field a client may omit is always present (maybe `null`) in an answer.
 
-use std::borrow::Cow;
-
 use axum::Json;
-use capstan_core::bundle::Warning;
-use capstan_core::version::Strategy;
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 
-use super::{ROUTES, RequestBody, RouteDoc, SchemaFn};
+use super::{RequestBody, RouteDoc, SchemaFn};
 
 /// Where component schemas live; every `$ref` the generators write points here.
 const COMPONENTS: &str = "/components/schemas";
@@ -30,14 +26,14 @@ pub fn build() -> Value {
     let mut requests = generator(SchemaSettings::draft2020_12().for_deserialize());
     let mut answers = generator(SchemaSettings::draft2020_12().for_serialize());
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in super::table().docs() {
         let operation = operation(route, &mut requests, &mut answers);
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         entry[route.method.to_ascii_lowercase()] = operation;
     }
+    let error = answers.subschema_for::<capstan_core::api::ErrorBody>();
     let mut schemas = answers.take_definitions(true);
     merge_schemas(&mut schemas, requests.take_definitions(true));
-    schemas.insert("Error".into(), error_schema());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -52,7 +48,7 @@ pub fn build() -> Value {
             "responses": {
                 "Error": {
                     "description": "An error",
-                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+                    "content": { "application/json": { "schema": error } },
                 },
             },
         },
@@ -170,15 +166,6 @@ fn merge_schemas(into: &mut Map<String, Value>, from: Map<String, Value>) {
     }
 }
 
-/// The shape of every error answer ([`crate::error::AppError`]).
-fn error_schema() -> Value {
-    json!({
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": { "error": { "type": "string" }, "message": { "type": "string" } },
-    })
-}
-
 /// The answer of `GET /api/v1/openapi.json`: this document (not described further).
 pub fn document_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
@@ -186,73 +173,6 @@ pub fn document_schema(_: &mut SchemaGenerator) -> Schema {
         "required": ["openapi", "info", "paths", "components"],
         "description": "An OpenAPI 3.1 document",
     })
-}
-
-/// Schema of [`Strategy`], which lives in `capstan-core` (no schemars there).
-pub struct StrategySchema;
-
-impl JsonSchema for StrategySchema {
-    fn schema_name() -> Cow<'static, str> {
-        "Strategy".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        // The names are serde's, from every variant: the exhaustive match stops compiling when
-        // capstan-core adds one, until it is listed here.
-        let all = [Strategy::None, Strategy::Major, Strategy::Minor, Strategy::Patch];
-        for strategy in all {
-            match strategy {
-                Strategy::None | Strategy::Major | Strategy::Minor | Strategy::Patch => {}
-            }
-        }
-        let names: Vec<Value> = all.iter().map(|s| json!(s)).collect();
-        json_schema!({
-            "type": "string",
-            "enum": names,
-            "description": "How far a bundle's version may move from the device's native version (`none`: only MIN_NATIVE_VERSION applies).",
-        })
-    }
-}
-
-/// Schema of one stored bundle warning ([`Warning`], from `capstan-core`): an object tagged by
-/// `code`, with the variant's fields beside it.
-pub struct WarningSchema;
-
-impl JsonSchema for WarningSchema {
-    fn schema_name() -> Cow<'static, str> {
-        "BundleWarning".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        // One value of each variant, serialized by serde, gives the codes; the exhaustive match
-        // stops compiling when capstan-core adds a variant, until it is listed here.
-        let all = [
-            Warning::NoNotifyAppReady,
-            Warning::SourceMaps { count: 0 },
-            Warning::LargeFile { path: String::new(), size: 0 },
-            Warning::LargeBundle { size: 0 },
-        ];
-        for warning in &all {
-            match warning {
-                Warning::NoNotifyAppReady
-                | Warning::SourceMaps { .. }
-                | Warning::LargeFile { .. }
-                | Warning::LargeBundle { .. } => {}
-            }
-        }
-        let codes: Vec<Value> = all.iter().map(|w| json!(w)["code"].clone()).collect();
-        json_schema!({
-            "type": "object",
-            "required": ["code"],
-            "properties": {
-                "code": { "type": "string", "enum": codes },
-                "count": { "type": "integer", "minimum": 0 },
-                "path": { "type": "string" },
-                "size": { "type": "integer", "minimum": 0 },
-            },
-            "description": "Something a release manager should know about a bundle; fields beside `code` depend on it.",
-        })
-    }
 }
 
 /// The handler: the document is built once, the route table and types do not change.

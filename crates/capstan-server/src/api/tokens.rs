@@ -1,61 +1,30 @@
 //! API tokens over HTTP (admins), and `whoami`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use capstan_core::api::{CreateToken, CreatedToken, Me, TokenRecord};
 use serde_json::json;
 
-use super::{ApiJson, audit};
+use super::{ApiJson, ApiPath, audit};
 use crate::AppState;
-use crate::auth::{Admin, Authorized, Role, Viewer, generate_token, hash_token};
+use crate::auth::{Caller, generate_token, hash_token};
 use crate::error::AppError;
-use crate::store::{StoreError, TokenRecord};
-
-/// `POST /api/v1/tokens` body.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// Human name (who or what uses it).
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-}
-
-/// `GET /api/v1/me` answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Me {
-    /// Token name.
-    pub name: String,
-    /// Token role.
-    pub role: Role,
-    /// Token id.
-    pub token_id: i64,
-}
-
-/// `POST /api/v1/tokens` answer.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct CreatedToken {
-    /// The stored token (without its secret).
-    pub record: TokenRecord,
-    /// The secret, shown in this answer only.
-    pub token: String,
-}
+use crate::store::StoreError;
 
 /// The caller's identity.
-pub async fn me(Authorized(caller, _): Authorized<Viewer>) -> Json<Me> {
+pub async fn me(caller: Caller) -> Json<Me> {
     Json(Me { name: caller.name, role: caller.role, token_id: caller.token_id })
 }
 
 /// List tokens (never their secrets).
-pub async fn list(_: Authorized<Admin>, State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>>, AppError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>>, AppError> {
     Ok(Json(state.db().list_tokens().await?))
 }
 
 /// Create a token; the secret is in this answer only.
 pub async fn create(
-    Authorized(caller, _): Authorized<Admin>,
+    caller: Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), AppError> {
@@ -79,9 +48,9 @@ pub async fn create(
 
 /// Revoke a token.
 pub async fn revoke(
-    Authorized(caller, _): Authorized<Admin>,
+    caller: Caller,
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TokenRecord>, AppError> {
     let now = state.now_ms();
     let entry = audit(&state, caller.actor(), None, "token.revoke", &id.to_string(), None, None);

@@ -24,7 +24,7 @@ use super::{client_ip, object_body, refusal};
 use crate::AppState;
 use crate::cache::AppSnapshot;
 use crate::error::AppError;
-use crate::store::{DeviceOverride, OverrideSource};
+use capstan_core::api::{DeviceOverride, OverrideSource};
 
 type QueryFields = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 

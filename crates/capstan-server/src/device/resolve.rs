@@ -7,7 +7,7 @@ use capstan_core::version::{
 };
 
 use crate::cache::AppSnapshot;
-use crate::store::{Channel, Target};
+use capstan_core::api::{Channel, Target};
 
 /// How the device's channel was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +155,7 @@ fn answer_for_channel(
         Some(Target::Builtin) => return UpdateAnswer::builtin(),
         Some(Target::Bundle(version)) => version,
     };
-    let Some(bundle) = snapshot.bundles.get(&version) else {
+    let Some(stored) = snapshot.bundles.get(&version) else {
         return UpdateAnswer::refusal(
             "misconfigured_channel",
             RefusalKind::Failed,
@@ -169,6 +169,7 @@ fn answer_for_channel(
     if same(&version, &info.version_name) {
         return UpdateAnswer::up_to_date();
     }
+    let bundle = &stored.bundle;
     let (Ok(bundle_version), Ok(min_native)) =
         (parse_lenient(&version), bundle.min_native_version.as_deref().map(parse_lenient).transpose())
     else {
@@ -209,7 +210,7 @@ fn answer_for_channel(
         return UpdateAnswer::blocked("key_id_mismatch", "bundle was encrypted for another key", version);
     }
     UpdateAnswer::Offer(UpdateOffer {
-        url: format!("{base_url}/dl/{}", bundle.blob_key),
+        url: format!("{base_url}/dl/{}", stored.blob_key),
         version,
         checksum: bundle.checksum.clone(),
         session_key: bundle.session_key.clone(),

@@ -17,7 +17,7 @@ use super::{client_ip, invalid_body};
 use crate::AppState;
 use crate::error::AppError;
 use crate::ingest::StatsRejected;
-use crate::store::EventRecord;
+use capstan_core::api::DeviceEvent;
 
 /// Most events in one body (the plugin sends at most 200).
 pub const MAX_EVENTS_PER_BODY: usize = 1000;
@@ -84,8 +84,8 @@ fn ok() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-fn record(event: StatsEvent, now_ms: i64) -> EventRecord {
-    EventRecord {
+fn record(event: StatsEvent, now_ms: i64) -> DeviceEvent {
+    DeviceEvent {
         metadata: (!event.metadata.is_empty())
             .then(|| serde_json::to_string(&event.metadata).expect("string map serializes")),
         app_id: event.info.app_id,

@@ -14,7 +14,7 @@ use capstan_core::protocol::{DeviceInfo, RefusalKind};
 use super::{client_ip, invalid_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
-use crate::store::DeviceRecord;
+use capstan_core::api::DeviceRecord;
 
 /// The handler.
 pub async fn updates(

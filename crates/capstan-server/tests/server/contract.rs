@@ -1,19 +1,339 @@
-//! The storage contract suite against the embedded backends.
+//! The storage contract: behaviour every [`Database`] and [`BlobStore`] must have, written once
+//! and run against every backend pair ([`backends`]: SQLite + a directory always; more when
+//! they are configured). Each check panics with a message on failure.
 
-use capstan_server::store::contract::{blob_contract, database_contract};
+use std::path::Path;
+use std::sync::Arc;
+
+use capstan_core::api::{
+    App, Bundle, ChannelSettings, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, HistoryAction,
+    OverrideSource, Role, Rollout, Target,
+};
+use capstan_server::store::blob::read_all;
 use capstan_server::store::disk::DiskBlobStore;
 use capstan_server::store::sqlite::SqliteDatabase;
+use capstan_server::store::{
+    BlobError, BlobStore, ByteRange, Database, NewAudit, NewChannel, NewHistory, StoreError, StoredBundle,
+};
 
-#[tokio::test]
-async fn sqlite_satisfies_the_database_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDatabase::open(&dir.path().join("contract.db"), true).await.unwrap();
-    database_contract(&db).await;
+/// One backend pair to run the contract against, with what keeps it alive.
+pub struct Backends {
+    pub name: &'static str,
+    pub db: Arc<dyn Database>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub scratch: tempfile::TempDir,
+}
+
+/// Every backend pair available here, each empty.
+pub async fn backends() -> Vec<Backends> {
+    let scratch = tempfile::tempdir().unwrap();
+    let db = SqliteDatabase::open(&scratch.path().join("contract.db"), true).await.unwrap();
+    let blobs = DiskBlobStore::open(&scratch.path().join("blobs")).unwrap();
+    vec![Backends { name: "sqlite+disk", db: Arc::new(db), blobs: Arc::new(blobs), scratch }]
 }
 
 #[tokio::test]
-async fn disk_satisfies_the_blob_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DiskBlobStore::open(&dir.path().join("blobs")).unwrap();
-    blob_contract(&store, dir.path()).await;
+async fn every_database_meets_the_contract() {
+    for backend in backends().await {
+        eprintln!("database contract: {}", backend.name);
+        database_contract(&*backend.db).await;
+    }
+}
+
+#[tokio::test]
+async fn every_blob_store_meets_the_contract() {
+    for backend in backends().await {
+        eprintln!("blob contract: {}", backend.name);
+        blob_contract(&*backend.blobs, backend.scratch.path()).await;
+    }
+}
+
+fn audit(action: &str, app: Option<&str>) -> NewAudit {
+    NewAudit {
+        actor: "contract".into(),
+        app_id: app.map(str::to_owned),
+        action: action.into(),
+        subject: "s".into(),
+        before: None,
+        after: Some(serde_json::json!({ "x": 1 })),
+        at_ms: 1,
+    }
+}
+
+fn bundle(app: &str, version: &str) -> StoredBundle {
+    let bundle = Bundle {
+        app_id: app.into(),
+        version: version.into(),
+        sha256: "a".repeat(64),
+        checksum: "a".repeat(64),
+        size: 10,
+        file_count: 1,
+        min_native_version: Some("1.0.0".into()),
+        notes: "notes".into(),
+        session_key: String::new(),
+        key_id: None,
+        warnings: vec![capstan_core::bundle::Warning::SourceMaps { count: 2 }],
+        created_by: "contract".into(),
+        created_at_ms: 5,
+    };
+    StoredBundle { bundle, blob_key: format!("{app}/{version}/x.zip") }
+}
+
+/// Runs every database check on an empty database.
+async fn database_contract(db: &dyn Database) {
+    db.ping().await.expect("ping");
+    tokens(db).await;
+    apps_channels_bundles(db).await;
+    overrides(db).await;
+    devices_and_events(db).await;
+}
+
+async fn tokens(db: &dyn Database) {
+    let token = db
+        .insert_token("ci", Role::Publisher, &"h".repeat(64), 10, Some(audit("token.create", None)))
+        .await
+        .expect("insert token");
+    let found = db.token_by_hash(&"h".repeat(64)).await.unwrap().expect("live token found by hash");
+    assert_eq!(
+        (found.record.id, found.record.role, found.hash.as_str()),
+        (token.id, Role::Publisher, &*"h".repeat(64))
+    );
+    assert!(
+        matches!(db.insert_token("dup", Role::Viewer, &"h".repeat(64), 10, None).await, Err(StoreError::Conflict(_))),
+        "token hashes are unique"
+    );
+    db.revoke_token(token.id, 20, None).await.expect("revoke");
+    assert_eq!(db.token_by_hash(&"h".repeat(64)).await.unwrap(), None, "revoked tokens do not authenticate");
+    assert!(matches!(db.revoke_token(token.id, 30, None).await, Err(StoreError::NotFound)));
+    assert_eq!(db.list_tokens().await.unwrap()[0].revoked_at_ms, Some(20));
+}
+
+async fn apps_channels_bundles(db: &dyn Database) {
+    let app =
+        App { id: "com.contract".into(), name: "C".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production = NewChannel {
+        app_id: app.id.clone(),
+        name: "production".into(),
+        settings: ChannelSettings { public: true, ..Default::default() },
+        at_ms: 1,
+    };
+    db.create_app(&app, &production, audit("app.create", Some(&app.id))).await.expect("create app");
+    assert!(matches!(
+        db.create_app(&app, &production, audit("app.create", Some(&app.id))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(db.list_apps().await.unwrap(), vec![app.clone()]);
+    let channel = db.get_channel(&app.id, "production").await.unwrap().expect("default channel created with the app");
+    assert!(channel.settings.public && channel.target.is_none());
+
+    // A channel cannot point at a bundle that does not exist, and a failed save changes nothing.
+    let mut dangling = channel.clone();
+    dangling.target = Some(Target::Bundle("1.0.0".into()));
+    assert!(matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(db.get_channel(&app.id, "production").await.unwrap().unwrap().target, None);
+
+    db.insert_bundle(&bundle(&app.id, "1.0.0"), audit("bundle.upload", Some(&app.id))).await.expect("insert bundle");
+    assert!(matches!(
+        db.insert_bundle(&bundle(&app.id, "1.0.0"), audit("bundle.upload", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(db.get_bundle(&app.id, "1.0.0").await.unwrap(), Some(bundle(&app.id, "1.0.0")));
+    db.insert_bundle(&bundle(&app.id, "1.1.0"), audit("bundle.upload", Some(&app.id))).await.unwrap();
+
+    let saved = db
+        .save_channel(
+            &channel,
+            &dangling,
+            Some(NewHistory { action: HistoryAction::Publish, actor: "t".into() }),
+            audit("channel.publish", Some(&app.id)),
+        )
+        .await
+        .expect("publish");
+    assert_eq!(saved.revision, channel.revision + 1);
+    assert!(
+        matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))),
+        "stale revision refused"
+    );
+    let mut rolling = saved.clone();
+    rolling.rollout = Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
+    let rolling = db
+        .save_channel(
+            &saved,
+            &rolling,
+            Some(NewHistory { action: HistoryAction::RolloutStart, actor: "t".into() }),
+            audit("x", None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rolling.rollout.as_ref().map(|r| r.share_bp), Some(1000));
+
+    for version in ["1.0.0", "1.1.0"] {
+        assert!(
+            matches!(db.delete_bundle(&app.id, version, audit("bundle.delete", None)).await, Err(StoreError::InUse(_))),
+            "{version} in use"
+        );
+    }
+    let history = db.channel_history(channel.id, 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|h| h.action).collect::<Vec<_>>(),
+        [HistoryAction::RolloutStart, HistoryAction::Publish]
+    );
+    assert_eq!(history[1].target_after, Some(Target::Bundle("1.0.0".into())));
+    assert_eq!(history[1].target_before, None);
+    assert_eq!(history[0].rollout_after.as_ref().map(|r| r.version.as_str()), Some("1.1.0"));
+
+    let mut cleared = rolling.clone();
+    cleared.rollout = None;
+    db.save_channel(&rolling, &cleared, None, audit("x", None)).await.unwrap();
+    db.delete_bundle(&app.id, "1.1.0", audit("bundle.delete", Some(&app.id))).await.expect("unused bundle deletes");
+    assert_eq!(db.get_bundle(&app.id, "1.1.0").await.unwrap(), None);
+    assert_eq!(db.blob_keys().await.unwrap(), vec![format!("{}/1.0.0/x.zip", app.id)]);
+
+    let beta =
+        NewChannel { app_id: app.id.clone(), name: "beta".into(), settings: ChannelSettings::default(), at_ms: 2 };
+    db.create_channel(&beta, audit("channel.create", Some(&app.id))).await.unwrap();
+    assert!(matches!(db.create_channel(&beta, audit("channel.create", None)).await, Err(StoreError::Conflict(_))));
+    assert_eq!(db.list_channels(&app.id).await.unwrap().len(), 2);
+
+    let audit_log = db.list_audit(Some(&app.id), 100).await.unwrap();
+    assert!(audit_log.iter().any(|a| a.action == "app.create" && a.after.is_some()));
+    assert!(audit_log.windows(2).all(|w| w[0].id > w[1].id), "audit newest first");
+}
+
+async fn overrides(db: &dyn Database) {
+    let beta = db.get_channel("com.contract", "beta").await.unwrap().unwrap();
+    let production = db.get_channel("com.contract", "production").await.unwrap().unwrap();
+    let set = |channel_id, source| DeviceOverride {
+        app_id: "com.contract".into(),
+        device_id: "d1".into(),
+        channel_id,
+        source,
+        set_at_ms: 1,
+    };
+    db.set_override(&set(beta.id, OverrideSource::Operator), None).await.unwrap();
+    // A legacy device cannot undo an operator's pin.
+    let kept = db.set_override(&set(production.id, OverrideSource::Device), None).await.unwrap();
+    assert_eq!((kept.channel_id, kept.source), (beta.id, OverrideSource::Operator));
+    assert!(!db.clear_override("com.contract", "d1", Some(OverrideSource::Device), None).await.unwrap());
+    assert!(db.clear_override("com.contract", "d1", None, None).await.unwrap());
+    db.set_override(&set(beta.id, OverrideSource::Device), None).await.unwrap();
+    assert_eq!(db.list_overrides("com.contract").await.unwrap().len(), 1);
+    let one = db.get_override("com.contract", "d1").await.unwrap().expect("one device's override");
+    assert_eq!((one.channel_id, one.source), (beta.id, OverrideSource::Device));
+    assert_eq!(db.get_override("com.contract", "d2").await.unwrap(), None);
+    assert!(db.clear_override("com.contract", "d1", Some(OverrideSource::Device), None).await.unwrap());
+    assert!(db.list_overrides("com.contract").await.unwrap().is_empty());
+}
+
+async fn devices_and_events(db: &dyn Database) {
+    let device = |id: &str, seen: i64, bundle: &str| DeviceRecord {
+        app_id: "com.contract".into(),
+        device_id: id.into(),
+        custom_id: format!("user-{id}"),
+        platform: "ios".into(),
+        native_version: "1.0.0".into(),
+        bundle_version: bundle.into(),
+        plugin_version: "8.0.0".into(),
+        os_version: "17".into(),
+        is_prod: true,
+        is_emulator: false,
+        channel: Some("production".into()),
+        first_seen_ms: seen,
+        last_seen_ms: seen,
+    };
+    let many: Vec<DeviceRecord> = (0..1200).map(|i| device(&format!("dev-{i:04}"), 100, "1.0.0")).collect();
+    db.upsert_devices(&many).await.expect("batch upsert beyond one statement");
+    db.upsert_devices(&[device("dev-0001", 50, "1.1.0")]).await.unwrap();
+    let one = db.get_device("com.contract", "dev-0001").await.unwrap().unwrap();
+    assert_eq!(
+        (one.bundle_version.as_str(), one.first_seen_ms, one.last_seen_ms),
+        ("1.1.0", 100, 100),
+        "last_seen never goes back"
+    );
+    let found = db
+        .search_devices("com.contract", &DeviceFilter { q: Some("user-dev-0002".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let by_bundle = db
+        .search_devices("com.contract", &DeviceFilter { bundle: Some("1.1.0".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_bundle.len(), 1);
+    let counts = db.device_counts("com.contract", 0).await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.devices).sum::<i64>(), 1200);
+    assert_eq!(counts.iter().find(|c| c.bundle_version == "1.1.0").map(|c| c.devices), Some(1));
+
+    // `%` and `_` in a search are characters, not wildcards.
+    db.upsert_devices(&[device("odd_%id", 100, "1.0.0")]).await.unwrap();
+    let literal = |q: &str| DeviceFilter { q: Some(q.into()), ..Default::default() };
+    assert_eq!(db.search_devices("com.contract", &literal("odd_%")).await.unwrap().len(), 1);
+    assert!(db.search_devices("com.contract", &literal("_")).await.unwrap().is_empty(), "`_` matches no other id");
+    assert!(db.search_devices("com.contract", &literal("%")).await.unwrap().is_empty());
+
+    let event = |i: i64, action: &str| DeviceEvent {
+        app_id: "com.contract".into(),
+        device_id: format!("dev-{:04}", i % 10),
+        action: action.into(),
+        version_name: "1.0.0".into(),
+        old_version_name: String::new(),
+        platform: "ios".into(),
+        native_version: "1.0.0".into(),
+        plugin_version: "8.0.0".into(),
+        metadata: None,
+        device_ts_ms: Some(i),
+        received_ms: 3_600_000 + i,
+    };
+    let events: Vec<DeviceEvent> =
+        (0..2000).map(|i| event(i, if i % 4 == 0 { "set" } else { "download_fail" })).collect();
+    db.insert_events(&events).await.expect("batch insert beyond one statement");
+    assert_eq!(db.count_events("com.contract").await.unwrap(), 2000);
+    let counts = db.action_counts("com.contract").await.unwrap();
+    assert_eq!(counts.iter().find(|c| c.action == "set").map(|c| c.count), Some(500));
+    let timeline = db.device_events("com.contract", "dev-0003", 5).await.unwrap();
+    assert_eq!(timeline.len(), 5);
+    assert!(timeline.windows(2).all(|w| w[0].device_ts_ms > w[1].device_ts_ms), "timeline newest first");
+    let buckets = db.event_buckets("com.contract", 3_600_000, 0, Some("1.0.0")).await.unwrap();
+    assert_eq!(buckets.iter().map(|b| b.count).sum::<i64>(), 2000);
+    assert!(buckets.iter().all(|b| b.start_ms == 3_600_000));
+    // A second batch adds to the same counters rather than replacing them.
+    db.insert_events(&events[..100]).await.unwrap();
+    let counts = db.action_counts("com.contract").await.unwrap();
+    assert_eq!(counts.iter().find(|c| c.action == "set").map(|c| c.count), Some(525));
+    assert_eq!(db.count_events("com.contract").await.unwrap(), 2100);
+    let days = db.event_buckets("com.contract", 24 * 3_600_000, 0, None).await.unwrap();
+    assert_eq!(days.iter().map(|b| b.count).sum::<i64>(), 2100);
+    assert!(db.event_buckets("com.contract", 3_600_000, 2 * 3_600_000, None).await.unwrap().is_empty());
+}
+
+/// Runs every blob store check. `scratch` is a directory for source files.
+async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
+    store.ping().await.expect("ping");
+    let source = scratch.join("upload.part");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&source, &bytes).unwrap();
+    let key = "com.app/1.0.0/abc.zip";
+    store.put_file(key, &source).await.expect("put");
+    assert!(store.exists(key).await.unwrap());
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed.iter().map(|b| b.key.as_str()).collect::<Vec<_>>(), [key], "no temporary names are listed");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now_ms - listed[0].modified_ms).abs() < 600_000, "modification time is now-ish");
+    assert_eq!(store.size(key).await.unwrap(), bytes.len() as u64);
+    assert_eq!(read_all(store, key).await.unwrap(), bytes, "whole read");
+    let range = ByteRange { start: 70_000, end: 150_000 };
+    let read = store.read(key, Some(range)).await.unwrap();
+    assert_eq!(read.len, range.len());
+    let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(read.body).await.unwrap();
+    assert_eq!(chunks.concat(), &bytes[70_000..=150_000], "ranged read");
+    assert!(matches!(store.size("com.app/1.0.0").await, Err(BlobError::NotFound)), "a key prefix is not a blob");
+    assert!(matches!(store.size("com.app/none.zip").await, Err(BlobError::NotFound)));
+    assert!(matches!(store.read("com.app/none.zip", None).await, Err(BlobError::NotFound)));
+    for bad in ["../x.zip", "/abs.zip", "a/../../b", "a//b", ".tmp-x", "a\\b"] {
+        assert!(matches!(store.put_file(bad, &source).await, Err(BlobError::InvalidKey(_))), "{bad} must be refused");
+    }
+    store.delete(key).await.expect("delete");
+    store.delete(key).await.expect("deleting twice is fine");
+    assert!(!store.exists(key).await.unwrap());
+    assert!(store.list().await.unwrap().is_empty());
 }

@@ -167,18 +167,28 @@ async fn sigkill_during_an_upload_restarts_clean_and_keeps_acknowledged_stats() 
 
 /// Startup removes blobs no bundle references (left by an upload interrupted after its blob was
 /// stored but before its row committed), and keeps every referenced one.
+/// A crash between storing a blob and committing its bundle row leaves an unreferenced blob:
+/// the next start removes it once it is older than an upload takes, and keeps a fresh one,
+/// which may be another replica's upload between its two steps.
 #[tokio::test]
-async fn startup_removes_blobs_no_bundle_references() {
+async fn startup_removes_old_blobs_no_bundle_references() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
     server.upload_ok(APP, "1.0.0", "").await;
-    let stray_source = server.dir.path().join("stray.zip");
-    std::fs::write(&stray_source, b"not referenced").unwrap();
-    let stray = format!("{APP}/9.9.9/stray.zip");
-    server.state.blobs().put_file(&stray, &stray_source).await.unwrap();
-    let mut before = server.state.blobs().list().await.unwrap();
-    before.sort();
-    assert_eq!(before.len(), 2, "{before:?}");
+    let put = |name: &str| {
+        let source = server.dir.path().join(name);
+        std::fs::write(&source, b"not referenced").unwrap();
+        (format!("{APP}/9.9.9/{name}"), source)
+    };
+    let (stray, source) = put("stray.zip");
+    server.state.blobs().put_file(&stray, &source).await.unwrap();
+    let (fresh, source) = put("in-progress.zip");
+    server.state.blobs().put_file(&fresh, &source).await.unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let stray_file = server.dir.path().join("data/blobs").join(&stray);
+    std::fs::File::options().write(true).open(&stray_file).unwrap().set_modified(two_hours_ago).unwrap();
+    let before: Vec<String> = server.state.blobs().list().await.unwrap().into_iter().map(|b| b.key).collect();
+    assert_eq!(before.len(), 3, "{before:?}");
     let dir = server.stop_keeping_data().await;
 
     let config = capstan_server::config::Config {
@@ -187,8 +197,9 @@ async fn startup_removes_blobs_no_bundle_references() {
         ..capstan_server::config::Config::default()
     };
     let reopened = capstan_server::AppState::open(config).await.unwrap();
-    let after = reopened.blobs().list().await.unwrap();
+    let after: Vec<String> = reopened.blobs().list().await.unwrap().into_iter().map(|b| b.key).collect();
     let kept: Vec<String> = before.into_iter().filter(|key| *key != stray).collect();
-    assert_eq!(after, kept, "only the unreferenced blob is gone");
+    assert_eq!(after, kept, "only the old unreferenced blob is gone");
+    assert!(after.contains(&fresh), "a fresh unreferenced blob is kept");
     reopened.shutdown().await;
 }

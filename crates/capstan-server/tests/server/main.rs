@@ -14,4 +14,5 @@ mod roles;
 mod rollout;
 mod stats;
 mod updates;
+mod upgrade;
 mod uploads;

@@ -115,7 +115,7 @@ async fn openapi_lists_every_route_and_tokens_are_managed_over_http() {
     let (status, doc) = server.send(Method::GET, "/api/v1/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
-    for route in capstan_server::api::ROUTES {
+    for route in capstan_server::api::table().docs() {
         assert!(
             doc["paths"][route.path][route.method.to_ascii_lowercase()].is_object(),
             "{} {}",

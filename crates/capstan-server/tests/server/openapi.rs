@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use capstan_server::api::{ROUTES, RequestBody};
+use capstan_server::api::RequestBody;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -50,7 +50,7 @@ fn assert_valid(document: &Value, schema: &Value, instance: &Value, what: &str) 
 async fn every_route_documents_its_body_answer_and_parameters() {
     let server = TestServer::start().await;
     let document = document(&server).await;
-    for route in ROUTES {
+    for route in capstan_server::api::table().docs() {
         let what = format!("{} {}", route.method, route.path);
         let operation = operation(&document, route.method, route.path);
         let body = &operation["requestBody"]["content"];
@@ -103,7 +103,7 @@ async fn every_route_documents_its_body_answer_and_parameters() {
 #[tokio::test]
 async fn exactly_the_routes_that_read_json_document_a_json_body() {
     let server = TestServer::start().await;
-    for route in ROUTES {
+    for route in capstan_server::api::table().docs() {
         let path = route
             .path
             .replace("{app}", "no.such.app")
@@ -133,7 +133,11 @@ async fn every_ref_resolves_to_a_component() {
     let document = document(&server).await;
     let mut targets = Vec::new();
     refs(&document, &mut targets);
-    assert!(targets.len() > ROUTES.len(), "expected refs for bodies and answers, found {}", targets.len());
+    assert!(
+        targets.len() > capstan_server::api::table().docs().len(),
+        "expected refs for bodies and answers, found {}",
+        targets.len()
+    );
     for target in &targets {
         let pointer = target.strip_prefix('#').unwrap_or_else(|| panic!("`{target}` is not local"));
         assert!(
@@ -161,7 +165,9 @@ impl Client<'_> {
     /// `template` is the documented path, `path` the concrete one (with any query string).
     async fn call(&mut self, method: &str, template: &str, path: &str, body: Option<Value>) -> Value {
         let what = format!("{method} {path}");
-        let route = ROUTES.iter().find(|r| r.method == method && r.path == template).expect("a route in ROUTES");
+        let table = capstan_server::api::table();
+        let route =
+            table.docs().iter().find(|r| r.method == method && r.path == template).expect("a route in the table");
         let operation = operation(&self.document, method, template).clone();
         if let Some(body) = &body {
             let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
@@ -269,7 +275,8 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     let audit = c.call("GET", "/api/v1/audit", &format!("/api/v1/audit?app={APP}&limit=500"), None).await;
     assert!(audit.as_array().unwrap().len() > 10, "{audit}");
 
-    let all: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
+    let all: BTreeSet<(String, String)> =
+        capstan_server::api::table().docs().iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
     let missed: Vec<_> = all.difference(&c.seen).collect();
     assert!(missed.is_empty(), "routes not exercised: {missed:?}");
 }

@@ -108,3 +108,50 @@ async fn overrides_win_in_order_operator_then_device_then_requested_then_default
     assert_eq!(server.updates(&asks_staging).await["version"], "1.0.3", "back to the requested channel");
     server.stop().await;
 }
+
+/// The rule the CLI and console check early is the server's: a direct API call cannot send
+/// devices backwards by accident, and `force` is an explicit, audited override.
+#[tokio::test]
+async fn a_version_not_newer_than_the_channel_needs_force_and_is_audited() {
+    let server = TestServer::start().await;
+    server.create_app(APP).await;
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        server.upload_ok(APP, version, "").await;
+    }
+    server.publish(APP, "production", "1.1.0").await;
+    let channel = format!("/apps/{APP}/channels/production");
+    let (_, before) = server.api(Method::GET, &channel, None).await;
+
+    for (path, body) in [
+        ("publish", json!({ "version": "1.0.0" })),
+        ("publish", json!({ "version": "1.1.0" })),
+        ("rollout", json!({ "version": "1.0.0", "percent": 10 })),
+    ] {
+        let (status, answer) = server.api(Method::POST, &format!("{channel}/{path}"), Some(body.clone())).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("not_newer")),
+            "{body}: {answer}"
+        );
+    }
+    let (_, after) = server.api(Method::GET, &channel, None).await;
+    assert_eq!(after, before, "refusals change nothing");
+
+    // A rollout of 1.2.0 makes 1.2.0 the newest served: 1.1.5 would not be newer either.
+    let (status, _) = server
+        .api(Method::POST, &format!("{channel}/rollout"), Some(json!({ "version": "1.2.0", "percent": 5 })))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) =
+        server.api(Method::POST, &format!("{channel}/publish"), Some(json!({ "version": "1.1.0" }))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    server.publish_forced(APP, "production", "1.0.0").await;
+    let (_, channel_now) = server.api(Method::GET, &channel, None).await;
+    assert_eq!((channel_now["target"].as_str(), channel_now["rollout"].is_null()), (Some("1.0.0"), true));
+    let (_, audit) = server.api(Method::GET, &format!("/audit?app={APP}&limit=1"), None).await;
+    assert_eq!(audit[0]["action"], "channel.publish.forced", "{audit}");
+    let (_, history) = server.api(Method::GET, &format!("{channel}/history"), None).await;
+    assert_eq!(history[0]["action"], "publish");
+    server.stop().await;
+}

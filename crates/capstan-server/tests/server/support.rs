@@ -61,13 +61,10 @@ impl TestServer {
         let state = match clock {
             None => AppState::open(config).await.unwrap(),
             Some(clock) => {
-                let db = std::sync::Arc::new(capstan_server::open_database(&config).await.unwrap());
-                let blobs = std::sync::Arc::new(
-                    capstan_server::store::disk::DiskBlobStore::open(&config.data_dir.join("blobs")).unwrap(),
-                );
+                let storage = capstan_server::store::open(&config).await.unwrap();
                 let uploads = config.data_dir.join("uploads");
                 std::fs::create_dir_all(&uploads).unwrap();
-                AppState::new(config, db, blobs, clock, uploads)
+                AppState::new(config, storage, clock, uploads)
             }
         };
         let (stop, stopped) = oneshot::channel::<()>();
@@ -183,9 +180,17 @@ impl TestServer {
     }
 
     pub async fn publish(&self, app: &str, channel: &str, version: &str) {
-        let (status, body) = self
-            .api(Method::POST, &format!("/apps/{app}/channels/{channel}/publish"), Some(json!({ "version": version })))
-            .await;
+        self.publish_with(app, channel, json!({ "version": version })).await;
+    }
+
+    /// Publishes even a version that is not newer than what the channel serves (audited).
+    pub async fn publish_forced(&self, app: &str, channel: &str, version: &str) {
+        self.publish_with(app, channel, json!({ "version": version, "force": true })).await;
+    }
+
+    async fn publish_with(&self, app: &str, channel: &str, body: Value) {
+        let (status, body) =
+            self.api(Method::POST, &format!("/apps/{app}/channels/{channel}/publish"), Some(body)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
 

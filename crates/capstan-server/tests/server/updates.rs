@@ -107,8 +107,9 @@ async fn channel_strategies_block_their_semver_boundary() {
         assert_eq!(refusal(&answer), (code, "blocked"), "{strategy}: {answer}");
         assert_eq!(answer["version"], version);
     }
-    // A patch inside the native line passes the strictest strategy.
-    server.publish(APP, "patch", "1.2.9").await;
+    // A patch inside the native line passes the strictest strategy (an older version than the
+    // channel serves: forced).
+    server.publish_forced(APP, "patch", "1.2.9").await;
     let patch =
         server.updates(&device_with(APP, "d1", json!({ "version_build": "1.2.3", "defaultChannel": "patch" }))).await;
     assert_eq!(patch["version"], "1.2.9", "{patch}");
@@ -257,8 +258,8 @@ async fn failed_codes_for_unknown_apps_missing_info_and_bad_versions() {
 fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
     // The database refuses such a pointer, so this can only come from a damaged snapshot:
     // check the pure resolver directly.
+    use capstan_core::api::{App, Channel, ChannelSettings, Target};
     use capstan_server::cache::AppSnapshot;
-    use capstan_server::store::{App, Channel, ChannelSettings, Target};
     let channel = Channel {
         id: 1,
         app_id: APP.into(),

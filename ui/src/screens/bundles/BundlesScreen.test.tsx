@@ -8,24 +8,21 @@ import type { Backend } from '../../lib/backend/backend';
 import { BackendProvider } from '../../lib/backend/context';
 import { unusedBackend } from '../../test/backends';
 import { BundlesScreen } from './BundlesScreen';
+import { makeBundle } from '../../test/fixtures';
 
 const APP = 'com.example.shop';
 
 function bundle(version: string, extra: Partial<Bundle> = {}): Bundle {
-  return {
+  return makeBundle({
     app_id: APP,
     version,
-    sha256: 'ab'.repeat(32),
-    checksum: 'ab'.repeat(32),
     size: 1_500_000,
     file_count: 42,
     min_native_version: '3.0.0',
-    notes: '',
-    warnings: [],
     created_by: 'alice',
     created_at_ms: Date.UTC(2026, 10, 23, 14, 5),
     ...extra,
-  };
+  });
 }
 
 function channel(name: string, target: string | null, rollout: Channel['rollout'] = null): Channel {

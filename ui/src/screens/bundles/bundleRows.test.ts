@@ -2,13 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { Bundle } from '../../bindings/Bundle';
 import type { Channel } from '../../bindings/Channel';
 import { bundleRows, channelUses, describeWarnings, failureBreakdown, healthHint } from './bundleRows';
+import { makeChannel } from '../../test/fixtures';
 
 function channel(name: string, target: string | null, rollout: Channel['rollout'] = null): Channel {
-  return {
-    id: 1, app_id: 'com.example', name, target, rollout, revision: 1, created_at_ms: 0, updated_at_ms: 0,
-    public: true, allow_self_set: false, ios: true, android: true, electron: false, allow_prod: true, allow_dev: true,
-    allow_device: true, allow_emulator: true, strategy: 'major', block_under_native: false,
-  };
+  return makeChannel({ app_id: 'com.example', name, target, rollout, strategy: 'major', block_under_native: false });
 }
 
 describe('channelUses', () => {

@@ -149,30 +149,18 @@ describe('ChannelsScreen settings', () => {
     fireEvent.click(within(card).getByRole('button', { name: 'Edit settings' }));
     const save = within(card).getByRole('button', { name: 'Save settings' }) as HTMLButtonElement;
     expect(save.disabled).toBe(true);
-    fireEvent.click(within(card).getByLabelText('Emulators and simulators'));
+    fireEvent.click(within(card).getByLabelText('Serve emulators and simulators'));
     fireEvent.change(within(card).getByLabelText('Version rule'), { target: { value: 'major' } });
     fireEvent.click(save);
     const dialog = await screen.findByRole('dialog');
-    expect(dialog.textContent).toContain('Emulators and simulators: off');
+    expect(dialog.textContent).toContain('Serve emulators and simulators: off');
     expect(dialog.textContent).toContain('Version rule: Same major version as the native app');
     fireEvent.click(within(dialog).getByRole('button', { name: 'Save settings' }));
     await screen.findByTestId('channel-notice');
     expect(patches).toEqual([
       [
         'production',
-        {
-          public: null,
-          allow_self_set: null,
-          ios: null,
-          android: null,
-          electron: null,
-          allow_prod: null,
-          allow_dev: null,
-          allow_device: null,
-          allow_emulator: false,
-          strategy: 'major',
-          block_under_native: null,
-        },
+        { allow_emulator: false, strategy: 'major' },
       ],
     ]);
   });

@@ -2,21 +2,15 @@ import { useState } from 'react';
 import type { Channel } from '../../bindings/Channel';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
 import type { Strategy } from '../../bindings/Strategy';
+import { CHANNEL_SWITCHES } from '../../bindings/channelSwitches';
 
 type Flag = Exclude<keyof SettingsPatch, 'strategy'>;
 
-const FLAGS: { key: Flag; label: string }[] = [
-  { key: 'public', label: 'Public: devices without a channel of their own may get it' },
-  { key: 'allow_self_set', label: 'Devices may switch to it themselves (setChannel)' },
-  { key: 'ios', label: 'iOS' },
-  { key: 'android', label: 'Android' },
-  { key: 'electron', label: 'Electron' },
-  { key: 'allow_prod', label: 'Production builds' },
-  { key: 'allow_dev', label: 'Development builds' },
-  { key: 'allow_device', label: 'Physical devices' },
-  { key: 'allow_emulator', label: 'Emulators and simulators' },
-  { key: 'block_under_native', label: 'Refuse bundles older than the native version' },
-];
+// Every on/off switch the server has, in its order and its words (generated from Rust); the
+// strategy has its own select below.
+const FLAGS: { key: Flag; label: string }[] = CHANNEL_SWITCHES.filter(({ key }) => key !== 'strategy').map(
+  ({ key, description }) => ({ key: key as Flag, label: description.replace(/\.$/, '') }),
+);
 
 const STRATEGIES: { value: Strategy; label: string }[] = [
   { value: 'none', label: 'Any version (MIN_NATIVE_VERSION decides)' },
@@ -26,19 +20,7 @@ const STRATEGIES: { value: Strategy; label: string }[] = [
 ];
 
 function emptyPatch(): SettingsPatch {
-  return {
-    public: null,
-    allow_self_set: null,
-    ios: null,
-    android: null,
-    electron: null,
-    allow_prod: null,
-    allow_dev: null,
-    allow_device: null,
-    allow_emulator: null,
-    strategy: null,
-    block_under_native: null,
-  };
+  return {};
 }
 
 /** The changes from `channel` to the edited values, in words; empty when nothing changed. */
@@ -46,9 +28,9 @@ export function describePatch(channel: Channel, patch: SettingsPatch): string[] 
   const lines: string[] = [];
   for (const { key, label } of FLAGS) {
     const value = patch[key];
-    if (value !== null && value !== channel[key]) lines.push(`${label}: ${value ? 'on' : 'off'}`);
+    if (value != null && value !== channel[key]) lines.push(`${label}: ${value ? 'on' : 'off'}`);
   }
-  if (patch.strategy !== null && patch.strategy !== channel.strategy) {
+  if (patch.strategy != null && patch.strategy !== channel.strategy) {
     lines.push(`Version rule: ${STRATEGIES.find((s) => s.value === patch.strategy)?.label}`);
   }
   return lines;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { HistoryAction } from '../../bindings/HistoryAction';
 import type { HistoryEntry } from '../../bindings/HistoryEntry';
 import {
   abortConsequence,
@@ -11,7 +12,7 @@ import {
 } from './channelText';
 import { channel } from './fixtures';
 
-function entry(action: string, before: string | null, after: string | null): HistoryEntry {
+function entry(action: HistoryAction, before: string | null, after: string | null): HistoryEntry {
   return {
     id: 0,
     channel: 'production',

@@ -13,6 +13,7 @@ import { CurrentAppProvider } from '../../lib/app';
 import { SessionProvider } from '../../lib/session';
 import { unusedBackend } from '../../test/backends';
 import { DevicesScreen } from './DevicesScreen';
+import { makeChannel, makeDevice, makeEvent } from '../../test/fixtures';
 
 const APP = 'com.example.app';
 const ID = '6f1c2a9e-3b7d-4c1e-9a2f-0d5e8b7c4a11';
@@ -21,62 +22,37 @@ const HOUR = 3600_000;
 const NOW = Date.now();
 
 function device(device_id: string, patch: Partial<DeviceRecord> = {}): DeviceRecord {
-  return {
+  return makeDevice({
     app_id: APP,
     device_id,
-    custom_id: '',
     platform: 'ios',
-    native_version: '2.0.0',
     bundle_version: '1.4.1',
     plugin_version: '7.2.0',
     os_version: '18.1',
-    is_prod: true,
-    is_emulator: false,
-    channel: 'production',
     first_seen_ms: NOW - 72 * HOUR,
     last_seen_ms: NOW - 2 * HOUR,
     ...patch,
-  };
+  });
 }
 
 function channel(id: number, name: string, patch: Partial<Channel> = {}): Channel {
-  return {
+  return makeChannel({
     id,
     app_id: APP,
     name,
     target: '1.4.1',
-    rollout: null,
-    revision: 1,
-    created_at_ms: 0,
-    updated_at_ms: 0,
     public: false,
-    allow_self_set: false,
-    ios: true,
-    android: true,
     electron: true,
-    allow_prod: true,
-    allow_dev: true,
-    allow_device: true,
-    allow_emulator: true,
     strategy: 'major',
     block_under_native: false,
     ...patch,
-  };
+  });
 }
 
 const CHANNELS = [channel(1, 'production', { public: true }), channel(2, 'beta', { target: '1.5.0-beta.1' })];
 
 function event(action: string, received_ms: number, patch: Partial<DeviceEvent> = {}): DeviceEvent {
-  return {
-    action,
-    version_name: '1.4.1',
-    old_version_name: '',
-    native_version: '2.0.0',
-    metadata: null,
-    device_ts_ms: null,
-    received_ms,
-    ...patch,
-  };
+  return makeEvent({ app_id: APP, device_id: ID, action, version_name: '1.4.1', received_ms, ...patch });
 }
 
 const EVENTS: DeviceEvent[] = [

@@ -51,7 +51,7 @@ function DevicesOfApp({ app }: { app: string }) {
         (results) => {
           if (ticket !== latest.current) return;
           setSearch({ kind: 'done', filter, results });
-          const only = directMatch(filter.q, results);
+          const only = directMatch(filter.q ?? null, results);
           if (only) setOpen(only.device_id);
         },
         (e) => {

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { DeviceEvent } from '../../bindings/DeviceEvent';
 import { actionWords, describeEvent, isFailure, newestFirst, prettyMetadata, splitVersionName } from './timeline';
+import { makeEvent } from '../../test/fixtures';
 
 function event(action: string, received_ms: number, version_name = '1.0.0'): DeviceEvent {
-  return { action, version_name, old_version_name: '', native_version: '2.0.0', metadata: null, device_ts_ms: null, received_ms };
+  return makeEvent({ action, version_name, received_ms });
 }
 
 describe('actionWords', () => {

@@ -8,6 +8,7 @@ import { BackendProvider } from '../../lib/backend/context';
 import { SessionProvider } from '../../lib/session';
 import { unusedBackend } from '../../test/backends';
 import { ReleaseForm, newestServed } from './ReleaseForm';
+import { makeBundle } from '../../test/fixtures';
 
 const preview: BundlePreview = {
   folder: '/app/dist',
@@ -40,19 +41,7 @@ function backend(published: PublishForm[]): Backend {
     ],
     // production serves 1.0.0, a 500-byte zip: the 2000-byte preview is a 4× jump.
     listBundles: async () => [
-      {
-        app_id: 'com.example.app',
-        version: '1.0.0',
-        sha256: 'ef'.repeat(32),
-        checksum: 'ef'.repeat(32),
-        size: 500,
-        file_count: 3,
-        min_native_version: '2.0.0',
-        notes: '',
-        warnings: [],
-        created_by: 'ci',
-        created_at_ms: 0,
-      },
+      makeBundle({ sha256: 'ef'.repeat(32), checksum: 'ef'.repeat(32), size: 500, min_native_version: '2.0.0' }),
     ],
     publishDefaults: async () => ({
       version: '1.0.0',

@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Bundle } from '../../bindings/Bundle';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
+import { makeBundle } from '../../test/fixtures';
 
 function bundle(size: number, min: string | null = '1.0.0'): Bundle {
-  return {
-    app_id: 'a',
-    version: '1.0.1',
-    sha256: '',
-    checksum: '',
-    size,
-    file_count: 3,
-    min_native_version: min,
-    notes: '',
-    warnings: [],
-    created_by: 'ci',
-    created_at_ms: 0,
-  };
+  return makeBundle({ app_id: 'a', version: '1.0.1', sha256: '', checksum: '', size, min_native_version: min });
 }
 
 describe('served bundle comparisons', () => {

@@ -1,0 +1,96 @@
+//! Release health: installs, failures and rollbacks per bundle, adoption per channel, and time
+//! buckets for charts.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use super::{Rollout, Target};
+
+/// Window for "active" devices (query of the stats routes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ActiveQuery {
+    /// Devices seen in the last N days count as active (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_days: Option<u32>,
+}
+
+/// Health of one bundle version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BundleHealth {
+    /// Bundle version.
+    pub version: String,
+    /// `set` events.
+    pub installs: i64,
+    /// Failure events by action.
+    #[serde(default)]
+    pub failures: BTreeMap<String, i64>,
+    /// Sum of failures.
+    pub failures_total: i64,
+    /// `update_fail` + `reset`.
+    pub rollbacks: i64,
+    /// Devices running it that were seen in the window.
+    pub active_devices: i64,
+}
+
+/// Adoption of one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ChannelAdoption {
+    /// Channel name.
+    pub channel: String,
+    /// What the channel serves: a version, `builtin`, or `null`.
+    #[ts(as = "Option<String>")]
+    pub target: Option<Target>,
+    /// A rollout in progress.
+    pub rollout: Option<Rollout>,
+    /// Devices on this channel seen in the window.
+    pub active_devices: i64,
+    /// Active devices running the target.
+    pub on_target: i64,
+    /// `on_target / active_devices` (0 without devices).
+    pub adoption: f64,
+    /// Active devices per bundle version running.
+    #[serde(default)]
+    pub by_bundle: BTreeMap<String, i64>,
+}
+
+/// Events of one action in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BucketCount {
+    /// Bucket start, epoch ms.
+    pub start_ms: i64,
+    /// Action as devices sent it (`set`, `download_fail`, …).
+    pub action: String,
+    /// Events.
+    pub count: i64,
+}
+
+/// `GET .../stats/timeline` answer: events per time bucket and action, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Timeline {
+    /// Bucket width, ms.
+    pub bucket_ms: i64,
+    /// Non-empty buckets.
+    pub buckets: Vec<BucketCount>,
+}
+
+/// Query of the timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TimelineQuery {
+    /// `hour` (default) or `day`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// How many days back (default 7, at most 366).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Only events about this bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}

@@ -1,0 +1,22 @@
+//! Reading the audit log (entries are written by `commit`, with the change they describe).
+
+use async_trait::async_trait;
+use capstan_core::api::AuditEntry;
+
+use super::SqliteDatabase;
+use crate::store::rows::{AuditRow, convert};
+use crate::store::{AuditStore, StoreError, StoreResult};
+
+#[async_trait]
+impl AuditStore for SqliteDatabase {
+    async fn list_audit(&self, app_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let rows: Vec<AuditRow> =
+            sqlx::query_as("SELECT * FROM audit WHERE ($1 IS NULL OR app_id = $1) ORDER BY id DESC LIMIT $2")
+                .bind(app_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(StoreError::backend)?;
+        convert(rows)
+    }
+}

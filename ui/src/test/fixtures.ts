@@ -1,0 +1,90 @@
+// Test data shaped like the server's answers (types generated from the Rust wire types): one
+// builder per type, so a new field is added here once instead of in every test file.
+import type { Bundle } from '../bindings/Bundle';
+import type { Channel } from '../bindings/Channel';
+import type { DeviceEvent } from '../bindings/DeviceEvent';
+import type { DeviceRecord } from '../bindings/DeviceRecord';
+
+/** A public production channel of com.example.app serving 1.0.0, with `overrides`. */
+export function makeChannel(overrides: Partial<Channel> = {}): Channel {
+  return {
+    id: 1,
+    app_id: 'com.example.app',
+    name: 'production',
+    target: '1.0.0',
+    rollout: null,
+    revision: 1,
+    created_at_ms: 0,
+    updated_at_ms: 0,
+    public: true,
+    allow_self_set: false,
+    ios: true,
+    android: true,
+    electron: false,
+    allow_prod: true,
+    allow_dev: true,
+    allow_device: true,
+    allow_emulator: true,
+    strategy: 'none',
+    block_under_native: true,
+    ...overrides,
+  };
+}
+
+/** A plain (unsigned) bundle 1.0.0 of com.example.app, with `overrides`. */
+export function makeBundle(overrides: Partial<Bundle> = {}): Bundle {
+  return {
+    app_id: 'com.example.app',
+    version: '1.0.0',
+    sha256: 'ab'.repeat(32),
+    checksum: 'ab'.repeat(32),
+    size: 1_000,
+    file_count: 3,
+    min_native_version: '1.0.0',
+    notes: '',
+    session_key: '',
+    key_id: null,
+    warnings: [],
+    created_by: 'ci',
+    created_at_ms: 0,
+    ...overrides,
+  };
+}
+
+/** A `set` event of bundle 1.0.0 on an Android device, with `overrides`. */
+export function makeEvent(overrides: Partial<DeviceEvent> = {}): DeviceEvent {
+  return {
+    app_id: 'com.example.app',
+    device_id: 'device-1',
+    action: 'set',
+    version_name: '1.0.0',
+    old_version_name: '',
+    platform: 'android',
+    native_version: '2.0.0',
+    plugin_version: '8.45.11',
+    metadata: null,
+    device_ts_ms: null,
+    received_ms: 0,
+    ...overrides,
+  };
+}
+
+/** An Android production device on 1.0.0, with `overrides`. */
+export function makeDevice(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
+  return {
+    app_id: 'com.example.app',
+    device_id: 'device-1',
+    custom_id: '',
+    platform: 'android',
+    native_version: '2.0.0',
+    bundle_version: '1.0.0',
+    plugin_version: '8.45.11',
+    os_version: '14',
+    is_prod: true,
+    is_emulator: false,
+    channel: 'production',
+    first_seen_ms: 0,
+    last_seen_ms: 0,
+    ...overrides,
+  };
+}
