@@ -20,27 +20,26 @@ pub struct App {
 }
 
 /// `POST /api/v1/apps` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct CreateApp {
     /// Reverse-DNS id, as in the app's `capacitor.config`.
     pub id: String,
     /// Display name (defaults to the id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// `PATCH /api/v1/apps/{app}` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct UpdateApp {
     /// New display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Channel devices get when they ask for none (must exist).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_channel: Option<String>,
 }
 

@@ -29,14 +29,12 @@ pub struct AuditEntry {
     pub at_ms: i64,
 }
 
-/// Query of `GET /api/v1/audit`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct AuditQuery {
-    /// Only this app's entries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    /// Most entries (default 100, at most 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
+query_params! {
+    /// Query of `GET /api/v1/audit`.
+    AuditQuery {
+        /// Only this app's entries.
+        app: String,
+        /// Most entries (default 100, at most 1000).
+        limit: u32,
+    }
 }

@@ -6,8 +6,10 @@ use ts_rs::TS;
 use crate::bundle::Warning;
 
 /// A stored bundle, as the management API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// Lenient: an older or newer server may omit a field.
+#[serde(default)]
 pub struct Bundle {
     /// Owning app.
     pub app_id: String,
@@ -20,27 +22,20 @@ pub struct Bundle {
     /// Size of the stored bytes.
     pub size: i64,
     /// Files in the zip.
-    #[serde(default)]
     pub file_count: i64,
     /// Oldest native version that can run it.
     pub min_native_version: Option<String>,
     /// Release notes.
-    #[serde(default)]
     pub notes: String,
     /// Encryption session key (`base64(iv):base64(encrypted key)`), `""` for plain bundles.
-    #[serde(default)]
     pub session_key: String,
     /// Key the bundle was encrypted for.
-    #[serde(default)]
     pub key_id: Option<String>,
     /// What the inspection found worth a look.
-    #[serde(default)]
     pub warnings: Vec<Warning>,
     /// Who uploaded it.
-    #[serde(default)]
     pub created_by: String,
     /// When, epoch ms.
-    #[serde(default)]
     pub created_at_ms: i64,
 }
 
@@ -48,25 +43,20 @@ pub struct Bundle {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct UploadParams {
     /// Semver version, unique per app.
     pub version: String,
     /// SHA-256 of the body, lowercase hex (or the `x-capstan-sha256` header).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     /// Oldest native version that can run this bundle.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_native_version: Option<String>,
     /// Release notes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
     /// For encrypted bundles: `base64(iv):base64(encrypted key)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_key: Option<String>,
     /// For encrypted bundles: the key id devices report.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
     /// For encrypted bundles: the (signed) checksum devices verify.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
 }

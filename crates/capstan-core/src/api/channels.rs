@@ -118,11 +118,11 @@ macro_rules! channel_switches {
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[cfg_attr(feature = "clap", derive(clap::Args))]
-        #[serde(deny_unknown_fields)]
+        #[serde(default, deny_unknown_fields)]
+        #[ts(optional_fields = nullable)]
         pub struct SettingsPatch {
             $(
                 $(#[doc = $doc])*
-                #[serde(default, skip_serializing_if = "Option::is_none")]
                 #[cfg_attr(feature = "clap", arg(long = $flag, value_name = $value))]
                 pub $field: Option<$ty>,
             )+
@@ -396,7 +396,9 @@ mod tests {
             "only ios and strategy change"
         );
         assert!(SettingsPatch::default().is_empty() && !patch.is_empty());
-        assert_eq!(serde_json::to_value(&patch).unwrap(), serde_json::json!({ "ios": false, "strategy": "major" }));
+        let sent: SettingsPatch =
+            serde_json::from_value(serde_json::json!({ "ios": false, "strategy": "major" })).unwrap();
+        assert_eq!(sent, patch, "absent fields are None");
     }
 
     #[test]

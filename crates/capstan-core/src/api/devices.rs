@@ -4,15 +4,16 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// What the server last heard from a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// Lenient: an older or newer server may omit a field.
+#[serde(default)]
 pub struct DeviceRecord {
     /// App.
     pub app_id: String,
     /// Device (lowercase).
     pub device_id: String,
     /// App-set user id.
-    #[serde(default)]
     pub custom_id: String,
     /// Platform.
     pub platform: String,
@@ -21,51 +22,42 @@ pub struct DeviceRecord {
     /// Bundle running (`version_name`, `builtin` resolved to the native version).
     pub bundle_version: String,
     /// Plugin release.
-    #[serde(default)]
     pub plugin_version: String,
     /// OS version.
-    #[serde(default)]
     pub os_version: String,
     /// Production build.
-    #[serde(default)]
     pub is_prod: bool,
     /// Emulator.
-    #[serde(default)]
     pub is_emulator: bool,
     /// Channel resolved at the last update check.
     pub channel: Option<String>,
     /// First contact, epoch ms.
-    #[serde(default)]
     pub first_seen_ms: i64,
     /// Last contact, epoch ms.
-    #[serde(default)]
     pub last_seen_ms: i64,
 }
 
-/// Device search filters (`GET .../devices` query). Empty fields do not filter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct DeviceFilter {
-    /// Device id or custom id (exact, or a prefix of the device id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<String>,
-    /// Channel name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel: Option<String>,
-    /// Native version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub native_version: Option<String>,
-    /// Bundle version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bundle: Option<String>,
-    /// Most rows (default 100, at most 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
+query_params! {
+    /// Device search filters (`GET .../devices` query). Empty fields do not filter.
+    DeviceFilter {
+        /// Device id or custom id (exact, or a prefix of the device id).
+        q: String,
+        /// Channel name.
+        channel: String,
+        /// Native version.
+        native_version: String,
+        /// Bundle version.
+        bundle: String,
+        /// Most rows (default 100, at most 1000).
+        limit: u32,
+    }
 }
 
 /// A stats event a device sent, as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+// Lenient: an older or newer server may omit a field.
+#[serde(default)]
 pub struct DeviceEvent {
     /// App.
     pub app_id: String,
@@ -74,25 +66,18 @@ pub struct DeviceEvent {
     /// Action as the plugin sent it (`set`, `download_fail`, …).
     pub action: String,
     /// Bundle the event is about.
-    #[serde(default)]
     pub version_name: String,
     /// Previous bundle (for `set`).
-    #[serde(default)]
     pub old_version_name: String,
     /// Platform.
-    #[serde(default)]
     pub platform: String,
     /// Native version at the time.
-    #[serde(default)]
     pub native_version: String,
     /// Plugin release.
-    #[serde(default)]
     pub plugin_version: String,
     /// Metadata map as JSON text, if any.
-    #[serde(default)]
     pub metadata: Option<String>,
     /// Device clock, epoch ms.
-    #[serde(default)]
     pub device_ts_ms: Option<i64>,
     /// Server clock at receipt, epoch ms.
     pub received_ms: i64,

@@ -13,6 +13,21 @@
 //! Feature `schema` derives `schemars::JsonSchema` (for the server's OpenAPI document); feature
 //! `clap` derives `clap::ValueEnum` for the enums the CLI takes as arguments.
 
+/// Declares query-string parameters: every field optional (absent means the route's default),
+/// unknown parameters ignored, `None` left out when a client serializes it.
+macro_rules! query_params {
+    ($(#[doc = $doc:literal])* $name:ident { $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty, )+ }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        #[serde(default)]
+        #[ts(optional_fields = nullable)]
+        pub struct $name {
+            $( $(#[doc = $fdoc])* pub $field: Option<$ty>, )+
+        }
+    };
+}
+
 mod apps;
 mod audit;
 mod bundles;

@@ -8,13 +8,12 @@ use ts_rs::TS;
 
 use super::{Rollout, Target};
 
-/// Window for "active" devices (query of the stats routes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ActiveQuery {
-    /// Devices seen in the last N days count as active (default 30).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active_days: Option<u32>,
+query_params! {
+    /// Window for "active" devices (query of the stats routes).
+    ActiveQuery {
+        /// Devices seen in the last N days count as active (default 30).
+        active_days: u32,
+    }
 }
 
 /// Health of one bundle version.
@@ -80,17 +79,14 @@ pub struct Timeline {
     pub buckets: Vec<BucketCount>,
 }
 
-/// Query of the timeline.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct TimelineQuery {
-    /// `hour` (default) or `day`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket: Option<String>,
-    /// How many days back (default 7, at most 366).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub days: Option<u32>,
-    /// Only events about this bundle.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
+query_params! {
+    /// Query of the timeline.
+    TimelineQuery {
+        /// `hour` (default) or `day`.
+        bucket: String,
+        /// How many days back (default 7, at most 366).
+        days: u32,
+        /// Only events about this bundle.
+        version: String,
+    }
 }

@@ -25,19 +25,12 @@ impl AppStore for SqliteDatabase {
     }
 
     async fn list_apps(&self) -> StoreResult<Vec<App>> {
-        let rows: Vec<AppRow> = sqlx::query_as("SELECT * FROM apps ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let rows: Vec<AppRow> = self.all(sqlx::query_as("SELECT * FROM apps ORDER BY id")).await?;
         Ok(rows.into_iter().map(App::from).collect())
     }
 
     async fn get_app(&self, id: &str) -> StoreResult<Option<App>> {
-        let row: Option<AppRow> = sqlx::query_as("SELECT * FROM apps WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<AppRow> = self.one(sqlx::query_as("SELECT * FROM apps WHERE id = $1").bind(id)).await?;
         Ok(row.map(App::from))
     }
 

@@ -37,22 +37,19 @@ impl BundleStore for SqliteDatabase {
     }
 
     async fn list_bundles(&self, app_id: &str) -> StoreResult<Vec<StoredBundle>> {
-        let rows: Vec<BundleRow> =
-            sqlx::query_as("SELECT * FROM bundles WHERE app_id = $1 ORDER BY created_at_ms DESC, version DESC")
-                .bind(app_id)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(StoreError::backend)?;
+        let rows: Vec<BundleRow> = self
+            .all(
+                sqlx::query_as("SELECT * FROM bundles WHERE app_id = $1 ORDER BY created_at_ms DESC, version DESC")
+                    .bind(app_id),
+            )
+            .await?;
         convert(rows)
     }
 
     async fn get_bundle(&self, app_id: &str, version: &str) -> StoreResult<Option<StoredBundle>> {
-        let row: Option<BundleRow> = sqlx::query_as("SELECT * FROM bundles WHERE app_id = $1 AND version = $2")
-            .bind(app_id)
-            .bind(version)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<BundleRow> = self
+            .one(sqlx::query_as("SELECT * FROM bundles WHERE app_id = $1 AND version = $2").bind(app_id).bind(version))
+            .await?;
         row.map(StoredBundle::try_from).transpose()
     }
 

@@ -46,21 +46,15 @@ impl ChannelStore for SqliteDatabase {
     }
 
     async fn list_channels(&self, app_id: &str) -> StoreResult<Vec<Channel>> {
-        let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE app_id = $1 ORDER BY id")
-            .bind(app_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let rows: Vec<ChannelRow> =
+            self.all(sqlx::query_as("SELECT * FROM channels WHERE app_id = $1 ORDER BY id").bind(app_id)).await?;
         convert(rows)
     }
 
     async fn get_channel(&self, app_id: &str, name: &str) -> StoreResult<Option<Channel>> {
-        let row: Option<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE app_id = $1 AND name = $2")
-            .bind(app_id)
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<ChannelRow> = self
+            .one(sqlx::query_as("SELECT * FROM channels WHERE app_id = $1 AND name = $2").bind(app_id).bind(name))
+            .await?;
         row.map(Channel::try_from).transpose()
     }
 
@@ -121,15 +115,16 @@ impl ChannelStore for SqliteDatabase {
     }
 
     async fn channel_history(&self, channel_id: i64, limit: u32) -> StoreResult<Vec<HistoryEntry>> {
-        let rows: Vec<HistoryRow> = sqlx::query_as(
-            "SELECT h.*, c.name AS channel FROM channel_history h JOIN channels c ON c.id = h.channel_id \
+        let rows: Vec<HistoryRow> = self
+            .all(
+                sqlx::query_as(
+                    "SELECT h.*, c.name AS channel FROM channel_history h JOIN channels c ON c.id = h.channel_id \
              WHERE h.channel_id = $1 ORDER BY h.id DESC LIMIT $2",
-        )
-        .bind(channel_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+                )
+                .bind(channel_id)
+                .bind(i64::from(limit)),
+            )
+            .await?;
         convert(rows)
     }
 }

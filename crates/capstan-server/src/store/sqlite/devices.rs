@@ -78,21 +78,19 @@ impl DeviceStore for SqliteDatabase {
     }
 
     async fn list_overrides(&self, app_id: &str) -> StoreResult<Vec<DeviceOverride>> {
-        let rows: Vec<OverrideRow> = sqlx::query_as("SELECT * FROM overrides WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let rows: Vec<OverrideRow> =
+            self.all(sqlx::query_as("SELECT * FROM overrides WHERE app_id = $1").bind(app_id)).await?;
         convert(rows)
     }
 
     async fn get_override(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceOverride>> {
-        let row: Option<OverrideRow> = sqlx::query_as("SELECT * FROM overrides WHERE app_id = $1 AND device_id = $2")
-            .bind(app_id)
-            .bind(device_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<OverrideRow> = self
+            .one(
+                sqlx::query_as("SELECT * FROM overrides WHERE app_id = $1 AND device_id = $2")
+                    .bind(app_id)
+                    .bind(device_id),
+            )
+            .await?;
         row.map(DeviceOverride::try_from).transpose()
     }
 
@@ -144,45 +142,42 @@ impl DeviceStore for SqliteDatabase {
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
         let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
-        let rows: Vec<DeviceRow> = sqlx::query_as(
-            "SELECT * FROM devices WHERE app_id = $1 \
+        let rows: Vec<DeviceRow> = self.all(sqlx::query_as("SELECT * FROM devices WHERE app_id = $1 \
              AND ($2 IS NULL OR device_id LIKE $3 ESCAPE '\\' OR custom_id = $2) \
              AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR native_version = $5) AND ($6 IS NULL OR bundle_version = $6) \
-             ORDER BY last_seen_ms DESC LIMIT $7",
-        )
+             ORDER BY last_seen_ms DESC LIMIT $7",)
         .bind(app_id)
         .bind(q)
         .bind(prefix)
         .bind(filter.channel.as_deref().filter(|s| !s.is_empty()))
         .bind(filter.native_version.as_deref().filter(|s| !s.is_empty()))
         .bind(filter.bundle.as_deref().filter(|s| !s.is_empty()))
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+        .bind(limit)).await?;
         Ok(rows.into_iter().map(DeviceRecord::from).collect())
     }
 
     async fn get_device(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
-        let row: Option<DeviceRow> = sqlx::query_as("SELECT * FROM devices WHERE app_id = $1 AND device_id = $2")
-            .bind(app_id)
-            .bind(device_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<DeviceRow> = self
+            .one(
+                sqlx::query_as("SELECT * FROM devices WHERE app_id = $1 AND device_id = $2")
+                    .bind(app_id)
+                    .bind(device_id),
+            )
+            .await?;
         Ok(row.map(DeviceRecord::from))
     }
 
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>> {
-        let rows: Vec<(Option<String>, String, i64)> = sqlx::query_as(
-            "SELECT channel, bundle_version, COUNT(*) FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 \
+        let rows: Vec<(Option<String>, String, i64)> = self
+            .all(
+                sqlx::query_as(
+                    "SELECT channel, bundle_version, COUNT(*) FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 \
              GROUP BY channel, bundle_version ORDER BY channel, bundle_version",
-        )
-        .bind(app_id)
-        .bind(since_ms)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+                )
+                .bind(app_id)
+                .bind(since_ms),
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(channel, bundle_version, devices)| DeviceCount { channel, bundle_version, devices })

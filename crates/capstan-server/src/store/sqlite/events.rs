@@ -93,23 +93,24 @@ impl EventStore for SqliteDatabase {
     async fn device_events(&self, app_id: &str, device_id: &str, limit: u32) -> StoreResult<Vec<DeviceEvent>> {
         // One index seek per id bucket, newest bucket first (see migration 0002). CROSS JOIN
         // keeps the bucket list as the outer loop, so each step is a seek on (id_bucket, device_key).
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "WITH RECURSIVE buckets(b) AS ( \
+        let rows: Vec<EventRow> = self
+            .all(
+                sqlx::query_as(
+                    "WITH RECURSIVE buckets(b) AS ( \
                  SELECT COALESCE(MAX(id), 0) >> $5 FROM events \
                  UNION ALL SELECT b - 1 FROM buckets WHERE b > 0) \
              SELECT events.* FROM buckets CROSS JOIN events \
              WHERE events.id_bucket = buckets.b AND events.device_key = $1 AND events.app_id = $2 \
                AND events.device_id = $3 \
              ORDER BY events.id DESC LIMIT $4",
-        )
-        .bind(device_key(app_id, device_id))
-        .bind(app_id)
-        .bind(device_id)
-        .bind(i64::from(limit))
-        .bind(EVENT_ID_BUCKET_BITS)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+                )
+                .bind(device_key(app_id, device_id))
+                .bind(app_id)
+                .bind(device_id)
+                .bind(i64::from(limit))
+                .bind(EVENT_ID_BUCKET_BITS),
+            )
+            .await?;
         Ok(rows.into_iter().map(DeviceEvent::from).collect())
     }
 
@@ -122,14 +123,15 @@ impl EventStore for SqliteDatabase {
     }
 
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT version_name, action, SUM(count) FROM event_counts WHERE app_id = $1 \
+        let rows: Vec<(String, String, i64)> = self
+            .all(
+                sqlx::query_as(
+                    "SELECT version_name, action, SUM(count) FROM event_counts WHERE app_id = $1 \
              GROUP BY version_name, action ORDER BY version_name, action",
-        )
-        .bind(app_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+                )
+                .bind(app_id),
+            )
+            .await?;
         Ok(rows.into_iter().map(|(version, action, count)| ActionCount { version, action, count }).collect())
     }
 

@@ -19,8 +19,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
 use super::{Database, NewAudit, StoreError, StoreResult};
 
@@ -28,6 +30,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// A write transaction on the single writer connection.
 type Tx = Transaction<'static, Sqlite>;
+
+/// A typed query: `sqlx::query_as(SQL).bind(…)`.
+type TypedQuery<'q, R> = sqlx::query::QueryAs<'q, Sqlite, R, SqliteArguments>;
 
 /// SQLite behind [`Database`].
 #[derive(Debug, Clone)]
@@ -64,6 +69,22 @@ impl SqliteDatabase {
             .await
             .map_err(StoreError::backend)?;
         Ok(SqliteDatabase { writer, reader })
+    }
+
+    /// At most one row, read beside the writer.
+    async fn one<R>(&self, query: TypedQuery<'_, R>) -> StoreResult<Option<R>>
+    where
+        R: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        query.fetch_optional(&self.reader).await.map_err(StoreError::backend)
+    }
+
+    /// Every row, read beside the writer.
+    async fn all<R>(&self, query: TypedQuery<'_, R>) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+    {
+        query.fetch_all(&self.reader).await.map_err(StoreError::backend)
     }
 
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock now, so nothing read

@@ -32,10 +32,7 @@ impl TokenStore for SqliteDatabase {
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = sqlx::query_as("SELECT * FROM tokens ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let rows: Vec<TokenRow> = self.all(sqlx::query_as("SELECT * FROM tokens ORDER BY id")).await?;
         Ok(convert::<_, StoredToken>(rows)?.into_iter().map(|t| t.record).collect())
     }
 
@@ -54,11 +51,9 @@ impl TokenStore for SqliteDatabase {
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<StoredToken>> {
-        let row: Option<TokenRow> = sqlx::query_as("SELECT * FROM tokens WHERE hash = $1 AND revoked_at_ms IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(StoreError::backend)?;
+        let row: Option<TokenRow> = self
+            .one(sqlx::query_as("SELECT * FROM tokens WHERE hash = $1 AND revoked_at_ms IS NULL").bind(hash))
+            .await?;
         row.map(StoredToken::try_from).transpose()
     }
 }
