@@ -3,10 +3,13 @@
 //! Everything here is pure domain logic shared by the update server, the console and the CLI:
 //! packing a web build folder into the zip the `@capgo/capacitor-updater` plugin expects,
 //! inspecting a zip someone else made with the same rules, and the version rules that decide
-//! which bundle a device may run. No network, no database, no UI framework.
+//! which bundle a device may run; and the native fingerprint of a Capacitor project, which tells
+//! whether a release changed more than the web layer. No network, no database, no UI framework
+//! (the fingerprint may run `git` to learn which files are tracked).
 #![deny(missing_docs)]
 
 pub mod bundle;
+pub mod native;
 pub mod progress;
 pub mod protocol;
 pub mod version;
