@@ -66,9 +66,10 @@ const SYNC_OUTPUTS: &[&str] = &[
 /// File names that are machine state, OS junk or VCS settings wherever they are.
 const MACHINE_FILES: &[&str] = &["local.properties", ".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"];
 
-/// Extensions of build products, IDE module files, logs and signing keystores (a new signing
+/// Extensions of build products, IDE module files, logs, profiler dumps and signing keystores (a new signing
 /// key does not change what a shell can run, and keystores often live on one machine only).
-const GENERATED_EXTENSIONS: &[&str] = &["iml", "apk", "aab", "ap_", "dex", "class", "ipa", "log", "jks", "keystore"];
+const GENERATED_EXTENSIONS: &[&str] =
+    &["iml", "apk", "aab", "ap_", "dex", "class", "hprof", "ipa", "log", "jks", "keystore"];
 
 /// Without git only: files Capacitor's templates keep out of version control because they
 /// depend on the machine (`pod install` only runs on macOS, so a Linux CI agent never has one).
