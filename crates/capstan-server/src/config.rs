@@ -35,6 +35,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// Database URL for an external database (reserved for PostgreSQL; may hold a password).
     pub database_url: Option<String>,
+    /// Run periodic jobs (rollout plans, retention) on a timer. Tests that move an injected
+    /// clock turn it off and run the jobs themselves.
+    pub background_jobs: bool,
 }
 
 /// Token-bucket rate limit per client address.
@@ -72,6 +75,7 @@ impl Default for Config {
             stats_queue_events: 100_000,
             rate_limit: RateLimitConfig::default(),
             database_url: None,
+            background_jobs: true,
         }
     }
 }
@@ -102,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("background_jobs", &self.background_jobs)
             .finish()
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod ingest;
+pub mod jobs;
 pub mod ratelimit;
 pub mod store;
 
@@ -52,6 +53,7 @@ struct Inner {
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
+    jobs: jobs::JobRunner,
 }
 
 /// Why the server could not start.
@@ -100,7 +102,8 @@ impl AppState {
         let Storage { db, blobs } = storage;
         let ingest =
             Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
-        AppState(Arc::new(Inner {
+        let background_jobs = config.background_jobs;
+        let state = AppState(Arc::new(Inner {
             base_url: config.public_base_url(),
             cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
             limiter: RateLimiter::new(&config.rate_limit),
@@ -110,7 +113,12 @@ impl AppState {
             ingest,
             clock,
             upload_dir,
-        }))
+            jobs: jobs::JobRunner::new(jobs::server_jobs(), format!("replica-{}", auth::random_hex(6))),
+        }));
+        if background_jobs {
+            jobs::JobRunner::start(&state);
+        }
+        state
     }
 
     /// The settings.
@@ -128,6 +136,10 @@ impl AppState {
     /// App configuration cache.
     pub fn cache(&self) -> &ConfigCache {
         &self.0.cache
+    }
+    /// Periodic work under database leases.
+    pub fn jobs(&self) -> &jobs::JobRunner {
+        &self.0.jobs
     }
     /// Buffered device writes and the stats queue.
     pub fn ingest(&self) -> &Ingest {
@@ -152,6 +164,7 @@ impl AppState {
 
     /// Writes everything buffered (device state, queued stats) and stops the writers.
     pub async fn shutdown(&self) {
+        self.0.jobs.shutdown(self).await;
         self.0.ingest.shutdown().await;
     }
 }

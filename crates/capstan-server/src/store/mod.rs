@@ -266,10 +266,21 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, app_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// Leases on periodic work, so one replica at a time does it (see `crate::jobs`).
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews lease `name` for `holder` until `now_ms + ttl_ms`. True if `holder`
+    /// holds it now; false if another holder's lease has not expired.
+    async fn acquire_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> StoreResult<bool>;
+    /// Gives up a lease `holder` holds (at shutdown), so another replica need not wait for it
+    /// to expire.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+}
+
 /// The database: every concern, and a liveness check.
 #[async_trait]
 pub trait Database:
-    TokenStore + AppStore + ChannelStore + BundleStore + DeviceStore + EventStore + AuditStore + 'static
+    TokenStore + AppStore + ChannelStore + BundleStore + DeviceStore + EventStore + AuditStore + LeaseStore + 'static
 {
     /// Reachable and answering (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -86,6 +86,21 @@ async fn database_contract(db: &dyn Database) {
     apps_channels_bundles(db).await;
     overrides(db).await;
     devices_and_events(db).await;
+    leases(db).await;
+}
+
+async fn leases(db: &dyn Database) {
+    assert!(db.acquire_lease("job", "a", 1_000, 100).await.unwrap(), "a free lease is taken");
+    assert!(!db.acquire_lease("job", "b", 1_050, 100).await.unwrap(), "a held lease is not");
+    assert!(db.acquire_lease("job", "a", 1_050, 100).await.unwrap(), "the holder renews it (until 1150)");
+    assert!(!db.acquire_lease("job", "b", 1_149, 100).await.unwrap());
+    assert!(db.acquire_lease("job", "b", 1_150, 100).await.unwrap(), "an expired lease is taken over");
+    assert!(!db.acquire_lease("job", "a", 1_160, 100).await.unwrap(), "the old holder lost it");
+    assert!(db.acquire_lease("other", "a", 1_160, 100).await.unwrap(), "leases are per name");
+    db.release_lease("job", "a").await.unwrap();
+    assert!(!db.acquire_lease("job", "a", 1_170, 100).await.unwrap(), "only the holder can release");
+    db.release_lease("job", "b").await.unwrap();
+    assert!(db.acquire_lease("job", "a", 1_170, 100).await.unwrap(), "a released lease is free");
 }
 
 async fn tokens(db: &dyn Database) {

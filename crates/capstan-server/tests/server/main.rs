@@ -8,6 +8,7 @@ mod contract;
 mod crash;
 mod downloads;
 mod hostile_input;
+mod jobs;
 mod management;
 mod openapi;
 mod roles;

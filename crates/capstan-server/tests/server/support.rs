@@ -57,6 +57,8 @@ impl TestServer {
             ..Config::default()
         };
         config.rate_limit.per_second = 0;
+        // A test that injects a clock runs periodic jobs itself, when it has moved the clock.
+        config.background_jobs = clock.is_none();
         adjust(&mut config);
         let state = match clock {
             None => AppState::open(config).await.unwrap(),
@@ -94,6 +96,11 @@ impl TestServer {
         let _ = self.stop.take().unwrap().send(());
         self.handle.take().unwrap().await.unwrap().unwrap();
         self.dir
+    }
+
+    /// The settings this server runs with.
+    pub fn config(&self) -> &Config {
+        self.state.config()
     }
 
     pub async fn token(&self, role: Role) -> String {
@@ -287,4 +294,13 @@ pub fn noise(len: usize) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+/// Another replica's state over the same data directory and clock as `server` (no listener:
+/// tests call its state directly).
+pub async fn replica_of(server: &TestServer, clock: std::sync::Arc<dyn capstan_server::clock::Clock>) -> AppState {
+    let config = server.config().clone();
+    let storage = capstan_server::store::open(&config).await.unwrap();
+    let uploads = tempfile::tempdir().unwrap().keep();
+    AppState::new(config, storage, clock, uploads)
 }

@@ -12,6 +12,7 @@ mod bundles;
 mod channels;
 mod devices;
 mod events;
+mod leases;
 mod tokens;
 
 use std::path::Path;
