@@ -1,0 +1,150 @@
+//! Devices: the last state each one reported, and per-device channel overrides.
+
+use async_trait::async_trait;
+use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
+use sqlx::{Postgres, QueryBuilder};
+
+use super::{PostgresDatabase, commit};
+use crate::store::rows::{DeviceRow, OverrideRow, convert};
+use crate::store::sql::{
+    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, SEARCH_DEVICES, UPSERT_DEVICES_HEAD,
+    UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, devices_in_key_order, like_prefix,
+};
+use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
+
+/// 13 columns × 1000 rows stays well under PostgreSQL's 65 535 parameters.
+const DEVICE_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Serialises override changes of one device across replicas until the transaction ends, so
+/// "may this source replace the override in force" is decided on what is really in force (the
+/// row may not exist yet, so a row lock cannot do it).
+async fn lock_device(tx: &mut super::Tx, app_id: &str, device_id: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(crate::store::device_key(app_id, device_id))
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+#[async_trait]
+impl DeviceStore for PostgresDatabase {
+    async fn set_override(&self, entry: &DeviceOverride, audit: Option<NewAudit>) -> StoreResult<DeviceOverride> {
+        let mut tx = self.begin().await?;
+        lock_device(&mut tx, &entry.app_id, &entry.device_id).await?;
+        let existing: Option<OverrideRow> = sqlx::query_as(GET_OVERRIDE)
+            .bind(&entry.app_id)
+            .bind(&entry.device_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        if let Some(existing) = existing.map(DeviceOverride::try_from).transpose()?
+            && !entry.source.may_replace(existing.source)
+        {
+            return Ok(existing);
+        }
+        sqlx::query(UPSERT_OVERRIDE)
+            .bind(&entry.app_id)
+            .bind(&entry.device_id)
+            .bind(entry.channel_id)
+            .bind(entry.source.as_str())
+            .bind(entry.set_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, audit.as_ref()).await?;
+        Ok(entry.clone())
+    }
+
+    async fn clear_override(
+        &self,
+        app_id: &str,
+        device_id: &str,
+        source: Option<OverrideSource>,
+        audit: Option<NewAudit>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        lock_device(&mut tx, app_id, device_id).await?;
+        let done = sqlx::query(CLEAR_OVERRIDE)
+            .bind(app_id)
+            .bind(device_id)
+            .bind(source.map(OverrideSource::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, audit.as_ref()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_overrides(&self, app_id: &str) -> StoreResult<Vec<DeviceOverride>> {
+        let rows: Vec<OverrideRow> = self.all(sqlx::query_as(LIST_OVERRIDES).bind(app_id)).await?;
+        convert(rows)
+    }
+
+    async fn get_override(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceOverride>> {
+        let row: Option<OverrideRow> = self.one(sqlx::query_as(GET_OVERRIDE).bind(app_id).bind(device_id)).await?;
+        row.map(DeviceOverride::try_from).transpose()
+    }
+
+    async fn upsert_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let devices = devices_in_key_order(devices);
+        let mut tx = self.begin().await?;
+        for chunk in devices.chunks(DEVICE_ROWS_PER_STATEMENT) {
+            let mut query: QueryBuilder<Postgres> = QueryBuilder::new(UPSERT_DEVICES_HEAD);
+            query.push_values(chunk, |mut row, d| {
+                row.push_bind(&d.app_id)
+                    .push_bind(&d.device_id)
+                    .push_bind(&d.custom_id)
+                    .push_bind(&d.platform)
+                    .push_bind(&d.native_version)
+                    .push_bind(&d.bundle_version)
+                    .push_bind(&d.plugin_version)
+                    .push_bind(&d.os_version)
+                    .push_bind(d.is_prod)
+                    .push_bind(d.is_emulator)
+                    .push_bind(&d.channel)
+                    .push_bind(d.first_seen_ms)
+                    .push_bind(d.last_seen_ms);
+            });
+            query.push(UPSERT_DEVICES_TAIL);
+            query.build().execute(&mut *tx).await.map_err(StoreError::backend)?;
+        }
+        commit(tx, None).await
+    }
+
+    async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
+        let rows: Vec<DeviceRow> = self
+            .all(
+                sqlx::query_as(SEARCH_DEVICES)
+                    .bind(app_id)
+                    .bind(q)
+                    .bind(prefix)
+                    .bind(filter.channel.as_deref().filter(|s| !s.is_empty()))
+                    .bind(filter.native_version.as_deref().filter(|s| !s.is_empty()))
+                    .bind(filter.bundle.as_deref().filter(|s| !s.is_empty()))
+                    .bind(limit),
+            )
+            .await?;
+        Ok(rows.into_iter().map(DeviceRecord::from).collect())
+    }
+
+    async fn get_device(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let row: Option<DeviceRow> = self.one(sqlx::query_as(GET_DEVICE).bind(app_id).bind(device_id)).await?;
+        Ok(row.map(DeviceRecord::from))
+    }
+
+    async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>> {
+        let rows: Vec<(Option<String>, String, i64)> =
+            self.all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, bundle_version, devices)| DeviceCount { channel, bundle_version, devices })
+            .collect())
+    }
+}
