@@ -14,6 +14,7 @@ mod management;
 mod openapi;
 mod roles;
 mod rollout;
+mod scale;
 mod stats;
 mod updates;
 mod upgrade;
