@@ -11,6 +11,7 @@ mod downloads;
 mod hostile_input;
 mod jobs;
 mod management;
+mod migrate;
 mod openapi;
 mod roles;
 mod rollout;
