@@ -8,6 +8,8 @@
 #     CAPSTAN_TEST_S3_ENDPOINT, CAPSTAN_TEST_S3_BUCKET, CAPSTAN_TEST_S3_ACCESS_KEY and
 #     CAPSTAN_TEST_S3_SECRET_KEY (each test uses a prefix of its own in that bucket).
 # CAPSTAN_TEST_SERVICES=required tells the tests that need these to fail, not skip, without them.
+# PostgreSQL runs without fsync (a test cluster need not survive power loss) unless
+# CAPSTAN_SERVICES_DURABLE=1 (benchmarks, which compare against SQLite's durable commits).
 #
 # Usage: scripts/test-services.sh COMMAND [ARGS...]     e.g. scripts/test-services.sh cargo test -p capstan-server
 set -euo pipefail
@@ -48,11 +50,13 @@ started_ns=$(date +%s%N)
 pg_port="$(free_port)"
 "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >"$work/initdb.log" 2>&1 ||
   { cat "$work/initdb.log" >&2; exit 1; }
-# fsync off: a test cluster need not survive power loss. Connections: several servers and
-# replicas per test, each with a pool, and tests run in parallel.
-"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -w -l "$work/pg.log" \
-  -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
-  start >/dev/null || { cat "$work/pg.log" >&2; exit 1; }
+# Connections: several servers and replicas per test, each with a pool, and tests run in parallel.
+pg_options="-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=400"
+if [ "${CAPSTAN_SERVICES_DURABLE:-}" != 1 ]; then
+  pg_options="$pg_options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+"${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -w -l "$work/pg.log" -o "$pg_options" start >/dev/null ||
+  { cat "$work/pg.log" >&2; exit 1; }
 pg_started=1
 
 s3_port="$(free_port)"
@@ -78,6 +82,11 @@ export CAPSTAN_TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 export CAPSTAN_TEST_S3_BUCKET="capstan-test"
 export CAPSTAN_TEST_S3_ACCESS_KEY="$s3_key"
 export CAPSTAN_TEST_S3_SECRET_KEY="$s3_secret"
+# In the background, so that a TERM (from `timeout`, CI) reaches the command before cleanup.
+"$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' INT TERM
 status=0
-"$@" || status=$?
+wait "$child" || status=$?
+while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
 exit $status
