@@ -172,6 +172,7 @@ impl ConfigCache {
                 Entry::Unknown(_) => false,
             });
         }
+        let mut failed = Ok(());
         for app_id in stale {
             let generation = self.generation.load(Ordering::SeqCst);
             match self.db.app_config(&app_id).await {
@@ -179,13 +180,13 @@ impl ConfigCache {
                     self.install(&app_id, generation, loaded.map(AppSnapshot::from_config));
                 }
                 Err(error) => {
-                    // Do not keep serving what is known to be outdated.
+                    // Do not keep serving what is known to be outdated: the next request loads it.
                     self.entries.write().expect("cache lock").remove(&app_id);
-                    return Err(error);
+                    failed = Err(error);
                 }
             }
         }
-        Ok(())
+        failed
     }
 
     /// Runs [`ConfigCache::check`] every `every` until `stop` turns true or the cache is dropped.

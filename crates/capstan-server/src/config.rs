@@ -330,6 +330,12 @@ impl Config {
                 ),
             });
         }
+        if self.downloads == DownloadMode::Presigned && self.storage_url.is_none() {
+            return Err(ConfigError::Invalid {
+                setting: "downloads",
+                message: "`presigned` needs an object store that signs URLs (storage_url = s3://…)".into(),
+            });
+        }
         if self.presigned_url_ttl_secs < 60 || self.presigned_url_ttl_secs > 7 * 24 * 3600 {
             return Err(ConfigError::Invalid {
                 setting: "presigned_url_ttl_secs",

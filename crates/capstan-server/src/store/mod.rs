@@ -445,12 +445,6 @@ pub async fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, OpenError
     };
     let name = config.storage_url.clone().unwrap_or_else(|| config.data_dir.join("blobs").display().to_string());
     store.ping().await.map_err(|source| OpenError::Blobs { store: name, source })?;
-    if config.downloads == crate::config::DownloadMode::Presigned && config.storage_url.is_none() {
-        return Err(OpenError::Unsupported {
-            setting: "downloads",
-            message: "`presigned` needs an object store that signs URLs (storage_url = s3://…)".into(),
-        });
-    }
     Ok(store)
 }
 

@@ -99,7 +99,7 @@ async fn grow(server: &TestServer) {
     let (status, _) = server.send(Method::POST, "/stats", None, Some(json!(stats))).await;
     assert_eq!(status, StatusCode::OK);
     server.state.ingest().devices.flush(server.state.db()).await;
-    server.state.db().insert_events(&events(FIXTURE_APP, 60_000, 0)).await.unwrap();
+    server.state.db().insert_events(&events(FIXTURE_APP, 25_000, 0)).await.unwrap();
 }
 
 /// Every table of the source with every column of the source's schema (but SQLite's index

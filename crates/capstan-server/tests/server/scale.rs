@@ -270,3 +270,55 @@ async fn an_unusable_database_or_store_stops_the_start_with_one_line() {
     let (_, stderr) = serve_with(&wrong_key);
     one_clear_line(&stderr, "cannot reach the blob store");
 }
+
+/// The mechanism behind the bound, without timers: a replica's check reloads the apps whose
+/// revision moved (and only those), and a snapshot nobody confirmed within the TTL is reloaded
+/// before it is served.
+#[tokio::test]
+async fn a_check_reloads_what_another_replica_changed_and_unconfirmed_snapshots_expire() {
+    let first = TestServer::start().await;
+    first.create_app(APP).await;
+    first.create_app("com.other.app").await;
+    first.upload_ok(APP, "1.0.1", "").await;
+    let clock = std::sync::Arc::new(capstan_server::clock::SystemClock);
+    let second = replica_of(&first, clock).await;
+    let phone = device(APP, "phone-1");
+    let snapshot = second.cache().get(APP).await.unwrap().unwrap();
+    let other = second.cache().get("com.other.app").await.unwrap().unwrap();
+    assert!(snapshot.channel("production").unwrap().target.is_none());
+
+    first.publish(APP, "production", "1.0.1").await;
+    let unchanged = second.cache().get(APP).await.unwrap().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&snapshot, &unchanged), "served from memory until checked");
+    second.cache().check().await.unwrap();
+    let reloaded = second.cache().get(APP).await.unwrap().unwrap();
+    assert_eq!(reloaded.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.1"));
+    let kept = second.cache().get("com.other.app").await.unwrap().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&other, &kept), "an app that did not change is not reloaded");
+    let resolved = capstan_server::device::resolve::resolve(
+        &reloaded,
+        &capstan_core::protocol::DeviceInfo::from_json_slice(phone.to_string().as_bytes()).unwrap(),
+        "http://x",
+    );
+    assert!(matches!(resolved.answer, capstan_core::protocol::UpdateAnswer::Offer(_)));
+
+    // A cache whose checks stopped (the database unreachable, say) does not serve a snapshot
+    // past its TTL: the next request reads the database.
+    let cache = capstan_server::cache::ConfigCache::new(
+        std::sync::Arc::new(
+            capstan_server::store::sqlite::SqliteDatabase::open(&first.config().data_dir.join("capstan.db"), false)
+                .await
+                .unwrap(),
+        ),
+        Duration::from_millis(100),
+    );
+    let before = cache.get(APP).await.unwrap().unwrap();
+    assert_eq!(before.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.1"));
+    first.upload_ok(APP, "1.0.2", "").await;
+    first.publish(APP, "production", "1.0.2").await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let after = cache.get(APP).await.unwrap().unwrap();
+    assert_eq!(after.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.2"));
+    second.shutdown().await;
+    first.stop().await;
+}
