@@ -415,4 +415,19 @@ async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
     store.delete(key).await.expect("deleting twice is fine");
     assert!(!store.exists(key).await.unwrap());
     assert!(store.list().await.unwrap().is_empty());
+
+    // A bundle larger than an S3 multipart part (8 MiB): stored in parts, read back whole and
+    // across a part boundary.
+    let large: Vec<u8> =
+        (0..(17 * 1024 * 1024 + 123) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(&source, &large).unwrap();
+    let key = "com.app/2.0.0/large.zip";
+    store.put_file(key, &source).await.expect("put a large blob");
+    assert_eq!(store.size(key).await.unwrap(), large.len() as u64);
+    assert!(read_all(store, key).await.unwrap() == large, "large whole read");
+    let boundary = ByteRange { start: 8 * 1024 * 1024 - 10, end: 8 * 1024 * 1024 + 10 };
+    let read = store.read(key, Some(boundary)).await.unwrap();
+    let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(read.body).await.unwrap();
+    assert_eq!(chunks.concat(), &large[boundary.start as usize..=boundary.end as usize], "across a part boundary");
+    store.delete(key).await.unwrap();
 }
