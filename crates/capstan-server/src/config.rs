@@ -364,7 +364,8 @@ mod tests {
         let file = dir.path().join("capstan.toml");
         std::fs::write(
             &file,
-            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://file.example\"\n[rate_limit]\nper_second = 5\n",
+            "listen = \"0.0.0.0:9000\"\npublic_url = \"https://file.example\"\nstorage_url = \"s3://b/p\"\n\
+             [rate_limit]\nper_second = 5\n[s3]\nendpoint = \"http://minio:9000\"\nsecret_access_key = \"s3cret\"\n",
         )
         .unwrap();
         let env = vec![
@@ -376,6 +377,10 @@ mod tests {
         assert_eq!(config.public_base_url(), "https://env.example");
         assert_eq!(config.rate_limit.per_second, 5);
         assert_eq!(config.rate_limit.burst, RateLimitConfig::default().burst);
+        assert_eq!(config.s3.endpoint.as_deref(), Some("http://minio:9000"));
+        assert_eq!(config.s3.secret_access_key.as_deref(), Some("s3cret"));
+        assert!(!format!("{config:?}").contains("s3cret"), "secrets are not logged");
+        assert!(config.check().is_ok());
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
-use sqlx::{Postgres, QueryBuilder};
 
 use super::{PostgresDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
@@ -12,8 +11,14 @@ use crate::store::sql::{
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
-/// 13 columns × 1000 rows stays well under PostgreSQL's 65 535 parameters.
-const DEVICE_ROWS_PER_STATEMENT: usize = 1000;
+/// The shared upsert (its conflict rule: the newer report wins) over arrays instead of VALUES.
+static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{UPSERT_DEVICES_HEAD} SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[], $12::bigint[], $13::bigint[]) \
+         {UPSERT_DEVICES_TAIL}"
+    )
+});
 
 /// Serialises override changes of one device across replicas until the transaction ends, so
 /// "may this source replace the override in force" is decided on what is really in force (the
@@ -90,28 +95,28 @@ impl DeviceStore for PostgresDatabase {
         if devices.is_empty() {
             return Ok(());
         }
+        // One statement per batch, one array per column (see `events::insert_event_rows`); the
+        // rows in key order, so replicas flushing the same devices lock them in the same order.
         let devices = devices_in_key_order(devices);
+        let column = |f: fn(&DeviceRecord) -> &String| devices.iter().map(|d| f(d).as_str()).collect::<Vec<&str>>();
         let mut tx = self.begin().await?;
-        for chunk in devices.chunks(DEVICE_ROWS_PER_STATEMENT) {
-            let mut query: QueryBuilder<Postgres> = QueryBuilder::new(UPSERT_DEVICES_HEAD);
-            query.push_values(chunk, |mut row, d| {
-                row.push_bind(&d.app_id)
-                    .push_bind(&d.device_id)
-                    .push_bind(&d.custom_id)
-                    .push_bind(&d.platform)
-                    .push_bind(&d.native_version)
-                    .push_bind(&d.bundle_version)
-                    .push_bind(&d.plugin_version)
-                    .push_bind(&d.os_version)
-                    .push_bind(d.is_prod)
-                    .push_bind(d.is_emulator)
-                    .push_bind(&d.channel)
-                    .push_bind(d.first_seen_ms)
-                    .push_bind(d.last_seen_ms);
-            });
-            query.push(UPSERT_DEVICES_TAIL);
-            query.build().execute(&mut *tx).await.map_err(StoreError::backend)?;
-        }
+        sqlx::query(sqlx::AssertSqlSafe(UPSERT_DEVICES_UNNEST.as_str()))
+            .bind(column(|d| &d.app_id))
+            .bind(column(|d| &d.device_id))
+            .bind(column(|d| &d.custom_id))
+            .bind(column(|d| &d.platform))
+            .bind(column(|d| &d.native_version))
+            .bind(column(|d| &d.bundle_version))
+            .bind(column(|d| &d.plugin_version))
+            .bind(column(|d| &d.os_version))
+            .bind(devices.iter().map(|d| d.is_prod).collect::<Vec<bool>>())
+            .bind(devices.iter().map(|d| d.is_emulator).collect::<Vec<bool>>())
+            .bind(devices.iter().map(|d| d.channel.as_deref()).collect::<Vec<Option<&str>>>())
+            .bind(devices.iter().map(|d| d.first_seen_ms).collect::<Vec<i64>>())
+            .bind(devices.iter().map(|d| d.last_seen_ms).collect::<Vec<i64>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
         commit(tx, None).await
     }
 
