@@ -39,6 +39,8 @@ use crate::store::{BundleStore, OpenError, StoreError};
 
 /// The file in a data directory that names the install (written by the first `migrate`).
 pub const INSTALL_ID_FILE: &str = "install-id";
+/// The PostgreSQL advisory lock a run holds (`capsmigr` in ASCII, as a number).
+const RUN_LOCK: i64 = 0x6361_7073_6d69_6772;
 
 /// What to move where.
 #[derive(Debug, Clone)]
@@ -167,6 +169,16 @@ pub async fn migrate(
     let target = PostgresDatabase::open(&options.database_url, 4).await.map_err(OpenError::from)?;
     let store = S3BlobStore::open(&options.storage_url, &options.s3).map_err(OpenError::from)?;
     store.ping().await.map_err(|source| OpenError::Blobs { store: options.storage_url.clone(), source })?;
+    // One run at a time per database: the lock lives as long as this connection.
+    let mut run_lock = target.pool().acquire().await.map_err(db_step("connecting"))?.detach();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(RUN_LOCK)
+        .fetch_one(&mut run_lock)
+        .await
+        .map_err(db_step("taking the run lock"))?;
+    if !locked {
+        return Err(MigrateError::Refused("another `capstan-server migrate` is running into this database".into()));
+    }
     check_target(target.pool(), &store, &source_id).await?;
 
     progress(&format!("snapshot of {}", source_name.display()));
@@ -220,6 +232,7 @@ pub async fn migrate(
         .await
         .map_err(db_step("marking the run finished"))?;
     progress(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
+    let _ = sqlx::Connection::close(run_lock).await;
     Ok(report)
 }
 

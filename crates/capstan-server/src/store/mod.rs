@@ -1,14 +1,15 @@
-//! Storage behind small traits, one implementation per backend: the database (SQLite today;
-//! PostgreSQL next) behind [`Database`], bundle bytes behind [`BlobStore`] (a directory; S3
-//! next). [`open`] picks the backends from the configuration, in one place.
+//! Storage behind small traits, one implementation per backend: the database (SQLite, or
+//! PostgreSQL for several replicas) behind [`Database`], bundle bytes behind [`BlobStore`] (a
+//! directory, or an S3-compatible bucket). [`open`] picks the backends from the configuration,
+//! in one place.
 //!
 //! The database traits are split by concern (tokens, apps, channels, bundles, devices, events,
 //! audit), and every method that changes state is one transaction that also writes its audit
 //! entry (and channel history where relevant): a crash leaves either the whole change or none
 //! of it. Rules that are not about storage (which override wins, when a bundle is in use, what
 //! a release does to a channel) live in `capstan-core`, and backends call them; the SQL is
-//! written to run on SQLite and PostgreSQL alike where it can, and row decoding is typed
-//! ([`rows`]) so a bad row is an error, never a panic.
+//! written once to run on SQLite and PostgreSQL alike where it can ([`sql`]), and row decoding
+//! is typed ([`rows`]) so a bad row is an error, never a panic.
 //!
 //! The contract every backend must meet is a test suite (`tests/server/contract.rs`), run
 //! against each backend pair.

@@ -386,6 +386,15 @@ async fn a_target_holding_other_data_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let data = fixture_install(dir.path());
 
+    // A database another run is filling right now.
+    let mut running = services.connect().await;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(0x6361_7073_6d69_6772_i64).execute(&mut running).await.unwrap();
+    match migrate(&options(&data, &services), &|_| {}).await {
+        Err(MigrateError::Refused(why)) => assert!(why.contains("another `capstan-server migrate`"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    drop(running);
+
     // A database a server already uses.
     let other = TestServer::start_with(|config| services.apply(config)).await;
     other.create_app("com.other.app").await;
