@@ -12,9 +12,9 @@ export CARGO_TERM_COLOR ?= never
 # Build: a C toolchain, and WebKitGTK and friends for the Tauri console.
 BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
-# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts), drive
+# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts, brotli), drive
 # the real console under Xvfb over WebDriver, and keep tokens in a real Secret Service.
-TEST_APT_PACKAGES := zip unzip default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
+TEST_APT_PACKAGES := zip unzip brotli default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
   gnome-keyring imagemagick
 # Benchmarks also need GNU time (peak memory), and wrk against nginx (the /updates baseline).
 BENCH_APT_PACKAGES := time wrk nginx-light curl
