@@ -52,7 +52,7 @@
 //! keyed by the SHA-256 of the original file, so a file shared by many bundles is stored once,
 //! and its stored form depends only on its content. Encryption is not done here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -252,16 +252,17 @@ pub fn generate_artifacts<S: ArtifactSink + Send>(
     Ok(ArtifactReport { files, new_artifacts: state.new_artifacts, new_bytes: state.new_bytes })
 }
 
-/// Bytes a device holding the files of `held` downloads to install `next` from its manifest:
-/// the stored size of every artifact of `next` whose key `held` lacks, once per key (a file
-/// repeated under two paths is fetched once and then found in the delta cache).
+/// Bytes a device that installed `held` from its manifest downloads to install `next`.
+///
+/// The plugin reuses a file only from its delta cache, named `<sha256>_<basename>`: an entry of
+/// `next` is free when `held` has the same content under the same file name (in any folder),
+/// and is downloaded once per content and file name otherwise. A device that installed `held`
+/// from the zip has no such cache and downloads every file it does not find in its store build.
 pub fn delta_download_size(held: &[ManifestFile], next: &[ManifestFile]) -> u64 {
-    let held: std::collections::HashSet<&str> = held.iter().map(|f| f.sha256.as_str()).collect();
-    let mut counted = std::collections::HashSet::new();
-    next.iter()
-        .filter(|f| !held.contains(f.sha256.as_str()) && counted.insert(f.sha256.as_str()))
-        .map(|f| f.stored_size)
-        .sum()
+    let cache_name =
+        |file: &ManifestFile| (file.sha256.clone(), file.path.rsplit('/').next().unwrap_or_default().to_owned());
+    let mut cached: HashSet<(String, String)> = held.iter().map(cache_name).collect();
+    next.iter().filter(|file| cached.insert(cache_name(file))).map(|file| file.stored_size).sum()
 }
 
 /// State shared by the workers of one [`generate_artifacts`] call.
@@ -494,15 +495,18 @@ mod tests {
     }
 
     #[test]
-    fn delta_counts_each_missing_key_once() {
-        let held = [manifest_file("a", "k1", 10), manifest_file("b", "k2", 20)];
+    fn delta_counts_what_the_delta_cache_lacks() {
+        let held = [manifest_file("a.js", "k1", 10), manifest_file("css/b.css", "k2", 20)];
         let next = [
-            manifest_file("a", "k1", 10),
-            manifest_file("b", "k3", 30),
-            manifest_file("c", "k3", 30),
-            manifest_file("d", "k4", 40),
+            manifest_file("a.js", "k1", 10),
+            // Same content and file name in another folder: found in the cache.
+            manifest_file("old/b.css", "k2", 20),
+            // Same content, another file name: the cache name differs, downloaded.
+            manifest_file("c.css", "k2", 20),
+            manifest_file("d.js", "k3", 30),
+            manifest_file("copy/d.js", "k3", 30),
         ];
-        assert_eq!(delta_download_size(&held, &next), 70);
+        assert_eq!(delta_download_size(&held, &next), 50);
         assert_eq!(delta_download_size(&[], &held), 30);
         assert_eq!(delta_download_size(&next, &next), 0);
     }
