@@ -21,7 +21,7 @@ BENCH_APT_PACKAGES := time wrk nginx-light curl
 
 UI := ui
 
-.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates
+.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates bench-delta
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -76,10 +76,13 @@ lint: ui
 bench-deps: deps
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates
+bench: bench-deps bench-pack bench-updates bench-delta
 
 bench-pack:
 	python3 bench/pack/run.py
 
 bench-updates:
 	bash bench/updates/run.sh
+
+bench-delta:
+	python3 bench/delta/run.py

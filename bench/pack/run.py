@@ -110,8 +110,9 @@ def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name != ".complete")
 
 
-def timed(command, cwd=None):
-    """Runs a command; returns (seconds, peak RSS in MB).
+def timed(command, cwd=None, stdout=subprocess.DEVNULL):
+    """Runs a command (its output to `stdout`, discarded by default); returns (seconds, peak
+    RSS in MB).
 
     Peak memory comes from GNU time, which forks the command from its own small process:
     rusage read from this Python process would count the Python interpreter's pages that the
@@ -121,7 +122,7 @@ def timed(command, cwd=None):
         start = time.perf_counter()
         result = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *map(str, command)],
-            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=cwd, stdout=stdout, stderr=subprocess.PIPE,
         )
         elapsed = time.perf_counter() - start
         if result.returncode != 0:

@@ -416,8 +416,10 @@ fn choose_form(mut raw: SpooledTempFile, size: u64) -> io::Result<(SpooledTempFi
 }
 
 /// A sink that keeps artifacts as files in one folder: `<key>` for raw ones, `<key>.br` for
-/// Brotli ones, so a plain static file server can serve them. Each file is written to a
-/// temporary name and renamed, so a crash never leaves a truncated artifact under its key.
+/// Brotli ones, so a plain static file server can serve them. For tests, benchmarks and tools:
+/// each file is written to a temporary name and renamed (no reader sees half an artifact) but
+/// not synced to disk, which would cost a disk flush per file; durable storage is the blob
+/// store's business.
 #[derive(Debug, Clone)]
 pub struct DirectorySink {
     root: PathBuf,
@@ -463,7 +465,6 @@ impl ArtifactSink for DirectorySink {
         if written != artifact.form.stored_size {
             return Err(format!("expected {} bytes, got {written}", artifact.form.stored_size).into());
         }
-        temp.as_file().sync_all()?;
         temp.persist(self.path(artifact.key, artifact.form.encoding)).map_err(|e| e.error)?;
         Ok(())
     }
