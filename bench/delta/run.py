@@ -8,8 +8,9 @@ small chunks and index.html. In the same run it prints:
   - the bytes a device holding v1 downloads with delta (the changed artifacts' stored sizes,
     counted the way the plugin's delta cache reuses files), against the full zip of v2
     (capstan bundle pack) and against @capgo/cli bundle zip's zip of v2 (when npm installs it);
-  - the time to generate artifacts (into an empty store, and into the store already holding
-    v1's) against packing the zip alone (capstan bundle pack).
+  - the time to generate artifacts (bytes discarded, into an empty folder store, and into
+    the store already holding v1's) against packing the zip alone (capstan bundle pack), wall and CPU (user + system):
+    CPU time moves less than wall time when others load the machine.
 
 Goal: delta at most 10 % of the full zip. Times are medians of REPEAT runs; these 2-core
 machines are noisy, so compare the ratios.
@@ -64,23 +65,24 @@ def release_v2(v1: Path, v2: Path, seed: int) -> dict:
 
 
 def median_run(repeat, run):
-    """Runs `run` REPEAT times; returns the median seconds and the last result."""
-    times, result = [], None
+    """Runs `run` REPEAT times; returns the median wall and CPU seconds and the last result."""
+    walls, cpus, result = [], [], None
     for _ in range(repeat):
-        seconds, result = run()
-        times.append(seconds)
-    return statistics.median(times), result
+        measured, result = run()
+        walls.append(measured.seconds)
+        cpus.append(measured.cpu_seconds)
+    return (statistics.median(walls), statistics.median(cpus)), result
 
 
 def artifacts(tool: Path, zip_path: Path, store: Path, previous: Path | None, keep_store: bool):
-    """Generates artifacts with the example program; returns (wall seconds, its JSON)."""
+    """Generates artifacts with the example program; returns (its measure, its JSON)."""
     if not keep_store:
         shutil.rmtree(store, ignore_errors=True)
     command = [tool, zip_path, store] + (["--previous", previous] if previous else [])
     output = OUT / "work" / "artifacts.json"
     with open(output, "w") as out:
-        seconds, _ = pack.timed(command, stdout=out)
-    return seconds, json.loads(output.read_text())
+        measured = pack.measure(command, stdout=out)
+    return measured, json.loads(output.read_text())
 
 
 def run_corpus(name, v1, tools, repeat):
@@ -94,7 +96,7 @@ def run_corpus(name, v1, tools, repeat):
     zips = {version: work / f"{name}-{version}.zip" for version in ("v1", "v2")}
 
     def pack_zip(folder, zip_path):
-        return lambda: (pack.timed([capstan, "bundle", "pack", folder, "--out", zip_path, "--json"])[0], None)
+        return lambda: (pack.measure([capstan, "bundle", "pack", folder, "--out", zip_path, "--json"]), None)
 
     pack.timed([capstan, "bundle", "pack", v1, "--out", zips["v1"], "--json"])
     pack_seconds, _ = median_run(repeat, pack_zip(v2, zips["v2"]))
@@ -103,6 +105,7 @@ def run_corpus(name, v1, tools, repeat):
     manifest_v1 = work / f"{name}-v1-artifacts.json"
     _, v1_output = artifacts(example, zips["v1"], store, None, keep_store=False)
     manifest_v1.write_text(json.dumps(v1_output))
+    discard_seconds, _ = median_run(repeat, lambda: artifacts(example, zips["v2"], "-", None, True))
     cold_seconds, _ = median_run(repeat, lambda: artifacts(example, zips["v2"], work / f"{name}-cold", None, False))
 
     def warm():
@@ -141,18 +144,20 @@ def run_corpus(name, v1, tools, repeat):
     for label, size in rows:
         print(f"  {label:<44}{size / 1e6:>10.3f}{100 * size / full:>9.1f}%")
     print("  * installed v1 from the zip: no <sha256>_<name> files cached, only store-build files reused")
-    print(f"{'time (median of %d)' % repeat:<46}{'s':>10}{'x pack':>10}")
-    for label, seconds in [
+    print(f"{'time (median of %d)' % repeat:<46}{'wall s':>10}{'x pack':>10}{'CPU s':>10}{'x pack':>10}")
+    for label, (wall, cpu) in [
         ("capstan bundle pack (zip alone)", pack_seconds),
-        ("artifacts into an empty store", cold_seconds),
+        ("artifacts, bytes discarded (generation only)", discard_seconds),
+        ("artifacts into an empty store (1 file each)", cold_seconds),
         ("artifacts into a store holding v1", warm_seconds),
     ]:
-        print(f"  {label:<44}{seconds:>10.2f}{seconds / pack_seconds:>10.2f}")
+        print(f"  {label:<44}{wall:>10.2f}{wall / pack_seconds[0]:>10.2f}{cpu:>10.2f}{cpu / pack_seconds[1]:>10.2f}")
     print(f"  (v2: {len(v2_output['files'])} files, {v2_output['new_artifacts']} new artifacts, "
           f"{v2_output['new_bytes'] / 1e6:.3f} MB stored)")
     # Upload timing through capstan-server (with artifacts against without) belongs here once the
     # server generates artifacts on upload: time `capstan bundle upload` of v2 against a server
     # with delta off and on, and add both rows to the time table.
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     verdict = "met" if delta <= 0.10 * full else "NOT met"
     print(f"goal: delta at most 10 % of the full zip: {verdict} ({100 * delta / full:.2f} %)")
 
@@ -182,7 +187,7 @@ def main():
         pack.generate(pack.OUT / f"corpus-{name}", total, files, seed)
     capgo = pack.capgo_command()
     repeat = 1 if args.quick else args.repeat
-    print(f"machine: {os.cpu_count()} cores; {repeat} round(s) per timing")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {repeat} round(s) per timing")
     for name, _, _, _ in corpora:
         run_corpus(name, pack.OUT / f"corpus-{name}", (*tools, capgo), repeat)
 

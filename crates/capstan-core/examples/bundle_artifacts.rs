@@ -1,6 +1,8 @@
 //! Generates the delta-update artifacts of a bundle zip into a folder, for `bench/delta`.
 //!
-//! Usage: `bundle_artifacts ZIP STORE [--previous MANIFEST_JSON]`
+//! Usage: `bundle_artifacts ZIP STORE [--previous MANIFEST_JSON]`, where STORE is a folder, or
+//! `-` to read every artifact and discard it (the generation's own cost, without a file
+//! system's cost of one file per artifact).
 //!
 //! Prints JSON: the manifest files, how many artifacts were new to STORE, and with `--previous`
 //! (this program's output for the bundle a device holds) the bytes that device downloads.
@@ -10,7 +12,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use capstan_core::bundle::InspectLimits;
-use capstan_core::bundle::artifacts::{DirectorySink, ManifestFile, delta_download_size, generate_artifacts};
+use std::io::Read;
+
+use capstan_core::bundle::artifacts::{
+    Artifact, ArtifactReport, ArtifactSink, DirectorySink, ManifestFile, SinkError, StoredForm, delta_download_size,
+    generate_artifacts,
+};
 use capstan_core::progress::{CancelFlag, NoProgress};
 use serde_json::{Value, json};
 
@@ -36,6 +43,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// Holds nothing; reads every artifact to the end.
+struct Discard;
+
+impl ArtifactSink for Discard {
+    fn find(&mut self, _key: &str) -> Result<Option<StoredForm>, SinkError> {
+        Ok(None)
+    }
+
+    fn put(&mut self, _artifact: Artifact<'_>, bytes: &mut dyn Read) -> Result<(), SinkError> {
+        std::io::copy(bytes, &mut std::io::sink())?;
+        Ok(())
+    }
+}
+
+fn generate(
+    zip: &std::path::Path,
+    sink: &mut (impl ArtifactSink + Send),
+) -> Result<ArtifactReport, Box<dyn std::error::Error>> {
+    Ok(generate_artifacts(zip, &InspectLimits::default(), sink, &NoProgress, &CancelFlag::new())?)
+}
+
 fn run(zip: PathBuf, store: PathBuf, previous: Option<PathBuf>) -> Result<Value, Box<dyn std::error::Error>> {
     let held: Option<Vec<ManifestFile>> = match previous {
         Some(path) => {
@@ -44,9 +72,12 @@ fn run(zip: PathBuf, store: PathBuf, previous: Option<PathBuf>) -> Result<Value,
         }
         None => None,
     };
-    let mut sink = DirectorySink::new(store)?;
     let started = Instant::now();
-    let report = generate_artifacts(&zip, &InspectLimits::default(), &mut sink, &NoProgress, &CancelFlag::new())?;
+    let report = if store.as_os_str() == "-" {
+        generate(&zip, &mut Discard)?
+    } else {
+        generate(&zip, &mut DirectorySink::new(store)?)?
+    };
     let seconds = started.elapsed().as_secs_f64();
     Ok(json!({
         "seconds": seconds,

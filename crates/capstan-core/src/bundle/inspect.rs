@@ -115,11 +115,19 @@ pub(crate) struct DeclaredEntry {
     is_dir: bool,
     method: CompressionMethod,
     flags: rawzip::EntryFlags,
-    compressed_size: u64,
+    /// Size inside the zip.
+    pub(crate) compressed_size: u64,
     /// Size once extracted; reading the entry proves it.
     pub(crate) uncompressed_size: u64,
     wayfinder: rawzip::ZipArchiveEntryWayfinder,
     local_header_offset: u64,
+}
+
+impl DeclaredEntry {
+    /// Whether the entry is deflated (else stored).
+    pub(crate) fn is_deflated(&self) -> bool {
+        self.method == CompressionMethod::DEFLATE
+    }
 }
 
 /// A zip whose central directory and local headers follow every rule of protocol.md §5. Entry

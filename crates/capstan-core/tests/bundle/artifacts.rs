@@ -66,6 +66,8 @@ fn build(root: &Path) {
     write(root, "assets/edge-below.js", js(BROTLI_MIN_SIZE as usize - 1, 3));
     write(root, "assets/edge-at.js", js(BROTLI_MIN_SIZE as usize, 4));
     write(root, "assets/img/photo.jpg", noise(50_000, 5));
+    // Incompressible under a name that does not say so: Brotli is tried and does not shrink it.
+    write(root, "assets/blob.bin", noise(30_000, 10));
     write(root, "assets/deep/er/still/vendor.js", js(30_000, 6));
     // The same file under two paths: one artifact.
     write(root, "assets/copy-a.css", ".a{color:red}".repeat(1_000));
@@ -133,7 +135,8 @@ fn every_file_becomes_an_artifact_the_reference_decoder_restores() {
     assert_eq!(encoding("assets/edge-at.js"), Encoding::Brotli);
     assert_eq!(encoding("assets/edge-below.js"), Encoding::Raw, "below 8 KiB stays raw");
     assert_eq!(encoding("assets/small.js"), Encoding::Raw);
-    assert_eq!(encoding("assets/img/photo.jpg"), Encoding::Raw, "incompressible stays raw");
+    assert_eq!(encoding("assets/img/photo.jpg"), Encoding::Raw, "already compressed stays raw");
+    assert_eq!(encoding("assets/blob.bin"), Encoding::Raw, "incompressible stays raw");
     assert_eq!(encoding("empty.txt"), Encoding::Raw);
     assert!(by_path["assets/app.js"].stored_size < 60_000 / 2, "{:?}", by_path["assets/app.js"]);
     assert_eq!(by_path["assets/app.js"].file_name(), "assets/app.js.br");
