@@ -46,12 +46,13 @@
 //!
 //! # What this module produces
 //!
-//! The same rules, except that files already compressed (by type, or deflate saving under 3 %
-//! in the zip) are not tried, and with Brotli quality [`BROTLI_QUALITY`] instead of 11: on minified JavaScript,
-//! quality 11 is about 10 % smaller but 25–30 times slower, while quality 5 costs about what
-//! deflate-6 costs and is about 7 % smaller than it (measured on this machine). Artifacts are
-//! keyed by the SHA-256 of the original file, so a file shared by many bundles is stored once,
-//! and its stored form depends only on its content. Encryption is not done here.
+//! The same rules, with Brotli quality [`BROTLI_QUALITY`] instead of 11: on minified
+//! JavaScript, quality 11 is about 10 % smaller but 25–30 times slower, while quality 5 costs
+//! about what deflate-6 costs and is about 7 % smaller than it (measured on this machine).
+//! Files known not to compress (an already-compressed type, or deflate saving under 3 % in the
+//! zip) are not tried. Artifacts are keyed by the SHA-256 of the original file, so a file shared
+//! by many bundles is stored once; the first stored form of a key is the one every manifest
+//! uses ([`ArtifactSink::find`]). Encryption is not done here.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
