@@ -12,16 +12,16 @@ export CARGO_TERM_COLOR ?= never
 # Build: a C toolchain, and WebKitGTK and friends for the Tauri console.
 BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
-# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts), drive
+# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts, brotli), drive
 # the real console under Xvfb over WebDriver, and keep tokens in a real Secret Service.
-TEST_APT_PACKAGES := zip unzip default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
+TEST_APT_PACKAGES := zip unzip brotli default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
   gnome-keyring imagemagick
 # Benchmarks also need GNU time (peak memory), and wrk against nginx (the /updates baseline).
 BENCH_APT_PACKAGES := time wrk nginx-light curl
 
 UI := ui
 
-.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates
+.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates bench-delta
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -76,10 +76,13 @@ lint: ui
 bench-deps: deps
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates
+bench: bench-deps bench-pack bench-updates bench-delta
 
 bench-pack:
 	python3 bench/pack/run.py
 
 bench-updates:
 	bash bench/updates/run.sh
+
+bench-delta:
+	python3 bench/delta/run.py

@@ -111,22 +111,37 @@ def folder_size(folder: Path) -> int:
 
 
 def timed(command, cwd=None):
-    """Runs a command; returns (seconds, peak RSS in MB).
+    """Runs a command; returns (seconds, peak RSS in MB)."""
+    measured = measure(command, cwd=cwd)
+    return measured.seconds, measured.rss_mb
 
-    Peak memory comes from GNU time, which forks the command from its own small process:
-    rusage read from this Python process would count the Python interpreter's pages that the
-    child inherits before exec.
+
+class Measured:
+    """Wall time, CPU time (user + system, every thread) and peak memory of one command."""
+
+    def __init__(self, seconds, cpu_seconds, rss_mb):
+        self.seconds, self.cpu_seconds, self.rss_mb = seconds, cpu_seconds, rss_mb
+
+
+def measure(command, cwd=None, stdout=subprocess.DEVNULL):
+    """Runs a command (its output to `stdout`, discarded by default) and measures it.
+
+    CPU time and peak memory come from GNU time, which forks the command from its own small
+    process: rusage read from this Python process would count the Python interpreter's pages
+    that the child inherits before exec. CPU time varies less than wall time when others load
+    the machine.
     """
-    with tempfile.NamedTemporaryFile("r") as rss_file:
+    with tempfile.NamedTemporaryFile("r") as usage_file:
         start = time.perf_counter()
         result = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *map(str, command)],
-            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", usage_file.name, *map(str, command)],
+            cwd=cwd, stdout=stdout, stderr=subprocess.PIPE,
         )
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"{command} failed: {result.stderr.decode(errors='replace')}")
-        return elapsed, int(rss_file.read().strip().splitlines()[-1]) / 1024
+        rss_kb, user, system = usage_file.read().strip().splitlines()[-1].split()
+        return Measured(elapsed, float(user) + float(system), int(rss_kb) / 1024)
 
 
 def capgo_command():
