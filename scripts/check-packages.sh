@@ -43,12 +43,14 @@ touch "$marker"
 work=$(mktemp -d)
 server_pid=""
 purge_leftovers() {
-  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq capstan-server capstan-console >/dev/null 2>&1 || true
+  # dpkg, not apt-get: apt-get refuses the whole list when one of them was never installed.
+  dpkg --purge capstan-server capstan-console >/dev/null 2>&1 || true
   rm -rf /var/lib/capstan /etc/capstan
   if getent passwd capstan >/dev/null; then userdel capstan; fi
   if getent group capstan >/dev/null; then groupdel capstan; fi
 }
 cleanup() {
+  set +e
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; fi
   purge_leftovers
   rm -f "$marker"
@@ -83,7 +85,10 @@ field() { dpkg-deb -f "$1" "$2"; }
 has_file() { grep -qx "$2" <<<"$1"; }
 
 echo "# the console's package: $(basename "$console_deb")"
-console_files=$(dpkg-deb -c "$console_deb" | awk '{ print $6 }')
+# Paths as dpkg-deb lists them, from ./ (Tauri's bundler writes them without it); a name with a
+# space ("Capstan Console.desktop") is the rest of the line.
+deb_files() { dpkg-deb -c "$1" | sed -E 's|^([^ ]+ +){5}(\./)?|./|; s| -> .*||'; }
+console_files=$(deb_files "$console_deb")
 same "console: package name" capstan-console "$(field "$console_deb" Package)"
 same "console: version" "$version" "$(field "$console_deb" Version)"
 console_depends=$(field "$console_deb" Depends)
@@ -105,7 +110,7 @@ ok "console: every library it links is a declared dependency" \
   links_only_declared "$work/console/usr/bin/capstan-console" "$console_depends"
 
 echo "# the server's package: $(basename "$server_deb")"
-server_files=$(dpkg-deb -c "$server_deb" | awk '{ print $6 }')
+server_files=$(deb_files "$server_deb")
 same "server: package name" capstan-server "$(field "$server_deb" Package)"
 same "server: version" "$version" "$(field "$server_deb" Version)"
 server_depends=$(field "$server_deb" Depends)
@@ -120,7 +125,7 @@ done
 dpkg-deb -e "$server_deb" "$work/server-control"
 ok "server: the config is a conffile (kept on remove, asked about on upgrade)" \
   grep -qx /etc/capstan/capstan.toml "$work/server-control/conffiles"
-ok "server: postinst creates the user capstan" grep -q 'useradd --system.* capstan$' "$work/server-control/postinst"
+ok "server: postinst creates the system user" grep -q 'useradd --system' "$work/server-control/postinst"
 dpkg-deb -x "$server_deb" "$work/server"
 for binary in capstan-server capstan; do
   ok "server: every library $binary links is a declared dependency" \
@@ -130,7 +135,8 @@ done
 echo "# installing capstan-server"
 apt_install "$server_deb"
 unit=/${unit_path#./}
-ok "install: the binaries are on PATH" command -v capstan-server capstan
+on_path() { command -v "$@" >/dev/null; }
+ok "install: the binaries are on PATH" on_path capstan-server capstan
 ok "install: a system user capstan without a login shell" \
   test "$(getent passwd capstan | cut -d: -f7)" = /usr/sbin/nologin -a "$(id -u capstan)" -lt 1000
 same "install: /var/lib/capstan belongs to capstan, closed to others" "capstan:capstan 750" \
@@ -155,18 +161,22 @@ port=$(free_port)
 sed -i -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
   -e "s|^# public_url = .*|public_url = \"http://127.0.0.1:$port\"|" /etc/capstan/capstan.toml
 
-# runuser as the unit's user and group, in its working directory, with its umask, no new
+# As systemd runs ExecStart: the unit's user and group, working directory and umask, no new
 # privileges and an empty capability bounding set (NoNewPrivileges=, CapabilityBoundingSet=).
+# Run it in a subshell: it ends by becoming the command, so `$!` is the server itself.
 as_service() {
-  (cd "$(unit_value WorkingDirectory)" && umask "$(unit_value UMask)" &&
-    exec setpriv --reuid="$service_user" --regid="$(unit_value Group)" --init-groups --no-new-privs \
-      --bounding-set=-all --inh-caps=-all -- "$@")
+  cd "$(unit_value WorkingDirectory)"
+  umask "$(unit_value UMask)"
+  exec setpriv --reuid="$service_user" --regid="$(unit_value Group)" --init-groups --no-new-privs \
+    --bounding-set=-all --inh-caps=-all -- "$@"
 }
 start_service() {
   # shellcheck disable=SC2086 # ExecStart is a command line: split it as systemd does.
-  as_service $exec_start 2>>"$work/server.log" &
+  (as_service $exec_start) 2>>"$work/server.log" &
   server_pid=$!
   wait_http "http://127.0.0.1:$port/healthz" || die "the server did not start as its unit does: $(cat "$work/server.log")"
+  same "service: the process is the unit's ExecStart, as its user" "$service_user $exec_start" \
+    "$(ps -o user= -p "$server_pid" | tr -d ' ') $(ps -o args= -p "$server_pid")"
 }
 stop_service() {
   kill -TERM "$server_pid"
@@ -205,7 +215,7 @@ ok "remove: the config is kept (a conffile)" test -f /etc/capstan/capstan.toml
 same "remove: every data file in /var/lib/capstan is kept" "$data_before" \
   "$(find /var/lib/capstan -type f ! -name '*-shm' -printf '%P\n' | sort)"
 ok "remove: the bundle is still there, byte for byte" \
-  grep -qx "$bundle_sha" <(find /var/lib/capstan -type f -size +1k -exec sha256sum {} + | cut -d' ' -f1)
+  grep -qx "$bundle_sha" <(find /var/lib/capstan -type f -exec sha256sum {} + | cut -d' ' -f1)
 
 echo "# reinstalling: the kept data is served again"
 apt_install "$server_deb"
@@ -222,7 +232,7 @@ apt_install "$console_deb"
 installed_desktop=/${desktop_path#./}
 ok "console: the desktop entry is installed" test -f "$installed_desktop"
 exec_line=$(sed -n 's/^Exec=//p' "$installed_desktop" | sed 's/ %[fFuUick]//g')
-ok "console: its Exec line runs a command on PATH ($exec_line)" command -v "${exec_line%% *}"
+ok "console: its Exec line runs a command on PATH ($exec_line)" on_path "${exec_line%% *}"
 ok "console: its icon is installed in the icon theme" test -f /usr/share/icons/hicolor/128x128/apps/capstan-console.png
 # A throwaway home: the console may write its settings and WebKit's caches there.
 console_home="$work/home"
@@ -242,11 +252,20 @@ HOME=$console_home XDG_CONFIG_HOME=$console_home/.config XDG_DATA_HOME=$console_
     done
     sleep 2
     xwininfo -root -tree >"$out/windows.txt"
+    window=$(awk "/\"Capstan\": \\(/ { print \$1; exit }" "$out/windows.txt")
+    [ -n "$window" ] && xprop -id "$window" WM_CLASS >"$out/wm_class.txt"
     import -window root "$out/console.png"
     kill $app 2>/dev/null
     wait $app 2>/dev/null
     true' _ "$work" $exec_line >"$work/console.log" 2>&1 || true
 ok "console: its window \"Capstan\" opens under Xvfb" grep -q '"Capstan": (' "$work/windows.txt"
+# Desktops match windows to their entry by WM_CLASS: the entry's StartupWMClass must be in it.
+wm_class=$(sed -n 's/^StartupWMClass=//p' "$installed_desktop")
+ok "console: the window's WM_CLASS has the entry's StartupWMClass ($wm_class; $(cat "$work/wm_class.txt" 2>/dev/null))" \
+  grep -q "\"$wm_class\"" "$work/wm_class.txt"
+# The embedded web UI rendered (text and widgets), not an empty or error page.
+colours=$(convert "$work/console.png" -format %k info: 2>/dev/null || echo 0)
+ok "console: the window shows the web UI (a screenshot of $colours colours)" test "$colours" -gt 100
 if [ -n "${CAPSTAN_SCREENSHOT_DIR:-}" ] && [ -f "$work/console.png" ]; then
   mkdir -p "$CAPSTAN_SCREENSHOT_DIR"
   cp "$work/console.png" "$CAPSTAN_SCREENSHOT_DIR/installed-console.png"

@@ -25,9 +25,12 @@ shlibdeps() {
   rm -rf "$scratch"
 }
 
+# cargo-deb strips the server's binaries; Tauri's bundler leaves symbols in (a fifth of its size).
+strip "$release/capstan-console"
 depends=$(shlibdeps "$release/capstan-console")
 [ -n "$depends" ] || { echo "dist: dpkg-shlibdeps found no dependencies for the console" >&2; exit 1; }
 depends_json=$(python3 -c 'import json,sys; print(json.dumps([d.strip() for d in sys.argv[1].split(",")]))' "$depends")
+# The bundler appends its own two (WebKitGTK, GTK) to these, unversioned: a harmless repetition.
 "$tauri" bundle --bundles deb --config "{\"bundle\":{\"linux\":{\"deb\":{\"depends\":$depends_json}}}}"
 # The bundler names the file after the product name ("Capstan Console"); the package inside
 # is already `capstan-console`.
