@@ -23,9 +23,10 @@ BENCH_APT_PACKAGES := time wrk nginx-light curl
 # package (pinned: newer releases may need a newer Rust).
 DIST_APT_PACKAGES := dpkg-dev
 CARGO_DEB_VERSION := 3.8.0
-# Checking the packages: install them, run them as their service does, and nginx with a
-# self-signed certificate in front of the server.
-DIST_CHECK_APT_PACKAGES := systemd openssl curl nginx-light caddy xvfb xauth x11-utils imagemagick desktop-file-utils
+# Checking the packages: install them, run them as their service does and under a real systemd
+# in a container (systemd-nspawn), and nginx and Caddy with a private CA in front of the server.
+DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light caddy xvfb xauth x11-utils \
+  imagemagick desktop-file-utils
 
 UI := ui
 
@@ -99,6 +100,7 @@ dist-tools: deps
 dist-check: dist
 	@scripts/apt-deps.sh $(DIST_CHECK_APT_PACKAGES)
 	scripts/check-packages.sh
+	scripts/check-systemd-unit.sh
 	scripts/check-https-proxy.sh
 
 bench-deps: deps
