@@ -18,7 +18,7 @@ use capstan_core::version::RolloutShare;
 use semver::Version;
 use serde::Serialize;
 
-use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams};
+use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams, describe_line};
 use capstan_core::release::{Refusal, check_newer};
 
 use crate::api::Api;
@@ -106,7 +106,7 @@ pub struct PublishProgress<'a> {
 /// What the checks before packing decided.
 struct Plan {
     version: Found<Version>,
-    channel: Channel,
+    min_native: Found<Option<Version>>,
     existing: Option<Bundle>,
     share: Option<RolloutShare>,
 }
@@ -119,7 +119,7 @@ pub async fn publish(
     cancel: &CancelFlag,
 ) -> ClientResult<PublishOutcome> {
     let plan = plan(api, request).await?;
-    let min_native = min_native(request, &plan.channel, api).await?;
+    let min_native = &plan.min_native;
 
     // Pack into a private temporary folder that disappears with this function.
     let work = tempfile::tempdir().map_err(|source| ClientError::Io { path: std::env::temp_dir(), source })?;
@@ -173,7 +173,7 @@ pub async fn publish(
         version,
         version_source: plan.version.source,
         min_native_version: stored.min_native_version.clone(),
-        min_native_source: min_native.source,
+        min_native_source: min_native.source.clone(),
         sha256: report.sha256,
         checksum: stored.checksum,
         size: report.zip_size,
@@ -197,17 +197,6 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
     let version = resolve_version(request)?;
     let channel = api.channel(&request.app, &request.channel).await?;
     let shown = &version.value;
-
-    if share.is_some_and(|s| s != RolloutShare::ALL)
-        && let Some(running) = &channel.rollout
-    {
-        return Err(ClientError::Conflict(format!(
-            "channel `{}` is already rolling out {} to {} %: finish or abort that rollout first",
-            channel.name,
-            running.version,
-            running.percent()
-        )));
-    }
     let existing = api.bundle(&request.app, &shown.to_string()).await?;
     if existing.is_some() && !request.force {
         return Err(ClientError::VersionRefused(format!(
@@ -216,14 +205,33 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             version.source
         )));
     }
+    let min_native = min_native(request, &channel, api).await?;
+    // The bundle's native line: the one it is published or rolled out on.
+    let line = match &existing {
+        Some(bundle) => bundle.min_native_version.clone(),
+        None => min_native.value.as_ref().map(Version::to_string),
+    };
+    if share.is_some_and(|s| s != RolloutShare::ALL)
+        && let Some(running) = channel.lane(line.as_deref()).and_then(|l| l.rollout.as_ref())
+    {
+        return Err(ClientError::Conflict(format!(
+            "channel `{}` is already rolling out {} to {} % on {}: finish or abort that rollout first",
+            channel.name,
+            running.version,
+            running.percent(),
+            describe_line(line.as_deref())
+        )));
+    }
     // The server enforces this rule too; checking it here refuses before anything is uploaded.
-    if let Err(Refusal::NotNewer { serving, .. }) = check_newer(&channel, &shown.to_string(), request.force) {
+    if let Err(Refusal::NotNewer { serving, on, .. }) =
+        check_newer(&channel, line.as_deref(), &shown.to_string(), request.force)
+    {
         return Err(ClientError::VersionRefused(format!(
-            "channel `{}` already serves {serving}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
+            "channel `{}` already serves {serving}{on}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
             channel.name, version.source
         )));
     }
-    Ok(Plan { version, channel, existing, share })
+    Ok(Plan { version, min_native, existing, share })
 }
 
 /// The version: explicit, else the nearest `package.json`.
@@ -249,7 +257,8 @@ async fn min_native(request: &PublishRequest, channel: &Channel, api: &Api) -> C
     if let Some(found) = discovery::min_native_file(request.project())? {
         return Ok(Found { value: Some(found.value), source: found.source });
     }
-    if let Some(current) = channel.target_bundle()
+    // The bundle the newest shells get: what the channel's newest native line serves.
+    if let Some(current) = channel.main_lane().and_then(|l| l.target_bundle())
         && let Some(bundle) = api.bundle(&request.app, current).await?
     {
         let value = bundle.min_native_version.as_deref().and_then(|v| capstan_core::version::parse_lenient(v).ok());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use capstan_client::discovery;
 use capstan_client::publish::{self, PublishProgress, PublishRequest};
-use capstan_core::api::{Rollout, Target};
+use capstan_core::api::Lane;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use ts_rs::TS;
@@ -38,17 +38,13 @@ pub struct AppChannels {
     pub channels: Vec<ChannelSummary>,
 }
 
-/// A channel and what it serves.
+/// A channel and what it serves, per native line.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ChannelSummary {
     /// Name.
     pub name: String,
-    /// The bundle every device gets (`builtin` for the store build), if any.
-    pub target: Option<String>,
-    /// The bundle being rolled out, if any.
-    pub rollout_version: Option<String>,
-    /// Its share in percent.
-    pub rollout_percent: Option<f64>,
+    /// What it serves per native line, newest line first.
+    pub lanes: Vec<Lane>,
 }
 
 /// The publish form.
@@ -121,15 +117,7 @@ pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
     for app in api.apps().await? {
         let channels = api.channels(&app.id).await?;
         result.push(AppChannels {
-            channels: channels
-                .into_iter()
-                .map(|c| ChannelSummary {
-                    rollout_version: c.rollout.as_ref().map(|r| r.version.clone()),
-                    rollout_percent: c.rollout.as_ref().map(Rollout::percent),
-                    name: c.name,
-                    target: c.target.as_ref().map(Target::as_text).map(str::to_owned),
-                })
-                .collect(),
+            channels: channels.into_iter().map(|c| ChannelSummary { name: c.name, lanes: c.lanes }).collect(),
             app: app.id,
             name: app.name,
         });

@@ -19,8 +19,8 @@ use tokio::io::AsyncReadExt;
 use capstan_core::api::{
     ActiveQuery, App, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption, CreateApp,
     CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, ErrorBody,
-    HistoryEntry, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, StartRollout,
-    Timeline, TimelineQuery, TokenRecord, UploadParams,
+    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch,
+    StartRollout, Timeline, TimelineQuery, TokenRecord, UploadParams,
 };
 
 use crate::error::{ClientError, ClientResult};
@@ -157,19 +157,31 @@ impl Api {
         self.send(Method::POST, &["apps", app, "channels", channel, "rollout"], Some(body)).await
     }
 
-    /// Changes the running rollout's percentage.
-    pub async fn change_rollout(&self, app: &str, channel: &str, percent: f64) -> ClientResult<Channel> {
-        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&ChangeRollout { percent })).await
+    /// Changes the running rollout's percentage (on native line `line`, needed only when
+    /// several lines roll out: a MIN_NATIVE_VERSION, or `any`).
+    pub async fn change_rollout(
+        &self,
+        app: &str,
+        channel: &str,
+        percent: f64,
+        line: Option<&str>,
+    ) -> ClientResult<Channel> {
+        let body = ChangeRollout { percent, min_native: line.map(str::to_owned) };
+        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
     }
 
-    /// Finishes the rollout: its bundle becomes the channel's target.
-    pub async fn finish_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollout", "finish"], None::<&()>).await
+    /// Finishes a rollout: its bundle becomes its line's target.
+    pub async fn finish_rollout(&self, app: &str, channel: &str, line: Option<&str>) -> ClientResult<Channel> {
+        let url = self.url(&["apps", app, "channels", channel, "rollout", "finish"]);
+        let request = self.http.post(url.clone()).query(&LaneQuery { min_native: line.map(str::to_owned) });
+        self.call(request, &url).await
     }
 
-    /// Aborts the rollout: everyone gets the target again.
-    pub async fn abort_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
-        self.send(Method::DELETE, &["apps", app, "channels", channel, "rollout"], None::<&()>).await
+    /// Aborts a rollout: everyone on the line gets its target again.
+    pub async fn abort_rollout(&self, app: &str, channel: &str, line: Option<&str>) -> ClientResult<Channel> {
+        let url = self.url(&["apps", app, "channels", channel, "rollout"]);
+        let request = self.http.delete(url.clone()).query(&LaneQuery { min_native: line.map(str::to_owned) });
+        self.call(request, &url).await
     }
 
     /// Copies `from`'s target to `to`.
@@ -178,9 +190,17 @@ impl Api {
         self.send(Method::POST, &["apps", app, "channels", from, "promote"], Some(&body)).await
     }
 
-    /// Rolls back to the previous target or the store build.
-    pub async fn rollback(&self, app: &str, channel: &str, to: RollbackTo) -> ClientResult<Channel> {
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&Rollback { to })).await
+    /// Rolls a native line back to its previous target (by default the line changed last), or
+    /// every line to the store build.
+    pub async fn rollback(
+        &self,
+        app: &str,
+        channel: &str,
+        to: RollbackTo,
+        line: Option<&str>,
+    ) -> ClientResult<Channel> {
+        let body = Rollback { to, min_native: line.map(str::to_owned) };
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
     }
 
     /// A channel's history, newest first.

@@ -24,8 +24,8 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption,
     CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord,
-    HistoryEntry, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout, Timeline,
-    TimelineQuery, TokenRecord, UpdateApp, UploadParams,
+    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout,
+    Timeline, TimelineQuery, TokenRecord, UpdateApp, UploadParams,
 };
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -281,7 +281,8 @@ pub fn table() -> RouteTable {
                 "/api/v1/apps/{app}/channels/{channel}/rollout",
                 Role::Publisher,
                 "Abort a rollout",
-            ),
+            )
+            .query::<LaneQuery>(),
             channels::rollout_abort,
         )
         .add(
@@ -289,8 +290,9 @@ pub fn table() -> RouteTable {
                 "POST",
                 "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
                 Role::Publisher,
-                "Finish a rollout: its bundle becomes the target",
-            ),
+                "Finish a rollout: its bundle becomes its native line's target",
+            )
+            .query::<LaneQuery>(),
             channels::rollout_finish,
         )
         .add(

@@ -75,11 +75,13 @@ pub struct StoredToken {
     pub hash: String,
 }
 
-/// A history line to write with a channel save.
+/// A history line to write with a channel save: what happened to one native line.
 #[derive(Debug, Clone)]
 pub struct NewHistory {
     /// What happened.
     pub action: HistoryAction,
+    /// The native line (MIN_NATIVE_VERSION key) it happened on.
+    pub min_native: Option<String>,
     /// Who.
     pub actor: String,
 }
@@ -180,14 +182,15 @@ pub trait ChannelStore: Send + Sync {
     async fn list_channels(&self, app_id: &str) -> StoreResult<Vec<Channel>>;
     /// One channel by name.
     async fn get_channel(&self, app_id: &str, name: &str) -> StoreResult<Option<Channel>>;
-    /// Saves `after` (settings, target, rollout) if the stored revision is still the one
-    /// `before` was read at (else `Conflict`), with a history line from `before` to `after`.
-    /// A target or rollout naming a bundle that does not exist is a `Conflict`.
+    /// Saves `after` (settings and lines) if the stored revision is still the one `before` was
+    /// read at (else `Conflict`), with one history line per changed native line, each from
+    /// `before`'s line to `after`'s. A target or rollout naming a bundle that does not exist is
+    /// a `Conflict`.
     async fn save_channel(
         &self,
         before: &Channel,
         after: &Channel,
-        history: Option<NewHistory>,
+        history: &[NewHistory],
         audit: NewAudit,
     ) -> StoreResult<Channel>;
     /// A channel's history, newest first.

@@ -79,6 +79,10 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
     StoredBundle { bundle, blob_key: format!("{app}/{version}/x.zip") }
 }
 
+fn history(action: HistoryAction, min_native: Option<&str>) -> NewHistory {
+    NewHistory { action, min_native: min_native.map(str::to_owned), actor: "t".into() }
+}
+
 /// Runs every database check on an empty database.
 async fn database_contract(db: &dyn Database) {
     db.ping().await.expect("ping");
@@ -139,13 +143,13 @@ async fn apps_channels_bundles(db: &dyn Database) {
     ));
     assert_eq!(db.list_apps().await.unwrap(), vec![app.clone()]);
     let channel = db.get_channel(&app.id, "production").await.unwrap().expect("default channel created with the app");
-    assert!(channel.settings.public && channel.target.is_none());
+    assert!(channel.settings.public && channel.lanes.is_empty());
 
     // A channel cannot point at a bundle that does not exist, and a failed save changes nothing.
     let mut dangling = channel.clone();
-    dangling.target = Some(Target::Bundle("1.0.0".into()));
-    assert!(matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(db.get_channel(&app.id, "production").await.unwrap().unwrap().target, None);
+    dangling.lane_mut(Some("1.0.0")).target = Some(Target::Bundle("1.0.0".into()));
+    assert!(matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))));
+    assert!(db.get_channel(&app.id, "production").await.unwrap().unwrap().lanes.is_empty());
 
     db.insert_bundle(&bundle(&app.id, "1.0.0"), audit("bundle.upload", Some(&app.id))).await.expect("insert bundle");
     assert!(matches!(
@@ -159,28 +163,30 @@ async fn apps_channels_bundles(db: &dyn Database) {
         .save_channel(
             &channel,
             &dangling,
-            Some(NewHistory { action: HistoryAction::Publish, actor: "t".into() }),
+            &[history(HistoryAction::Publish, Some("1.0.0"))],
             audit("channel.publish", Some(&app.id)),
         )
         .await
         .expect("publish");
     assert_eq!(saved.revision, channel.revision + 1);
     assert!(
-        matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))),
+        matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))),
         "stale revision refused"
     );
+    // A second native line: a rollout of 1.1.0 for shells 2.0.0+ beside 1.0.0 for 1.x shells.
     let mut rolling = saved.clone();
-    rolling.rollout = Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
+    rolling.lane_mut(Some("2.0.0")).rollout =
+        Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
     let rolling = db
-        .save_channel(
-            &saved,
-            &rolling,
-            Some(NewHistory { action: HistoryAction::RolloutStart, actor: "t".into() }),
-            audit("x", None),
-        )
+        .save_channel(&saved, &rolling, &[history(HistoryAction::RolloutStart, Some("2.0.0"))], audit("x", None))
         .await
         .unwrap();
-    assert_eq!(rolling.rollout.as_ref().map(|r| r.share_bp), Some(1000));
+    assert_eq!(
+        rolling.lanes.iter().map(|l| l.min_native.as_deref()).collect::<Vec<_>>(),
+        [Some("2.0.0"), Some("1.0.0")],
+        "lines come back newest first"
+    );
+    assert_eq!(rolling.lane(Some("2.0.0")).and_then(|l| l.rollout.as_ref()).map(|r| r.share_bp), Some(1000));
 
     for version in ["1.0.0", "1.1.0"] {
         assert!(
@@ -194,12 +200,15 @@ async fn apps_channels_bundles(db: &dyn Database) {
         [HistoryAction::RolloutStart, HistoryAction::Publish]
     );
     assert_eq!(history[1].target_after, Some(Target::Bundle("1.0.0".into())));
-    assert_eq!(history[1].target_before, None);
+    assert_eq!((history[1].target_before.as_ref(), history[1].min_native.as_deref()), (None, Some("1.0.0")));
     assert_eq!(history[0].rollout_after.as_ref().map(|r| r.version.as_str()), Some("1.1.0"));
+    assert_eq!((history[0].target_after.as_ref(), history[0].min_native.as_deref()), (None, Some("2.0.0")), "per line");
 
     let mut cleared = rolling.clone();
-    cleared.rollout = None;
-    db.save_channel(&rolling, &cleared, None, audit("x", None)).await.unwrap();
+    cleared.lane_mut(Some("2.0.0")).rollout = None;
+    cleared.tidy_lanes();
+    let cleared = db.save_channel(&rolling, &cleared, &[], audit("x", None)).await.unwrap();
+    assert_eq!(cleared.lanes.len(), 1, "an empty line is not kept");
     db.delete_bundle(&app.id, "1.1.0", audit("bundle.delete", Some(&app.id))).await.expect("unused bundle deletes");
     assert_eq!(db.get_bundle(&app.id, "1.1.0").await.unwrap(), None);
     assert_eq!(db.blob_keys().await.unwrap(), vec![format!("{}/1.0.0/x.zip", app.id)]);

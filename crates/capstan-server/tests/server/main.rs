@@ -9,6 +9,7 @@ mod crash;
 mod downloads;
 mod hostile_input;
 mod jobs;
+mod lanes;
 mod management;
 mod openapi;
 mod roles;

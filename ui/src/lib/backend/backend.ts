@@ -70,11 +70,13 @@ export interface Backend {
   /** Every change of a channel's target or rollout, newest first. */
   channelHistory(app: string, channel: string): Promise<HistoryEntry[]>;
   /** Starts, widens, finishes or aborts a rollout. */
-  changeRollout(app: string, channel: string, action: RolloutAction): Promise<Channel>;
+  /** `minNative`: the native line whose rollout changes (a MIN_NATIVE_VERSION or `any`). */
+  changeRollout(app: string, channel: string, action: RolloutAction, minNative?: string | null): Promise<Channel>;
   /** Gives channel `to` the bundle channel `from` serves. */
   promoteChannel(app: string, from: string, to: string): Promise<Channel>;
   /** Rolls a channel back to its previous bundle or to the store build. */
-  rollbackChannel(app: string, channel: string, to: RollbackTo): Promise<Channel>;
+  /** `minNative`: the line to roll back to its previous bundle (null: the line changed last). */
+  rollbackChannel(app: string, channel: string, to: RollbackTo, minNative: string | null): Promise<Channel>;
   /** Changes a channel's flags (null leaves a flag as it is). */
   updateChannel(app: string, channel: string, patch: SettingsPatch): Promise<Channel>;
 

@@ -34,8 +34,8 @@ function backend(published: PublishForm[]): Backend {
         app: 'com.example.app',
         name: 'Example',
         channels: [
-          { name: 'beta', target: null, rollout_version: null, rollout_percent: null },
-          { name: 'production', target: '1.0.0', rollout_version: null, rollout_percent: null },
+          { name: 'beta', lanes: [] },
+          { name: 'production', lanes: [{ min_native: '2.0.0', target: '1.0.0', rollout: null }] },
         ],
       },
     ],
@@ -128,9 +128,16 @@ describe('ReleaseForm', () => {
     expect((screen.getByRole('button', { name: /^Publish 1.0.1/ }) as HTMLButtonElement).disabled).toBe(true);
   });
 
-  it('knows which bundle a channel serves newest', () => {
-    expect(newestServed(undefined)).toBeNull();
-    expect(newestServed({ name: 'p', target: 'builtin', rollout_version: null, rollout_percent: null })).toBeNull();
-    expect(newestServed({ name: 'p', target: '1.0.0', rollout_version: '1.2.0', rollout_percent: 5 })).toBe('1.2.0');
+  it('knows which bundle a channel serves newest on the line a bundle goes to', () => {
+    const rollout = (version: string) => ({ version, share_bp: 500, started_at_ms: 0 });
+    const two = { min_native: '2.0.0', target: '2.0.0', rollout: rollout('2.1.0') };
+    const one = { min_native: '1.0.0', target: '1.4.0', rollout: null };
+    const channel = { name: 'p', lanes: [two, one] };
+    expect(newestServed(undefined, '')).toBeNull();
+    expect(newestServed({ name: 'p', lanes: [{ min_native: null, target: 'builtin', rollout: null }] }, '')).toBeNull();
+    expect(newestServed(channel, '2')).toBe('2.1.0');
+    expect(newestServed(channel, '1.0')).toBe('1.4.0');
+    expect(newestServed(channel, '3.0.0')).toBeNull();
+    expect(newestServed(channel, ''), 'without a MIN_NATIVE_VERSION: the newest line').toBe('2.1.0');
   });
 });

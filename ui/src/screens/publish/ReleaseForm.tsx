@@ -13,17 +13,20 @@ import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { formatBytes } from '../../lib/format';
 import { deniedReason } from '../../lib/roles';
-import { compareSemver, parseSemver, versionProblem } from '../../lib/semver';
+import { laneOf, lineKey, newestOnLine } from '../../lib/lanes';
+import { versionProblem } from '../../lib/semver';
 import { useCurrentApp } from '../../lib/app';
 import { useSession } from '../../lib/session';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
-/** The newest bundle a channel serves (target or rollout), which a new version must exceed. */
-export function newestServed(channel: ChannelSummary | undefined): string | null {
-  const versions = [channel?.target, channel?.rollout_version].filter((v): v is string => !!v && v !== 'builtin');
-  const parsed = versions.map((v) => ({ v, p: parseSemver(v) })).filter((x) => x.p !== null);
-  parsed.sort((a, b) => compareSemver(b.p!, a.p!));
-  return parsed[0]?.v ?? null;
+/**
+ * The newest bundle the channel serves on the native line a new bundle goes to (its
+ * MIN_NATIVE_VERSION; without one, the channel's newest line), which the new version must exceed.
+ */
+export function newestServed(channel: ChannelSummary | undefined, minNative: string): string | null {
+  if (!channel) return null;
+  const key = lineKey(minNative);
+  return newestOnLine(key === null ? channel.lanes[0] : laneOf(channel.lanes, key));
 }
 
 type Publishing =
@@ -89,7 +92,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
 
   const app = apps.find((a) => a.app === form.app);
   const channel = app?.channels.find((c) => c.name === form.channel);
-  const current = newestServed(channel);
+  const current = newestServed(channel, form.minNative);
   const served = bundles.find((b) => b.version === current);
   const sizeJump = sizeJumpWarning(preview.zip_size, served);
   const problem = useMemo(() => (form.version ? versionProblem(form.version, current) : 'enter a version'), [form.version, current]);
@@ -166,7 +169,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
           </option>
           {app?.channels.map((c) => (
             <option key={c.name} value={c.name}>
-              {c.name} {c.target ? `(serves ${c.target})` : '(empty)'}
+              {c.name} {c.lanes.length > 0 ? `(serves ${c.lanes.map((l) => l.target ?? 'nothing').join(' / ')})` : '(empty)'}
             </option>
           ))}
         </select>

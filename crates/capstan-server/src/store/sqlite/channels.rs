@@ -11,8 +11,8 @@ use crate::store::{ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, S
 /// Inserts a channel inside `tx` (also used when an app is created with its default channel).
 pub(super) async fn insert_channel(tx: &mut Tx, channel: &NewChannel) -> StoreResult<Channel> {
     let row: ChannelRow = sqlx::query_as(
-        "INSERT INTO channels (app_id, name, settings, target, rollout, revision, created_at_ms, updated_at_ms) \
-         VALUES ($1, $2, $3, NULL, NULL, 1, $4, $4) RETURNING *",
+        "INSERT INTO channels (app_id, name, settings, lanes, revision, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, '[]', 1, $4, $4) RETURNING *",
     )
     .bind(&channel.app_id)
     .bind(&channel.name)
@@ -62,28 +62,24 @@ impl ChannelStore for SqliteDatabase {
         &self,
         before: &Channel,
         after: &Channel,
-        history: Option<NewHistory>,
+        history: &[NewHistory],
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
-        for version in after
-            .target
-            .as_ref()
-            .and_then(Target::bundle)
-            .into_iter()
-            .chain(after.rollout.as_ref().map(|r| r.version.as_str()))
-        {
-            require_bundle(&mut tx, &after.app_id, version).await?;
+        for lane in &after.lanes {
+            let versions = lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str()));
+            for version in versions {
+                require_bundle(&mut tx, &after.app_id, version).await?;
+            }
         }
         // The revision in the WHERE clause is the optimistic lock: no row means someone else
         // saved since `before` was read (or the channel is gone).
         let saved: Option<ChannelRow> = sqlx::query_as(
-            "UPDATE channels SET settings = $1, target = $2, rollout = $3, revision = revision + 1, updated_at_ms = $4 \
-             WHERE id = $5 AND revision = $6 RETURNING *",
+            "UPDATE channels SET settings = $1, lanes = $2, revision = revision + 1, updated_at_ms = $3 \
+             WHERE id = $4 AND revision = $5 RETURNING *",
         )
         .bind(to_json(&after.settings))
-        .bind(after.target.as_ref().map(Target::as_text))
-        .bind(rollout_text(&after.rollout))
+        .bind(to_json(&after.lanes))
         .bind(audit.at_ms)
         .bind(before.id)
         .bind(before.revision)
@@ -93,18 +89,20 @@ impl ChannelStore for SqliteDatabase {
         let Some(saved) = saved else {
             return Err(StoreError::Conflict(format!("channel `{}` changed meanwhile; reload and retry", before.name)));
         };
-        if let Some(history) = history {
+        for line in history {
+            let (was, now) = (before.lane(line.min_native.as_deref()), after.lane(line.min_native.as_deref()));
             sqlx::query(
-                "INSERT INTO channel_history (channel_id, action, target_before, target_after, rollout_before, rollout_after, actor, at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO channel_history (channel_id, min_native, action, target_before, target_after, rollout_before, \
+                 rollout_after, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(before.id)
-            .bind(history.action.as_str())
-            .bind(before.target.as_ref().map(Target::as_text))
-            .bind(after.target.as_ref().map(Target::as_text))
-            .bind(rollout_text(&before.rollout))
-            .bind(rollout_text(&after.rollout))
-            .bind(&history.actor)
+            .bind(&line.min_native)
+            .bind(line.action.as_str())
+            .bind(was.and_then(|l| l.target.as_ref()).map(Target::as_text))
+            .bind(now.and_then(|l| l.target.as_ref()).map(Target::as_text))
+            .bind(rollout_text(was.and_then(|l| l.rollout.as_ref())))
+            .bind(rollout_text(now.and_then(|l| l.rollout.as_ref())))
+            .bind(&line.actor)
             .bind(audit.at_ms)
             .execute(&mut *tx)
             .await
