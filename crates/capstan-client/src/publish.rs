@@ -25,6 +25,7 @@ use crate::api::Api;
 use crate::blocking::run_with_progress;
 use crate::discovery::{self, Found, Source};
 use crate::error::{ClientError, ClientResult};
+use crate::native::{NativeReview, review};
 
 /// What to publish where.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +53,12 @@ pub struct PublishRequest {
     /// The SHA-256 the user saw in a preview: publishing stops, before uploading, if the
     /// bundle about to ship is not that one.
     pub expected_sha256: Option<String>,
+    /// When the project changed natively and MIN_NATIVE_VERSION was not raised, raise it to the
+    /// suggested value (the native version the project declares, else the bundle's version).
+    pub raise_min_native: bool,
+    /// Publish even when the project changed natively and MIN_NATIVE_VERSION was not raised
+    /// (audited on the server).
+    pub force_native: bool,
 }
 
 impl PublishRequest {
@@ -92,6 +99,8 @@ pub struct PublishOutcome {
     pub rollout_percent: Option<f64>,
     /// The channel after the change.
     pub channel_after: Channel,
+    /// What the native check found, in words.
+    pub native: String,
 }
 
 /// The progress sinks of a publish: one per phase, so a UI can show two bars.
@@ -109,6 +118,7 @@ struct Plan {
     min_native: Found<Option<Version>>,
     existing: Option<Bundle>,
     share: Option<RolloutShare>,
+    native: NativeReview,
 }
 
 /// Packs or checks the input, uploads it, verifies the checksum and assigns it to the channel.
@@ -158,14 +168,24 @@ pub async fn publish(
     if stored.sha256 != report.sha256 {
         return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
     }
+    // Recorded before the channel changes: the server checks it there, and the next publish
+    // compares with it.
+    if let Some(fingerprint) = &plan.native.fingerprint
+        && stored.native_digest.as_deref() != Some(fingerprint.digest.as_str())
+    {
+        api.set_native_fingerprint(&request.app, &version, fingerprint).await?;
+    }
 
-    let force = request.force;
+    let (force, force_native) = (request.force, request.force_native);
     let channel_after = match plan.share {
         Some(share) if share != RolloutShare::ALL => {
-            let body = StartRollout { version: version.clone(), percent: share.percent(), force };
+            let body = StartRollout { version: version.clone(), percent: share.percent(), force, force_native };
             api.start_rollout(&request.app, &request.channel, &body).await?
         }
-        _ => api.publish(&request.app, &request.channel, &Publish { version: version.clone(), force }).await?,
+        _ => {
+            let body = Publish { version: version.clone(), force, force_native };
+            api.publish(&request.app, &request.channel, &body).await?
+        }
     };
     Ok(PublishOutcome {
         app: request.app.clone(),
@@ -182,6 +202,7 @@ pub async fn publish(
         reused,
         rollout_percent: plan.share.filter(|s| *s != RolloutShare::ALL).map(RolloutShare::percent),
         channel_after,
+        native: plan.native.sentence(),
     })
 }
 
@@ -205,7 +226,26 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             version.source
         )));
     }
-    let min_native = min_native(request, &channel, api).await?;
+    let mut min_native = min_native(request, &channel, api).await?;
+    let mut native = review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+    if native.stops() && existing.is_none() {
+        match (native.suggested_min_native.clone(), request.raise_min_native) {
+            (Some(suggested), true) => {
+                min_native = Found { value: Some(suggested.value.clone()), source: suggested.source.clone() };
+                native =
+                    review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+                if native.stops() {
+                    return Err(ClientError::NativeChanged(format!(
+                        "the suggested MIN_NATIVE_VERSION {} is not above the bundle compared with: {}; pass --min-native",
+                        suggested.value,
+                        native.sentence()
+                    )));
+                }
+            }
+            _ if request.force_native => {}
+            _ => return Err(ClientError::NativeChanged(format!("channel `{}`: {}", channel.name, native.sentence()))),
+        }
+    }
     // The bundle's native line: the one it is published or rolled out on.
     let line = match &existing {
         Some(bundle) => bundle.min_native_version.clone(),
@@ -231,7 +271,7 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             channel.name, version.source
         )));
     }
-    Ok(Plan { version, min_native, existing, share })
+    Ok(Plan { version, min_native, existing, share, native })
 }
 
 /// The version: explicit, else the nearest `package.json`.

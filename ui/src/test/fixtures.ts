@@ -51,6 +51,7 @@ export function makeBundle(overrides: Partial<Bundle> = {}): Bundle {
     session_key: '',
     key_id: null,
     warnings: [],
+    native_digest: null,
     created_by: 'ci',
     created_at_ms: 0,
     ...overrides,

@@ -23,6 +23,8 @@ use capstan_core::api::{
     StartRollout, Timeline, TimelineQuery, TokenRecord, UploadParams,
 };
 
+use capstan_core::native::NativeFingerprint;
+
 use crate::error::{ClientError, ClientResult};
 
 /// How long to wait for a server to accept a connection.
@@ -220,6 +222,25 @@ impl Api {
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    /// The native fingerprint recorded for a bundle, or `None` when it has none.
+    pub async fn native_fingerprint(&self, app: &str, version: &str) -> ClientResult<Option<NativeFingerprint>> {
+        match self.get(&["apps", app, "bundles", version, "native"], &()).await {
+            Ok(fingerprint) => Ok(Some(fingerprint)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records the native fingerprint of a bundle's project (once).
+    pub async fn set_native_fingerprint(
+        &self,
+        app: &str,
+        version: &str,
+        fingerprint: &NativeFingerprint,
+    ) -> ClientResult<Bundle> {
+        self.send(Method::PUT, &["apps", app, "bundles", version, "native"], Some(fingerprint)).await
     }
 
     /// Streams the zip at `path` to the server, reporting bytes sent; stops when `cancel` is set.

@@ -360,6 +360,10 @@ pub struct Publish {
     /// Publish even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Publish even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `POST .../rollout` body.
@@ -374,6 +378,10 @@ pub struct StartRollout {
     /// Roll out even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Roll out even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `PATCH .../rollout` body.

@@ -27,6 +27,7 @@ use capstan_core::api::{
     HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout,
     Timeline, TimelineQuery, TokenRecord, UpdateApp, UploadParams,
 };
+use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
@@ -223,6 +224,25 @@ pub fn table() -> RouteTable {
                 "Delete a bundle no channel uses",
             ),
             bundles::remove,
+        )
+        .add(
+            route::<Bundle>(
+                "PUT",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Publisher,
+                "Record the native fingerprint of a bundle's Capacitor project (once)",
+            )
+            .json::<NativeFingerprint>(),
+            bundles::set_native,
+        )
+        .add(
+            route::<NativeFingerprint>(
+                "GET",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Viewer,
+                "A bundle's native fingerprint",
+            ),
+            bundles::native,
         )
         .add(route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"), channels::list)
         .add(

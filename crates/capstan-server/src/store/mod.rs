@@ -210,6 +210,18 @@ pub trait BundleStore: Send + Sync {
     async fn delete_bundle(&self, app_id: &str, version: &str, audit: NewAudit) -> StoreResult<StoredBundle>;
     /// Every blob key referenced by a bundle (to collect orphans after a crash).
     async fn blob_keys(&self) -> StoreResult<Vec<String>>;
+    /// Records a bundle's native fingerprint (JSON) and its digest, once: `Conflict` if another
+    /// one is recorded, `NotFound` without the bundle. Audited.
+    async fn set_native_fingerprint(
+        &self,
+        app_id: &str,
+        version: &str,
+        fingerprint: &str,
+        digest: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
+    /// A bundle's native fingerprint (JSON), if it has one.
+    async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>>;
 }
 
 /// Devices: last known state and channel overrides.

@@ -170,6 +170,7 @@ pub struct BundleRow {
     key_id: Option<String>,
     blob_key: String,
     warnings: String,
+    native_digest: Option<String>,
     created_by: String,
     created_at_ms: i64,
 }
@@ -189,6 +190,7 @@ impl TryFrom<BundleRow> for StoredBundle {
             session_key: row.session_key,
             key_id: row.key_id,
             warnings: json("bundles", "warnings", &row.warnings)?,
+            native_digest: row.native_digest,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
         };

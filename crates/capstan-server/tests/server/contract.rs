@@ -73,6 +73,7 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
         session_key: String::new(),
         key_id: None,
         warnings: vec![capstan_core::bundle::Warning::SourceMaps { count: 2 }],
+        native_digest: None,
         created_by: "contract".into(),
         created_at_ms: 5,
     };
@@ -187,6 +188,26 @@ async fn apps_channels_bundles(db: &dyn Database) {
         "lines come back newest first"
     );
     assert_eq!(rolling.lane(Some("2.0.0")).and_then(|l| l.rollout.as_ref()).map(|r| r.share_bp), Some(1000));
+
+    // A native fingerprint is recorded once; the same one again is fine, another is refused.
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap(), None);
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "1.0.0", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "9.9.9", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap().as_deref(), Some("{\"digest\":\"d1\"}"));
+    let stored = db.get_bundle(&app.id, "1.0.0").await.unwrap().unwrap();
+    assert_eq!(stored.bundle.native_digest.as_deref(), Some("d1"));
 
     for version in ["1.0.0", "1.1.0"] {
         assert!(

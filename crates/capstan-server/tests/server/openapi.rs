@@ -219,6 +219,12 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.call("GET", &format!("{app}/bundles"), &format!("{a}/bundles"), None).await;
     c.call("GET", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
     c.call("DELETE", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
+    let project = tempfile::tempdir().unwrap();
+    let fingerprint = serde_json::to_value(crate::native::project(project.path(), &["@capacitor/camera"])).unwrap();
+    let native = format!("{app}/bundles/{{version}}/native");
+    c.call("PUT", &native, &format!("{a}/bundles/1.0.0/native"), Some(fingerprint.clone())).await;
+    let recorded = c.call("GET", &native, &format!("{a}/bundles/1.0.0/native"), None).await;
+    assert_eq!(recorded, fingerprint);
 
     let created = json!({ "name": "beta", "public": false, "strategy": "major", "allow_emulator": null });
     c.call("POST", &format!("{app}/channels"), &format!("{a}/channels"), Some(created)).await;

@@ -70,6 +70,8 @@ fn expected_now(path: &str, mut answer: Value, min: &BTreeMap<String, Value>) ->
         let Some(object) = item.as_object_mut() else { continue };
         if path.ends_with("/bundles") {
             object.remove("blob_key");
+            // Bundles from before native-change detection have no native fingerprint.
+            object.insert("native_digest".into(), Value::Null);
         } else if path.ends_with("/history") {
             let about = if object["action"].as_str().unwrap().starts_with("rollout") {
                 let after = &object["rollout_after"];

@@ -22,6 +22,7 @@ import type { TokenRecord } from '../../bindings/TokenRecord';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
+import type { NativeView } from '../../bindings/NativeView';
 import type { PublishDefaults } from '../../bindings/PublishDefaults';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { PublishResult } from '../../bindings/PublishResult';
@@ -43,6 +44,8 @@ export interface Backend {
   previewBundle(operationId: string, folder: string): Promise<BundlePreview>;
   /** Version and MIN_NATIVE_VERSION the build folder's project declares. */
   publishDefaults(folder: string): Promise<PublishDefaults>;
+  /** Whether the build's Capacitor project changed natively since what `channel`'s shells run. */
+  checkNative(app: string, channel: string, folder: string, version: string, minNative: string): Promise<NativeView>;
   /** Every app on the server with its channels. */
   listAppChannels(): Promise<AppChannels[]>;
   /** Packs, uploads, verifies and assigns. Reports progress under `operationId`. */

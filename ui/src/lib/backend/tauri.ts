@@ -13,6 +13,8 @@ export const tauriBackend: Backend = {
   pickFolder: () => invoke('pick_folder'),
   previewBundle: (operationId, folder) => invoke('preview_bundle', { operationId, folder }),
   publishDefaults: (folder) => invoke('publish_defaults', { folder }),
+  checkNative: (app, channel, folder, version, minNative) =>
+    invoke('check_native', { app, channel, folder, version, minNative }),
   listAppChannels: () => invoke('list_app_channels'),
   publishBundle: (operationId, form) => invoke('publish_bundle', { operationId, form }),
   cancelOperation: (operationId) => invoke('cancel_operation', { operationId }),

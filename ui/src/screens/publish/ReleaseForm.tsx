@@ -17,6 +17,7 @@ import { laneOf, lineKey, newestOnLine } from '../../lib/lanes';
 import { versionProblem } from '../../lib/semver';
 import { useCurrentApp } from '../../lib/app';
 import { useSession } from '../../lib/session';
+import { NativeCheck, type NativeState } from './NativeCheck';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
 /**
@@ -46,6 +47,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const [form, setForm] = useState({ app: '', channel: '', version: '', minNative: '', notes: '', rollout: '100' });
   const [publishing, setPublishing] = useState<Publishing>({ kind: 'editing' });
   const [bundles, setBundles] = useState<Bundle[]>([]);
+  const [native, setNative] = useState<NativeState | null>(null);
 
   // The app's bundles: what the channel serves now, to compare sizes and name the kept
   // MIN_NATIVE_VERSION. Only advice, so a failure just leaves it out.
@@ -53,6 +55,23 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     if (!form.app) return;
     backend.listBundles(form.app).then(setBundles, () => setBundles([]));
   }, [backend, form.app]);
+
+  // The native check follows what would be published: app, channel, version, MIN_NATIVE_VERSION.
+  useEffect(() => {
+    if (!form.app || !form.channel || !form.version.trim()) {
+      setNative(null);
+      return;
+    }
+    let current = true;
+    setNative({ kind: 'checking' });
+    backend.checkNative(form.app, form.channel, preview.folder, form.version.trim(), form.minNative.trim()).then(
+      (view) => current && setNative({ kind: 'done', view }),
+      (e) => current && setNative({ kind: 'failed', error: toUiError(e) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [backend, form.app, form.channel, form.version, form.minNative, preview.folder]);
 
   useEffect(() => {
     if (!session) return;
@@ -146,6 +165,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     );
   }
 
+  const nativeStops = native?.kind === 'done' && native.view.stops;
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value });
   const running = publishing.kind === 'running' ? publishing : null;
   return (
@@ -197,6 +217,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <span>Release notes</span>
         <textarea name="notes" rows={2} value={form.notes} onChange={set('notes')} />
       </label>
+      {native && (
+        <NativeCheck state={native} onRaise={(version) => setForm({ ...form, minNative: version })} />
+      )}
       {sizeJump && (
         <p className="warning full" data-testid="size-jump">
           {sizeJump}
@@ -222,8 +245,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <button
           type="submit"
           className="button"
-          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running}
-          title={denied ?? problem ?? undefined}
+          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running || nativeStops}
+          title={denied ?? problem ?? (nativeStops ? 'raise MIN_NATIVE_VERSION first: the native surface changed' : undefined)}
         >
           Publish {form.version || ''} to {form.channel || '…'}
         </button>
