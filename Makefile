@@ -12,25 +12,36 @@ export CARGO_TERM_COLOR ?= never
 # Build: a C toolchain, and WebKitGTK and friends for the Tauri console.
 BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
-# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts), drive
+# Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts, brotli), drive
 # the real console under Xvfb over WebDriver, keep tokens in a real Secret Service, and run the
 # server on a throwaway PostgreSQL cluster (scripts/test-services.sh).
-TEST_APT_PACKAGES := zip unzip default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
+TEST_APT_PACKAGES := zip unzip brotli default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
   gnome-keyring imagemagick postgresql
 # A real S3 API that checks request signatures, for the server's S3 tests (0.17 needs a newer Rust).
 S3S_FS_VERSION := 0.14.1
 # Benchmarks also need GNU time (peak memory), and wrk against nginx (the /updates baseline).
 BENCH_APT_PACKAGES := time wrk nginx-light curl
 
+# Packaging: dpkg-shlibdeps (dpkg-dev) reads what the binaries link; cargo-deb builds the server's
+# package (pinned: newer releases may need a newer Rust).
+DIST_APT_PACKAGES := dpkg-dev
+CARGO_DEB_VERSION := 3.8.0
+# Checking the packages: install them, run them as their service does and under a real systemd
+# in a container (systemd-nspawn), and nginx and Caddy with a private CA in front of the server.
+DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light caddy xvfb xauth x11-utils \
+  imagemagick desktop-file-utils
+
 UI := ui
 
-.PHONY: help deps tools services ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates
+.PHONY: help deps tools services ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates \
+  bench-delta dist dist-tools dist-check
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
 	@echo "make test   every check: formatting, clippy, unit, integration and end-to-end tests"
 	@echo "make fmt    format the code        make lint   clippy with warnings as errors"
 	@echo "make bench  benchmarks (ratios against baselines measured in the same run)"
+	@echo "make dist   installers in dist/: the console's .deb and the server's .deb"
 
 ## System packages (Debian/Ubuntu; root or sudo), Node.js for the UI, Rust.
 deps:
@@ -82,13 +93,35 @@ fmt-check:
 lint: ui
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+## Installers: one release build of the three binaries (one cargo selection, so shared crates
+## compile once), then packaging only: Tauri's bundler (the UI's @tauri-apps/cli) for the
+## console, cargo-deb for the server and the CLI. See scripts/dist.sh.
+dist: ui dist-tools
+	cargo build --release --locked -p capstan-console -p capstan-server -p capstan-cli
+	scripts/dist.sh
+
+dist-tools: deps
+	@scripts/apt-deps.sh $(DIST_APT_PACKAGES)
+	@[ "$$(cargo deb --version 2>/dev/null)" = "cargo-deb $(CARGO_DEB_VERSION)" ] || \
+	  cargo install cargo-deb --version $(CARGO_DEB_VERSION) --locked
+
+## Installs the packages on this machine (root): see the scripts' headers for what they change.
+dist-check: dist
+	@scripts/apt-deps.sh $(DIST_CHECK_APT_PACKAGES)
+	scripts/check-packages.sh
+	scripts/check-systemd-unit.sh
+	scripts/check-https-proxy.sh
+
 bench-deps: deps services
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates
+bench: bench-deps bench-pack bench-updates bench-delta
 
 bench-pack:
 	python3 bench/pack/run.py
 
 bench-updates:
 	bash bench/updates/run.sh
+
+bench-delta:
+	python3 bench/delta/run.py

@@ -9,14 +9,23 @@ and times, in the same run and on the same files:
   - zip -r -6 + sha256sum (the hand-rolled script)
   - @capgo/cli bundle zip (when npm could install it)
 
+The 300 MB corpus also holds what real apps ship besides many small files: sixty files of 0.5 to
+4 MB (vendor JS chunks with their source maps, a bundled code editor with its workers), which
+is where a packer's memory shows.
+
 Each tool runs REPEAT times per corpus; the median wall time is reported with the ratio to
 Capstan's, the output size, and the peak memory (max RSS of the process tree). These 2-core
 machines are noisy: compare the ratios, not the absolute seconds.
 
-Usage: bench/pack/run.py [--quick] [--repeat N]
+On the 300 MB corpus Capstan also runs with `--threads 16`, what it does on a 16-core machine:
+each compressing thread holds the file it works on, so that row gives the peak memory a large
+machine sees.
+
+Usage: bench/pack/run.py [--quick] [--repeat N] [--capstan BINARY] [--no-threads-row]
 """
 
 import argparse
+import filecmp
 import os
 import random
 import shutil
@@ -29,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "bench" / "out" / "pack"
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 
 WORDS = (
     "function return const let var this=>{}();if else for while new class extends import export default "
@@ -69,6 +78,45 @@ def svg(rng: random.Random, size: int) -> bytes:
     return ('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0 %s"/></svg>' % points).encode()[:size]
 
 
+def source_map_with_sources(rng: random.Random, size: int) -> bytes:
+    """A bundler's source map: the original sources (most of the bytes), then the mappings."""
+    lines = []
+    total = 0
+    while total < size * 0.7:
+        indent = "  " * rng.randrange(4)
+        lines.append(indent + " ".join(rng.choices(WORDS, k=rng.randint(3, 12))) + rng.choice([";", " {", "", ","]))
+        total += len(lines[-1]) + 2
+    # WORDS hold no quote or backslash: the lines need no JSON escaping besides the newlines.
+    head = '{"version":3,"sources":["src/vendor.ts"],"sourcesContent":["%s"],"mappings":"' % "\\n".join(lines)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    segments = []
+    total = len(head) + 2
+    while total < size:
+        segments.append("".join(rng.choices(alphabet, k=rng.randint(4, 8))))
+        total += len(segments[-1]) + 1
+    return (head + ",".join(segments) + '"}').encode()
+
+
+# The large files of a real app: (path, generator, size in MB between 0.5 and 4 picked per file).
+LARGE_FILES = (
+    [("assets/vendor/vendor-%02d.js" % i, minified_js) for i in range(24)]
+    + [("assets/vendor/vendor-%02d.js.map" % i, source_map_with_sources) for i in range(24)]
+    + [
+        ("assets/monaco/editor.main.js", minified_js),
+        ("assets/monaco/editor.main.js.map", source_map_with_sources),
+        ("assets/monaco/editor.main.css", css),
+        ("assets/monaco/editor.worker.js", minified_js),
+        ("assets/monaco/ts.worker.js", minified_js),
+        ("assets/monaco/ts.worker.js.map", source_map_with_sources),
+        ("assets/monaco/json.worker.js", minified_js),
+        ("assets/monaco/css.worker.js", minified_js),
+        ("assets/monaco/html.worker.js", minified_js),
+        ("assets/monaco/html.worker.js.map", source_map_with_sources),
+        ("assets/monaco/languages.js", minified_js),
+        ("assets/monaco/codicon.ttf", None),
+    ]
+)
+
 KINDS = [
     # (extension, generator or None for incompressible bytes, share of files, typical file size);
     # sizes are scaled in generate() so the corpus lands near its target total.
@@ -82,18 +130,27 @@ KINDS = [
 ]
 
 
-def generate(folder: Path, total_bytes: int, files: int, seed: int) -> None:
+def generate(folder: Path, total_bytes: int, files: int, seed: int, large_files: bool) -> None:
+    """Writes the corpus; with `large_files`, LARGE_FILES are part of its file count and size."""
     marker = folder / ".complete"
     if marker.exists() and marker.read_text() == str(CORPUS_VERSION):
         return
     shutil.rmtree(folder, ignore_errors=True)
     rng = random.Random(seed)
     (folder).mkdir(parents=True)
+    if large_files:
+        for path, make in LARGE_FILES:
+            size = int(rng.uniform(0.5, 4.0) * 1_000_000)
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(make(rng, size) if make else rng.randbytes(size))
+            total_bytes -= size
+        files -= len(LARGE_FILES)
     (folder / "index.html").write_text(
         '<!doctype html><html><head><script type="module" src="/assets/index.js"></script></head>'
         '<body><div id="app"></div></body></html>'
     )
-    (folder / "assets").mkdir()
+    (folder / "assets").mkdir(exist_ok=True)
     (folder / "assets" / "index.js").write_text("import{CapacitorUpdater}from'x';CapacitorUpdater.notifyAppReady();")
     weights = [share for _, _, share, _ in KINDS]
     for index in range(files - 2):
@@ -111,22 +168,37 @@ def folder_size(folder: Path) -> int:
 
 
 def timed(command, cwd=None):
-    """Runs a command; returns (seconds, peak RSS in MB).
+    """Runs a command; returns (seconds, peak RSS in MB)."""
+    measured = measure(command, cwd=cwd)
+    return measured.seconds, measured.rss_mb
 
-    Peak memory comes from GNU time, which forks the command from its own small process:
-    rusage read from this Python process would count the Python interpreter's pages that the
-    child inherits before exec.
+
+class Measured:
+    """Wall time, CPU time (user + system, every thread) and peak memory of one command."""
+
+    def __init__(self, seconds, cpu_seconds, rss_mb):
+        self.seconds, self.cpu_seconds, self.rss_mb = seconds, cpu_seconds, rss_mb
+
+
+def measure(command, cwd=None, stdout=subprocess.DEVNULL):
+    """Runs a command (its output to `stdout`, discarded by default) and measures it.
+
+    CPU time and peak memory come from GNU time, which forks the command from its own small
+    process: rusage read from this Python process would count the Python interpreter's pages
+    that the child inherits before exec. CPU time varies less than wall time when others load
+    the machine.
     """
-    with tempfile.NamedTemporaryFile("r") as rss_file:
+    with tempfile.NamedTemporaryFile("r") as usage_file:
         start = time.perf_counter()
         result = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", "-o", rss_file.name, *map(str, command)],
-            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            ["/usr/bin/time", "-f", "%M %U %S", "-o", usage_file.name, *map(str, command)],
+            cwd=cwd, stdout=stdout, stderr=subprocess.PIPE,
         )
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
             raise RuntimeError(f"{command} failed: {result.stderr.decode(errors='replace')}")
-        return elapsed, int(rss_file.read().strip().splitlines()[-1]) / 1024
+        rss_kb, user, system = usage_file.read().strip().splitlines()[-1].split()
+        return Measured(elapsed, float(user) + float(system), int(rss_kb) / 1024)
 
 
 def capgo_command():
@@ -148,7 +220,7 @@ def capgo_command():
     return binary
 
 
-def run_corpus(name, folder, capstan, capgo, repeat, work):
+def run_corpus(name, folder, capstan, capgo, repeat, work, many_threads):
     size = folder_size(folder)
     count = sum(1 for p in folder.rglob("*") if p.is_file()) - 1
     print(f"\n== {name}: {count} files, {size / 1e6:.0f} MB ==", flush=True)
@@ -159,6 +231,16 @@ def run_corpus(name, folder, capstan, capgo, repeat, work):
         lambda: timed([str(capstan), "bundle", "pack", str(folder), "--out", str(capstan_zip), "--json"]),
         capstan_zip,
     )
+    if many_threads:
+        # What a 16-core machine runs (one compressing thread per core, at most 16): each thread
+        # holds the file it compresses, so this is the figure for peak memory. Its time on a
+        # machine with fewer cores says nothing.
+        threads_zip = work / f"{name}-capstan-16.zip"
+        tools["capstan --threads 16"] = (
+            lambda: timed([str(capstan), "bundle", "pack", str(folder), "--out", str(threads_zip), "--json",
+                           "--threads", "16"]),
+            threads_zip,
+        )
     info_zip = work / f"{name}-info.zip"
 
     def zip_and_hash():
@@ -198,6 +280,8 @@ def run_corpus(name, folder, capstan, capgo, repeat, work):
         for tool, (run, _) in tools.items():
             seconds, rss = run()
             results.setdefault(tool, []).append((seconds, rss))
+    if many_threads and not filecmp.cmp(capstan_zip, threads_zip, shallow=False):
+        raise RuntimeError("capstan wrote different zips with 16 threads and with the default")
     base = statistics.median(s for s, _ in results["capstan bundle pack"])
     print(f"{'tool':<24}{'median s':>10}{'x capstan':>11}{'output MB':>11}{'peak RSS MB':>13}")
     for tool, (_, output) in tools.items():
@@ -213,12 +297,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the 60 MB corpus, one round")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--capstan", metavar="BINARY", help="time this capstan binary instead of building one "
+                        "(e.g. an earlier build, for a before/after comparison)")
+    parser.add_argument("--no-threads-row", action="store_true",
+                        help="skip the `--threads 16` run (binaries older than that option lack it)")
     args = parser.parse_args()
 
-    print("building capstan (release) ...", flush=True)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli"], cwd=ROOT, check=True)
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    capstan = target / "release" / "capstan"
+    if args.capstan:
+        capstan = Path(args.capstan).resolve()
+    else:
+        print("building capstan (release) ...", flush=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli"], cwd=ROOT, check=True)
+        capstan = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "capstan"
     for tool in ("zip", "sha256sum", "/usr/bin/time"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run `make deps` first")
@@ -227,16 +317,18 @@ def main():
     work = OUT / "work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
-    corpora = [("60MB", 60_000_000, 3_000, 60)]
+    # (name, total bytes, files, seed, with LARGE_FILES among them)
+    corpora = [("60MB", 60_000_000, 3_000, 60, False)]
     if not args.quick:
-        corpora.append(("300MB", 300_000_000, 20_000, 300))
+        corpora.append(("300MB", 300_000_000, 20_000, 300, True))
     print("generating corpora (cached under bench/out/pack) ...", flush=True)
-    for name, total, files, seed in corpora:
-        generate(OUT / f"corpus-{name}", total, files, seed)
+    for name, total, files, seed, large_files in corpora:
+        generate(OUT / f"corpus-{name}", total, files, seed, large_files)
     capgo = capgo_command()
     print(f"machine: {os.cpu_count()} cores; {args.repeat if not args.quick else 1} round(s) per tool")
-    for name, _, _, _ in corpora:
-        run_corpus(name, OUT / f"corpus-{name}", capstan, capgo, 1 if args.quick else args.repeat, work)
+    for name, _, _, _, large_files in corpora:
+        many_threads = large_files and not args.no_threads_row
+        run_corpus(name, OUT / f"corpus-{name}", capstan, capgo, 1 if args.quick else args.repeat, work, many_threads)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Benchmarks the device hot path against a baseline measured in the same run, on loopback:
 #   1. POST /updates (realistic bodies, 200 000 distinct devices) vs nginx serving a static JSON
-#      file, both with wrk; prints both req/s and the ratio (goal: >= 0.5).
+#      file, both with wrk; prints both req/s and the ratio (goal: >= 0.5), and the CPU time each
+#      server spent per request (user + system from /proc/PID/stat over the run, divided by the
+#      requests wrk completed): steadier than req/s when wrk competes for the same cores.
 #   2. POST /stats batches of 200 events; prints events/s (goal: >= 50 000) and checks that every
 #      acknowledged event is stored and queryable through the management API.
 #   3. The same against two replicas on PostgreSQL + S3, printed beside these figures (scale.sh;
 #      BENCH_SCALE=0 skips it).
 # Needs: cargo, wrk, nginx, curl, zip, python3 (apt: wrk nginx-light curl zip python3).
 # Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_THREADS (default 2).
+# BENCH_PERF_DATA=FILE also samples the server with `perf record` during the /updates run and
+# writes FILE (see PROFILE.md); perf's own cost then inflates that run's server figures.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +25,11 @@ version="1.0.1"
 for tool in cargo wrk nginx curl zip python3; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install wrk nginx-light curl zip python3)" >&2; exit 2; }
 done
+perf_data="${BENCH_PERF_DATA:-}"
+if [ -n "$perf_data" ]; then
+  command -v perf >/dev/null || { echo "bench: BENCH_PERF_DATA needs perf (apt-get install linux-perf)" >&2; exit 2; }
+  perf_data="$(realpath -m "$perf_data")"
+fi
 
 # These machines are shared: the load average says how much to trust the figures below.
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -79,6 +88,8 @@ curl -fsS -H 'Content-Type: application/json' \
   "$base/updates" >"$work/nginx/html/answer.json"
 # Both sides must answer the same thing: an update offer, not a refusal (also HTTP 200).
 grep -q '"url"' "$work/nginx/html/answer.json" || { echo "bench: /updates offers no bundle: $(cat "$work/nginx/html/answer.json")" >&2; exit 1; }
+# How the offer delivers the bundle: a whole zip at `url`, or a per-file manifest.
+delivery="$(python3 -c 'import json, sys; print("manifest" if "manifest" in json.load(sys.stdin) else "zip")' <"$work/nginx/html/answer.json")"
 cat >"$work/nginx/nginx.conf" <<NGINX
 user root;
 worker_processes 1;
@@ -108,16 +119,58 @@ for _ in $(seq 1 100); do
 done
 
 rps() { awk '/^Requests\/sec:/ { print $2 }'; }
+# Requests wrk saw completed ("311110 requests in 10.06s").
+completed() { awk '/ requests in / { print $1 }'; }
+# CPU time (user + system, in clock ticks, every thread) of a process and its direct children:
+# nginx answers from its worker process, the master only forks it.
+cpu_ticks() {
+  local pid total=0 fields
+  for pid in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    # Fields after the ")" closing the command name: utime and stime are the 12th and 13th.
+    fields="$(sed 's/.*) //' /proc/"$pid"/stat 2>/dev/null)" || continue
+    total=$((total + $(echo "$fields" | awk '{ print $12 + $13 }')))
+  done
+  echo "$total"
+}
+clock_ticks="$(getconf CLK_TCK)"
+# After wrk stops, the server still writes the device states it buffered (every
+# CAPSTAN_DEVICE_FLUSH_MS, 1 s by default): that is part of the cost of the requests, so the
+# CPU reading waits for it; an idle server spends nothing in this pause.
+settle_seconds=1.5
 
 echo "== nginx static JSON: wrk -t$threads -c$connections -d${seconds}s"
+nginx_ticks_before="$(cpu_ticks "$nginx_pid")"
 nginx_out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://127.0.0.1:$nginx_port/answer.json")"
+sleep "$settle_seconds"
+nginx_ticks=$(($(cpu_ticks "$nginx_pid") - nginx_ticks_before))
 echo "$nginx_out" | sed 's/^/   /'
 nginx_rps="$(echo "$nginx_out" | rps)"
+nginx_requests="$(echo "$nginx_out" | completed)"
 
 echo "== capstan POST /updates: wrk -t$threads -c$connections -d${seconds}s"
+perf_pid=""
+if [ -n "$perf_data" ]; then
+  # 499 Hz (not a multiple of the scheduler tick); DWARF unwinding because release builds keep
+  # no frame pointers.
+  perf record -q -F 499 --call-graph dwarf,16384 -p "$server_pid" -o "$perf_data" 2>"$work/perf.log" &
+  perf_pid=$!
+  sleep 0.5
+fi
+server_ticks_before="$(cpu_ticks "$server_pid")"
 updates_out="$(BENCH_APP="$app" BENCH_VERSION="$version" wrk -t"$threads" -c"$connections" -d"${seconds}s" -s "$here/updates.lua" "$base/updates")"
+sleep "$settle_seconds"
+server_ticks=$(($(cpu_ticks "$server_pid") - server_ticks_before))
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid"
+  # perf record exits with 128 + SIGINT once it has written its file.
+  perf_status=0
+  wait "$perf_pid" || perf_status=$?
+  [ "$perf_status" -eq 0 ] || [ "$perf_status" -eq 130 ] || { cat "$work/perf.log" >&2; exit 1; }
+  echo "   perf samples written to $perf_data"
+fi
 echo "$updates_out" | sed 's/^/   /'
 updates_rps="$(echo "$updates_out" | rps)"
+updates_requests="$(echo "$updates_out" | completed)"
 if echo "$updates_out" | grep -q "Non-2xx"; then
   echo "bench: /updates answered non-2xx statuses" >&2
   exit 1
@@ -139,14 +192,23 @@ server_pid=""
 rows="$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from events where app_id = ?", (sys.argv[2],)).fetchone()[0])' "$work/data/capstan.db" "$app")"
 
 echo "== load average (1, 5, 15 min) on $(nproc) cores: before $load_before, after $(load)"
-python3 - "$nginx_rps" "$updates_rps" "$stats_rps" "$acked_events" "$stored" "$seconds" "$rows" <<'PY'
+python3 - "$nginx_rps" "$updates_rps" "$stats_rps" "$acked_events" "$stored" "$seconds" "$rows" \
+  "$nginx_ticks" "$nginx_requests" "$server_ticks" "$updates_requests" "$clock_ticks" "$delivery" <<'PY'
 import sys
-nginx, updates, stats_rps, acked, stored, seconds, rows = (float(x) for x in sys.argv[1:])
+(nginx, updates, stats_rps, acked, stored, seconds, rows,
+ nginx_ticks, nginx_requests, server_ticks, updates_requests, clock_ticks) = (float(x) for x in sys.argv[1:13])
+delivery = sys.argv[13]
 ratio = updates / nginx if nginx else 0.0
 events = acked / seconds
 def verdict(ok): return "meets goal" if ok else "BELOW GOAL"
+def cpu_us(ticks, requests): return ticks / clock_ticks * 1e6 / requests if requests else 0.0
+capstan_cpu, nginx_cpu = cpu_us(server_ticks, updates_requests), cpu_us(nginx_ticks, nginx_requests)
+cpu_ratio = capstan_cpu / nginx_cpu if nginx_cpu else 0.0
 print()
 print(f"/updates  capstan {updates:,.0f} req/s   nginx static {nginx:,.0f} req/s   ratio {ratio:.2f}  (goal >= 0.50: {verdict(ratio >= 0.5)})")
+print(f"/updates  CPU-µs per request: capstan {capstan_cpu:.1f}   nginx static {nginx_cpu:.1f}   capstan/nginx {cpu_ratio:.2f}"
+      f"  ({server_ticks:.0f} and {nginx_ticks:.0f} ticks of 1/{clock_ticks:.0f} s for {updates_requests:,.0f} and {nginx_requests:,.0f} requests)")
+print(f"/updates  delivery: {delivery}")
 print(f"/stats    {events:,.0f} events/s acknowledged ({stats_rps * 200:,.0f} by wrk's request rate)  (goal >= 50,000: {verdict(events >= 50_000)})")
 print(f"/stats    acknowledged {int(acked):,} events; counted by the API {int(stored):,}; rows in the database {int(rows):,}")
 if stored < acked or rows < acked:

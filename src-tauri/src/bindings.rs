@@ -16,7 +16,7 @@ mod tests {
 
     use crate::commands::bundle::BundlePreview;
     use crate::commands::channels::RolloutAction;
-    use crate::commands::publish::{AppChannels, PublishDefaults, PublishForm, PublishResult};
+    use crate::commands::publish::{AppChannels, NativeView, PublishDefaults, PublishForm, PublishResult};
     use crate::commands::session::{ProfileSummary, Session};
     use crate::error::UiError;
     use crate::progress_events::ProgressEvent;
@@ -36,6 +36,7 @@ mod tests {
         PublishDefaults::export_all(&config).unwrap();
         PublishForm::export_all(&config).unwrap();
         PublishResult::export_all(&config).unwrap();
+        NativeView::export_all(&config).unwrap();
         ProfileSummary::export_all(&config).unwrap();
         Session::export_all(&config).unwrap();
         // The management API's shapes, as the client reads them.

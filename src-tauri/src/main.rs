@@ -56,6 +56,7 @@ fn run() -> tauri::Result<()> {
             commands::publish::list_app_channels,
             commands::publish::publish_bundle,
             commands::publish::publish_defaults,
+            commands::publish::check_native,
             commands::session::connect_server,
             commands::session::current_session,
             commands::session::list_profiles,

@@ -27,27 +27,39 @@ pub enum RolloutChange {
     Abort,
 }
 
-/// Applies a rollout change.
-pub async fn change_rollout(api: &Api, app: &str, channel: &str, change: &RolloutChange) -> ClientResult<Channel> {
+/// Applies a rollout change. `line` names the native line (a MIN_NATIVE_VERSION, or `any`) when
+/// several lines roll out; a new rollout always goes to its bundle's line.
+pub async fn change_rollout(
+    api: &Api,
+    app: &str,
+    channel: &str,
+    change: &RolloutChange,
+    line: Option<&str>,
+) -> ClientResult<Channel> {
     let checked = |percent: f64| {
         RolloutShare::from_percent(percent).map(RolloutShare::percent).map_err(|e| ClientError::Invalid(e.to_string()))
     };
     match change {
         RolloutChange::Start { version, percent, force } => {
-            let body = StartRollout { version: version.clone(), percent: checked(*percent)?, force: *force };
+            let body = StartRollout {
+                version: version.clone(),
+                percent: checked(*percent)?,
+                force: *force,
+                force_native: false,
+            };
             api.start_rollout(app, channel, &body).await
         }
         RolloutChange::Percent(percent) => {
             let percent = checked(*percent)?;
             // 100 % is the same as finishing, and leaves no rollout behind to remember.
             if percent >= 100.0 {
-                api.finish_rollout(app, channel).await
+                api.finish_rollout(app, channel, line).await
             } else {
-                api.change_rollout(app, channel, percent).await
+                api.change_rollout(app, channel, percent, line).await
             }
         }
-        RolloutChange::Finish => api.finish_rollout(app, channel).await,
-        RolloutChange::Abort => api.abort_rollout(app, channel).await,
+        RolloutChange::Finish => api.finish_rollout(app, channel, line).await,
+        RolloutChange::Abort => api.abort_rollout(app, channel, line).await,
     }
 }
 

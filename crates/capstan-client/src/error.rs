@@ -39,6 +39,9 @@ pub enum ErrorCode {
     ChecksumMismatch,
     /// The version is refused by the publish rules (exists, or not newer than the channel's).
     VersionRefused,
+    /// The project changed natively and MIN_NATIVE_VERSION was not raised: raise it (a
+    /// suggested value is in the message), or force it.
+    NativeChanged,
     /// The user cancelled.
     Cancelled,
     /// The server failed; retry later.
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::InvalidBundle => "invalid_bundle",
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
             ErrorCode::VersionRefused => "version_refused",
+            ErrorCode::NativeChanged => "native_changed",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Server => "server",
             ErrorCode::Io => "io",
@@ -140,6 +144,9 @@ pub enum ClientError {
     /// The publish rules refuse this version.
     #[error("{0}")]
     VersionRefused(String),
+    /// The native surface changed and MIN_NATIVE_VERSION was not raised.
+    #[error("{0}")]
+    NativeChanged(String),
     /// The change clashes with the channel's current state (e.g. a rollout is running).
     #[error("{0}")]
     Conflict(String),
@@ -172,6 +179,7 @@ impl ClientError {
                 (403, _) => ErrorCode::Forbidden,
                 (404, _) => ErrorCode::NotFound,
                 (409, _) => ErrorCode::Conflict,
+                (400, "native_changed") => ErrorCode::NativeChanged,
                 (422, "checksum_mismatch") => ErrorCode::ChecksumMismatch,
                 (422, _) => ErrorCode::InvalidBundle,
                 (400..=499, _) => ErrorCode::Invalid,
@@ -182,6 +190,7 @@ impl ClientError {
             ClientError::Pack { .. } | ClientError::Inspect { .. } => ErrorCode::InvalidBundle,
             ClientError::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
             ClientError::VersionRefused(_) => ErrorCode::VersionRefused,
+            ClientError::NativeChanged(_) => ErrorCode::NativeChanged,
             ClientError::Conflict(_) => ErrorCode::Conflict,
             ClientError::Cancelled => ErrorCode::Cancelled,
             ClientError::Io { .. } => ErrorCode::Io,

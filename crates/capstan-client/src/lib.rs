@@ -6,7 +6,8 @@
 //! - [`publish`], [`channels`]: the use-cases, as plain async functions that take a
 //!   [`capstan_core::progress::Progress`] and a [`capstan_core::progress::CancelFlag`] where
 //!   they take time, so a terminal and a desktop window drive them the same way.
-//! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION).
+//! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION);
+//!   [`native`]: whether the project changed natively since the bundle its shells run.
 //!
 //! Errors are one [`ClientError`] whose [`ClientError::code`] a UI branches on.
 #![deny(missing_docs)]
@@ -18,6 +19,7 @@ pub mod connect;
 pub mod discovery;
 mod error;
 pub mod keychain;
+pub mod native;
 pub mod profiles;
 pub mod publish;
 

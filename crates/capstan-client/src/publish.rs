@@ -18,13 +18,14 @@ use capstan_core::version::RolloutShare;
 use semver::Version;
 use serde::Serialize;
 
-use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams};
+use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams, describe_line};
 use capstan_core::release::{Refusal, check_newer};
 
 use crate::api::Api;
 use crate::blocking::run_with_progress;
 use crate::discovery::{self, Found, Source};
 use crate::error::{ClientError, ClientResult};
+use crate::native::{NativeReview, review};
 
 /// What to publish where.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +53,12 @@ pub struct PublishRequest {
     /// The SHA-256 the user saw in a preview: publishing stops, before uploading, if the
     /// bundle about to ship is not that one.
     pub expected_sha256: Option<String>,
+    /// When the project changed natively and MIN_NATIVE_VERSION was not raised, raise it to the
+    /// suggested value (the native version the project declares, else the bundle's version).
+    pub raise_min_native: bool,
+    /// Publish even when the project changed natively and MIN_NATIVE_VERSION was not raised
+    /// (audited on the server).
+    pub force_native: bool,
 }
 
 impl PublishRequest {
@@ -92,6 +99,8 @@ pub struct PublishOutcome {
     pub rollout_percent: Option<f64>,
     /// The channel after the change.
     pub channel_after: Channel,
+    /// What the native check found, in words.
+    pub native: String,
 }
 
 /// The progress sinks of a publish: one per phase, so a UI can show two bars.
@@ -106,9 +115,10 @@ pub struct PublishProgress<'a> {
 /// What the checks before packing decided.
 struct Plan {
     version: Found<Version>,
-    channel: Channel,
+    min_native: Found<Option<Version>>,
     existing: Option<Bundle>,
     share: Option<RolloutShare>,
+    native: NativeReview,
 }
 
 /// Packs or checks the input, uploads it, verifies the checksum and assigns it to the channel.
@@ -119,7 +129,7 @@ pub async fn publish(
     cancel: &CancelFlag,
 ) -> ClientResult<PublishOutcome> {
     let plan = plan(api, request).await?;
-    let min_native = min_native(request, &plan.channel, api).await?;
+    let min_native = &plan.min_native;
 
     // Pack into a private temporary folder that disappears with this function.
     let work = tempfile::tempdir().map_err(|source| ClientError::Io { path: std::env::temp_dir(), source })?;
@@ -158,14 +168,24 @@ pub async fn publish(
     if stored.sha256 != report.sha256 {
         return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
     }
+    // Recorded before the channel changes: the server checks it there, and the next publish
+    // compares with it.
+    if let Some(fingerprint) = &plan.native.fingerprint
+        && stored.native_digest.as_deref() != Some(fingerprint.digest.as_str())
+    {
+        api.set_native_fingerprint(&request.app, &version, fingerprint).await?;
+    }
 
-    let force = request.force;
+    let (force, force_native) = (request.force, request.force_native);
     let channel_after = match plan.share {
         Some(share) if share != RolloutShare::ALL => {
-            let body = StartRollout { version: version.clone(), percent: share.percent(), force };
+            let body = StartRollout { version: version.clone(), percent: share.percent(), force, force_native };
             api.start_rollout(&request.app, &request.channel, &body).await?
         }
-        _ => api.publish(&request.app, &request.channel, &Publish { version: version.clone(), force }).await?,
+        _ => {
+            let body = Publish { version: version.clone(), force, force_native };
+            api.publish(&request.app, &request.channel, &body).await?
+        }
     };
     Ok(PublishOutcome {
         app: request.app.clone(),
@@ -173,7 +193,7 @@ pub async fn publish(
         version,
         version_source: plan.version.source,
         min_native_version: stored.min_native_version.clone(),
-        min_native_source: min_native.source,
+        min_native_source: min_native.source.clone(),
         sha256: report.sha256,
         checksum: stored.checksum,
         size: report.zip_size,
@@ -182,6 +202,7 @@ pub async fn publish(
         reused,
         rollout_percent: plan.share.filter(|s| *s != RolloutShare::ALL).map(RolloutShare::percent),
         channel_after,
+        native: plan.native.sentence(),
     })
 }
 
@@ -197,17 +218,6 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
     let version = resolve_version(request)?;
     let channel = api.channel(&request.app, &request.channel).await?;
     let shown = &version.value;
-
-    if share.is_some_and(|s| s != RolloutShare::ALL)
-        && let Some(running) = &channel.rollout
-    {
-        return Err(ClientError::Conflict(format!(
-            "channel `{}` is already rolling out {} to {} %: finish or abort that rollout first",
-            channel.name,
-            running.version,
-            running.percent()
-        )));
-    }
     let existing = api.bundle(&request.app, &shown.to_string()).await?;
     if existing.is_some() && !request.force {
         return Err(ClientError::VersionRefused(format!(
@@ -216,14 +226,52 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             version.source
         )));
     }
+    let mut min_native = min_native(request, &channel, api).await?;
+    let mut native = review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+    if native.stops() && existing.is_none() {
+        match (native.suggested_min_native.clone(), request.raise_min_native) {
+            (Some(suggested), true) => {
+                min_native = Found { value: Some(suggested.value.clone()), source: suggested.source.clone() };
+                native =
+                    review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+                if native.stops() {
+                    return Err(ClientError::NativeChanged(format!(
+                        "the suggested MIN_NATIVE_VERSION {} is not above the bundle compared with: {}; pass --min-native",
+                        suggested.value,
+                        native.sentence()
+                    )));
+                }
+            }
+            _ if request.force_native => {}
+            _ => return Err(ClientError::NativeChanged(format!("channel `{}`: {}", channel.name, native.sentence()))),
+        }
+    }
+    // The bundle's native line: the one it is published or rolled out on.
+    let line = match &existing {
+        Some(bundle) => bundle.min_native_version.clone(),
+        None => min_native.value.as_ref().map(Version::to_string),
+    };
+    if share.is_some_and(|s| s != RolloutShare::ALL)
+        && let Some(running) = channel.lane(line.as_deref()).and_then(|l| l.rollout.as_ref())
+    {
+        return Err(ClientError::Conflict(format!(
+            "channel `{}` is already rolling out {} to {} % on {}: finish or abort that rollout first",
+            channel.name,
+            running.version,
+            running.percent(),
+            describe_line(line.as_deref())
+        )));
+    }
     // The server enforces this rule too; checking it here refuses before anything is uploaded.
-    if let Err(Refusal::NotNewer { serving, .. }) = check_newer(&channel, &shown.to_string(), request.force) {
+    if let Err(Refusal::NotNewer { serving, on, .. }) =
+        check_newer(&channel, line.as_deref(), &shown.to_string(), request.force)
+    {
         return Err(ClientError::VersionRefused(format!(
-            "channel `{}` already serves {serving}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
+            "channel `{}` already serves {serving}{on}; {shown} is not newer: bump the version ({}), or pass --force to publish it anyway",
             channel.name, version.source
         )));
     }
-    Ok(Plan { version, channel, existing, share })
+    Ok(Plan { version, min_native, existing, share, native })
 }
 
 /// The version: explicit, else the nearest `package.json`.
@@ -249,7 +297,8 @@ async fn min_native(request: &PublishRequest, channel: &Channel, api: &Api) -> C
     if let Some(found) = discovery::min_native_file(request.project())? {
         return Ok(Found { value: Some(found.value), source: found.source });
     }
-    if let Some(current) = channel.target_bundle()
+    // The bundle the newest shells get: what the channel's newest native line serves.
+    if let Some(current) = channel.main_lane().and_then(|l| l.target_bundle())
         && let Some(bundle) = api.bundle(&request.app, current).await?
     {
         let value = bundle.min_native_version.as_deref().and_then(|v| capstan_core::version::parse_lenient(v).ok());

@@ -1,6 +1,12 @@
 //! Release rules: what publishing, rollouts, promotion and rollback do to a channel, as pure
 //! functions over the channel and its history.
 //!
+//! A channel serves each native line its own bundle ([`Lane`], keyed by the bundles'
+//! MIN_NATIVE_VERSION), so older shells keep getting web-only fixes after a release that needs a
+//! newer shell. Publishing or rolling out a bundle acts on the bundle's own line; rolling back
+//! acts on one line (by default the one changed last); going back to the store build acts on
+//! every line.
+//!
 //! The server loads a channel, calls [`apply`], and saves the result (or answers the
 //! [`Refusal`]); the CLI and the console call the same functions to refuse early, before
 //! uploading anything, but the server never relies on them having done so. Nothing here reads
@@ -8,86 +14,130 @@
 
 use semver::Version;
 
-use crate::api::{Channel, HistoryAction, HistoryEntry, RollbackTo, Rollout, Target};
+use crate::api::{Channel, HistoryAction, HistoryEntry, Lane, RollbackTo, Rollout, Target, describe_line};
 use crate::version::RolloutShare;
+
+/// Which native line a command is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineChoice {
+    /// The line keyed by this MIN_NATIVE_VERSION (`None`: bundles for any native version).
+    Named(Option<String>),
+    /// Whichever line the command can only mean (the one rolling out; the one changed last).
+    Implied,
+}
 
 /// A change a release manager asks of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReleaseCommand {
-    /// Serve `target` to everyone; ends any rollout.
+    /// Serve bundle `version` to everyone on its native line; ends that line's rollout.
     Publish {
-        /// A bundle or the store build.
-        target: Target,
-        /// Allow a bundle that is not newer than what the channel serves.
+        /// The bundle.
+        version: String,
+        /// Its MIN_NATIVE_VERSION: the line it goes to.
+        min_native: Option<String>,
+        /// Allow a bundle that is not newer than what the line serves.
         force: bool,
     },
-    /// Serve `version` to `share` of the devices on top of the current target.
+    /// Send every line back to the store build; ends every rollout.
+    PublishBuiltin,
+    /// Serve `version` to `share` of the devices of its native line, on top of the line's target.
     StartRollout {
         /// The bundle to roll out.
         version: String,
+        /// Its MIN_NATIVE_VERSION: the line it goes to.
+        min_native: Option<String>,
         /// Share of devices.
         share: RolloutShare,
-        /// Allow a bundle that is not newer than what the channel serves.
+        /// Allow a bundle that is not newer than what the line serves.
         force: bool,
     },
-    /// Widen or narrow the running rollout (raising the share only adds devices).
+    /// Widen or narrow a running rollout (raising the share only adds devices).
     ChangeRollout {
+        /// Which line's rollout.
+        line: LineChoice,
         /// The new share.
         share: RolloutShare,
     },
-    /// The rollout's bundle becomes the target for everyone.
-    FinishRollout,
-    /// Everyone gets the target again.
-    AbortRollout,
-    /// Take another channel's target (staging → production); ends any rollout here.
+    /// A rollout's bundle becomes its line's target for everyone.
+    FinishRollout {
+        /// Which line's rollout.
+        line: LineChoice,
+    },
+    /// Everyone on the line gets the line's target again.
+    AbortRollout {
+        /// Which line's rollout.
+        line: LineChoice,
+    },
+    /// Take what another channel serves (staging → production), line by line; ends the
+    /// rollouts of the lines it replaces. Lines the source does not serve stay.
     Promote {
         /// The channel promoted from (for messages).
         from: String,
         /// What that channel serves.
-        target: Option<Target>,
+        lanes: Vec<Lane>,
     },
-    /// Go back to the previous target, or to the store build; ends any rollout.
+    /// Go back to a line's previous target, or send every line to the store build.
     Rollback {
         /// Where to.
         to: RollbackTo,
+        /// For [`RollbackTo::Previous`]: which line.
+        line: LineChoice,
     },
 }
 
 /// Why a release command was refused. [`Refusal::code`] is the API's error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// A rollout is already running.
-    #[error("channel `{channel}` is already rolling out {version}: change, finish or abort that rollout first")]
+    /// A rollout is already running on the line.
+    #[error(
+        "channel `{channel}` is already rolling out {version} on {line}: change, finish or abort that rollout first"
+    )]
     RolloutRunning {
         /// Channel name.
         channel: String,
+        /// The line, in words.
+        line: String,
         /// The bundle being rolled out.
         version: String,
     },
     /// There is no rollout to change, finish or abort.
-    #[error("channel `{channel}` has no rollout")]
+    #[error("channel `{channel}` has no rollout{on}")]
     NoRollout {
         /// Channel name.
         channel: String,
+        /// ` on <line>` when a line was named, else empty.
+        on: String,
     },
-    /// A rollout of what the channel already serves to everyone.
-    #[error("channel `{channel}` already serves {version}")]
+    /// Several lines roll out and the command did not say which.
+    #[error("channel `{channel}` rolls out on several native lines ({lines}): name one (min_native)")]
+    WhichLine {
+        /// Channel name.
+        channel: String,
+        /// The lines, in words.
+        lines: String,
+    },
+    /// A rollout of what the line already serves to everyone.
+    #[error("channel `{channel}` already serves {version} on {line}")]
     AlreadyTarget {
         /// Channel name.
         channel: String,
+        /// The line, in words.
+        line: String,
         /// The version.
         version: String,
     },
-    /// The version is not newer than what the channel serves (devices would go backwards).
+    /// The version is not newer than what its line serves (devices would go backwards).
     #[error(
-        "channel `{channel}` already serves {serving}; {version} is not newer: bump the version, or force it (audited)"
+        "channel `{channel}` already serves {serving}{on}; {version} is not newer: bump the version, or force it (audited)"
     )]
     NotNewer {
         /// Channel name.
         channel: String,
+        /// ` on native X+` for a line that needs a native version, else empty.
+        on: String,
         /// The version asked for.
         version: String,
-        /// The newest version the channel serves.
+        /// The newest version the line serves.
         serving: String,
     },
     /// A bundle version that is not semver.
@@ -105,11 +155,13 @@ pub enum Refusal {
     /// Promoting a channel to itself.
     #[error("promote to another channel")]
     SameChannel,
-    /// Rolling back with no earlier target in the history.
-    #[error("channel `{channel}` has no previous target to roll back to")]
+    /// Rolling back with no earlier target in the line's history.
+    #[error("channel `{channel}` has no previous target on {line} to roll back to")]
     NoPreviousTarget {
         /// Channel name.
         channel: String,
+        /// The line, in words.
+        line: String,
     },
 }
 
@@ -117,8 +169,11 @@ impl Refusal {
     /// The API error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::RolloutRunning { .. } | Refusal::NoRollout { .. } | Refusal::NoPreviousTarget { .. } => "conflict",
-            Refusal::NothingToPromote { .. } => "conflict",
+            Refusal::RolloutRunning { .. }
+            | Refusal::NoRollout { .. }
+            | Refusal::NoPreviousTarget { .. }
+            | Refusal::NothingToPromote { .. } => "conflict",
+            Refusal::WhichLine { .. } => "which_line",
             Refusal::AlreadyTarget { .. } => "already_target",
             Refusal::NotNewer { .. } => "not_newer",
             Refusal::InvalidVersion { .. } => "invalid_version",
@@ -133,19 +188,35 @@ impl Refusal {
     }
 }
 
-/// A command's outcome: the channel as it must be saved, and how the history names it.
+/// One line's step of a change, for the channel's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What happened.
+    pub action: HistoryAction,
+    /// The line it happened on.
+    pub min_native: Option<String>,
+}
+
+/// A command's outcome: the channel as it must be saved, and its history lines.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// The channel after the command (same id and revision as read: the store bumps it).
     pub channel: Channel,
-    /// The history line.
-    pub action: HistoryAction,
+    /// What happened, line by line (at least one).
+    pub steps: Vec<Step>,
     /// Whether `force` let through a version that is not newer (the audit log says so).
     pub forced: bool,
 }
 
+impl Change {
+    /// The action, for the audit log (the first step's: every step of a command has it).
+    pub fn action(&self) -> HistoryAction {
+        self.steps[0].action
+    }
+}
+
 /// Applies `command` to `channel`. `history` is the channel's history, newest first (only
-/// [`ReleaseCommand::Rollback`] reads it); `now_ms` dates a new rollout.
+/// rollbacks read it); `now_ms` dates a new rollout.
 pub fn apply(
     channel: &Channel,
     command: ReleaseCommand,
@@ -154,81 +225,157 @@ pub fn apply(
 ) -> Result<Change, Refusal> {
     let mut after = channel.clone();
     let mut forced = false;
-    let action = match command {
-        ReleaseCommand::Publish { target, force } => {
-            if let Target::Bundle(version) = &target {
-                forced = check_newer(channel, version, force)?;
+    let step = |action, min_native: &Option<String>| Step { action, min_native: min_native.clone() };
+    let steps = match command {
+        ReleaseCommand::Publish { version, min_native, force } => {
+            forced = check_newer(channel, min_native.as_deref(), &version, force)?;
+            let lane = after.lane_mut(min_native.as_deref());
+            lane.target = Some(Target::Bundle(version));
+            lane.rollout = None;
+            vec![step(HistoryAction::Publish, &min_native)]
+        }
+        ReleaseCommand::PublishBuiltin => everything_to_builtin(&mut after, HistoryAction::Publish),
+        ReleaseCommand::StartRollout { version, min_native, share, force } => {
+            if let Some(lane) = channel.lane(min_native.as_deref()) {
+                if let Some(running) = &lane.rollout {
+                    return Err(Refusal::RolloutRunning {
+                        channel: channel.name.clone(),
+                        line: describe_line(min_native.as_deref()),
+                        version: running.version.clone(),
+                    });
+                }
+                if lane.target_bundle() == Some(version.as_str()) {
+                    let line = describe_line(min_native.as_deref());
+                    return Err(Refusal::AlreadyTarget { channel: channel.name.clone(), line, version });
+                }
             }
-            after.target = Some(target);
-            after.rollout = None;
-            HistoryAction::Publish
+            forced = check_newer(channel, min_native.as_deref(), &version, force)?;
+            after.lane_mut(min_native.as_deref()).rollout =
+                Some(Rollout { version, share_bp: share.basis_points(), started_at_ms: now_ms });
+            vec![step(HistoryAction::RolloutStart, &min_native)]
         }
-        ReleaseCommand::StartRollout { version, share, force } => {
-            if let Some(running) = &channel.rollout {
-                return Err(Refusal::RolloutRunning {
-                    channel: channel.name.clone(),
-                    version: running.version.clone(),
-                });
-            }
-            if channel.target_bundle() == Some(version.as_str()) {
-                return Err(Refusal::AlreadyTarget { channel: channel.name.clone(), version });
-            }
-            forced = check_newer(channel, &version, force)?;
-            after.rollout = Some(Rollout { version, share_bp: share.basis_points(), started_at_ms: now_ms });
-            HistoryAction::RolloutStart
+        ReleaseCommand::ChangeRollout { line, share } => {
+            let key = rolling_line(channel, line)?;
+            let lane = after.lane_mut(key.as_deref());
+            lane.rollout.as_mut().expect("rolling_line found a rollout").share_bp = share.basis_points();
+            vec![step(HistoryAction::RolloutChange, &key)]
         }
-        ReleaseCommand::ChangeRollout { share } => {
-            let rollout = after.rollout.as_mut().ok_or_else(|| no_rollout(channel))?;
-            rollout.share_bp = share.basis_points();
-            HistoryAction::RolloutChange
+        ReleaseCommand::FinishRollout { line } => {
+            let key = rolling_line(channel, line)?;
+            let lane = after.lane_mut(key.as_deref());
+            let rollout = lane.rollout.take().expect("rolling_line found a rollout");
+            lane.target = Some(Target::Bundle(rollout.version));
+            vec![step(HistoryAction::RolloutFinish, &key)]
         }
-        ReleaseCommand::FinishRollout => {
-            let rollout = after.rollout.take().ok_or_else(|| no_rollout(channel))?;
-            after.target = Some(Target::Bundle(rollout.version));
-            HistoryAction::RolloutFinish
+        ReleaseCommand::AbortRollout { line } => {
+            let key = rolling_line(channel, line)?;
+            after.lane_mut(key.as_deref()).rollout = None;
+            vec![step(HistoryAction::RolloutAbort, &key)]
         }
-        ReleaseCommand::AbortRollout => {
-            after.rollout.take().ok_or_else(|| no_rollout(channel))?;
-            HistoryAction::RolloutAbort
-        }
-        ReleaseCommand::Promote { from, target } => {
+        ReleaseCommand::Promote { from, lanes } => {
             if from == channel.name {
                 return Err(Refusal::SameChannel);
             }
-            after.target = Some(target.ok_or(Refusal::NothingToPromote { from })?);
-            after.rollout = None;
-            HistoryAction::Promote
+            let served: Vec<&Lane> = lanes.iter().filter(|l| l.target.is_some()).collect();
+            if served.is_empty() {
+                return Err(Refusal::NothingToPromote { from });
+            }
+            let mut steps = Vec::new();
+            for source in served {
+                let lane = after.lane_mut(source.min_native.as_deref());
+                lane.target = source.target.clone();
+                lane.rollout = None;
+                steps.push(step(HistoryAction::Promote, &source.min_native));
+            }
+            steps
         }
-        ReleaseCommand::Rollback { to } => {
-            let target = match to {
-                RollbackTo::Builtin => Target::Builtin,
-                RollbackTo::Previous => previous_target(channel.target.as_ref(), history)
-                    .ok_or_else(|| Refusal::NoPreviousTarget { channel: channel.name.clone() })?,
+        ReleaseCommand::Rollback { to: RollbackTo::Builtin, .. } => {
+            everything_to_builtin(&mut after, HistoryAction::Rollback)
+        }
+        ReleaseCommand::Rollback { to: RollbackTo::Previous, line } => {
+            let key = match line {
+                LineChoice::Named(key) => key,
+                // Undo where the last change happened: a fix for older shells is rolled back
+                // on their line, not on the newest one.
+                LineChoice::Implied => history
+                    .first()
+                    .map(|h| h.min_native.clone())
+                    .unwrap_or_else(|| channel.main_lane().and_then(|l| l.min_native.clone())),
             };
-            after.target = Some(target);
-            after.rollout = None;
-            HistoryAction::Rollback
+            let current = channel.lane(key.as_deref()).and_then(|l| l.target.as_ref());
+            let target = previous_target(key.as_deref(), current, history).ok_or_else(|| {
+                Refusal::NoPreviousTarget { channel: channel.name.clone(), line: describe_line(key.as_deref()) }
+            })?;
+            let lane = after.lane_mut(key.as_deref());
+            lane.target = Some(target);
+            lane.rollout = None;
+            vec![step(HistoryAction::Rollback, &key)]
         }
     };
-    Ok(Change { channel: after, action, forced })
+    after.tidy_lanes();
+    Ok(Change { channel: after, steps, forced })
 }
 
-fn no_rollout(channel: &Channel) -> Refusal {
-    Refusal::NoRollout { channel: channel.name.clone() }
+/// Every line to the store build, each line a history step (one line when nothing was served).
+fn everything_to_builtin(channel: &mut Channel, action: HistoryAction) -> Vec<Step> {
+    if channel.lanes.is_empty() {
+        channel.lane_mut(None).target = Some(Target::Builtin);
+        return vec![Step { action, min_native: None }];
+    }
+    channel
+        .lanes
+        .iter_mut()
+        .map(|lane| {
+            lane.target = Some(Target::Builtin);
+            lane.rollout = None;
+            Step { action, min_native: lane.min_native.clone() }
+        })
+        .collect()
+}
+
+/// The line whose rollout a command means: the named one (which must roll out), or the only
+/// one that rolls out.
+fn rolling_line(channel: &Channel, line: LineChoice) -> Result<Option<String>, Refusal> {
+    match line {
+        LineChoice::Named(key) => match channel.lane(key.as_deref()) {
+            Some(lane) if lane.rollout.is_some() => Ok(key),
+            _ => Err(Refusal::NoRollout {
+                channel: channel.name.clone(),
+                on: format!(" on {}", describe_line(key.as_deref())),
+            }),
+        },
+        LineChoice::Implied => {
+            let rolling: Vec<&Lane> = channel.lanes.iter().filter(|l| l.rollout.is_some()).collect();
+            match rolling.as_slice() {
+                [] => Err(Refusal::NoRollout { channel: channel.name.clone(), on: String::new() }),
+                [only] => Ok(only.min_native.clone()),
+                several => Err(Refusal::WhichLine {
+                    channel: channel.name.clone(),
+                    lines: several
+                        .iter()
+                        .map(|l| describe_line(l.min_native.as_deref()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            }
+        }
+    }
 }
 
 /// The rule that keeps devices from going backwards by accident: a bundle published or rolled
-/// out on a channel must be newer than the newest bundle the channel serves (target or
-/// rollout). `force` lets it through; the answer says whether it had to.
-pub fn check_newer(channel: &Channel, version: &str, force: bool) -> Result<bool, Refusal> {
+/// out must be newer than the newest bundle its native line serves (target or rollout). Other
+/// lines do not count: 1.4.1 for 1.x shells may follow 2.0.0 for 2.x shells. `force` lets it
+/// through; the answer says whether it had to.
+pub fn check_newer(channel: &Channel, min_native: Option<&str>, version: &str, force: bool) -> Result<bool, Refusal> {
     let asked = Version::parse(version).map_err(|_| Refusal::InvalidVersion { version: version.to_owned() })?;
-    match channel.newest_bundle() {
+    match channel.lane(min_native).and_then(Lane::newest_bundle) {
         Some(serving) if serving >= asked => {
             if force {
                 Ok(true)
             } else {
                 Err(Refusal::NotNewer {
                     channel: channel.name.clone(),
+                    on: min_native.map(|min| format!(" on native {min}+")).unwrap_or_default(),
                     version: version.to_owned(),
                     serving: serving.to_string(),
                 })
@@ -238,12 +385,12 @@ pub fn check_newer(channel: &Channel, version: &str, force: bool) -> Result<bool
     }
 }
 
-/// The target before the current one, skipping earlier rollbacks, so rolling back twice goes
-/// two releases back instead of returning to the bad one. `history` is newest first.
-pub fn previous_target(current: Option<&Target>, history: &[HistoryEntry]) -> Option<Target> {
+/// The target a line had before its current one, skipping earlier rollbacks, so rolling back
+/// twice goes two releases back instead of returning to the bad one. `history` is newest first.
+pub fn previous_target(min_native: Option<&str>, current: Option<&Target>, history: &[HistoryEntry]) -> Option<Target> {
     history
         .iter()
-        .filter(|h| h.action != HistoryAction::Rollback)
+        .filter(|h| h.min_native.as_deref() == min_native && h.action != HistoryAction::Rollback)
         .find(|h| {
             h.target_after.as_ref() == current && h.target_before.is_some() && h.target_before.as_ref() != current
         })
@@ -255,28 +402,50 @@ mod tests {
     use super::*;
     use crate::api::ChannelSettings;
 
-    fn channel(target: Option<&str>, rollout: Option<(&str, u32)>) -> Channel {
-        Channel {
+    const TWO: Option<&str> = Some("2.0.0");
+
+    fn lane(min_native: Option<&str>, target: Option<&str>, rollout: Option<(&str, u32)>) -> Lane {
+        Lane {
+            min_native: min_native.map(str::to_owned),
+            target: target.map(Target::from_text),
+            rollout: rollout.map(|(version, share_bp)| Rollout { version: version.into(), share_bp, started_at_ms: 1 }),
+        }
+    }
+
+    fn channel(lanes: Vec<Lane>) -> Channel {
+        let mut channel = Channel {
             id: 1,
             app_id: "app".into(),
             name: "production".into(),
             settings: ChannelSettings::default(),
-            target: target.map(Target::from_text),
-            rollout: rollout.map(|(version, share_bp)| Rollout { version: version.into(), share_bp, started_at_ms: 1 }),
+            lanes,
             revision: 3,
             created_at_ms: 0,
             updated_at_ms: 0,
-        }
+        };
+        channel.tidy_lanes();
+        channel
+    }
+
+    /// A channel serving one line of bundles for any native version.
+    fn simple(target: Option<&str>, rollout: Option<(&str, u32)>) -> Channel {
+        channel(vec![lane(None, target, rollout)])
     }
 
     fn share(percent: f64) -> RolloutShare {
         RolloutShare::from_percent(percent).unwrap()
     }
 
-    fn step(action: HistoryAction, before: Option<&str>, after: Option<&str>) -> HistoryEntry {
+    fn step(
+        action: HistoryAction,
+        min_native: Option<&str>,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> HistoryEntry {
         HistoryEntry {
             id: 0,
             channel: "production".into(),
+            min_native: min_native.map(str::to_owned),
             action,
             target_before: before.map(Target::from_text),
             target_after: after.map(Target::from_text),
@@ -287,104 +456,152 @@ mod tests {
         }
     }
 
-    fn publish(version: &str, force: bool) -> ReleaseCommand {
-        ReleaseCommand::Publish { target: Target::from_text(version), force }
+    fn publish(version: &str, min_native: Option<&str>, force: bool) -> ReleaseCommand {
+        ReleaseCommand::Publish { version: version.into(), min_native: min_native.map(str::to_owned), force }
+    }
+
+    fn rollout(version: &str, min_native: Option<&str>, percent: f64) -> ReleaseCommand {
+        let min_native = min_native.map(str::to_owned);
+        ReleaseCommand::StartRollout { version: version.into(), min_native, share: share(percent), force: false }
+    }
+
+    fn target_of(channel: &Channel, min_native: Option<&str>) -> Option<String> {
+        channel.lane(min_native).and_then(|l| l.target.as_ref()).map(|t| t.as_text().to_owned())
     }
 
     #[test]
-    fn publishing_sets_the_target_and_ends_a_rollout() {
-        let change = apply(&channel(Some("1.0.0"), Some(("1.1.0", 1000))), publish("1.2.0", false), &[], 5).unwrap();
-        assert_eq!(change.channel.target, Some(Target::Bundle("1.2.0".into())));
-        assert_eq!(change.channel.rollout, None);
-        assert_eq!((change.action, change.forced), (HistoryAction::Publish, false));
+    fn publishing_sets_the_line_target_and_ends_its_rollout() {
+        let change =
+            apply(&simple(Some("1.0.0"), Some(("1.1.0", 1000))), publish("1.2.0", None, false), &[], 5).unwrap();
+        assert_eq!(change.channel.lanes, [lane(None, Some("1.2.0"), None)]);
+        assert_eq!((change.action(), change.forced), (HistoryAction::Publish, false));
+        assert_eq!(change.steps, [Step { action: HistoryAction::Publish, min_native: None }]);
         assert_eq!(change.channel.revision, 3, "the store bumps the revision, not the rule");
     }
 
     #[test]
-    fn a_version_not_newer_than_the_target_or_rollout_needs_force() {
-        let serving = channel(Some("1.0.0"), Some(("1.1.0", 1000)));
-        for older in ["1.0.0", "1.1.0", "0.9.0"] {
-            let refused = apply(&serving, publish(older, false), &[], 5).unwrap_err();
-            assert_eq!(refused.code(), "not_newer", "{older}");
-            assert!(refused.to_string().contains("already serves 1.1.0"), "{refused}");
-            let forced = apply(&serving, publish(older, true), &[], 5).unwrap();
-            assert!(forced.forced, "{older} goes through with force, and says so");
-        }
-        assert!(!apply(&serving, publish("1.1.1", true), &[], 5).unwrap().forced, "force unused on a newer one");
-        assert!(apply(&serving, publish("builtin", false), &[], 5).is_ok(), "the store build is always allowed");
-        assert_eq!(apply(&serving, publish("latest", false), &[], 5).unwrap_err().code(), "invalid_version");
+    fn older_shells_keep_their_line_when_a_release_needs_a_newer_shell() {
+        // 1.4.0 for every shell, then 2.0.0 for 2.x shells, then a fix 1.4.1 for 1.x shells.
+        let one = apply(&channel(vec![]), publish("1.4.0", Some("1.0.0"), false), &[], 0).unwrap().channel;
+        let two = apply(&one, publish("2.0.0", TWO, false), &[], 0).unwrap().channel;
+        assert_eq!(two.lanes.iter().map(|l| l.min_native.as_deref()).collect::<Vec<_>>(), [TWO, Some("1.0.0")]);
+        let fixed = apply(&two, publish("1.4.1", Some("1.0.0"), false), &[], 0).unwrap();
+        assert!(!fixed.forced, "1.4.1 is newer than its own line's 1.4.0; 2.0.0 on the 2.x line does not count");
+        assert_eq!(target_of(&fixed.channel, Some("1.0.0")).as_deref(), Some("1.4.1"));
+        assert_eq!(target_of(&fixed.channel, TWO).as_deref(), Some("2.0.0"), "2.x shells stay on 2.0.0");
+        let refused = apply(&fixed.channel, publish("1.4.1", Some("1.0.0"), false), &[], 0).unwrap_err();
+        assert_eq!(refused.code(), "not_newer");
+        assert!(refused.to_string().contains("on native 1.0.0+"), "{refused}");
     }
 
     #[test]
-    fn rollouts_start_change_finish_and_abort() {
-        let idle = channel(Some("1.0.0"), None);
-        let started = apply(
-            &idle,
-            ReleaseCommand::StartRollout { version: "1.1.0".into(), share: share(10.0), force: false },
-            &[],
-            42,
-        )
-        .unwrap();
+    fn a_version_not_newer_than_its_line_needs_force() {
+        let serving = simple(Some("1.0.0"), Some(("1.1.0", 1000)));
+        for older in ["1.0.0", "1.1.0", "0.9.0"] {
+            let refused = apply(&serving, publish(older, None, false), &[], 5).unwrap_err();
+            assert_eq!(refused.code(), "not_newer", "{older}");
+            assert!(refused.to_string().contains("already serves 1.1.0"), "{refused}");
+            assert!(apply(&serving, publish(older, None, true), &[], 5).unwrap().forced, "{older} goes with force");
+        }
+        assert!(!apply(&serving, publish("1.1.1", None, true), &[], 5).unwrap().forced, "force unused on a newer one");
+        assert_eq!(apply(&serving, publish("latest", None, false), &[], 5).unwrap_err().code(), "invalid_version");
+    }
+
+    #[test]
+    fn the_store_build_goes_to_every_line() {
+        let two_lines = channel(vec![lane(TWO, Some("2.0.0"), Some(("2.1.0", 10))), lane(None, Some("1.4.0"), None)]);
+        for command in [
+            ReleaseCommand::PublishBuiltin,
+            ReleaseCommand::Rollback { to: RollbackTo::Builtin, line: LineChoice::Implied },
+        ] {
+            let change = apply(&two_lines, command, &[], 0).unwrap();
+            assert!(change.channel.lanes.iter().all(|l| l.target == Some(Target::Builtin) && l.rollout.is_none()));
+            assert_eq!(change.steps.len(), 2, "one history line per native line");
+        }
+        let empty = apply(&channel(vec![]), ReleaseCommand::PublishBuiltin, &[], 0).unwrap().channel;
+        assert_eq!(empty.lanes, [lane(None, Some("builtin"), None)]);
+    }
+
+    #[test]
+    fn rollouts_start_change_finish_and_abort_on_their_line() {
+        let idle = channel(vec![lane(TWO, Some("2.0.0"), None), lane(None, Some("1.0.0"), None)]);
+        let started = apply(&idle, rollout("1.1.0", None, 10.0), &[], 42).unwrap();
         assert_eq!(
-            started.channel.rollout,
+            started.channel.lane(None).unwrap().rollout,
             Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 42 })
         );
-        assert_eq!(started.channel.target, idle.target, "the target stays for everyone else");
+        assert_eq!(started.channel.lane(TWO), idle.lane(TWO), "the other line is untouched");
 
         let running = started.channel;
-        let again = ReleaseCommand::StartRollout { version: "1.2.0".into(), share: share(5.0), force: false };
-        assert_eq!(apply(&running, again, &[], 0).unwrap_err().code(), "conflict");
-        let widened = apply(&running, ReleaseCommand::ChangeRollout { share: share(50.0) }, &[], 0).unwrap();
-        assert_eq!(widened.channel.rollout.as_ref().map(|r| r.share_bp), Some(5000));
-        let finished = apply(&widened.channel, ReleaseCommand::FinishRollout, &[], 0).unwrap();
-        assert_eq!(
-            (finished.channel.target.clone(), finished.channel.rollout.clone()),
-            (Some(Target::Bundle("1.1.0".into())), None)
-        );
-        let aborted = apply(&running, ReleaseCommand::AbortRollout, &[], 0).unwrap();
-        assert_eq!((aborted.channel.target, aborted.channel.rollout), (idle.target.clone(), None));
+        assert_eq!(apply(&running, rollout("1.2.0", None, 5.0), &[], 0).unwrap_err().code(), "conflict");
+        let implied = LineChoice::Implied;
+        let widened =
+            apply(&running, ReleaseCommand::ChangeRollout { line: implied.clone(), share: share(50.0) }, &[], 0)
+                .unwrap();
+        assert_eq!(widened.channel.lane(None).unwrap().rollout.as_ref().map(|r| r.share_bp), Some(5000));
+        let finished =
+            apply(&widened.channel, ReleaseCommand::FinishRollout { line: implied.clone() }, &[], 0).unwrap();
+        assert_eq!(finished.channel.lane(None), Some(&lane(None, Some("1.1.0"), None)));
+        let aborted = apply(&running, ReleaseCommand::AbortRollout { line: implied.clone() }, &[], 0).unwrap();
+        assert_eq!(aborted.channel.lane(None), idle.lane(None));
 
+        // With rollouts on two lines, a command must name its line.
+        let both = apply(&running, rollout("2.1.0", TWO, 5.0), &[], 0).unwrap().channel;
+        let refused = apply(&both, ReleaseCommand::AbortRollout { line: implied.clone() }, &[], 0).unwrap_err();
+        assert_eq!(refused.code(), "which_line", "{refused}");
+        let named = ReleaseCommand::AbortRollout { line: LineChoice::Named(Some("2.0.0".into())) };
+        let aborted = apply(&both, named, &[], 0).unwrap();
+        assert!(
+            aborted.channel.lane(TWO).unwrap().rollout.is_none()
+                && aborted.channel.lane(None).unwrap().rollout.is_some()
+        );
         for command in [
-            ReleaseCommand::FinishRollout,
-            ReleaseCommand::AbortRollout,
-            ReleaseCommand::ChangeRollout { share: share(1.0) },
+            ReleaseCommand::FinishRollout { line: implied.clone() },
+            ReleaseCommand::AbortRollout { line: LineChoice::Named(None) },
+            ReleaseCommand::ChangeRollout { line: implied, share: share(1.0) },
         ] {
-            assert_eq!(apply(&idle, command, &[], 0).unwrap_err(), Refusal::NoRollout { channel: "production".into() });
+            assert_eq!(apply(&idle, command, &[], 0).unwrap_err().code(), "conflict");
         }
-        let same = ReleaseCommand::StartRollout { version: "1.0.0".into(), share: share(5.0), force: true };
+        let same =
+            ReleaseCommand::StartRollout { version: "1.0.0".into(), min_native: None, share: share(5.0), force: true };
         assert_eq!(apply(&idle, same, &[], 0).unwrap_err().code(), "already_target");
     }
 
     #[test]
-    fn promote_copies_a_target_and_ends_the_rollout() {
-        let production = channel(Some("1.0.0"), Some(("1.0.5", 100)));
-        let promote = |from: &str, target: Option<&str>| ReleaseCommand::Promote {
-            from: from.into(),
-            target: target.map(Target::from_text),
-        };
-        let done = apply(&production, promote("beta", Some("1.1.0")), &[], 0).unwrap();
-        assert_eq!((done.channel.target, done.channel.rollout), (Some(Target::Bundle("1.1.0".into())), None));
-        assert_eq!(apply(&production, promote("beta", None), &[], 0).unwrap_err().code(), "conflict");
-        assert_eq!(apply(&production, promote("production", Some("1.1.0")), &[], 0).unwrap_err(), Refusal::SameChannel);
+    fn promote_copies_lines_and_ends_their_rollouts() {
+        let production = channel(vec![lane(TWO, Some("2.0.0"), Some(("2.0.5", 100))), lane(None, Some("1.0.0"), None)]);
+        let beta_lanes = vec![lane(TWO, Some("2.1.0"), None)];
+        let promote = |from: &str, lanes: Vec<Lane>| ReleaseCommand::Promote { from: from.into(), lanes };
+        let done = apply(&production, promote("beta", beta_lanes.clone()), &[], 0).unwrap();
+        assert_eq!(done.channel.lane(TWO), Some(&lane(TWO, Some("2.1.0"), None)));
+        assert_eq!(done.channel.lane(None), production.lane(None), "a line beta does not serve stays");
+        assert_eq!(apply(&production, promote("beta", vec![]), &[], 0).unwrap_err().code(), "conflict");
+        assert_eq!(apply(&production, promote("production", beta_lanes), &[], 0).unwrap_err(), Refusal::SameChannel);
     }
 
     #[test]
-    fn rollback_skips_earlier_rollbacks() {
+    fn rollback_goes_back_on_one_line_skipping_earlier_rollbacks() {
         use HistoryAction::*;
-        // 1.0 → 1.1 → 1.2, then a rollback to 1.1: rolling back again goes to 1.0, not 1.2.
+        // Line any: 1.0 → 1.1 → 1.2, then a rollback to 1.1. Line 2.x: 2.0.0 published in between.
         let history = [
-            step(Rollback, Some("1.2.0"), Some("1.1.0")),
-            step(Publish, Some("1.1.0"), Some("1.2.0")),
-            step(Publish, Some("1.0.0"), Some("1.1.0")),
-            step(Publish, None, Some("1.0.0")),
+            step(Rollback, None, Some("1.2.0"), Some("1.1.0")),
+            step(Publish, None, Some("1.1.0"), Some("1.2.0")),
+            step(Publish, TWO, None, Some("2.0.0")),
+            step(Publish, None, Some("1.0.0"), Some("1.1.0")),
+            step(Publish, None, None, Some("1.0.0")),
         ];
-        let now = channel(Some("1.1.0"), None);
-        let back = apply(&now, ReleaseCommand::Rollback { to: RollbackTo::Previous }, &history, 0).unwrap();
-        assert_eq!(back.channel.target, Some(Target::Bundle("1.0.0".into())));
-        let builtin = apply(&now, ReleaseCommand::Rollback { to: RollbackTo::Builtin }, &history, 0).unwrap();
-        assert_eq!(builtin.channel.target, Some(Target::Builtin));
-        let first = channel(Some("1.0.0"), None);
-        let refused = apply(&first, ReleaseCommand::Rollback { to: RollbackTo::Previous }, &history[3..], 0);
-        assert_eq!(refused.unwrap_err().code(), "conflict", "nothing before the first publish");
+        let now = channel(vec![lane(TWO, Some("2.0.0"), None), lane(None, Some("1.1.0"), None)]);
+        let back =
+            apply(&now, ReleaseCommand::Rollback { to: RollbackTo::Previous, line: LineChoice::Implied }, &history, 0)
+                .unwrap();
+        assert_eq!(
+            target_of(&back.channel, None).as_deref(),
+            Some("1.0.0"),
+            "the line changed last, two releases back"
+        );
+        assert_eq!(target_of(&back.channel, TWO).as_deref(), Some("2.0.0"));
+        let on_two =
+            ReleaseCommand::Rollback { to: RollbackTo::Previous, line: LineChoice::Named(Some("2.0.0".into())) };
+        assert_eq!(apply(&now, on_two, &history, 0).unwrap_err().code(), "conflict", "2.x has nothing before 2.0.0");
     }
 }

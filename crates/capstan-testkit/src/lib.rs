@@ -2,7 +2,8 @@
 //!
 //! [`Server`] is a real `capstan-server` with its own data directory on a free loopback port
 //! and an admin token made with `capstan-server token create`, killed when dropped.
-//! [`Server::post`] speaks to its device endpoints the way the plugin does.
+//! [`Server::post`] speaks to its device endpoints the way the plugin does, and
+//! [`manifest::Device`] installs a delta update's manifest the way the plugin does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -11,6 +12,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub mod manifest;
 
 /// A running server.
 pub struct Server {

@@ -54,10 +54,17 @@ pub async fn channel_history(app: String, channel: String) -> Result<Vec<History
     Ok(connected_api().await?.history(&app, &channel).await?)
 }
 
-/// Starts, widens, finishes or aborts a rollout.
+/// Starts, widens, finishes or aborts a rollout (`min_native`: which native line's rollout,
+/// when several lines roll out).
 #[tauri::command]
-pub async fn change_rollout(app: String, channel: String, action: RolloutAction) -> Result<Channel, UiError> {
-    Ok(channels::change_rollout(&connected_api().await?, &app, &channel, &action.into()).await?)
+pub async fn change_rollout(
+    app: String,
+    channel: String,
+    action: RolloutAction,
+    min_native: Option<String>,
+) -> Result<Channel, UiError> {
+    let api = connected_api().await?;
+    Ok(channels::change_rollout(&api, &app, &channel, &action.into(), min_native.as_deref()).await?)
 }
 
 /// Gives channel `to` the bundle channel `from` serves.
@@ -66,10 +73,16 @@ pub async fn promote_channel(app: String, from: String, to: String) -> Result<Ch
     Ok(channels::promote(&connected_api().await?, &app, &from, &to).await?)
 }
 
-/// Rolls a channel back to its previous bundle or to the store build.
+/// Rolls a native line back to its previous bundle (by default the line changed last), or
+/// every line to the store build.
 #[tauri::command]
-pub async fn rollback_channel(app: String, channel: String, to: RollbackTo) -> Result<Channel, UiError> {
-    Ok(connected_api().await?.rollback(&app, &channel, to).await?)
+pub async fn rollback_channel(
+    app: String,
+    channel: String,
+    to: RollbackTo,
+    min_native: Option<String>,
+) -> Result<Channel, UiError> {
+    Ok(connected_api().await?.rollback(&app, &channel, to, min_native.as_deref()).await?)
 }
 
 /// Changes a channel's flags.

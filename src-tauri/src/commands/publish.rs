@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 
 use capstan_client::discovery;
+use capstan_client::native;
 use capstan_client::publish::{self, PublishProgress, PublishRequest};
-use capstan_core::api::{Rollout, Target};
+use capstan_core::api::Lane;
+use capstan_core::native::NativeCheck;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use ts_rs::TS;
 
 use super::connected_api;
-use crate::error::UiError;
+use crate::error::{UiError, UiErrorCode};
 use crate::operations::Operations;
 use crate::progress_events::EventProgress;
 
@@ -38,17 +40,13 @@ pub struct AppChannels {
     pub channels: Vec<ChannelSummary>,
 }
 
-/// A channel and what it serves.
+/// A channel and what it serves, per native line.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct ChannelSummary {
     /// Name.
     pub name: String,
-    /// The bundle every device gets (`builtin` for the store build), if any.
-    pub target: Option<String>,
-    /// The bundle being rolled out, if any.
-    pub rollout_version: Option<String>,
-    /// Its share in percent.
-    pub rollout_percent: Option<f64>,
+    /// What it serves per native line, newest line first.
+    pub lanes: Vec<Lane>,
 }
 
 /// The publish form.
@@ -113,6 +111,61 @@ pub async fn publish_defaults(folder: String) -> Result<PublishDefaults, UiError
     })
 }
 
+/// What the native check says about a release, for the Publish screen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct NativeView {
+    /// The Capacitor project found above the build folder; `null`: none, nothing checked.
+    pub project: Option<String>,
+    /// Whether publishing must stop: the native surface changed and MIN_NATIVE_VERSION was
+    /// not raised.
+    pub stops: bool,
+    /// The verdict in words.
+    pub sentence: String,
+    /// What changed, one item each (`@capacitor/camera 6.0.1 → 6.1.0`).
+    pub changes: Vec<String>,
+    /// The MIN_NATIVE_VERSION to raise to, when the check stops the publish.
+    pub suggested_min_native: Option<String>,
+    /// Where the suggestion comes from, in words.
+    pub suggested_source: Option<String>,
+}
+
+/// Checks whether the project the build folder belongs to changed natively since the bundle
+/// its shells run on `channel`, for a bundle `version` with MIN_NATIVE_VERSION `min_native`
+/// (empty: the channel's current value).
+#[tauri::command]
+pub async fn check_native(
+    app: String,
+    channel: String,
+    folder: String,
+    version: String,
+    min_native: String,
+) -> Result<NativeView, UiError> {
+    let api = connected_api().await?;
+    let channel = api.channel(&app, &channel).await?;
+    let invalid = |e: capstan_core::version::VersionError| UiError::new(UiErrorCode::InvalidInput, e.to_string());
+    let version = capstan_core::version::parse_lenient(&version).map_err(invalid)?;
+    let min_native = match min_native.trim() {
+        "" => None,
+        text => Some(capstan_core::version::parse_lenient(text).map_err(invalid)?),
+    };
+    let review = native::review(&api, &app, &channel, &PathBuf::from(folder), &version, min_native.as_ref()).await?;
+    let changes = match &review.check {
+        Some(NativeCheck::Changed { diff, .. } | NativeCheck::Raised { diff, .. }) => {
+            diff.changes.iter().map(ToString::to_string).collect()
+        }
+        _ => Vec::new(),
+    };
+    let stops = review.stops();
+    Ok(NativeView {
+        project: review.project.as_ref().map(|p| p.display().to_string()),
+        stops,
+        sentence: review.check.as_ref().map_or_else(|| review.sentence(), NativeCheck::sentence),
+        changes,
+        suggested_min_native: review.suggested_min_native.as_ref().filter(|_| stops).map(|s| s.value.to_string()),
+        suggested_source: review.suggested_min_native.as_ref().filter(|_| stops).map(|s| s.source.to_string()),
+    })
+}
+
 /// Every app with its channels.
 #[tauri::command]
 pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
@@ -121,15 +174,7 @@ pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
     for app in api.apps().await? {
         let channels = api.channels(&app.id).await?;
         result.push(AppChannels {
-            channels: channels
-                .into_iter()
-                .map(|c| ChannelSummary {
-                    rollout_version: c.rollout.as_ref().map(|r| r.version.clone()),
-                    rollout_percent: c.rollout.as_ref().map(Rollout::percent),
-                    name: c.name,
-                    target: c.target.as_ref().map(Target::as_text).map(str::to_owned),
-                })
-                .collect(),
+            channels: channels.into_iter().map(|c| ChannelSummary { name: c.name, lanes: c.lanes }).collect(),
             app: app.id,
             name: app.name,
         });
@@ -163,6 +208,10 @@ pub async fn publish_bundle(
         force: false,
         project_dir: Some(PathBuf::from(form.folder)),
         expected_sha256: Some(form.previewed_sha256),
+        // The form shows the native check first and raises MIN_NATIVE_VERSION in one click;
+        // what it sends is what the user saw.
+        raise_min_native: false,
+        force_native: false,
     };
     let outcome =
         publish::publish(&api, &request, PublishProgress { prepare: &prepare, upload: &upload }, &operation.flag)

@@ -15,6 +15,10 @@ id: number,
  */
 channel: string, 
 /**
+ * The native line that changed (its MIN_NATIVE_VERSION; `null`: any native version).
+ */
+min_native: string | null, 
+/**
  * What happened.
  */
 action: HistoryAction, 

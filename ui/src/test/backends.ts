@@ -14,6 +14,7 @@ export const unusedBackend: Backend = {
   pickFolder: unexpected('pickFolder'),
   previewBundle: unexpected('previewBundle'),
   publishDefaults: unexpected('publishDefaults'),
+  checkNative: unexpected('checkNative'),
   listAppChannels: unexpected('listAppChannels'),
   publishBundle: unexpected('publishBundle'),
   cancelOperation: unexpected('cancelOperation'),

@@ -4,15 +4,21 @@ import type { Bundle } from '../bindings/Bundle';
 import type { Channel } from '../bindings/Channel';
 import type { DeviceEvent } from '../bindings/DeviceEvent';
 import type { DeviceRecord } from '../bindings/DeviceRecord';
+import type { Lane } from '../bindings/Lane';
 
-/** A public production channel of com.example.app serving 1.0.0, with `overrides`. */
-export function makeChannel(overrides: Partial<Channel> = {}): Channel {
+/**
+ * A public production channel of com.example.app serving 1.0.0 to any native version, with
+ * `overrides`; `target` and `rollout` set its one line (for channels with several, pass `lanes`).
+ */
+export function makeChannel(
+  overrides: Partial<Channel> & { target?: string | null; rollout?: Lane['rollout'] } = {},
+): Channel {
+  const { target = '1.0.0', rollout = null, ...rest } = overrides;
   return {
     id: 1,
     app_id: 'com.example.app',
     name: 'production',
-    target: '1.0.0',
-    rollout: null,
+    lanes: target === null && rollout === null ? [] : [{ min_native: null, target, rollout }],
     revision: 1,
     created_at_ms: 0,
     updated_at_ms: 0,
@@ -27,7 +33,7 @@ export function makeChannel(overrides: Partial<Channel> = {}): Channel {
     allow_emulator: true,
     strategy: 'none',
     block_under_native: true,
-    ...overrides,
+    ...rest,
   };
 }
 
@@ -45,6 +51,7 @@ export function makeBundle(overrides: Partial<Bundle> = {}): Bundle {
     session_key: '',
     key_id: null,
     warnings: [],
+    native_digest: null,
     created_by: 'ci',
     created_at_ms: 0,
     ...overrides,

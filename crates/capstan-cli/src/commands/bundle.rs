@@ -37,6 +37,10 @@ pub struct PackArgs {
     /// Keep .DS_Store, __MACOSX, .git and Thumbs.db instead of leaving them out.
     #[arg(long)]
     pub include_junk: bool,
+    /// Compress on this many threads [default: one per core, at most 16]. Fewer threads use
+    /// less memory: each holds the compressed file it is working on.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<std::num::NonZeroUsize>,
 }
 
 /// Arguments of `capstan bundle inspect`.
@@ -94,7 +98,7 @@ fn pack(args: PackArgs, json: bool) -> anyhow::Result<()> {
     };
     let cancel = cancel_on_ctrl_c()?;
     let progress = ByteProgress::new("packing", !json);
-    let options = PackOptions { include_junk: args.include_junk };
+    let options = PackOptions { include_junk: args.include_junk, threads: args.threads };
     let report = bundle::pack_folder(&args.dir, &out, &options, &progress, &cancel);
     progress.finish();
     let report = report.with_context(|| format!("cannot pack {}", args.dir.display()))?;

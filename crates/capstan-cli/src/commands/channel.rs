@@ -1,7 +1,7 @@
 //! `capstan channel list|create|update|show|history|rollout|promote|rollback`.
 
 use capstan_client::channels::{RolloutChange, change_rollout, promote};
-use capstan_core::api::{BUILTIN, Channel, CreateChannel, RollbackTo, SettingsPatch, Target};
+use capstan_core::api::{Channel, CreateChannel, RollbackTo, SettingsPatch, Target, describe_line};
 use clap::{ArgGroup, Args, Subcommand};
 
 use crate::context::GlobalArgs;
@@ -56,6 +56,10 @@ pub enum ChannelCommand {
         /// Where to go back to.
         #[arg(long, value_enum, default_value_t = RollbackTo::Previous)]
         to: RollbackTo,
+        /// With `--to previous`: the native line to roll back (its MIN_NATIVE_VERSION, or `any`);
+        /// by default the line changed last.
+        #[arg(long, value_name = "VERSION")]
+        native: Option<String>,
     },
 }
 
@@ -77,10 +81,14 @@ pub struct RolloutArgs {
     /// Stop the rollout: every device gets the channel's bundle again.
     #[arg(long)]
     pub abort: bool,
-    /// With --version: roll out even a version that is not newer than what the channel serves
-    /// (recorded as forced in the audit log).
+    /// With --version: roll out even a version that is not newer than what its native line
+    /// serves (recorded as forced in the audit log).
     #[arg(long, requires = "version")]
     pub force: bool,
+    /// The native line whose rollout to change, finish or abort (its MIN_NATIVE_VERSION, or
+    /// `any`), when several lines roll out. A new rollout goes to its bundle's line.
+    #[arg(long, value_name = "VERSION", conflicts_with = "version")]
+    pub native: Option<String>,
 }
 
 /// Runs a channel command.
@@ -94,14 +102,9 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             if global.json {
                 return print_json(&channels);
             }
-            let rows: Vec<Vec<String>> = channels
-                .iter()
-                .map(|c| {
-                    let target = c.target.as_ref().map(Target::as_text);
-                    vec![c.name.clone(), or_dash(target), rollout_text(c), flags(c), time(c.updated_at_ms)]
-                })
-                .collect();
-            print_table(&["CHANNEL", "SERVES", "ROLLOUT", "FLAGS", "CHANGED"], &rows, "no channels");
+            let rows: Vec<Vec<String>> =
+                channels.iter().map(|c| vec![c.name.clone(), c.describe(), flags(c), time(c.updated_at_ms)]).collect();
+            print_table(&["CHANNEL", "SERVES", "FLAGS", "CHANGED"], &rows, "no channels");
             return Ok(());
         }
         ChannelCommand::History { name } => {
@@ -146,35 +149,26 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                 (_, _, Some(percent), None) => RolloutChange::Percent(percent),
                 _ => unreachable!("clap requires one of --percent, --finish, --abort"),
             };
-            (change_rollout(api, &app, &args.name, &change).await?, Some("Rollout changed:".to_owned()))
+            let line = args.native.as_deref();
+            (change_rollout(api, &app, &args.name, &change, line).await?, Some("Rollout changed:".to_owned()))
         }
         ChannelCommand::Promote { from, to } => {
             let after = promote(api, &app, &from, &to).await?;
             (after, Some(format!("Promoted `{from}` →")))
         }
-        ChannelCommand::Rollback { name, to } => (api.rollback(&app, &name, to).await?, Some("Rolled back".to_owned())),
+        ChannelCommand::Rollback { name, to, native } => {
+            (api.rollback(&app, &name, to, native.as_deref()).await?, Some("Rolled back".to_owned()))
+        }
     };
     if global.json {
         return print_json(&channel);
     }
     if let Some(done) = done {
-        println!("{done} channel `{}`: serves {}, rollout {}", channel.name, serves(&channel), rollout_text(&channel));
+        println!("{done} channel `{}`: serves {}", channel.name, channel.describe());
         return Ok(());
     }
     print_channel(&channel);
     Ok(())
-}
-
-fn serves(c: &Channel) -> String {
-    match &c.target {
-        None => "nothing yet".into(),
-        Some(Target::Builtin) => format!("the store build ({BUILTIN})"),
-        Some(Target::Bundle(version)) => version.clone(),
-    }
-}
-
-fn rollout_text(c: &Channel) -> String {
-    c.rollout.as_ref().map(|r| format!("{} to {} %", r.version, r.percent())).unwrap_or_else(|| "none".into())
 }
 
 fn flags(c: &Channel) -> String {
@@ -204,8 +198,13 @@ fn print_channel(c: &Channel) {
     let s = &c.settings;
     let yes = |b: bool| if b { "yes" } else { "no" };
     println!("Channel `{}` of {}", c.name, c.app_id);
-    println!("  serves              {}", serves(c));
-    println!("  rollout             {}", rollout_text(c));
+    if c.lanes.len() > 1 || c.lanes.iter().any(|l| l.min_native.is_some()) {
+        for lane in &c.lanes {
+            println!("  {:<20}{}", describe_line(lane.min_native.as_deref()), lane.describe());
+        }
+    } else {
+        println!("  serves              {}", c.describe());
+    }
     println!("  public              {}", yes(s.public));
     println!("  self-assignable     {}", yes(s.allow_self_set));
     println!("  platforms           ios {}, android {}, electron {}", yes(s.ios), yes(s.android), yes(s.electron));

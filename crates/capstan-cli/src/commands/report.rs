@@ -66,14 +66,13 @@ pub async fn stats(args: StatsArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         .map(|c| {
             vec![
                 c.channel.clone(),
-                or_dash(c.target.as_ref().map(capstan_core::api::Target::as_text)),
+                capstan_core::api::describe_lanes(&c.lanes),
                 c.active_devices.to_string(),
                 format!("{:.0} %", c.adoption * 100.0),
-                c.rollout.as_ref().map(|r| format!("{} to {} %", r.version, r.percent())).unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
-    print_table(&["CHANNEL", "SERVES", "ACTIVE", "ON TARGET", "ROLLOUT"], &rows, "no channels");
+    print_table(&["CHANNEL", "SERVES", "ACTIVE", "ON TARGET"], &rows, "no channels");
     Ok(())
 }
 

@@ -63,6 +63,7 @@ fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(capstan(dir.path(), &["bundle", "pack"]).status.code(), Some(2));
     assert_eq!(capstan(dir.path(), &["bundle", "frobnicate"]).status.code(), Some(2));
+    assert_eq!(capstan(dir.path(), &["bundle", "pack", "dist", "--threads", "0"]).status.code(), Some(2));
     let help = capstan(dir.path(), &["bundle", "pack", "--help"]);
     assert!(help.status.success());
     assert!(String::from_utf8(help.stdout).unwrap().contains("--include-junk"));

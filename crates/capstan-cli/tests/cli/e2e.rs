@@ -96,13 +96,13 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
 
     // Widen to 100 %: everyone gets 1.1.0.
     let widened = server.json(cwd, &with_app(&["channel", "rollout", "production", "--percent", "100"]));
-    assert_eq!(widened["target"], "1.1.0");
-    assert_eq!(widened["rollout"], Value::Null);
+    assert_eq!(widened["lanes"][0]["target"], "1.1.0");
+    assert_eq!(widened["lanes"][0]["rollout"], Value::Null);
     assert!(devices.iter().take(50).all(|d| offered(&server, d, "1.0.0") == "1.1.0"));
 
     // Roll back: devices on 1.1.0 go back to 1.0.0.
     let rolled = server.json(cwd, &with_app(&["channel", "rollback", "production"]));
-    assert_eq!(rolled["target"], "1.0.0");
+    assert_eq!(rolled["lanes"][0]["target"], "1.0.0");
     assert_eq!(offered(&server, &device_id(1), "1.1.0"), "1.0.0");
 
     // A beta channel gets 1.2.0 (MIN_NATIVE_VERSION from the file beside the build), then is
@@ -115,7 +115,7 @@ fn publish_rollout_rollback_promote_and_override_reach_devices() {
     assert_eq!(offered(&server, &device_id(2), "1.0.0"), "=no_new_version_available", "production still serves 1.0.0");
     let promoted = server.json(cwd, &with_app(&["channel", "promote", "beta", "--to", "production"]));
     assert_eq!(promoted["name"], "production");
-    assert_eq!(promoted["target"], "1.2.0");
+    assert_eq!(promoted["lanes"][0]["target"], "1.2.0");
     assert_eq!(offered(&server, &device_id(2), "1.0.0"), "1.2.0");
 
     // QA pins one device to beta; only it gets beta's next bundle.

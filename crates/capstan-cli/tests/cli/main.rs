@@ -4,6 +4,7 @@ mod bundle;
 mod client;
 mod e2e;
 mod login;
+mod native;
 
 use std::path::Path;
 use std::process::{Command, Output};

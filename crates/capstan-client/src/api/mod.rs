@@ -19,9 +19,11 @@ use tokio::io::AsyncReadExt;
 use capstan_core::api::{
     ActiveQuery, App, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption, CreateApp,
     CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, ErrorBody,
-    HistoryEntry, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, StartRollout,
-    Timeline, TimelineQuery, TokenRecord, UploadParams,
+    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch,
+    StartRollout, Timeline, TimelineQuery, TokenRecord, UploadParams,
 };
+
+use capstan_core::native::NativeFingerprint;
 
 use crate::error::{ClientError, ClientResult};
 
@@ -157,19 +159,31 @@ impl Api {
         self.send(Method::POST, &["apps", app, "channels", channel, "rollout"], Some(body)).await
     }
 
-    /// Changes the running rollout's percentage.
-    pub async fn change_rollout(&self, app: &str, channel: &str, percent: f64) -> ClientResult<Channel> {
-        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&ChangeRollout { percent })).await
+    /// Changes the running rollout's percentage (on native line `line`, needed only when
+    /// several lines roll out: a MIN_NATIVE_VERSION, or `any`).
+    pub async fn change_rollout(
+        &self,
+        app: &str,
+        channel: &str,
+        percent: f64,
+        line: Option<&str>,
+    ) -> ClientResult<Channel> {
+        let body = ChangeRollout { percent, min_native: line.map(str::to_owned) };
+        self.send(Method::PATCH, &["apps", app, "channels", channel, "rollout"], Some(&body)).await
     }
 
-    /// Finishes the rollout: its bundle becomes the channel's target.
-    pub async fn finish_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollout", "finish"], None::<&()>).await
+    /// Finishes a rollout: its bundle becomes its line's target.
+    pub async fn finish_rollout(&self, app: &str, channel: &str, line: Option<&str>) -> ClientResult<Channel> {
+        let url = self.url(&["apps", app, "channels", channel, "rollout", "finish"]);
+        let request = self.http.post(url.clone()).query(&LaneQuery { min_native: line.map(str::to_owned) });
+        self.call(request, &url).await
     }
 
-    /// Aborts the rollout: everyone gets the target again.
-    pub async fn abort_rollout(&self, app: &str, channel: &str) -> ClientResult<Channel> {
-        self.send(Method::DELETE, &["apps", app, "channels", channel, "rollout"], None::<&()>).await
+    /// Aborts a rollout: everyone on the line gets its target again.
+    pub async fn abort_rollout(&self, app: &str, channel: &str, line: Option<&str>) -> ClientResult<Channel> {
+        let url = self.url(&["apps", app, "channels", channel, "rollout"]);
+        let request = self.http.delete(url.clone()).query(&LaneQuery { min_native: line.map(str::to_owned) });
+        self.call(request, &url).await
     }
 
     /// Copies `from`'s target to `to`.
@@ -178,9 +192,17 @@ impl Api {
         self.send(Method::POST, &["apps", app, "channels", from, "promote"], Some(&body)).await
     }
 
-    /// Rolls back to the previous target or the store build.
-    pub async fn rollback(&self, app: &str, channel: &str, to: RollbackTo) -> ClientResult<Channel> {
-        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&Rollback { to })).await
+    /// Rolls a native line back to its previous target (by default the line changed last), or
+    /// every line to the store build.
+    pub async fn rollback(
+        &self,
+        app: &str,
+        channel: &str,
+        to: RollbackTo,
+        line: Option<&str>,
+    ) -> ClientResult<Channel> {
+        let body = Rollback { to, min_native: line.map(str::to_owned) };
+        self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
     }
 
     /// A channel's history, newest first.
@@ -200,6 +222,25 @@ impl Api {
             Err(ClientError::Api { status: 404, .. }) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+
+    /// The native fingerprint recorded for a bundle, or `None` when it has none.
+    pub async fn native_fingerprint(&self, app: &str, version: &str) -> ClientResult<Option<NativeFingerprint>> {
+        match self.get(&["apps", app, "bundles", version, "native"], &()).await {
+            Ok(fingerprint) => Ok(Some(fingerprint)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records the native fingerprint of a bundle's project (once).
+    pub async fn set_native_fingerprint(
+        &self,
+        app: &str,
+        version: &str,
+        fingerprint: &NativeFingerprint,
+    ) -> ClientResult<Bundle> {
+        self.send(Method::PUT, &["apps", app, "bundles", version, "native"], Some(fingerprint)).await
     }
 
     /// Streams the zip at `path` to the server, reporting bytes sent; stops when `cancel` is set.

@@ -184,7 +184,87 @@ impl SettingsPatch {
     }
 }
 
-/// A channel: policy plus what it serves.
+/// One native line of a channel: what it serves to shells at or above `min_native`.
+///
+/// A channel serves each native line its own bundle, keyed by the bundles' MIN_NATIVE_VERSION:
+/// publishing 1.4.1 (MIN_NATIVE_VERSION 1.0.0) after 2.0.0 (MIN_NATIVE_VERSION 2.0.0) gives
+/// 1.4.1 to 1.x shells and leaves 2.x shells on 2.0.0. A device gets the newest bundle among
+/// the lines its native version can run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Lane {
+    /// The oldest native version this line serves (its bundles' MIN_NATIVE_VERSION, semver);
+    /// `null` for bundles that run on any native version.
+    pub min_native: Option<String>,
+    /// What the line serves to everyone: a bundle version, or `builtin` (the store build).
+    #[ts(as = "Option<String>")]
+    pub target: Option<Target>,
+    /// A rollout in progress on this line.
+    pub rollout: Option<Rollout>,
+}
+
+impl Lane {
+    /// The line's key as a version (`None`: any native version).
+    pub fn min_native_version(&self) -> Option<semver::Version> {
+        self.min_native.as_deref().and_then(|v| semver::Version::parse(v).ok())
+    }
+
+    /// Whether a shell of this native version can run this line's bundles.
+    pub fn admits(&self, native: &semver::Version) -> bool {
+        self.min_native_version().is_none_or(|min| *native >= min)
+    }
+
+    /// The bundle this line serves to everyone, if it serves a bundle.
+    pub fn target_bundle(&self) -> Option<&str> {
+        self.target.as_ref().and_then(Target::bundle)
+    }
+
+    /// The newest bundle of this line (rollout or target).
+    pub fn newest_bundle(&self) -> Option<semver::Version> {
+        let rollout = self.rollout.as_ref().map(|r| r.version.as_str());
+        [self.target_bundle(), rollout].into_iter().flatten().filter_map(|v| semver::Version::parse(v).ok()).max()
+    }
+}
+
+impl Lane {
+    /// What the line serves, in words: `2.0.0`, `the store build`, `nothing yet`, with its
+    /// rollout: `1.0.0, and 1.1.0 to 10 % of devices`.
+    pub fn describe(&self) -> String {
+        let serves = match &self.target {
+            None => "nothing yet".to_owned(),
+            Some(Target::Builtin) => "the store build".to_owned(),
+            Some(Target::Bundle(version)) => version.clone(),
+        };
+        match &self.rollout {
+            Some(r) => format!("{serves}, and {} to {} % of devices", r.version, r.percent()),
+            None => serves,
+        }
+    }
+}
+
+/// What native lines serve, in words, line by line (`native 2.0.0+: 2.0.0; any native
+/// version: 1.4.1`); one line for any native version is just that line.
+pub fn describe_lanes(lanes: &[Lane]) -> String {
+    match lanes {
+        [] => "nothing yet".to_owned(),
+        [only] if only.min_native.is_none() => only.describe(),
+        lanes => lanes
+            .iter()
+            .map(|l| format!("{}: {}", describe_line(l.min_native.as_deref()), l.describe()))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
+/// Says a native line as people do: `native 2.0.0+`, or `any native version`.
+pub fn describe_line(min_native: Option<&str>) -> String {
+    match min_native {
+        Some(min) => format!("native {min}+"),
+        None => "any native version".to_owned(),
+    }
+}
+
+/// A channel: policy plus what it serves, per native line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Channel {
@@ -197,12 +277,9 @@ pub struct Channel {
     /// Policy.
     #[serde(flatten)]
     pub settings: ChannelSettings,
-    /// What it serves: a bundle version, `builtin` (the store build), or `null` until something
-    /// is published.
-    #[ts(as = "Option<String>")]
-    pub target: Option<Target>,
-    /// A rollout in progress.
-    pub rollout: Option<Rollout>,
+    /// What it serves, per native line, newest line first (empty until something is published).
+    #[serde(default)]
+    pub lanes: Vec<Lane>,
     /// Bumped by every write: saves name the revision they read (optimistic concurrency).
     #[serde(default)]
     pub revision: i64,
@@ -215,20 +292,50 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// The bundle version the channel serves to everyone, if it serves a bundle.
-    pub fn target_bundle(&self) -> Option<&str> {
-        self.target.as_ref().and_then(Target::bundle)
+    /// The line keyed by `min_native`.
+    pub fn lane(&self, min_native: Option<&str>) -> Option<&Lane> {
+        self.lanes.iter().find(|l| l.min_native.as_deref() == min_native)
     }
 
-    /// Whether the channel serves `version` to anyone (as its target or in its rollout).
+    /// The line keyed by `min_native`, created empty when missing (lines stay newest first).
+    pub fn lane_mut(&mut self, min_native: Option<&str>) -> &mut Lane {
+        if let Some(index) = self.lanes.iter().position(|l| l.min_native.as_deref() == min_native) {
+            return &mut self.lanes[index];
+        }
+        let lane = Lane { min_native: min_native.map(str::to_owned), target: None, rollout: None };
+        let key = lane.min_native_version();
+        // Newest line first.
+        let index = self.lanes.iter().position(|l| l.min_native_version() < key).unwrap_or(self.lanes.len());
+        self.lanes.insert(index, lane);
+        &mut self.lanes[index]
+    }
+
+    /// Newest line first, and lines with nothing left to serve dropped.
+    pub fn tidy_lanes(&mut self) {
+        self.lanes.retain(|l| l.target.is_some() || l.rollout.is_some());
+        self.lanes.sort_by_key(|lane| std::cmp::Reverse(lane.min_native_version()));
+    }
+
+    /// The newest line: what the newest shells are served.
+    pub fn main_lane(&self) -> Option<&Lane> {
+        self.lanes.first()
+    }
+
+    /// Whether the channel serves `version` to anyone (as a target or in a rollout).
     pub fn serves(&self, version: &str) -> bool {
-        self.target_bundle() == Some(version) || self.rollout.as_ref().is_some_and(|r| r.version == version)
+        self.lanes
+            .iter()
+            .any(|l| l.target_bundle() == Some(version) || l.rollout.as_ref().is_some_and(|r| r.version == version))
     }
 
-    /// The newest bundle any device of this channel may get now (rollout or target).
+    /// What the channel serves, in words (see [`describe_lanes`]).
+    pub fn describe(&self) -> String {
+        describe_lanes(&self.lanes)
+    }
+
+    /// The newest bundle any device of this channel may get now (any line, rollouts included).
     pub fn newest_bundle(&self) -> Option<semver::Version> {
-        let rollout = self.rollout.as_ref().map(|r| r.version.as_str());
-        [self.target_bundle(), rollout].into_iter().flatten().filter_map(|v| semver::Version::parse(v).ok()).max()
+        self.lanes.iter().filter_map(Lane::newest_bundle).max()
     }
 }
 
@@ -253,6 +360,10 @@ pub struct Publish {
     /// Publish even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Publish even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `POST .../rollout` body.
@@ -267,15 +378,31 @@ pub struct StartRollout {
     /// Roll out even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Roll out even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `PATCH .../rollout` body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct ChangeRollout {
     /// New share of devices, 0–100.
     pub percent: f64,
+    /// The native line whose rollout changes; needed only when several lines roll out.
+    pub min_native: Option<String>,
+}
+
+query_params! {
+    /// Which native line a rollout finish or abort is about (`?min_native=`); needed only
+    /// when several lines roll out.
+    LaneQuery {
+        /// The line's MIN_NATIVE_VERSION.
+        min_native: String,
+    }
 }
 
 /// `POST .../promote` body.
@@ -304,10 +431,13 @@ pub enum RollbackTo {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+#[ts(optional_fields = nullable)]
 pub struct Rollback {
-    /// `previous` (default) or `builtin`.
+    /// `previous` (default) or `builtin` (every line goes back to the store build).
     #[serde(default)]
     pub to: RollbackTo,
+    /// For `previous`: the native line to roll back; by default the line changed last.
+    pub min_native: Option<String>,
 }
 
 /// What changed a channel's target or rollout.
@@ -355,6 +485,9 @@ pub struct HistoryEntry {
     /// Channel name.
     #[serde(default)]
     pub channel: String,
+    /// The native line that changed (its MIN_NATIVE_VERSION; `null`: any native version).
+    #[serde(default)]
+    pub min_native: Option<String>,
     /// What happened.
     pub action: HistoryAction,
     /// Target before.

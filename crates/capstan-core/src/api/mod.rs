@@ -41,7 +41,8 @@ pub use audit::{AuditEntry, AuditQuery};
 pub use bundles::{Bundle, UploadParams};
 pub use channels::{
     BUILTIN, CHANNEL_SWITCHES, ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryAction, HistoryEntry,
-    Promote, Publish, Rollback, RollbackTo, Rollout, SettingsPatch, StartRollout, Target,
+    Lane, LaneQuery, Promote, Publish, Rollback, RollbackTo, Rollout, SettingsPatch, StartRollout, Target,
+    describe_lanes, describe_line,
 };
 pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,

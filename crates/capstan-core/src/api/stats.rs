@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{Rollout, Target};
+use super::Lane;
 
 query_params! {
     /// Window for "active" devices (query of the stats routes).
@@ -41,14 +41,11 @@ pub struct BundleHealth {
 pub struct ChannelAdoption {
     /// Channel name.
     pub channel: String,
-    /// What the channel serves: a version, `builtin`, or `null`.
-    #[ts(as = "Option<String>")]
-    pub target: Option<Target>,
-    /// A rollout in progress.
-    pub rollout: Option<Rollout>,
+    /// What the channel serves, per native line (newest line first).
+    pub lanes: Vec<Lane>,
     /// Devices on this channel seen in the window.
     pub active_devices: i64,
-    /// Active devices running the target.
+    /// Active devices running a target of the channel (the bundle their line serves to all).
     pub on_target: i64,
     /// `on_target / active_devices` (0 without devices).
     pub adoption: f64,

@@ -109,15 +109,75 @@ pub enum InspectError {
 }
 
 /// One entry as the central directory declares it.
-struct DeclaredEntry {
-    name: String,
+pub(crate) struct DeclaredEntry {
+    /// Path inside the zip, `/`-separated.
+    pub(crate) name: String,
     is_dir: bool,
     method: CompressionMethod,
     flags: rawzip::EntryFlags,
-    compressed_size: u64,
-    uncompressed_size: u64,
+    /// Size inside the zip.
+    pub(crate) compressed_size: u64,
+    /// Size once extracted; reading the entry proves it.
+    pub(crate) uncompressed_size: u64,
     wayfinder: rawzip::ZipArchiveEntryWayfinder,
     local_header_offset: u64,
+}
+
+impl DeclaredEntry {
+    /// Whether the entry is deflated (else stored).
+    pub(crate) fn is_deflated(&self) -> bool {
+        self.method == CompressionMethod::DEFLATE
+    }
+}
+
+/// A zip whose central directory and local headers follow every rule of protocol.md §5. Entry
+/// data is checked as it is read: [`read`](Self::read) never yields more than the declared size
+/// and fails at the end of an entry whose size or CRC is wrong.
+pub(crate) struct CheckedZip {
+    archive: ZipArchive<rawzip::FileReader>,
+    entries: Vec<DeclaredEntry>,
+    index_root: String,
+}
+
+impl CheckedZip {
+    /// Opens `path` and checks its structure; no entry data is read yet.
+    pub(crate) fn open(path: &Path, limits: &InspectLimits) -> Result<Self, InspectError> {
+        let mut buffer = vec![0u8; rawzip::RECOMMENDED_BUFFER_SIZE];
+        let archive = open(path, &mut buffer)?;
+        let entries = read_central_directory(&archive, &mut buffer, limits)?;
+        check_local_headers(&archive, &entries)?;
+        let index_root = find_index_root(&entries)?;
+        Ok(CheckedZip { archive, entries, index_root })
+    }
+
+    /// The file entries (no directories), in zip order.
+    pub(crate) fn files(&self) -> impl Iterator<Item = &DeclaredEntry> {
+        self.entries.iter().filter(|e| !e.is_dir)
+    }
+
+    /// Folder holding `index.html`: `""` or `"www/"`.
+    pub(crate) fn index_root(&self) -> &str {
+        &self.index_root
+    }
+
+    /// The extracted bytes of `entry`. Read errors mean the entry is corrupt; see
+    /// [`corrupt`](Self::corrupt).
+    pub(crate) fn read<'a>(&'a self, entry: &DeclaredEntry) -> Result<impl Read + 'a, InspectError> {
+        let located = self.archive.get_entry(entry.wayfinder).map_err(|e| Self::corrupt(entry, e.to_string()))?;
+        let raw = located.reader();
+        let decoder: Box<dyn Read + 'a> = if entry.method == CompressionMethod::DEFLATE {
+            Box::new(flate2::read::DeflateDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        // One byte past the declared size is enough to prove a lie without inflating a bomb.
+        Ok(located.verifying_reader(decoder.take(entry.uncompressed_size + 1)))
+    }
+
+    /// The error for an entry whose data cannot be read back as declared.
+    pub(crate) fn corrupt(entry: &DeclaredEntry, reason: String) -> InspectError {
+        InspectError::Corrupt { name: entry.name.clone(), reason }
+    }
 }
 
 /// Inspects the zip at `path`: every rule of protocol.md §5, bomb limits, CRCs.
@@ -129,29 +189,25 @@ pub fn inspect_zip(
 ) -> Result<BundleReport, InspectError> {
     let io_error = |source| InspectError::Io { path: path.to_path_buf(), source };
     let zip_size = std::fs::metadata(path).map_err(io_error)?.len();
-    let mut buffer = vec![0u8; rawzip::RECOMMENDED_BUFFER_SIZE];
-    let archive = open(path, &mut buffer)?;
-    let entries = read_central_directory(&archive, &mut buffer, limits)?;
-    check_local_headers(&archive, &entries)?;
-    let index_root = find_index_root(&entries)?;
+    let zip = CheckedZip::open(path, limits)?;
 
-    let total_size: u64 = entries.iter().map(|e| e.uncompressed_size).sum();
+    let total_size: u64 = zip.files().map(|e| e.uncompressed_size).sum();
     progress.start(total_size);
     let mut mentions_notify = false;
-    for entry in entries.iter().filter(|e| !e.is_dir) {
+    for entry in zip.files() {
         if cancel.is_cancelled() {
             return Err(InspectError::Cancelled);
         }
-        mentions_notify |= verify_entry_data(&archive, entry)?;
+        mentions_notify |= verify_entry_data(&zip, entry)?;
         progress.advance(entry.uncompressed_size);
     }
 
     let sha256 = super::pack::hash_file(path).map_err(io_error)?;
-    let files: Vec<BundleFile> = entries
-        .iter()
-        .filter(|e| !e.is_dir)
+    let files: Vec<BundleFile> = zip
+        .files()
         .map(|e| BundleFile { path: e.name.clone(), size: e.uncompressed_size, compressed_size: e.compressed_size })
         .collect();
+    let index_root = zip.index_root;
     Ok(BundleReport {
         warnings: super::collect_warnings(&files, zip_size, mentions_notify),
         sha256,
@@ -296,23 +352,14 @@ fn find_index_root(entries: &[DeclaredEntry]) -> Result<String, InspectError> {
 
 /// Decompresses one entry, never producing more than its declared size, and checks its CRC.
 /// Returns whether it is JavaScript that mentions `notifyAppReady`.
-fn verify_entry_data(archive: &ZipArchive<rawzip::FileReader>, entry: &DeclaredEntry) -> Result<bool, InspectError> {
-    let corrupt = |reason: String| InspectError::Corrupt { name: entry.name.clone(), reason };
-    let located = archive.get_entry(entry.wayfinder).map_err(|e| corrupt(e.to_string()))?;
-    let raw = located.reader();
-    let decoder: Box<dyn Read> = if entry.method == CompressionMethod::DEFLATE {
-        Box::new(flate2::read::DeflateDecoder::new(raw))
-    } else {
-        Box::new(raw)
-    };
-    // One byte past the declared size is enough to prove a lie without inflating a bomb.
-    let mut verifier = located.verifying_reader(decoder.take(entry.uncompressed_size + 1));
+fn verify_entry_data(zip: &CheckedZip, entry: &DeclaredEntry) -> Result<bool, InspectError> {
+    let mut verifier = zip.read(entry)?;
     let check_notify = rules::is_javascript(&entry.name);
     let mut mentions_notify = false;
     let mut carry: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 256 << 10];
     loop {
-        let n = verifier.read(&mut buffer).map_err(|e| corrupt(e.to_string()))?;
+        let n = verifier.read(&mut buffer).map_err(|e| CheckedZip::corrupt(entry, e.to_string()))?;
         if n == 0 {
             return Ok(mentions_notify);
         }

@@ -3,7 +3,9 @@
 //! [`pack_folder`] turns a build folder into a bundle; [`inspect_zip`] checks a zip made by
 //! anyone (a user, an old script, an upload to the server) against the same rules. Both return
 //! a [`BundleReport`], so the console shows the same facts whichever way a bundle arrived.
+//! [`artifacts`] splits a bundle into per-file artifacts for delta updates.
 
+pub mod artifacts;
 mod inspect;
 mod pack;
 pub mod rules;

@@ -2,19 +2,21 @@
 //!
 //! Files are compressed in parallel on every core into self-contained zip entries
 //! ([`zip::write::PreparedZipFile`]) and appended in sorted order by one writer thread, which
-//! hashes the bytes as they go to disk. Memory stays bounded: workers only run ahead of the
-//! writer by [`IN_FLIGHT_BUDGET`] bytes, and files above [`STREAMED_FILE`] are streamed by the
-//! writer instead of being buffered. Entries carry a fixed timestamp and mode, so the same
+//! hashes the bytes as they go to disk. Memory stays bounded: workers read files in
+//! [`READ_CHUNK`]s and keep only the compressed entry, they only run ahead of the writer by
+//! [`IN_FLIGHT_BUDGET`] bytes, and files above [`STREAMED_FILE`] are streamed by the writer
+//! instead of being buffered. Entries carry a fixed timestamp and mode, so the same
 //! folder always gives byte-identical zips.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, mpsc};
 
 use sha2::{Digest, Sha256};
-use zip::write::{PreparedZipFile, SimpleFileOptions};
+use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::rules::{self, NameProblem};
@@ -24,6 +26,12 @@ use crate::progress::{CancelFlag, Progress};
 /// Files larger than this are streamed by the writer thread rather than compressed ahead in
 /// memory, which keeps peak memory flat whatever the bundle holds.
 const STREAMED_FILE: u64 = 8 << 20;
+/// Most compressing threads when the caller does not choose.
+const MAX_WORKERS: usize = 16;
+/// How much of a file a worker reads at a time: its memory holds this, not the whole file.
+/// Deflate sees larger files in pieces of this size, so changing it changes their bytes in the
+/// zip (as did going from whole files to pieces): keep it fixed.
+const READ_CHUNK: usize = 256 << 10;
 /// How many bytes of source files may be read and compressed ahead of the writer.
 const IN_FLIGHT_BUDGET: u64 = 48 << 20;
 /// Deflate level: 6 is what `zip -6` and the plugin ecosystem use; same ratio, we are just
@@ -36,6 +44,9 @@ pub struct PackOptions {
     /// Keep OS and VCS junk (`.DS_Store`, `__MACOSX`, `.git`, `Thumbs.db`) instead of leaving
     /// it out.
     pub include_junk: bool,
+    /// How many threads compress files (`None`: one per core, at most 16). Each holds the
+    /// compressed file it is working on, so fewer threads also means less memory.
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// Why a folder could not be packed. Nothing is left at the output path when packing fails.
@@ -111,7 +122,7 @@ pub fn pack_folder(
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(write_error)?;
 
     let output = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let (output, mentions_notify) = write_entries(output, &listing.files, progress, cancel)?;
+    let (output, mentions_notify) = write_entries(output, &listing.files, options.threads, progress, cancel)?;
     let (file, digest) = output.finish().map_err(write_error)?;
     file.sync_all().map_err(write_error)?;
     let sha256 = match digest {
@@ -233,27 +244,97 @@ enum Prepared {
     Streamed,
 }
 
-/// Compresses a small file completely in memory, storing it when deflate does not shrink it.
-fn prepare(file: &SourceFile) -> Result<Prepared, PackError> {
+/// Compresses a file into a self-contained entry, storing it when deflate does not shrink it.
+///
+/// The file is read in chunks through `buffer` (one per worker, reused): only the compressed
+/// entry grows with the file's size, never a copy of the source.
+fn prepare(file: &SourceFile, buffer: &mut [u8]) -> Result<Prepared, PackError> {
     if file.size > STREAMED_FILE {
         return Ok(Prepared::Streamed);
     }
-    let mut data = Vec::with_capacity(file.size as usize);
-    File::open(&file.path)
-        .and_then(|mut f| f.read_to_end(&mut data))
-        .map_err(|source| PackError::Read { path: file.path.clone(), source })?;
-    let mentions_notify = rules::is_javascript(&file.name) && rules::mentions_notify_app_ready(&data);
-    let zip_error = |e: zip::result::ZipError| PackError::Read { path: file.path.clone(), source: io::Error::other(e) };
-    let mut entry = if rules::is_precompressed(&file.name) {
-        PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Stored), &data).map_err(zip_error)?
-    } else {
-        PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Deflated), &data).map_err(zip_error)?
-    };
-    if entry.compressed_size() >= data.len() as u64 && !data.is_empty() {
-        entry = PreparedZipFile::from_data(&file.name, entry_options(CompressionMethod::Stored), &data)
-            .map_err(zip_error)?;
+    if rules::is_precompressed(&file.name) {
+        return compress_file(file, CompressionMethod::Stored, buffer);
     }
-    Ok(Prepared::Buffered { entry, mentions_notify })
+    let deflated = compress_file(file, CompressionMethod::Deflated, buffer)?;
+    match deflated {
+        Prepared::Buffered { ref entry, .. }
+            if entry.uncompressed_size() > 0 && entry.compressed_size() >= entry.uncompressed_size() =>
+        {
+            // Read it again rather than keep a copy of every file in case it does not compress:
+            // incompressible files without a media extension are rare, and in the page cache.
+            drop(deflated);
+            compress_file(file, CompressionMethod::Stored, buffer)
+        }
+        deflated => Ok(deflated),
+    }
+}
+
+fn compress_file(file: &SourceFile, method: CompressionMethod, buffer: &mut [u8]) -> Result<Prepared, PackError> {
+    let read_error = |source| PackError::Read { path: file.path.clone(), source };
+    let zip_error = |e: zip::result::ZipError| PackError::Read { path: file.path.clone(), source: io::Error::other(e) };
+    let mut source = File::open(&file.path).map_err(read_error)?;
+    let mut builder = ZipFileBuilder::new(&file.name, entry_options(method)).map_err(zip_error)?;
+    let mut notify = NotifyScan::new(rules::is_javascript(&file.name));
+    loop {
+        let n = read_chunk(&mut source, buffer).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        builder.write_all(&buffer[..n]).map_err(read_error)?;
+        notify.feed(&buffer[..n]);
+    }
+    let entry = builder.finish().map_err(zip_error)?;
+    Ok(Prepared::Buffered { entry, mentions_notify: notify.found })
+}
+
+/// Reads until `buffer` is full or the file ends. Deflate's output depends on where its input is
+/// cut (zlib-rs, unlike zlib, can encode the same data fed in other pieces differently), so the
+/// cuts must fall at the same offsets on every run, whatever sizes the OS hands reads back in.
+fn read_chunk(source: &mut File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match source.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// Looks for `notifyAppReady` in a file read in chunks, across chunk boundaries too.
+struct NotifyScan {
+    wanted: bool,
+    found: bool,
+    /// The end of the previous chunk, to find a mention split between two reads.
+    tail: Vec<u8>,
+}
+
+impl NotifyScan {
+    /// Longer than the mention, so a mention split across two chunks is whole in `tail` + head.
+    const OVERLAP: usize = 32;
+
+    fn new(wanted: bool) -> Self {
+        NotifyScan { wanted, found: false, tail: Vec::new() }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        if !self.wanted || self.found {
+            return;
+        }
+        if chunk.len() >= Self::OVERLAP {
+            self.tail.extend_from_slice(&chunk[..Self::OVERLAP]);
+            self.found = rules::mentions_notify_app_ready(&self.tail) || rules::mentions_notify_app_ready(chunk);
+            self.tail.clear();
+            self.tail.extend_from_slice(&chunk[chunk.len() - Self::OVERLAP..]);
+        } else {
+            self.tail.extend_from_slice(chunk);
+            self.found = rules::mentions_notify_app_ready(&self.tail);
+            let excess = self.tail.len().saturating_sub(Self::OVERLAP);
+            self.tail.drain(..excess);
+        }
+    }
 }
 
 /// Hands out file indexes to workers, keeping them within [`IN_FLIGHT_BUDGET`] of the writer.
@@ -316,10 +397,14 @@ fn buffered_cost(file: &SourceFile) -> u64 {
 fn write_entries<W: Write + Seek>(
     output: W,
     files: &[SourceFile],
+    workers: Option<NonZeroUsize>,
     progress: &dyn Progress,
     cancel: &CancelFlag,
 ) -> Result<(W, bool), PackError> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 16);
+    let workers = workers.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()).min(MAX_WORKERS),
+        NonZeroUsize::get,
+    );
     let gate = WorkGate::new();
     let (results, ready) = mpsc::channel::<(usize, Result<Prepared, PackError>)>();
 
@@ -328,12 +413,13 @@ fn write_entries<W: Write + Seek>(
             let results = results.clone();
             let gate = &gate;
             scope.spawn(move || {
+                let mut buffer = vec![0u8; READ_CHUNK];
                 while let Some(index) = gate.claim(files) {
                     if cancel.is_cancelled() {
                         gate.stop();
                         return;
                     }
-                    if results.send((index, prepare(&files[index]))).is_err() {
+                    if results.send((index, prepare(&files[index], &mut buffer))).is_err() {
                         return;
                     }
                 }
@@ -410,28 +496,20 @@ fn stream_entry<W: Write + Seek>(
     zip.start_file(file.name.as_str(), entry_options(method).large_file(file.size >= u32::MAX as u64))
         .map_err(|e| write_error(io::Error::other(e)))?;
 
-    let check_notify = rules::is_javascript(&file.name);
-    let mut mentions_notify = false;
-    // Keep the tail of the previous chunk so a mention split across two reads is still found.
-    let mut carry: Vec<u8> = Vec::new();
+    let mut notify = NotifyScan::new(rules::is_javascript(&file.name));
     let mut buffer = vec![0u8; 1 << 20];
     loop {
         if cancel.is_cancelled() {
             return Err(PackError::Cancelled);
         }
-        let n = source.read(&mut buffer).map_err(read_error)?;
+        let n = read_chunk(&mut source, &mut buffer).map_err(read_error)?;
         if n == 0 {
             break;
         }
         zip.write_all(&buffer[..n]).map_err(write_error)?;
-        if check_notify && !mentions_notify {
-            carry.extend_from_slice(&buffer[..n]);
-            mentions_notify = rules::mentions_notify_app_ready(&carry);
-            let keep = carry.len().min(32);
-            carry.drain(..carry.len() - keep);
-        }
+        notify.feed(&buffer[..n]);
     }
-    Ok(mentions_notify)
+    Ok(notify.found)
 }
 
 fn sample_compresses(source: &mut File) -> io::Result<bool> {
@@ -506,5 +584,38 @@ impl Seek for HashingWriter {
         }
         self.position = new_position;
         Ok(new_position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `text` in chunks of `size` bytes.
+    fn scan_in_chunks(text: &[u8], size: usize) -> bool {
+        let mut scan = NotifyScan::new(true);
+        text.chunks(size).for_each(|chunk| scan.feed(chunk));
+        scan.found
+    }
+
+    #[test]
+    fn notify_scan_finds_a_mention_wherever_the_chunks_split_it() {
+        let mut text = vec![b'x'; 100];
+        text.extend_from_slice(b"notifyAppReady");
+        text.extend_from_slice(&[b'y'; 100]);
+        for size in 1..text.len() {
+            assert!(scan_in_chunks(&text, size), "chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn notify_scan_finds_nothing_in_other_text_or_when_not_wanted() {
+        let text = b"notifyApp Ready notifyAppRead".repeat(10);
+        for size in 1..text.len() {
+            assert!(!scan_in_chunks(&text, size), "chunks of {size}");
+        }
+        let mut scan = NotifyScan::new(false);
+        scan.feed(b"notifyAppReady");
+        assert!(!scan.found);
     }
 }

@@ -68,6 +68,9 @@ fn packing_is_reproducible() {
     let dir = tempdir().unwrap();
     let (first, second) = (dir.path().join("a"), dir.path().join("b"));
     web_build(&first);
+    // Larger than a worker's read chunk (256 KiB): compressed in pieces.
+    let big: String = (0..40_000).map(|i| format!("var v{}={};", i % 977, i * 7 % 1009)).collect();
+    write(&first, "assets/big.js", big);
     // The same content written in another order, with other timestamps and permissions.
     for (name, contents) in read_tree(&first).into_iter().rev() {
         write(&second, &name, contents);
@@ -83,6 +86,26 @@ fn packing_is_reproducible() {
     assert_eq!(fs::read(&zip_a).unwrap(), fs::read(&zip_a2).unwrap());
     assert_eq!(fs::read(&zip_a).unwrap(), fs::read(&zip_b).unwrap());
     assert_eq!(report_a.sha256, report_b.sha256);
+}
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let dir = tempdir().unwrap();
+    let build = dir.path().join("dist");
+    web_build(&build);
+    // Enough files of mixed sizes that several threads are busy at once.
+    for i in 0..60 {
+        write(&build, &format!("assets/chunk{i:02}.js"), format!("var v{i}={i};").repeat(i * 500 + 1));
+        write(&build, &format!("assets/img{i:02}.bin"), noise(i * 3000 + 1, i as u64 + 10));
+    }
+    let default_zip = dir.path().join("default.zip");
+    pack(&build, &default_zip).unwrap();
+    for threads in [1, 3, 16] {
+        let zip = dir.path().join(format!("{threads}.zip"));
+        let options = PackOptions { threads: std::num::NonZeroUsize::new(threads), ..PackOptions::default() };
+        pack_folder(&build, &zip, &options, &NoProgress, &CancelFlag::new()).unwrap();
+        assert_eq!(fs::read(&zip).unwrap(), fs::read(&default_zip).unwrap(), "{threads} threads");
+    }
 }
 
 #[test]
@@ -125,7 +148,7 @@ fn junk_is_excluded_and_listed_unless_asked_for() {
     assert_eq!(report.excluded, vec![".DS_Store", ".git", "__MACOSX", "assets/Thumbs.db"]);
     assert!(report.files.iter().all(|f| !f.path.contains("DS_Store") && !f.path.starts_with(".git")));
 
-    let options = PackOptions { include_junk: true };
+    let options = PackOptions { include_junk: true, ..PackOptions::default() };
     let report = pack_folder(&build, &zip, &options, &NoProgress, &CancelFlag::new()).unwrap();
     assert!(report.excluded.is_empty());
     for name in [".DS_Store", "assets/Thumbs.db", "__MACOSX/._index.html", ".git/HEAD"] {

@@ -14,12 +14,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use capstan_core::api::{Bundle, UploadParams};
 use capstan_core::bundle::{InspectError, InspectLimits, inspect_zip};
+use capstan_core::native::NativeFingerprint;
 use capstan_core::progress::{CancelFlag, NoProgress};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{ApiQuery, audit, require_app, snapshot_of};
+use super::{ApiJson, ApiQuery, audit, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Caller, random_hex};
 use crate::error::AppError;
@@ -195,6 +196,7 @@ pub async fn upload(
         session_key,
         key_id,
         warnings,
+        native_digest: None,
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),
     };
@@ -253,4 +255,45 @@ pub async fn remove(
         tracing::warn!(%error, key = %deleted.blob_key, "could not remove a deleted bundle's blob");
     }
     Ok(Json(deleted.bundle))
+}
+
+/// Record the native fingerprint the publishing client computed for a bundle (once).
+pub async fn set_native(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+    ApiJson(fingerprint): ApiJson<NativeFingerprint>,
+) -> Result<Json<Bundle>, AppError> {
+    fingerprint
+        .validate()
+        .map_err(|e| AppError::bad_request("invalid_fingerprint", format!("not a native fingerprint: {e}")))?;
+    let summary = serde_json::json!({
+        "digest": fingerprint.digest,
+        "files": fingerprint.file_count,
+        "dependencies": fingerprint.dependencies.len(),
+    });
+    let entry =
+        audit(&state, caller.actor(), Some(&app_id), "bundle.native_fingerprint", &version, None, Some(summary));
+    let text = serde_json::to_string(&fingerprint).map_err(|e| AppError::Internal(Box::new(e)))?;
+    match state.db().set_native_fingerprint(&app_id, &version, &text, &fingerprint.digest, entry).await {
+        Err(StoreError::NotFound) => return Err(AppError::NotFound(format!("bundle {version}"))),
+        other => other?,
+    }
+    state.cache().invalidate(&app_id);
+    let stored = state.db().get_bundle(&app_id, &version).await?;
+    stored.map(|b| Json(b.bundle)).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+}
+
+/// A bundle's native fingerprint, as recorded at publish.
+pub async fn native(
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+) -> Result<Json<NativeFingerprint>, AppError> {
+    let text = state
+        .db()
+        .native_fingerprint(&app_id, &version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("native fingerprint of bundle {version}")))?;
+    let fingerprint = serde_json::from_str(&text).map_err(|e| AppError::Internal(Box::new(e)))?;
+    Ok(Json(fingerprint))
 }

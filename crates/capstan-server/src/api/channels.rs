@@ -8,13 +8,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use capstan_core::api::{
-    ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryAction, HistoryEntry, Promote, Publish, Rollback,
-    RollbackTo, SettingsPatch, StartRollout, Target,
+    BUILTIN, ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryEntry, LaneQuery, Promote, Publish,
+    Rollback, RollbackTo, SettingsPatch, StartRollout,
 };
-use capstan_core::release::{self, ReleaseCommand};
+use capstan_core::native::{NativeCheck, NativeFingerprint, Reference, check_native, reference_version};
+use capstan_core::release::{self, LineChoice, ReleaseCommand};
 use capstan_core::version::RolloutShare;
 
-use super::{ApiJson, audit, check_name, require_app, snapshot_of};
+use super::{ApiJson, ApiQuery, audit, check_name, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -34,7 +35,7 @@ async fn save(
     before: &Channel,
     after: Channel,
     audit_action: &str,
-    history: Option<HistoryAction>,
+    history: Vec<NewHistory>,
 ) -> Result<Json<Channel>, AppError> {
     let entry = audit(
         state,
@@ -45,49 +46,104 @@ async fn save(
         snapshot_of(before),
         snapshot_of(&after),
     );
-    let history = history.map(|action| NewHistory { action, actor: caller.actor() });
-    let saved = state.db().save_channel(before, &after, history, entry).await?;
+    let saved = state.db().save_channel(before, &after, &history, entry).await?;
     state.cache().invalidate(&before.app_id);
     Ok(Json(saved))
 }
 
-/// Loads the channel, applies a release command and saves the outcome.
+/// Loads the channel, applies a release command and saves the outcome. `force_native` lets
+/// through a bundle whose native surface changed without a raised MIN_NATIVE_VERSION.
 async fn release(
     state: &AppState,
     caller: &Caller,
     app_id: &str,
     name: &str,
     command: ReleaseCommand,
+    force_native: bool,
 ) -> Result<Json<Channel>, AppError> {
     let before = load(state, app_id, name).await?;
-    if let Some(version) = bundle_named(&command) {
-        require_bundle(state, app_id, version).await?;
+    let mut forced_native = false;
+    if let ReleaseCommand::Publish { version, min_native, .. }
+    | ReleaseCommand::StartRollout { version, min_native, .. } = &command
+    {
+        let check = native_check(state, &before, version, min_native.as_deref()).await?;
+        if let Some(check) = check.filter(NativeCheck::stops) {
+            if !force_native {
+                return Err(AppError::bad_request(
+                    "native_changed",
+                    format!("bundle {version}: {}; or force it (audited)", check.sentence()),
+                ));
+            }
+            forced_native = true;
+        }
     }
     let history = match &command {
-        ReleaseCommand::Rollback { to: RollbackTo::Previous } => {
+        ReleaseCommand::Rollback { to: RollbackTo::Previous, .. } => {
             state.db().channel_history(before.id, ROLLBACK_HISTORY).await?
         }
         _ => Vec::new(),
     };
     let change = release::apply(&before, command, &history, state.now_ms())?;
     // A forced change is named as such in the audit log, so a review finds every override.
-    let audit_action = format!("channel.{}{}", change.action.as_str(), if change.forced { ".forced" } else { "" });
-    save(state, caller, &before, change.channel, &audit_action, Some(change.action)).await
+    let audit_action = format!(
+        "channel.{}{}{}",
+        change.action().as_str(),
+        if change.forced { ".forced" } else { "" },
+        if forced_native { ".forced_native" } else { "" }
+    );
+    let history = change
+        .steps
+        .iter()
+        .map(|step| NewHistory { action: step.action, min_native: step.min_native.clone(), actor: caller.actor() })
+        .collect();
+    save(state, caller, &before, change.channel, &audit_action, history).await
 }
 
-/// The bundle a command points the channel at, which must exist.
-fn bundle_named(command: &ReleaseCommand) -> Option<&str> {
-    match command {
-        ReleaseCommand::Publish { target, .. } => target.bundle(),
-        ReleaseCommand::StartRollout { version, .. } => Some(version),
-        _ => None,
+/// The publish-time native rule for `version` on `channel`: `None` when the bundle was uploaded
+/// without a fingerprint (nothing to check, e.g. a hand-made upload).
+async fn native_check(
+    state: &AppState,
+    channel: &Channel,
+    version: &str,
+    min_native: Option<&str>,
+) -> Result<Option<NativeCheck>, AppError> {
+    let app_id = &channel.app_id;
+    let Some(new) = fingerprint_of(state, app_id, version).await? else { return Ok(None) };
+    let new_min = min_native.and_then(|v| semver::Version::parse(v).ok());
+    let Some(reference) = reference_version(channel, min_native) else {
+        return Ok(Some(check_native(&new, new_min.as_ref(), None)));
+    };
+    let old = fingerprint_of(state, app_id, &reference).await?;
+    let old_min = line_of(state, app_id, &reference).await?.and_then(|v| semver::Version::parse(&v).ok());
+    let reference = Reference { version: &reference, min_native: old_min.as_ref(), fingerprint: old.as_ref() };
+    Ok(Some(check_native(&new, new_min.as_ref(), Some(reference))))
+}
+
+async fn fingerprint_of(state: &AppState, app_id: &str, version: &str) -> Result<Option<NativeFingerprint>, AppError> {
+    match state.db().native_fingerprint(app_id, version).await? {
+        Some(text) => Ok(Some(serde_json::from_str(&text).map_err(|e| AppError::Internal(Box::new(e)))?)),
+        None => Ok(None),
     }
 }
 
-async fn require_bundle(state: &AppState, app_id: &str, version: &str) -> Result<(), AppError> {
+/// The MIN_NATIVE_VERSION of a bundle about to be served (its native line); 400 if the bundle
+/// does not exist.
+async fn line_of(state: &AppState, app_id: &str, version: &str) -> Result<Option<String>, AppError> {
     match state.db().get_bundle(app_id, version).await? {
-        Some(_) => Ok(()),
+        Some(stored) => Ok(stored.bundle.min_native_version),
         None => Err(AppError::bad_request("unknown_bundle", format!("no bundle {version} in this app"))),
+    }
+}
+
+/// A native line named in a request: `any` for bundles that run on any native version, else a
+/// version (normalised as MIN_NATIVE_VERSIONs are); absent means the one the command implies.
+fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
+    match min_native.map(str::trim) {
+        None | Some("") => Ok(LineChoice::Implied),
+        Some("any") => Ok(LineChoice::Named(None)),
+        Some(text) => capstan_core::version::parse_lenient(text)
+            .map(|v| LineChoice::Named(Some(v.to_string())))
+            .map_err(|e| AppError::bad_request("invalid_version", e.to_string())),
     }
 }
 
@@ -145,7 +201,7 @@ pub async fn update(
     let before = load(&state, &app_id, &name).await?;
     let mut after = before.clone();
     patch.apply(&mut after.settings);
-    save(&state, &caller, &before, after, "channel.update", None).await
+    save(&state, &caller, &before, after, "channel.update", Vec::new()).await
 }
 
 /// Point the channel at a bundle or the store build; ends any rollout.
@@ -155,8 +211,14 @@ pub async fn publish(
     Path((app_id, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<Publish>,
 ) -> Result<Json<Channel>, AppError> {
-    let command = ReleaseCommand::Publish { target: Target::from_text(body.version.trim()), force: body.force };
-    release(&state, &caller, &app_id, &name, command).await
+    let version = body.version.trim();
+    let command = if version == BUILTIN {
+        ReleaseCommand::PublishBuiltin
+    } else {
+        let min_native = line_of(&state, &app_id, version).await?;
+        ReleaseCommand::Publish { version: version.to_owned(), min_native, force: body.force }
+    };
+    release(&state, &caller, &app_id, &name, command, body.force_native).await
 }
 
 /// Start a rollout on top of the current target.
@@ -167,8 +229,9 @@ pub async fn rollout_start(
     ApiJson(body): ApiJson<StartRollout>,
 ) -> Result<Json<Channel>, AppError> {
     let share = share(body.percent)?;
-    let command = ReleaseCommand::StartRollout { version: body.version, share, force: body.force };
-    release(&state, &caller, &app_id, &name, command).await
+    let min_native = line_of(&state, &app_id, &body.version).await?;
+    let command = ReleaseCommand::StartRollout { version: body.version, min_native, share, force: body.force };
+    release(&state, &caller, &app_id, &name, command, body.force_native).await
 }
 
 /// Change a rollout's share (raising it only adds devices; see `rollout_bucket`).
@@ -179,7 +242,8 @@ pub async fn rollout_change(
     ApiJson(body): ApiJson<ChangeRollout>,
 ) -> Result<Json<Channel>, AppError> {
     let share = share(body.percent)?;
-    release(&state, &caller, &app_id, &name, ReleaseCommand::ChangeRollout { share }).await
+    let line = line_choice(body.min_native.as_deref())?;
+    release(&state, &caller, &app_id, &name, ReleaseCommand::ChangeRollout { line, share }, false).await
 }
 
 /// Finish a rollout: its bundle becomes the target for everyone.
@@ -187,8 +251,10 @@ pub async fn rollout_finish(
     caller: Caller,
     State(state): State<AppState>,
     Path((app_id, name)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<LaneQuery>,
 ) -> Result<Json<Channel>, AppError> {
-    release(&state, &caller, &app_id, &name, ReleaseCommand::FinishRollout).await
+    let line = line_choice(query.min_native.as_deref())?;
+    release(&state, &caller, &app_id, &name, ReleaseCommand::FinishRollout { line }, false).await
 }
 
 /// Abort a rollout: everyone gets the target again.
@@ -196,8 +262,10 @@ pub async fn rollout_abort(
     caller: Caller,
     State(state): State<AppState>,
     Path((app_id, name)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<LaneQuery>,
 ) -> Result<Json<Channel>, AppError> {
-    release(&state, &caller, &app_id, &name, ReleaseCommand::AbortRollout).await
+    let line = line_choice(query.min_native.as_deref())?;
+    release(&state, &caller, &app_id, &name, ReleaseCommand::AbortRollout { line }, false).await
 }
 
 /// Copy this channel's target (staging) to another channel (production).
@@ -208,8 +276,8 @@ pub async fn promote(
     ApiJson(body): ApiJson<Promote>,
 ) -> Result<Json<Channel>, AppError> {
     let from = load(&state, &app_id, &name).await?;
-    let command = ReleaseCommand::Promote { from: from.name, target: from.target };
-    release(&state, &caller, &app_id, &body.to, command).await
+    let command = ReleaseCommand::Promote { from: from.name, lanes: from.lanes };
+    release(&state, &caller, &app_id, &body.to, command, false).await
 }
 
 /// Roll back to the previous target, or to the store build.
@@ -219,7 +287,8 @@ pub async fn rollback(
     Path((app_id, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> Result<Json<Channel>, AppError> {
-    release(&state, &caller, &app_id, &name, ReleaseCommand::Rollback { to: body.to }).await
+    let line = line_choice(body.min_native.as_deref())?;
+    release(&state, &caller, &app_id, &name, ReleaseCommand::Rollback { to: body.to, line }, false).await
 }
 
 /// A channel's history, newest first.

@@ -24,9 +24,10 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption,
     CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord,
-    HistoryEntry, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout, Timeline,
-    TimelineQuery, TokenRecord, UpdateApp, UploadParams,
+    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout,
+    Timeline, TimelineQuery, TokenRecord, UpdateApp, UploadParams,
 };
+use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
@@ -224,6 +225,25 @@ pub fn table() -> RouteTable {
             ),
             bundles::remove,
         )
+        .add(
+            route::<Bundle>(
+                "PUT",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Publisher,
+                "Record the native fingerprint of a bundle's Capacitor project (once)",
+            )
+            .json::<NativeFingerprint>(),
+            bundles::set_native,
+        )
+        .add(
+            route::<NativeFingerprint>(
+                "GET",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Viewer,
+                "A bundle's native fingerprint",
+            ),
+            bundles::native,
+        )
         .add(route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"), channels::list)
         .add(
             route::<Channel>("POST", "/api/v1/apps/{app}/channels", Role::Publisher, "Create a channel")
@@ -281,7 +301,8 @@ pub fn table() -> RouteTable {
                 "/api/v1/apps/{app}/channels/{channel}/rollout",
                 Role::Publisher,
                 "Abort a rollout",
-            ),
+            )
+            .query::<LaneQuery>(),
             channels::rollout_abort,
         )
         .add(
@@ -289,8 +310,9 @@ pub fn table() -> RouteTable {
                 "POST",
                 "/api/v1/apps/{app}/channels/{channel}/rollout/finish",
                 Role::Publisher,
-                "Finish a rollout: its bundle becomes the target",
-            ),
+                "Finish a rollout: its bundle becomes its native line's target",
+            )
+            .query::<LaneQuery>(),
             channels::rollout_finish,
         )
         .add(

@@ -75,12 +75,9 @@ pub async fn channels(
     for channel in state.db().list_channels(&app_id).await? {
         let rows: Vec<_> = counts.iter().filter(|c| c.channel.as_deref() == Some(channel.name.as_str())).collect();
         let total: i64 = rows.iter().map(|c| c.devices).sum();
-        let target = channel.target;
-        let on_target: i64 = rows
-            .iter()
-            .filter(|c| target.as_ref().map(|t| t.as_text()) == Some(c.bundle_version.as_str()))
-            .map(|c| c.devices)
-            .sum();
+        let targets: Vec<&str> = channel.lanes.iter().filter_map(|l| l.target.as_ref()).map(|t| t.as_text()).collect();
+        let on_target: i64 =
+            rows.iter().filter(|c| targets.contains(&c.bundle_version.as_str())).map(|c| c.devices).sum();
         let by_bundle = rows.iter().map(|c| (c.bundle_version.clone(), c.devices)).collect();
         out.push(ChannelAdoption {
             active_devices: total,
@@ -88,8 +85,7 @@ pub async fn channels(
             by_bundle,
             channel: channel.name,
             on_target,
-            rollout: channel.rollout,
-            target,
+            lanes: channel.lanes,
         });
     }
     Ok(Json(out))

@@ -7,7 +7,7 @@ use capstan_core::version::{
 };
 
 use crate::cache::AppSnapshot;
-use capstan_core::api::{Channel, Target};
+use capstan_core::api::{Channel, Lane, Target};
 
 /// How the device's channel was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +57,9 @@ pub fn default_channel<'a>(snapshot: &'a AppSnapshot, platform: &str) -> Option<
     snapshot.channel(&snapshot.app.default_channel).filter(usable).or_else(|| snapshot.channels.iter().find(usable))
 }
 
-/// The blocked answer for the channel's platform, build-type and device-class switches.
-pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<UpdateAnswer> {
+/// The code of the channel's platform, build-type or device-class switch that refuses this
+/// device, if one does.
+pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<&'static str> {
     let s = &channel.settings;
     let code = if !s.allows_platform(&info.platform) {
         match info.platform.as_str() {
@@ -77,12 +78,7 @@ pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<UpdateAnswer>
     } else {
         return None;
     };
-    let would_get = channel.target.as_ref().map(|t| t.as_text().to_owned()).unwrap_or_default();
-    Some(UpdateAnswer::blocked(
-        code,
-        format!("channel `{}` does not allow this device ({code})", channel.name),
-        would_get,
-    ))
+    Some(code)
 }
 
 /// Whether a channel is listed to a device by `listChannels`.
@@ -95,16 +91,62 @@ pub fn rollout_key(app_id: &str, channel: &str, version: &str) -> String {
     format!("{app_id}/{channel}/{version}")
 }
 
-/// What the channel serves this device (step 3): the rollout bundle inside the share, else the
-/// channel's target.
-pub fn candidate(app_id: &str, channel: &Channel, device_id: &str) -> Option<Target> {
-    if let Some(rollout) = &channel.rollout {
+/// What a channel offers one device (step 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// Nothing published for any line this device can run, nor for any other.
+    Nothing,
+    /// This bundle or the store build.
+    Serve(Target),
+    /// Every line needs a newer native shell than the device has: the bundle of the line it
+    /// would reach first by updating from the store.
+    NeedsNewerShell(String),
+}
+
+/// What one line offers one device: its rollout's bundle inside the rollout's share, else
+/// its target (`None`: the store build).
+fn line_offer<'a>(app_id: &str, channel: &Channel, lane: &'a Lane, device_id: &str) -> Option<Option<&'a str>> {
+    if let Some(rollout) = &lane.rollout {
         let share = RolloutShare::from_basis_points(rollout.share_bp).unwrap_or(RolloutShare::ALL);
         if share.includes(rollout_bucket(&rollout_key(app_id, &channel.name, &rollout.version), device_id)) {
-            return Some(Target::Bundle(rollout.version.clone()));
+            return Some(Some(&rollout.version));
         }
     }
-    channel.target.clone()
+    lane.target.as_ref().map(Target::bundle)
+}
+
+/// What the channel offers this device: among the native lines its shell can run, the newest
+/// bundle on offer (so a fix published for older shells also reaches newer ones when it is
+/// the newest thing they can run); the store build only when no line offers a bundle.
+pub fn offer(app_id: &str, channel: &Channel, device_id: &str, native: &semver::Version) -> Offer {
+    let mut newest: Option<(semver::Version, &str)> = None;
+    let mut builtin = false;
+    let mut runnable_lines = 0;
+    for lane in channel.lanes.iter().filter(|lane| lane.admits(native)) {
+        runnable_lines += 1;
+        match line_offer(app_id, channel, lane, device_id) {
+            Some(Some(version)) => {
+                let parsed = parse_lenient(version).unwrap_or(semver::Version::new(0, 0, 0));
+                if newest.as_ref().is_none_or(|(best, _)| parsed > *best) {
+                    newest = Some((parsed, version));
+                }
+            }
+            Some(None) => builtin = true,
+            None => {}
+        }
+    }
+    match (newest, builtin) {
+        (Some((_, version)), _) => Offer::Serve(Target::Bundle(version.to_owned())),
+        (None, true) => Offer::Serve(Target::Builtin),
+        (None, false) if runnable_lines == 0 => {
+            // Lines are newest first: the last one needs the oldest shell.
+            match channel.lanes.last().and_then(Lane::newest_bundle) {
+                Some(version) => Offer::NeedsNewerShell(version.to_string()),
+                None => Offer::Nothing,
+            }
+        }
+        (None, false) => Offer::Nothing,
+    }
 }
 
 /// The answer to `/updates` and the channel name it came from.
@@ -143,17 +185,30 @@ fn answer_for_channel(
     native: &semver::Version,
     base_url: &str,
 ) -> UpdateAnswer {
-    if let Some(blocked) = class_block(channel, info) {
-        return blocked;
+    let offered = offer(&snapshot.app.id, channel, &info.device_id, native);
+    if let Some(code) = class_block(channel, info) {
+        // Blocked answers name what the device would have got.
+        let would_get = match &offered {
+            Offer::Nothing => String::new(),
+            Offer::Serve(target) => target.as_text().to_owned(),
+            Offer::NeedsNewerShell(version) => version.clone(),
+        };
+        let message = format!("channel `{}` does not allow this device ({code})", channel.name);
+        return UpdateAnswer::blocked(code, message, would_get);
     }
     let runs_builtin = info.on_builtin || info.version_name == info.version_build;
-    let version = match candidate(&snapshot.app.id, channel, &info.device_id) {
-        None => return UpdateAnswer::up_to_date(),
-        Some(Target::Builtin) if runs_builtin => {
+    let version = match offered {
+        Offer::Nothing => return UpdateAnswer::up_to_date(),
+        Offer::Serve(Target::Builtin) if runs_builtin => {
             return UpdateAnswer::refusal("already_on_builtin", RefusalKind::UpToDate, "Already on the store build");
         }
-        Some(Target::Builtin) => return UpdateAnswer::builtin(),
-        Some(Target::Bundle(version)) => version,
+        Offer::Serve(Target::Builtin) => return UpdateAnswer::builtin(),
+        Offer::Serve(Target::Bundle(version)) => version,
+        Offer::NeedsNewerShell(version) => {
+            // This exact message makes the plugin fire its breaking-update event, so the app
+            // can ask the user to update from the store.
+            return UpdateAnswer::blocked(VersionBlock::NeedsNewerNative.code(), "store_update_required", version);
+        }
     };
     let Some(stored) = snapshot.bundles.get(&version) else {
         return UpdateAnswer::refusal(

@@ -98,11 +98,13 @@ pub struct AppConfig {
     pub overrides: Vec<DeviceOverride>,
 }
 
-/// A history line to write with a channel save.
+/// A history line to write with a channel save: what happened to one native line.
 #[derive(Debug, Clone)]
 pub struct NewHistory {
     /// What happened.
     pub action: HistoryAction,
+    /// The native line (MIN_NATIVE_VERSION key) it happened on.
+    pub min_native: Option<String>,
     /// Who.
     pub actor: String,
 }
@@ -207,14 +209,15 @@ pub trait ChannelStore: Send + Sync {
     async fn list_channels(&self, app_id: &str) -> StoreResult<Vec<Channel>>;
     /// One channel by name.
     async fn get_channel(&self, app_id: &str, name: &str) -> StoreResult<Option<Channel>>;
-    /// Saves `after` (settings, target, rollout) if the stored revision is still the one
-    /// `before` was read at (else `Conflict`), with a history line from `before` to `after`.
-    /// A target or rollout naming a bundle that does not exist is a `Conflict`.
+    /// Saves `after` (settings and lines) if the stored revision is still the one `before` was
+    /// read at (else `Conflict`), with one history line per changed native line, each from
+    /// `before`'s line to `after`'s. A target or rollout naming a bundle that does not exist is
+    /// a `Conflict`.
     async fn save_channel(
         &self,
         before: &Channel,
         after: &Channel,
-        history: Option<NewHistory>,
+        history: &[NewHistory],
         audit: NewAudit,
     ) -> StoreResult<Channel>;
     /// A channel's history, newest first.
@@ -234,6 +237,18 @@ pub trait BundleStore: Send + Sync {
     async fn delete_bundle(&self, app_id: &str, version: &str, audit: NewAudit) -> StoreResult<StoredBundle>;
     /// Every blob key referenced by a bundle (to collect orphans after a crash).
     async fn blob_keys(&self) -> StoreResult<Vec<String>>;
+    /// Records a bundle's native fingerprint (JSON) and its digest, once: `Conflict` if another
+    /// one is recorded, `NotFound` without the bundle. Audited.
+    async fn set_native_fingerprint(
+        &self,
+        app_id: &str,
+        version: &str,
+        fingerprint: &str,
+        digest: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
+    /// A bundle's native fingerprint (JSON), if it has one.
+    async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>>;
 }
 
 /// Devices: last known state and channel overrides.
@@ -313,14 +328,45 @@ pub trait Database:
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// The bundle versions a channel points at (its target and its rollout), which must exist.
+/// The bundle versions a channel points at (its lines' targets and rollouts), which must exist.
 pub(crate) fn pointed_versions(channel: &Channel) -> impl Iterator<Item = &str> {
     channel
-        .target
-        .as_ref()
-        .and_then(capstan_core::api::Target::bundle)
-        .into_iter()
-        .chain(channel.rollout.as_ref().map(|r| r.version.as_str()))
+        .lanes
+        .iter()
+        .flat_map(|lane| lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str())))
+}
+
+/// A history line's before and after, as stored: one native line's target and rollout in
+/// `before` and in `after` (text and JSON text).
+pub(crate) struct HistoryColumns<'a> {
+    pub target_before: Option<&'a str>,
+    pub target_after: Option<&'a str>,
+    pub rollout_before: Option<String>,
+    pub rollout_after: Option<String>,
+}
+
+/// What a save did to the line `line.min_native`, as [`HistoryColumns`].
+pub(crate) fn history_columns<'a>(before: &'a Channel, after: &'a Channel, line: &NewHistory) -> HistoryColumns<'a> {
+    use capstan_core::api::Target;
+    let (was, now) = (before.lane(line.min_native.as_deref()), after.lane(line.min_native.as_deref()));
+    HistoryColumns {
+        target_before: was.and_then(|l| l.target.as_ref()).map(Target::as_text),
+        target_after: now.and_then(|l| l.target.as_ref()).map(Target::as_text),
+        rollout_before: rows::rollout_text(was.and_then(|l| l.rollout.as_ref())),
+        rollout_after: rows::rollout_text(now.and_then(|l| l.rollout.as_ref())),
+    }
+}
+
+/// Whether a bundle's native fingerprint is still to be recorded, given the digest recorded
+/// (`None`: no such bundle): `NotFound` without the bundle, `false` for the same digest again
+/// (idempotent, so a client can retry), `Conflict` for another one (it would rewrite history).
+pub(crate) fn needs_fingerprint(recorded: Option<Option<String>>, version: &str, digest: &str) -> StoreResult<bool> {
+    match recorded {
+        None => Err(StoreError::NotFound),
+        Some(Some(existing)) if existing == digest => Ok(false),
+        Some(Some(_)) => Err(StoreError::Conflict(format!("bundle {version} already has another native fingerprint"))),
+        Some(None) => Ok(true),
+    }
 }
 
 /// `InUse` if one of `channels` serves `version`.

@@ -43,8 +43,8 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// JSON text of a rollout column.
-pub fn rollout_text(rollout: &Option<Rollout>) -> Option<String> {
-    rollout.as_ref().map(to_json)
+pub fn rollout_text(rollout: Option<&Rollout>) -> Option<String> {
+    rollout.map(to_json)
 }
 
 /// A `tokens` row.
@@ -88,15 +88,14 @@ impl From<AppRow> for App {
     }
 }
 
-/// A `channels` row: settings and rollout are JSON text.
+/// A `channels` row: settings and lanes are JSON text.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ChannelRow {
     id: i64,
     app_id: String,
     name: String,
     settings: String,
-    target: Option<String>,
-    rollout: Option<String>,
+    lanes: String,
     revision: i64,
     created_at_ms: i64,
     updated_at_ms: i64,
@@ -105,17 +104,19 @@ pub struct ChannelRow {
 impl TryFrom<ChannelRow> for Channel {
     type Error = StoreError;
     fn try_from(row: ChannelRow) -> StoreResult<Channel> {
-        Ok(Channel {
+        let mut channel = Channel {
             id: row.id,
             app_id: row.app_id,
             name: row.name,
             settings: json("channels", "settings", &row.settings)?,
-            target: row.target.as_deref().map(Target::from_text),
-            rollout: json_opt("channels", "rollout", row.rollout)?,
+            lanes: json("channels", "lanes", &row.lanes)?,
             revision: row.revision,
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
-        })
+        };
+        // Lines are stored as written; readers get them newest first.
+        channel.tidy_lanes();
+        Ok(channel)
     }
 }
 
@@ -124,6 +125,7 @@ impl TryFrom<ChannelRow> for Channel {
 pub struct HistoryRow {
     id: i64,
     channel: String,
+    min_native: Option<String>,
     action: String,
     target_before: Option<String>,
     target_after: Option<String>,
@@ -141,6 +143,7 @@ impl TryFrom<HistoryRow> for HistoryEntry {
         Ok(HistoryEntry {
             id: row.id,
             channel: row.channel,
+            min_native: row.min_native,
             action,
             target_before: row.target_before.as_deref().map(Target::from_text),
             target_after: row.target_after.as_deref().map(Target::from_text),
@@ -167,6 +170,7 @@ pub struct BundleRow {
     key_id: Option<String>,
     blob_key: String,
     warnings: String,
+    native_digest: Option<String>,
     created_by: String,
     created_at_ms: i64,
 }
@@ -186,6 +190,7 @@ impl TryFrom<BundleRow> for StoredBundle {
             session_key: row.session_key,
             key_id: row.key_id,
             warnings: json("bundles", "warnings", &row.warnings)?,
+            native_digest: row.native_digest,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
         };

@@ -44,16 +44,16 @@ pub const APP_REVISION: &str = "SELECT config_revision FROM apps WHERE id = $1";
 pub const APP_REVISIONS: &str = "SELECT id, config_revision FROM apps";
 
 // Channels and their history.
-pub const INSERT_CHANNEL: &str = "INSERT INTO channels (app_id, name, settings, target, rollout, revision, created_at_ms, updated_at_ms) \
-     VALUES ($1, $2, $3, NULL, NULL, 1, $4, $4) RETURNING *";
+pub const INSERT_CHANNEL: &str = "INSERT INTO channels (app_id, name, settings, lanes, revision, created_at_ms, updated_at_ms) \
+     VALUES ($1, $2, $3, '[]', 1, $4, $4) RETURNING *";
 pub const LIST_CHANNELS: &str = "SELECT * FROM channels WHERE app_id = $1 ORDER BY id";
 pub const GET_CHANNEL: &str = "SELECT * FROM channels WHERE app_id = $1 AND name = $2";
 /// The revision in the WHERE clause is the optimistic lock: no row means someone else saved
 /// since the caller read the channel (or it is gone).
-pub const SAVE_CHANNEL: &str = "UPDATE channels SET settings = $1, target = $2, rollout = $3, revision = revision + 1, updated_at_ms = $4 \
-     WHERE id = $5 AND revision = $6 RETURNING *";
-pub const INSERT_HISTORY: &str = "INSERT INTO channel_history (channel_id, action, target_before, target_after, \
-     rollout_before, rollout_after, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub const SAVE_CHANNEL: &str = "UPDATE channels SET settings = $1, lanes = $2, revision = revision + 1, updated_at_ms = $3 \
+     WHERE id = $4 AND revision = $5 RETURNING *";
+pub const INSERT_HISTORY: &str = "INSERT INTO channel_history (channel_id, min_native, action, target_before, \
+     target_after, rollout_before, rollout_after, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 pub const CHANNEL_HISTORY: &str = "SELECT h.*, c.name AS channel FROM channel_history h \
      JOIN channels c ON c.id = h.channel_id WHERE h.channel_id = $1 ORDER BY h.id DESC LIMIT $2";
 
@@ -68,6 +68,12 @@ pub const GET_BUNDLE: &str = "SELECT * FROM bundles WHERE app_id = $1 AND versio
 pub const BUNDLE_EXISTS: &str = "SELECT version FROM bundles WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE: &str = "DELETE FROM bundles WHERE app_id = $1 AND version = $2";
 pub const BLOB_KEYS: &str = "SELECT blob_key FROM bundles";
+/// A bundle's recorded native digest (a check inside the write transaction that records one;
+/// PostgreSQL's twin takes a row lock).
+pub const NATIVE_DIGEST: &str = "SELECT native_digest FROM bundles WHERE app_id = $1 AND version = $2";
+pub const SET_NATIVE_FINGERPRINT: &str =
+    "UPDATE bundles SET native_fingerprint = $1, native_digest = $2 WHERE app_id = $3 AND version = $4";
+pub const NATIVE_FINGERPRINT: &str = "SELECT native_fingerprint FROM bundles WHERE app_id = $1 AND version = $2";
 
 // Overrides.
 pub const GET_OVERRIDE: &str = "SELECT * FROM overrides WHERE app_id = $1 AND device_id = $2";

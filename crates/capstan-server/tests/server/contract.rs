@@ -82,10 +82,15 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
         session_key: String::new(),
         key_id: None,
         warnings: vec![capstan_core::bundle::Warning::SourceMaps { count: 2 }],
+        native_digest: None,
         created_by: "contract".into(),
         created_at_ms: 5,
     };
     StoredBundle { bundle, blob_key: format!("{app}/{version}/x.zip") }
+}
+
+fn history(action: HistoryAction, min_native: Option<&str>) -> NewHistory {
+    NewHistory { action, min_native: min_native.map(str::to_owned), actor: "t".into() }
 }
 
 /// Runs every database check on an empty database.
@@ -149,13 +154,13 @@ async fn apps_channels_bundles(db: &dyn Database) {
     ));
     assert_eq!(db.list_apps().await.unwrap(), vec![app.clone()]);
     let channel = db.get_channel(&app.id, "production").await.unwrap().expect("default channel created with the app");
-    assert!(channel.settings.public && channel.target.is_none());
+    assert!(channel.settings.public && channel.lanes.is_empty());
 
     // A channel cannot point at a bundle that does not exist, and a failed save changes nothing.
     let mut dangling = channel.clone();
-    dangling.target = Some(Target::Bundle("1.0.0".into()));
-    assert!(matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))));
-    assert_eq!(db.get_channel(&app.id, "production").await.unwrap().unwrap().target, None);
+    dangling.lane_mut(Some("1.0.0")).target = Some(Target::Bundle("1.0.0".into()));
+    assert!(matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))));
+    assert!(db.get_channel(&app.id, "production").await.unwrap().unwrap().lanes.is_empty());
 
     db.insert_bundle(&bundle(&app.id, "1.0.0"), audit("bundle.upload", Some(&app.id))).await.expect("insert bundle");
     assert!(matches!(
@@ -169,28 +174,50 @@ async fn apps_channels_bundles(db: &dyn Database) {
         .save_channel(
             &channel,
             &dangling,
-            Some(NewHistory { action: HistoryAction::Publish, actor: "t".into() }),
+            &[history(HistoryAction::Publish, Some("1.0.0"))],
             audit("channel.publish", Some(&app.id)),
         )
         .await
         .expect("publish");
     assert_eq!(saved.revision, channel.revision + 1);
     assert!(
-        matches!(db.save_channel(&channel, &dangling, None, audit("x", None)).await, Err(StoreError::Conflict(_))),
+        matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))),
         "stale revision refused"
     );
+    // A second native line: a rollout of 1.1.0 for shells 2.0.0+ beside 1.0.0 for 1.x shells.
     let mut rolling = saved.clone();
-    rolling.rollout = Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
+    rolling.lane_mut(Some("2.0.0")).rollout =
+        Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
     let rolling = db
-        .save_channel(
-            &saved,
-            &rolling,
-            Some(NewHistory { action: HistoryAction::RolloutStart, actor: "t".into() }),
-            audit("x", None),
-        )
+        .save_channel(&saved, &rolling, &[history(HistoryAction::RolloutStart, Some("2.0.0"))], audit("x", None))
         .await
         .unwrap();
-    assert_eq!(rolling.rollout.as_ref().map(|r| r.share_bp), Some(1000));
+    assert_eq!(
+        rolling.lanes.iter().map(|l| l.min_native.as_deref()).collect::<Vec<_>>(),
+        [Some("2.0.0"), Some("1.0.0")],
+        "lines come back newest first"
+    );
+    assert_eq!(rolling.lane(Some("2.0.0")).and_then(|l| l.rollout.as_ref()).map(|r| r.share_bp), Some(1000));
+
+    // A native fingerprint is recorded once; the same one again is fine, another is refused.
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap(), None);
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "1.0.0", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "9.9.9", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap().as_deref(), Some("{\"digest\":\"d1\"}"));
+    let stored = db.get_bundle(&app.id, "1.0.0").await.unwrap().unwrap();
+    assert_eq!(stored.bundle.native_digest.as_deref(), Some("d1"));
 
     for version in ["1.0.0", "1.1.0"] {
         assert!(
@@ -204,12 +231,15 @@ async fn apps_channels_bundles(db: &dyn Database) {
         [HistoryAction::RolloutStart, HistoryAction::Publish]
     );
     assert_eq!(history[1].target_after, Some(Target::Bundle("1.0.0".into())));
-    assert_eq!(history[1].target_before, None);
+    assert_eq!((history[1].target_before.as_ref(), history[1].min_native.as_deref()), (None, Some("1.0.0")));
     assert_eq!(history[0].rollout_after.as_ref().map(|r| r.version.as_str()), Some("1.1.0"));
+    assert_eq!((history[0].target_after.as_ref(), history[0].min_native.as_deref()), (None, Some("2.0.0")), "per line");
 
     let mut cleared = rolling.clone();
-    cleared.rollout = None;
-    db.save_channel(&rolling, &cleared, None, audit("x", None)).await.unwrap();
+    cleared.lane_mut(Some("2.0.0")).rollout = None;
+    cleared.tidy_lanes();
+    let cleared = db.save_channel(&rolling, &cleared, &[], audit("x", None)).await.unwrap();
+    assert_eq!(cleared.lanes.len(), 1, "an empty line is not kept");
     db.delete_bundle(&app.id, "1.1.0", audit("bundle.delete", Some(&app.id))).await.expect("unused bundle deletes");
     assert_eq!(db.get_bundle(&app.id, "1.1.0").await.unwrap(), None);
     assert_eq!(db.blob_keys().await.unwrap(), vec![format!("{}/1.0.0/x.zip", app.id)]);
@@ -266,7 +296,9 @@ async fn config_revisions(db: &dyn Database) {
         last = now;
     };
     assert_eq!((config.channels.len(), config.bundles.len(), config.overrides.len()), (2, 1, 0));
-    assert_eq!(config.bundles[0], bundle(app, "1.0.0"));
+    let mut recorded = bundle(app, "1.0.0");
+    recorded.bundle.native_digest = Some("d1".into()); // recorded by `apps_channels_bundles`
+    assert_eq!(config.bundles[0], recorded);
     assert!(db.app_config("com.nobody").await.unwrap().is_none());
 
     let beta = db.get_channel(app, "beta").await.unwrap().unwrap();
@@ -288,7 +320,7 @@ async fn config_revisions(db: &dyn Database) {
     moved(revision().await, "deleting a bundle");
     let mut stricter = beta.clone();
     stricter.settings.allow_emulator = !beta.settings.allow_emulator;
-    db.save_channel(&beta, &stricter, None, audit("channel.update", Some(app))).await.unwrap();
+    db.save_channel(&beta, &stricter, &[], audit("channel.update", Some(app))).await.unwrap();
     moved(revision().await, "a channel's settings");
     let mut renamed = db.get_app(app).await.unwrap().unwrap();
     renamed.name = "Renamed".into();

@@ -20,18 +20,21 @@ async fn publish_promote_rollback_with_history_and_audit() {
         .api(Method::POST, &format!("/apps/{APP}/channels/staging/promote"), Some(json!({ "to": "production" })))
         .await;
     assert_eq!(status, StatusCode::OK, "{promoted}");
-    assert_eq!((promoted["name"].as_str(), promoted["target"].as_str()), (Some("production"), Some("1.0.2")));
+    assert_eq!(
+        (promoted["name"].as_str(), promoted["lanes"][0]["target"].as_str()),
+        (Some("production"), Some("1.0.2"))
+    );
     server.publish(APP, "production", "1.0.3").await;
 
     let rollback = format!("/apps/{APP}/channels/production/rollback");
     let (_, once) = server.api(Method::POST, &rollback, Some(json!({}))).await;
-    assert_eq!(once["target"], "1.0.2");
+    assert_eq!(once["lanes"][0]["target"], "1.0.2");
     let (_, twice) = server.api(Method::POST, &rollback, Some(json!({ "to": "previous" }))).await;
-    assert_eq!(twice["target"], "1.0.1", "a second rollback goes one more release back");
+    assert_eq!(twice["lanes"][0]["target"], "1.0.1", "a second rollback goes one more release back");
     let (status, _) = server.api(Method::POST, &rollback, Some(json!({}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "nothing before the first release");
     let (_, store) = server.api(Method::POST, &rollback, Some(json!({ "to": "builtin" }))).await;
-    assert_eq!(store["target"], "builtin");
+    assert_eq!(store["lanes"][0]["target"], "builtin");
     assert_eq!(
         server.updates(&device_with(APP, "d1", json!({ "version_name": "1.0.3" }))).await,
         json!({ "version": "builtin" })

@@ -219,13 +219,19 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.call("GET", &format!("{app}/bundles"), &format!("{a}/bundles"), None).await;
     c.call("GET", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
     c.call("DELETE", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
+    let project = tempfile::tempdir().unwrap();
+    let fingerprint = serde_json::to_value(crate::native::project(project.path(), &["@capacitor/camera"])).unwrap();
+    let native = format!("{app}/bundles/{{version}}/native");
+    c.call("PUT", &native, &format!("{a}/bundles/1.0.0/native"), Some(fingerprint.clone())).await;
+    let recorded = c.call("GET", &native, &format!("{a}/bundles/1.0.0/native"), None).await;
+    assert_eq!(recorded, fingerprint);
 
     let created = json!({ "name": "beta", "public": false, "strategy": "major", "allow_emulator": null });
     c.call("POST", &format!("{app}/channels"), &format!("{a}/channels"), Some(created)).await;
     c.call("PATCH", ch, &beta, Some(json!({ "allow_dev": false, "strategy": "patch" }))).await;
     c.call("PATCH", app, &a, Some(json!({ "default_channel": "beta" }))).await;
     let fresh = c.call("GET", ch, &beta, None).await;
-    assert_eq!(fresh["target"], Value::Null, "nothing published yet");
+    assert_eq!(fresh["lanes"][0]["target"], Value::Null, "nothing published yet");
     c.call("POST", &format!("{ch}/publish"), &format!("{beta}/publish"), Some(json!({ "version": "1.0.0" }))).await;
     let rollout = json!({ "version": "1.1.0", "percent": 12.5 });
     c.call("POST", &format!("{ch}/rollout"), &format!("{beta}/rollout"), Some(rollout)).await;
@@ -233,7 +239,7 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.call("POST", &format!("{ch}/rollout/finish"), &format!("{beta}/rollout/finish"), None).await;
     let rollout = json!({ "version": "1.2.0", "percent": 5 });
     let rolling = c.call("POST", &format!("{ch}/rollout"), &format!("{beta}/rollout"), Some(rollout)).await;
-    assert_eq!(rolling["rollout"]["version"], "1.2.0");
+    assert_eq!(rolling["lanes"][0]["rollout"]["version"], "1.2.0");
     c.call("GET", &format!("{app}/stats/channels"), &format!("{a}/stats/channels?active_days=7"), None).await;
     c.call("DELETE", &format!("{ch}/rollout"), &format!("{beta}/rollout"), None).await;
     let to = json!({ "to": "production" });
@@ -241,7 +247,7 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.call("POST", &format!("{ch}/rollback"), &format!("{beta}/rollback"), Some(json!({}))).await;
     let builtin = json!({ "to": "builtin" });
     let back = c.call("POST", &format!("{ch}/rollback"), &format!("{beta}/rollback"), Some(builtin)).await;
-    assert_eq!(back["target"], "builtin");
+    assert_eq!(back["lanes"][0]["target"], "builtin");
     c.call("GET", &format!("{ch}/history"), &format!("{beta}/history"), None).await;
     c.call("GET", &format!("{app}/channels"), &format!("{a}/channels"), None).await;
     c.call("GET", app, &a, None).await;
@@ -290,7 +296,8 @@ async fn an_answer_that_breaks_its_schema_is_caught() {
     let (_, mut channel) = server.api(Method::GET, &format!("/apps/{APP}/channels/production"), None).await;
     let schema = json!({ "$ref": "#/components/schemas/Channel" });
     assert_valid(&document, &schema, &channel, "channel");
-    for (field, wrong) in [("target", json!({ "version": "1.0.0" })), ("strategy", json!("sideways"))] {
+    let bad_lane = json!([{ "min_native": null, "target": { "version": "1.0.0" }, "rollout": null }]);
+    for (field, wrong) in [("lanes", bad_lane), ("strategy", json!("sideways"))] {
         let mut broken = channel.clone();
         broken[field] = wrong;
         let caught = std::panic::catch_unwind(|| assert_valid(&document, &schema, &broken, "broken"));

@@ -57,6 +57,6 @@ async fn every_route_enforces_its_role() {
     // Nothing above changed the app.
     let (_, channels) = server.api(Method::GET, &format!("/apps/{APP}/channels"), None).await;
     assert_eq!(channels.as_array().unwrap().len(), 1);
-    assert!(channels[0]["target"].is_null());
+    assert!(channels[0]["lanes"][0]["target"].is_null());
     server.stop().await;
 }

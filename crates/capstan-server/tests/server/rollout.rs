@@ -48,7 +48,7 @@ async fn rollout_share_is_respected_sticky_and_only_grows() {
 
     let (status, body) = server.api(Method::POST, &format!("{path}/finish"), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((body["target"].as_str(), body["rollout"].is_null()), (Some("1.1.0"), true));
+    assert_eq!((body["lanes"][0]["target"].as_str(), body["lanes"][0]["rollout"].is_null()), (Some("1.1.0"), true));
     assert!(who_gets(&server, "1.1.0").await.iter().all(|x| *x));
     server.stop().await;
 }
@@ -148,7 +148,10 @@ async fn a_version_not_newer_than_the_channel_needs_force_and_is_audited() {
 
     server.publish_forced(APP, "production", "1.0.0").await;
     let (_, channel_now) = server.api(Method::GET, &channel, None).await;
-    assert_eq!((channel_now["target"].as_str(), channel_now["rollout"].is_null()), (Some("1.0.0"), true));
+    assert_eq!(
+        (channel_now["lanes"][0]["target"].as_str(), channel_now["lanes"][0]["rollout"].is_null()),
+        (Some("1.0.0"), true)
+    );
     let (_, audit) = server.api(Method::GET, &format!("/audit?app={APP}&limit=1"), None).await;
     assert_eq!(audit[0]["action"], "channel.publish.forced", "{audit}");
     let (_, history) = server.api(Method::GET, &format!("{channel}/history"), None).await;

@@ -285,14 +285,14 @@ async fn a_check_reloads_what_another_replica_changed_and_unconfirmed_snapshots_
     let phone = device(APP, "phone-1");
     let snapshot = second.cache().get(APP).await.unwrap().unwrap();
     let other = second.cache().get("com.other.app").await.unwrap().unwrap();
-    assert!(snapshot.channel("production").unwrap().target.is_none());
+    assert!(snapshot.channel("production").unwrap().main_lane().is_none());
 
     first.publish(APP, "production", "1.0.1").await;
     let unchanged = second.cache().get(APP).await.unwrap().unwrap();
     assert!(std::sync::Arc::ptr_eq(&snapshot, &unchanged), "served from memory until checked");
     second.cache().check().await.unwrap();
     let reloaded = second.cache().get(APP).await.unwrap().unwrap();
-    assert_eq!(reloaded.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.1"));
+    assert_eq!(reloaded.channel("production").unwrap().main_lane().and_then(|l| l.target_bundle()), Some("1.0.1"));
     let kept = second.cache().get("com.other.app").await.unwrap().unwrap();
     assert!(std::sync::Arc::ptr_eq(&other, &kept), "an app that did not change is not reloaded");
     let resolved = capstan_server::device::resolve::resolve(
@@ -313,12 +313,12 @@ async fn a_check_reloads_what_another_replica_changed_and_unconfirmed_snapshots_
         Duration::from_millis(100),
     );
     let before = cache.get(APP).await.unwrap().unwrap();
-    assert_eq!(before.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.1"));
+    assert_eq!(before.channel("production").unwrap().main_lane().and_then(|l| l.target_bundle()), Some("1.0.1"));
     first.upload_ok(APP, "1.0.2", "").await;
     first.publish(APP, "production", "1.0.2").await;
     tokio::time::sleep(Duration::from_millis(120)).await;
     let after = cache.get(APP).await.unwrap().unwrap();
-    assert_eq!(after.channel("production").unwrap().target.as_ref().and_then(|t| t.bundle()), Some("1.0.2"));
+    assert_eq!(after.channel("production").unwrap().main_lane().and_then(|l| l.target_bundle()), Some("1.0.2"));
     second.shutdown().await;
     first.stop().await;
 }

@@ -133,7 +133,7 @@ async fn bundles_under_the_native_version_are_blocked_and_a_rollback_below_nativ
     let (status, body) =
         server.api(Method::POST, &format!("/apps/{APP}/channels/production/rollback"), Some(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["target"], "1.0.0");
+    assert_eq!(body["lanes"][0]["target"], "1.0.0");
 
     // A device still running the bundle that was rolled away from goes back to the store build.
     let stranded =
@@ -258,15 +258,14 @@ async fn failed_codes_for_unknown_apps_missing_info_and_bad_versions() {
 fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
     // The database refuses such a pointer, so this can only come from a damaged snapshot:
     // check the pure resolver directly.
-    use capstan_core::api::{App, Channel, ChannelSettings, Target};
+    use capstan_core::api::{App, Channel, ChannelSettings, Lane, Target};
     use capstan_server::cache::AppSnapshot;
     let channel = Channel {
         id: 1,
         app_id: APP.into(),
         name: "production".into(),
         settings: ChannelSettings { public: true, ..ChannelSettings::default() },
-        target: Some(Target::Bundle("9.9.9".into())),
-        rollout: None,
+        lanes: vec![Lane { min_native: None, target: Some(Target::Bundle("9.9.9".into())), rollout: None }],
         revision: 1,
         created_at_ms: 0,
         updated_at_ms: 0,

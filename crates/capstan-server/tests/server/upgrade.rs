@@ -3,10 +3,11 @@
 //! server, which finds everything and answers devices the same way. Every later storage change
 //! must keep this test passing.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
@@ -24,14 +25,65 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// What changed on purpose since v0.1: bundles no longer show where their bytes are stored
-/// (`blob_key` is a server-side detail). Stored audit snapshots are history and stay as written.
-fn without_removed_fields(path: &str, mut answer: Value) -> Value {
-    if path.ends_with("/bundles")
-        && let Some(bundles) = answer.as_array_mut()
-    {
-        for bundle in bundles {
-            bundle.as_object_mut().unwrap().remove("blob_key");
+/// The MIN_NATIVE_VERSION of each bundle version, from what v0.1 listed.
+fn min_natives(expected: &Value) -> BTreeMap<String, Value> {
+    let bundles = expected["management"]["/api/v1/apps/com.fixture.app/bundles"].as_array().unwrap();
+    bundles.iter().map(|b| (b["version"].as_str().unwrap().to_owned(), b["min_native_version"].clone())).collect()
+}
+
+/// A v0.1 channel's `target` and `rollout` as v0.2's native lines: the target's line and the
+/// rollout's line (keyed by their bundles' MIN_NATIVE_VERSION), newest line first.
+fn as_lanes(object: &mut Map<String, Value>, min: &BTreeMap<String, Value>) {
+    let target = object.remove("target").unwrap_or(Value::Null);
+    let rollout = object.remove("rollout").unwrap_or(Value::Null);
+    let line = |version: &Value| version.as_str().and_then(|v| min.get(v)).cloned().unwrap_or(Value::Null);
+    let mut lanes: Vec<Value> = Vec::new();
+    if !target.is_null() {
+        lanes.push(json!({ "min_native": line(&target), "target": target, "rollout": null }));
+    }
+    if !rollout.is_null() {
+        let key = line(&rollout["version"]);
+        match lanes.iter_mut().find(|l| l["min_native"] == key) {
+            Some(lane) => lane["rollout"] = rollout,
+            None => lanes.push(json!({ "min_native": key, "target": null, "rollout": rollout })),
+        }
+    }
+    lanes.sort_by_key(|l| std::cmp::Reverse(l["min_native"].as_str().map(|v| semver::Version::parse(v).unwrap())));
+    object.insert("lanes".into(), Value::Array(lanes));
+}
+
+/// What v0.2 answers where v0.1 answered differently on purpose:
+/// - bundles no longer show where their bytes are stored (`blob_key` is a server-side detail);
+/// - a channel serves per native line (`lanes`), and each history line names its line;
+///
+/// Stored audit snapshots are history and stay as written.
+fn expected_now(path: &str, mut answer: Value, min: &BTreeMap<String, Value>) -> Value {
+    let items: Vec<&mut Value> = match &mut answer {
+        Value::Array(items) => items.iter_mut().collect(),
+        // An app's detail lists its channels.
+        Value::Object(detail) if detail.contains_key("channels") => {
+            detail["channels"].as_array_mut().unwrap().iter_mut().collect()
+        }
+        _ => Vec::new(),
+    };
+    for item in items {
+        let Some(object) = item.as_object_mut() else { continue };
+        if path.ends_with("/bundles") {
+            object.remove("blob_key");
+            // Bundles from before native-change detection have no native fingerprint.
+            object.insert("native_digest".into(), Value::Null);
+        } else if path.ends_with("/history") {
+            let about = if object["action"].as_str().unwrap().starts_with("rollout") {
+                let after = &object["rollout_after"];
+                if after.is_null() { object["rollout_before"]["version"].clone() } else { after["version"].clone() }
+            } else {
+                object["target_after"].clone()
+            };
+            let line = about.as_str().and_then(|v| min.get(v)).cloned().unwrap_or(Value::Null);
+            object.insert("min_native".into(), line);
+        } else if object.contains_key("target") {
+            // A channel, or a channel's adoption figures.
+            as_lanes(object, min);
         }
     }
     answer
@@ -50,6 +102,7 @@ async fn a_v0_1_data_directory_opens_with_everything_and_the_same_device_answers
     })
     .await;
     let old_admin = expected["tokens"]["admin"].as_str().unwrap();
+    let min = min_natives(&expected);
 
     let reads = expected["management"].as_object().unwrap();
     assert!(reads.len() >= 30, "the fixture covers apps, channels, history, bundles, devices, stats, audit, tokens");
@@ -60,7 +113,7 @@ async fn a_v0_1_data_directory_opens_with_everything_and_the_same_device_answers
             // The test harness adds its own admin token; the fixture's are the ones to find.
             answer.as_array_mut().unwrap().retain(|t| t["name"] != "test-admin");
         }
-        assert_eq!(answer, without_removed_fields(path, old_answer.clone()), "{path}");
+        assert_eq!(answer, expected_now(path, old_answer.clone(), &min), "{path}");
     }
     let viewer = expected["tokens"]["viewer"].as_str().unwrap();
     let (status, me) = server.send(Method::GET, "/api/v1/me", Some(viewer), None).await;
@@ -68,9 +121,22 @@ async fn a_v0_1_data_directory_opens_with_everything_and_the_same_device_answers
 
     let updates = expected["updates"].as_array().unwrap();
     assert!(updates.iter().any(|u| u["answer"].get("url").is_some()), "some devices are offered a bundle");
+    // v0.1 told 1.x shells inside production's 25 % rollout of 2.0.0 (which needs native 2.0.0)
+    // to update from the store; v0.2 serves them their own line's bundle, 1.0.1.
+    let offer_of_1_0_1 = updates.iter().find(|u| u["answer"]["version"] == "1.0.1" && u["answer"].get("url").is_some());
+    let up_to_date = updates.iter().find(|u| u["answer"]["error"] == "no_new_version_available");
+    let (offer_of_1_0_1, up_to_date) =
+        (offer_of_1_0_1.unwrap()["answer"].clone(), up_to_date.unwrap()["answer"].clone());
+    let mut changed = 0;
     for case in updates {
         let answer = server.updates(&case["request"]).await;
-        assert_eq!(answer, case["answer"], "{}", case["request"]);
+        let mut expected = case["answer"].clone();
+        if expected["message"] == "store_update_required" && case["request"]["version_build"] == "1.0.0" {
+            changed += 1;
+            expected =
+                if case["request"]["version_name"] == "1.0.1" { up_to_date.clone() } else { offer_of_1_0_1.clone() };
+        }
+        assert_eq!(answer, expected, "{}", case["request"]);
         // The offered bytes are still there and still what devices verify.
         if let Some(url) = answer["url"].as_str() {
             let path = url.strip_prefix("http://fixture.invalid").unwrap();
@@ -79,5 +145,6 @@ async fn a_v0_1_data_directory_opens_with_everything_and_the_same_device_answers
             assert_eq!(hex::encode(Sha256::digest(&bytes)), answer["checksum"].as_str().unwrap(), "{path}");
         }
     }
+    assert_eq!(changed, 6, "the fixture has six such devices");
     server.stop().await;
 }

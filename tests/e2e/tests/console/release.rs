@@ -225,7 +225,7 @@ async fn a_viewer_token_cannot_publish_and_is_told_why() {
 
     // And the server agrees: nothing was published.
     let channels = server.capstan_json(&["channel", "show", "production", "--app", APP]);
-    assert!(channels["target"].is_null(), "{channels}");
+    assert!(channels["lanes"][0]["target"].is_null(), "{channels}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

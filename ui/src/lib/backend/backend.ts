@@ -22,6 +22,7 @@ import type { TokenRecord } from '../../bindings/TokenRecord';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
+import type { NativeView } from '../../bindings/NativeView';
 import type { PublishDefaults } from '../../bindings/PublishDefaults';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { PublishResult } from '../../bindings/PublishResult';
@@ -43,6 +44,8 @@ export interface Backend {
   previewBundle(operationId: string, folder: string): Promise<BundlePreview>;
   /** Version and MIN_NATIVE_VERSION the build folder's project declares. */
   publishDefaults(folder: string): Promise<PublishDefaults>;
+  /** Whether the build's Capacitor project changed natively since what `channel`'s shells run. */
+  checkNative(app: string, channel: string, folder: string, version: string, minNative: string): Promise<NativeView>;
   /** Every app on the server with its channels. */
   listAppChannels(): Promise<AppChannels[]>;
   /** Packs, uploads, verifies and assigns. Reports progress under `operationId`. */
@@ -70,11 +73,13 @@ export interface Backend {
   /** Every change of a channel's target or rollout, newest first. */
   channelHistory(app: string, channel: string): Promise<HistoryEntry[]>;
   /** Starts, widens, finishes or aborts a rollout. */
-  changeRollout(app: string, channel: string, action: RolloutAction): Promise<Channel>;
+  /** `minNative`: the native line whose rollout changes (a MIN_NATIVE_VERSION or `any`). */
+  changeRollout(app: string, channel: string, action: RolloutAction, minNative?: string | null): Promise<Channel>;
   /** Gives channel `to` the bundle channel `from` serves. */
   promoteChannel(app: string, from: string, to: string): Promise<Channel>;
   /** Rolls a channel back to its previous bundle or to the store build. */
-  rollbackChannel(app: string, channel: string, to: RollbackTo): Promise<Channel>;
+  /** `minNative`: the line to roll back to its previous bundle (null: the line changed last). */
+  rollbackChannel(app: string, channel: string, to: RollbackTo, minNative: string | null): Promise<Channel>;
   /** Changes a channel's flags (null leaves a flag as it is). */
   updateChannel(app: string, channel: string, patch: SettingsPatch): Promise<Channel>;
 

@@ -13,6 +13,8 @@ export const tauriBackend: Backend = {
   pickFolder: () => invoke('pick_folder'),
   previewBundle: (operationId, folder) => invoke('preview_bundle', { operationId, folder }),
   publishDefaults: (folder) => invoke('publish_defaults', { folder }),
+  checkNative: (app, channel, folder, version, minNative) =>
+    invoke('check_native', { app, channel, folder, version, minNative }),
   listAppChannels: () => invoke('list_app_channels'),
   publishBundle: (operationId, form) => invoke('publish_bundle', { operationId, form }),
   cancelOperation: (operationId) => invoke('cancel_operation', { operationId }),
@@ -22,9 +24,10 @@ export const tauriBackend: Backend = {
   revokeToken: (id) => invoke('revoke_token', { id }),
   listChannels: (app) => invoke('list_channels', { app }),
   channelHistory: (app, channel) => invoke('channel_history', { app, channel }),
-  changeRollout: (app, channel, action) => invoke('change_rollout', { app, channel, action }),
+  changeRollout: (app, channel, action, minNative) =>
+    invoke('change_rollout', { app, channel, action, minNative: minNative ?? null }),
   promoteChannel: (app, from, to) => invoke('promote_channel', { app, from, to }),
-  rollbackChannel: (app, channel, to) => invoke('rollback_channel', { app, channel, to }),
+  rollbackChannel: (app, channel, to, minNative) => invoke('rollback_channel', { app, channel, to, minNative }),
   updateChannel: (app, channel, patch) => invoke('update_channel', { app, channel, patch }),
   listBundles: (app) => invoke('list_bundles', { app }),
   bundleHealth: (app) => invoke('bundle_health', { app }),

@@ -8,7 +8,8 @@ import type { Backend } from '../../lib/backend/backend';
 import { BackendProvider } from '../../lib/backend/context';
 import { unusedBackend } from '../../test/backends';
 import { BundlesScreen } from './BundlesScreen';
-import { makeBundle } from '../../test/fixtures';
+import type { Lane } from '../../bindings/Lane';
+import { makeBundle, makeChannel } from '../../test/fixtures';
 
 const APP = 'com.example.shop';
 
@@ -25,12 +26,8 @@ function bundle(version: string, extra: Partial<Bundle> = {}): Bundle {
   });
 }
 
-function channel(name: string, target: string | null, rollout: Channel['rollout'] = null): Channel {
-  return {
-    id: 1, app_id: APP, name, target, rollout, revision: 1, created_at_ms: 0, updated_at_ms: 0, public: true,
-    allow_self_set: false, ios: true, android: true, electron: false, allow_prod: true, allow_dev: true,
-    allow_device: true, allow_emulator: true, strategy: 'major', block_under_native: false,
-  };
+function channel(name: string, target: string | null, rollout: Lane['rollout'] = null): Channel {
+  return makeChannel({ app_id: APP, name, target, rollout, strategy: 'major', block_under_native: false });
 }
 
 const bundles = [

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Bundle } from '../../bindings/Bundle';
 import type { Channel } from '../../bindings/Channel';
+import type { Lane } from '../../bindings/Lane';
 import { bundleRows, channelUses, describeWarnings, failureBreakdown, healthHint } from './bundleRows';
 import { makeChannel } from '../../test/fixtures';
 
-function channel(name: string, target: string | null, rollout: Channel['rollout'] = null): Channel {
+function channel(name: string, target: string | null, rollout: Lane['rollout'] = null): Channel {
   return makeChannel({ app_id: 'com.example', name, target, rollout, strategy: 'major', block_under_native: false });
 }
 

@@ -4,6 +4,7 @@ import type { Bundle } from '../../bindings/Bundle';
 import type { BundleHealth } from '../../bindings/BundleHealth';
 import type { Channel } from '../../bindings/Channel';
 import { formatBytes, formatShare } from '../../lib/format';
+import { describeLine } from '../../lib/lanes';
 
 /** A channel using a bundle: as its target for everyone, or in a percentage rollout. */
 export interface ChannelUse {
@@ -36,11 +37,15 @@ const EMPTY_HEALTH = { installs: 0, failures: {}, failures_total: 0, rollbacks: 
 export function channelUses(version: string, channels: Channel[]): ChannelUse[] {
   const uses: ChannelUse[] = [];
   for (const channel of channels) {
-    if (channel.target === version) {
-      uses.push({ channel: channel.name, kind: 'target', label: 'serves everyone' });
-    }
-    if (channel.rollout?.version === version) {
-      uses.push({ channel: channel.name, kind: 'rollout', label: `rollout ${formatShare(channel.rollout.share_bp)}` });
+    const several = channel.lanes.length > 1;
+    for (const lane of channel.lanes) {
+      const on = several ? ` (${describeLine(lane.min_native)})` : '';
+      if (lane.target === version) {
+        uses.push({ channel: channel.name, kind: 'target', label: `serves everyone${on}` });
+      }
+      if (lane.rollout?.version === version) {
+        uses.push({ channel: channel.name, kind: 'rollout', label: `rollout ${formatShare(lane.rollout.share_bp)}${on}` });
+      }
     }
   }
   return uses;

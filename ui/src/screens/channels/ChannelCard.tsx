@@ -1,19 +1,25 @@
 import { useState } from 'react';
 import type { Bundle } from '../../bindings/Bundle';
 import type { Channel } from '../../bindings/Channel';
+import type { Lane } from '../../bindings/Lane';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
 import { formatShare, formatTime } from '../../lib/format';
+import { describeLine } from '../../lib/lanes';
 import { ChannelHistory } from './ChannelHistory';
 import { describeTarget, flagLabels, servesSentence } from './channelText';
 import { FlagsEditor } from './FlagsEditor';
 
-/** What the user asked to do; the screen confirms it in words, then sends it. */
+/**
+ * What the user asked to do; the screen confirms it in words, then sends it. Rollout and
+ * rollback intents name the native line they act on; a rollback without one sends every line
+ * to the store build.
+ */
 export type Intent =
-  | { kind: 'share'; channel: Channel; percent: number }
+  | { kind: 'share'; channel: Channel; lane: Lane; percent: number }
   | { kind: 'start'; channel: Channel; version: string; percent: number }
-  | { kind: 'finish'; channel: Channel }
-  | { kind: 'abort'; channel: Channel }
-  | { kind: 'rollback'; channel: Channel; to: 'previous' | 'builtin' }
+  | { kind: 'finish'; channel: Channel; lane: Lane }
+  | { kind: 'abort'; channel: Channel; lane: Lane }
+  | { kind: 'rollback'; channel: Channel; lane: Lane | null }
   | { kind: 'promote'; from: Channel; to: Channel }
   | { kind: 'flags'; channel: Channel; patch: SettingsPatch };
 
@@ -27,31 +33,109 @@ interface Props {
   onIntent: (intent: Intent) => void;
 }
 
-/** One channel: what it serves, its rollout, flags, actions and history. */
+/** One native line of a channel: what it serves, its rollout and the line's actions. */
+function LaneBlock({
+  channel,
+  lane,
+  several,
+  locked,
+  bundles,
+  onIntent,
+}: {
+  channel: Channel;
+  lane: Lane;
+  several: boolean;
+  locked: boolean;
+  bundles: Bundle[];
+  onIntent: (intent: Intent) => void;
+}) {
+  const [share, setShare] = useState(lane.rollout ? String(lane.rollout.share_bp / 100) : '10');
+  const shareValue = Number(share);
+  const shareValid = share.trim() !== '' && shareValue > 0 && shareValue <= 100;
+  const key = lane.min_native ?? 'any';
+  const servedBundle = bundles.find((b) => b.version === lane.target);
+  return (
+    <div className="lane" data-testid={`lane-${key}`} aria-label={describeLine(lane.min_native)}>
+      {several && <h3 className="lane-head">{describeLine(lane.min_native)}</h3>}
+      <dl className="facts">
+        <div>
+          <dt>Serves</dt>
+          <dd data-testid="target">{describeTarget(lane.target)}</dd>
+        </div>
+        <div>
+          <dt>Min native version</dt>
+          <dd>{servedBundle?.min_native_version ?? lane.min_native ?? (lane.target === 'builtin' ? 'n/a' : '—')}</dd>
+        </div>
+        {lane.rollout && (
+          <div className="wide">
+            <dt>Rollout</dt>
+            <dd data-testid="rollout">
+              {lane.rollout.version} to {formatShare(lane.rollout.share_bp)} of devices, since{' '}
+              {formatTime(lane.rollout.started_at_ms)}
+              <div className="progress-track" aria-hidden="true">
+                <div className="progress-fill" style={{ width: `${lane.rollout.share_bp / 100}%` }} />
+              </div>
+            </dd>
+          </div>
+        )}
+      </dl>
+      <div className="toolbar">
+        {lane.rollout && (
+          <>
+            <label className="field inline">
+              <span>Share %</span>
+              <input
+                name={several ? `share-${channel.name}-${key}` : `share-${channel.name}`}
+                type="number"
+                min={0.01}
+                max={100}
+                step="any"
+                value={share}
+                onChange={(e) => setShare(e.target.value)}
+                disabled={locked}
+              />
+            </label>
+            <button
+              className="button"
+              disabled={locked || !shareValid}
+              onClick={() => onIntent({ kind: 'share', channel, lane, percent: shareValue })}
+            >
+              Change share
+            </button>
+            <button className="button secondary" disabled={locked} onClick={() => onIntent({ kind: 'finish', channel, lane })}>
+              Finish rollout
+            </button>
+            <button className="button secondary" disabled={locked} onClick={() => onIntent({ kind: 'abort', channel, lane })}>
+              Abort rollout
+            </button>
+          </>
+        )}
+        <button
+          className="button secondary"
+          disabled={locked || lane.target === null}
+          onClick={() => onIntent({ kind: 'rollback', channel, lane })}
+        >
+          Roll back to previous
+        </button>
+      </div>
+    </div>
+  );
+}
+
+/** One channel: what it serves per native line, rollouts, flags, actions and history. */
 export function ChannelCard({ app, channel, channels, bundles, denied, onIntent }: Props) {
-  const [share, setShare] = useState(channel.rollout ? String(channel.rollout.share_bp / 100) : '10');
+  const [share, setShare] = useState('10');
   const [startVersion, setStartVersion] = useState('');
   const [promoteFrom, setPromoteFrom] = useState('');
   const [showHistory, setShowHistory] = useState(false);
   const [editing, setEditing] = useState(false);
   const locked = denied !== null;
-  const servedBundle = bundles.find((b) => b.version === channel.target);
-  const others = channels.filter((c) => c.name !== channel.name && c.target !== null);
+  const several = channel.lanes.length > 1;
+  const others = channels.filter((c) => c.name !== channel.name && c.lanes.some((l) => l.target !== null));
+  const served = new Set(channel.lanes.flatMap((l) => [l.target, l.rollout?.version]));
   const shareValue = Number(share);
   const shareValid = share.trim() !== '' && shareValue > 0 && shareValue <= 100;
-  // One share field serves both the running rollout and a new one.
-  const shareInput = (name: string) => (
-    <input
-      name={name}
-      type="number"
-      min={0.01}
-      max={100}
-      step="any"
-      value={share}
-      onChange={(e) => setShare(e.target.value)}
-      disabled={locked}
-    />
-  );
+  const allBuiltin = channel.lanes.length > 0 && channel.lanes.every((l) => l.target === 'builtin');
 
   return (
     <section className="card channel" data-testid={`channel-${channel.name}`} aria-label={`Channel ${channel.name}`}>
@@ -60,27 +144,19 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
         <span className="muted">changed {formatTime(channel.updated_at_ms)}</span>
       </header>
       <p data-testid="serves">{servesSentence(channel)}</p>
+      {denied && <p className="denied">{denied}</p>}
+      {channel.lanes.map((lane) => (
+        <LaneBlock
+          key={lane.min_native ?? 'any'}
+          channel={channel}
+          lane={lane}
+          several={several}
+          locked={locked}
+          bundles={bundles}
+          onIntent={onIntent}
+        />
+      ))}
       <dl className="facts">
-        <div>
-          <dt>Serves</dt>
-          <dd data-testid="target">{describeTarget(channel.target)}</dd>
-        </div>
-        <div>
-          <dt>Min native version</dt>
-          <dd>{servedBundle?.min_native_version ?? (channel.target === 'builtin' ? 'n/a' : '—')}</dd>
-        </div>
-        {channel.rollout && (
-          <div className="wide">
-            <dt>Rollout</dt>
-            <dd data-testid="rollout">
-              {channel.rollout.version} to {formatShare(channel.rollout.share_bp)} of devices, since{' '}
-              {formatTime(channel.rollout.started_at_ms)}
-              <div className="progress-track" aria-hidden="true">
-                <div className="progress-fill" style={{ width: `${channel.rollout.share_bp / 100}%` }} />
-              </div>
-            </dd>
-          </div>
-        )}
         <div className="wide">
           <dt>Switches</dt>
           <dd>
@@ -97,76 +173,55 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
         </div>
       </dl>
 
-      {denied && <p className="denied">{denied}</p>}
-
-      {channel.rollout ? (
+      {bundles.length > 0 && (
         <div className="toolbar">
           <label className="field inline">
-            <span>Share %</span>
-            {shareInput(`share-${channel.name}`)}
+            <span>Roll out</span>
+            <select
+              name={`start-version-${channel.name}`}
+              value={startVersion}
+              onChange={(e) => setStartVersion(e.target.value)}
+              disabled={locked}
+            >
+              <option value="">a bundle…</option>
+              {bundles
+                .filter((b) => !served.has(b.version))
+                .map((b) => (
+                  <option key={b.version} value={b.version}>
+                    {b.version}
+                    {b.min_native_version ? ` (native ${b.min_native_version}+)` : ''}
+                  </option>
+                ))}
+            </select>
+          </label>
+          <label className="field inline">
+            <span>to %</span>
+            <input
+              name={`start-share-${channel.name}`}
+              type="number"
+              min={0.01}
+              max={100}
+              step="any"
+              value={share}
+              onChange={(e) => setShare(e.target.value)}
+              disabled={locked}
+            />
           </label>
           <button
-            className="button"
-            disabled={locked || !shareValid}
-            onClick={() => onIntent({ kind: 'share', channel, percent: shareValue })}
+            className="button secondary"
+            disabled={locked || !startVersion || !shareValid}
+            onClick={() => onIntent({ kind: 'start', channel, version: startVersion, percent: shareValue })}
           >
-            Change share
-          </button>
-          <button className="button secondary" disabled={locked} onClick={() => onIntent({ kind: 'finish', channel })}>
-            Finish rollout
-          </button>
-          <button className="button secondary" disabled={locked} onClick={() => onIntent({ kind: 'abort', channel })}>
-            Abort rollout
+            Start rollout
           </button>
         </div>
-      ) : (
-        bundles.length > 0 && (
-          <div className="toolbar">
-            <label className="field inline">
-              <span>Roll out</span>
-              <select
-                name={`start-version-${channel.name}`}
-                value={startVersion}
-                onChange={(e) => setStartVersion(e.target.value)}
-                disabled={locked}
-              >
-                <option value="">a bundle…</option>
-                {bundles
-                  .filter((b) => b.version !== channel.target)
-                  .map((b) => (
-                    <option key={b.version} value={b.version}>
-                      {b.version}
-                    </option>
-                  ))}
-              </select>
-            </label>
-            <label className="field inline">
-              <span>to %</span>
-              {shareInput(`start-share-${channel.name}`)}
-            </label>
-            <button
-              className="button secondary"
-              disabled={locked || !startVersion || !shareValid}
-              onClick={() => onIntent({ kind: 'start', channel, version: startVersion, percent: shareValue })}
-            >
-              Start rollout
-            </button>
-          </div>
-        )
       )}
 
       <div className="toolbar">
         <button
           className="button secondary"
-          disabled={locked || channel.target === null}
-          onClick={() => onIntent({ kind: 'rollback', channel, to: 'previous' })}
-        >
-          Roll back to previous
-        </button>
-        <button
-          className="button secondary"
-          disabled={locked || channel.target === 'builtin'}
-          onClick={() => onIntent({ kind: 'rollback', channel, to: 'builtin' })}
+          disabled={locked || allBuiltin}
+          onClick={() => onIntent({ kind: 'rollback', channel, lane: null })}
         >
           Roll back to store build
         </button>
@@ -182,7 +237,7 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
               <option value="">Promote from…</option>
               {others.map((c) => (
                 <option key={c.name} value={c.name}>
-                  {c.name} ({describeTarget(c.target)})
+                  {c.name} ({describeLanes(c)})
                 </option>
               ))}
             </select>
@@ -221,4 +276,9 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
       {showHistory && <ChannelHistory app={app} channel={channel.name} revision={channel.revision} />}
     </section>
   );
+}
+
+/** What a channel serves in a few words, for a menu: "1.0.2", or "1.4.1 / 2.0.0". */
+function describeLanes(channel: Channel): string {
+  return channel.lanes.map((l) => describeTarget(l.target)).join(' / ');
 }

@@ -32,6 +32,7 @@ function scripted(channels: Channel[]) {
       {
         id: 2,
         channel: 'production',
+        min_native: null,
         action: 'publish',
         target_before: '1.0.0',
         target_after: '1.0.1',
@@ -41,13 +42,13 @@ function scripted(channels: Channel[]) {
         at_ms: 0,
       },
     ],
-    rollbackChannel: async (app, name, to) => {
-      calls.push(`rollback ${app} ${name} ${to}`);
-      served = served.map((c) => (c.name === name ? { ...c, target: '1.0.0', revision: c.revision + 1 } : c));
+    rollbackChannel: async (app, name, to, minNative) => {
+      calls.push(`rollback ${app} ${name} ${to} ${minNative}`);
+      served = served.map((c) => (c.name === name ? channel({ target: '1.0.0', revision: c.revision + 1 }) : c));
       return served[0];
     },
-    changeRollout: async (_app, name, action) => {
-      calls.push(`rollout ${name} ${JSON.stringify(action)}`);
+    changeRollout: async (_app, name, action, minNative) => {
+      calls.push(`rollout ${name} ${JSON.stringify(action)} ${minNative}`);
       return served[0];
     },
   };
@@ -86,7 +87,7 @@ describe('ChannelsScreen', () => {
     fireEvent.click(within(card).getByRole('button', { name: 'Roll back to previous' }));
     fireEvent.click(within(await screen.findByRole('dialog')).getByRole('button', { name: 'Roll back' }));
     expect((await screen.findByTestId('channel-notice')).textContent).toBe('production was rolled back.');
-    expect(calls).toContain(`rollback ${APP} production previous`);
+    expect(calls).toContain(`rollback ${APP} production previous any`);
     // The screen reloads and shows the new state.
     expect((await screen.findByText('Serves 1.0.0 to every device.')).tagName).toBe('P');
   });
@@ -103,7 +104,7 @@ describe('ChannelsScreen', () => {
     expect(dialog.textContent).toContain('50 % of production\'s devices will get 1.1.0 (now 10 %)');
     fireEvent.click(within(dialog).getByRole('button', { name: 'Widen rollout' }));
     await screen.findByTestId('channel-notice');
-    expect(calls).toContain('rollout production {"kind":"percent","percent":50}');
+    expect(calls).toContain('rollout production {"kind":"percent","percent":50} any');
   });
 
   it('a viewer sees why the actions are disabled', async () => {

@@ -24,6 +24,11 @@ import {
 import { describePatch } from './FlagsEditor';
 import './channels.css';
 
+/** A native line as the server's `min_native` parameter names it (`any`: no minimum). */
+function lineParam(minNative: string | null): string {
+  return minNative ?? 'any';
+}
+
 interface Pending {
   consequence: Consequence;
   run: () => Promise<Channel>;
@@ -31,20 +36,30 @@ interface Pending {
 }
 
 /** The question to confirm and the call to make for an intent. */
-async function plan(backend: Backend, app: string, intent: Intent): Promise<Pending> {
+async function plan(backend: Backend, app: string, intent: Intent, bundles: Bundle[]): Promise<Pending> {
   switch (intent.kind) {
     case 'share':
       return {
-        consequence: widenConsequence(intent.channel, intent.percent),
-        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'percent', percent: intent.percent }),
+        consequence: widenConsequence(intent.channel, intent.lane, intent.percent),
+        run: () =>
+          backend.changeRollout(
+            app,
+            intent.channel.name,
+            { kind: 'percent', percent: intent.percent },
+            lineParam(intent.lane.min_native),
+          ),
         done: `The rollout on ${intent.channel.name} now reaches ${intent.percent} % of devices.`,
       };
-    case 'start':
+    case 'start': {
+      const line = bundles.find((b) => b.version === intent.version)?.min_native_version ?? null;
       return {
         consequence: {
           title: `Roll ${intent.version} out to ${intent.percent} % of ${intent.channel.name}?`,
           lines: [
             `${intent.percent} % of ${intent.channel.name}'s devices, always the same ones, will get ${intent.version} at their next update check.`,
+            line === null
+              ? `${intent.version} runs on any native version.`
+              : `${intent.version} needs native ${line} or newer: only those devices can get it; older shells keep their own line.`,
           ],
           confirmLabel: 'Start rollout',
           danger: false,
@@ -57,29 +72,37 @@ async function plan(backend: Backend, app: string, intent: Intent): Promise<Pend
           }),
         done: `Rolling ${intent.version} out to ${intent.percent} % of ${intent.channel.name}.`,
       };
+    }
     case 'finish':
       return {
-        consequence: finishConsequence(intent.channel),
-        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'finish' }),
-        done: `Every device on ${intent.channel.name} now gets ${intent.channel.rollout?.version}.`,
+        consequence: finishConsequence(intent.channel, intent.lane),
+        run: () =>
+          backend.changeRollout(app, intent.channel.name, { kind: 'finish' }, lineParam(intent.lane.min_native)),
+        done: `Every device on ${intent.channel.name} now gets ${intent.lane.rollout?.version}.`,
       };
     case 'abort':
       return {
-        consequence: abortConsequence(intent.channel),
-        run: () => backend.changeRollout(app, intent.channel.name, { kind: 'abort' }),
+        consequence: abortConsequence(intent.channel, intent.lane),
+        run: () =>
+          backend.changeRollout(app, intent.channel.name, { kind: 'abort' }, lineParam(intent.lane.min_native)),
         done: `The rollout on ${intent.channel.name} was aborted.`,
       };
     case 'rollback': {
-      let previous: string | null = null;
-      if (intent.to === 'previous') {
-        previous = previousTarget(intent.channel, await backend.channelHistory(app, intent.channel.name));
-        if (previous === null) {
-          throw { code: 'invalid_input', message: `${intent.channel.name} has no earlier bundle to roll back to.` };
-        }
+      const lane = intent.lane;
+      if (lane === null) {
+        return {
+          consequence: rollbackConsequence(intent.channel, null, null),
+          run: () => backend.rollbackChannel(app, intent.channel.name, 'builtin', null),
+          done: `${intent.channel.name} was rolled back.`,
+        };
+      }
+      const previous = previousTarget(lane, await backend.channelHistory(app, intent.channel.name));
+      if (previous === null) {
+        throw { code: 'invalid_input', message: `${intent.channel.name} has no earlier bundle to roll back to.` };
       }
       return {
-        consequence: rollbackConsequence(intent.channel, intent.to, previous),
-        run: () => backend.rollbackChannel(app, intent.channel.name, intent.to),
+        consequence: rollbackConsequence(intent.channel, lane, previous),
+        run: () => backend.rollbackChannel(app, intent.channel.name, 'previous', lineParam(lane.min_native)),
         done: `${intent.channel.name} was rolled back.`,
       };
     }
@@ -127,9 +150,9 @@ export function ChannelsScreen() {
       if (!app) return;
       setError(null);
       setNotice(null);
-      plan(backend, app, intent).then(setPending, (e) => setError(toUiError(e)));
+      plan(backend, app, intent, load.data?.bundles ?? []).then(setPending, (e) => setError(toUiError(e)));
     },
-    [app, backend],
+    [app, backend, load.data],
   );
 
   async function confirm() {

@@ -2,7 +2,9 @@
 // sentences a release manager confirms are unit-tested.
 import type { Channel } from '../../bindings/Channel';
 import type { HistoryEntry } from '../../bindings/HistoryEntry';
+import type { Lane } from '../../bindings/Lane';
 import { formatShare } from '../../lib/format';
+import { describeLine, hasSeveralLines, laneOf } from '../../lib/lanes';
 
 /** A target as people say it. */
 export function describeTarget(target: string | null): string {
@@ -11,21 +13,40 @@ export function describeTarget(target: string | null): string {
   return target;
 }
 
-/** What every device of the channel gets, with the rollout on top. */
+/** What every device of one native line gets, with its rollout on top. */
+export function laneSentence(lane: Lane): string {
+  const base = describeTarget(lane.target);
+  if (!lane.rollout) return `${base} to every device`;
+  return `${lane.rollout.version} to ${formatShare(lane.rollout.share_bp)} of devices, ${base} to the rest`;
+}
+
+/** What the channel serves, line by line (newest first). */
 export function servesSentence(channel: Channel): string {
-  const base = describeTarget(channel.target);
-  if (!channel.rollout) return `Serves ${base} to every device.`;
-  return `${formatShare(channel.rollout.share_bp)} of devices get ${channel.rollout.version}; the rest get ${base}.`;
+  const lanes = channel.lanes;
+  if (lanes.length === 0) return 'Serves nothing yet (devices keep what they run).';
+  if (!hasSeveralLines(lanes)) {
+    const lane = lanes[0];
+    if (!lane.rollout) return `Serves ${describeTarget(lane.target)} to every device.`;
+    return `${formatShare(lane.rollout.share_bp)} of devices get ${lane.rollout.version}; the rest get ${describeTarget(lane.target)}.`;
+  }
+  const parts = lanes.map((lane) => `${describeLine(lane.min_native)}: ${laneSentence(lane)}`);
+  return `Serves ${parts.join('; ')}. Each device gets the newest bundle its native version can run.`;
+}
+
+/** " on native 2.0.0+" when the channel has several lines, else "". */
+function onLine(channel: Channel, lane: Lane): string {
+  return hasSeveralLines(channel.lanes) ? ` on ${describeLine(lane.min_native)}` : '';
 }
 
 /**
- * The target a rollback to `previous` returns to: the server's rule, mirrored. Earlier
- * rollbacks are skipped so rolling back twice goes two releases back. Null when there is none.
+ * The target a rollback of `lane` returns to: the server's rule, mirrored. Earlier rollbacks are
+ * skipped so rolling back twice goes two releases back. Null when there is none.
  */
-export function previousTarget(channel: Channel, history: HistoryEntry[]): string | null {
-  const current = channel.target;
+export function previousTarget(lane: Lane, history: HistoryEntry[]): string | null {
+  const current = lane.target;
   const entry = history.find(
     (h) =>
+      h.min_native === lane.min_native &&
       h.action !== 'rollback' &&
       h.target_after === current &&
       h.target_before !== null &&
@@ -41,59 +62,69 @@ export interface Consequence {
   danger: boolean;
 }
 
-export function widenConsequence(channel: Channel, percent: number): Consequence {
-  const rollout = channel.rollout!;
+export function widenConsequence(channel: Channel, lane: Lane, percent: number): Consequence {
+  const rollout = lane.rollout!;
   const from = formatShare(rollout.share_bp);
   const to = formatShare(Math.round(percent * 100));
   const wider = percent * 100 > rollout.share_bp;
   return {
-    title: `${wider ? 'Widen' : 'Narrow'} the ${rollout.version} rollout on ${channel.name} to ${to}?`,
+    title: `${wider ? 'Widen' : 'Narrow'} the ${rollout.version} rollout on ${channel.name}${onLine(channel, lane)} to ${to}?`,
     lines: [
       wider
         ? `${to} of ${channel.name}'s devices will get ${rollout.version} (now ${from}). Devices already on it keep it.`
         : `Only ${to} of ${channel.name}'s devices will be offered ${rollout.version} (now ${from}). Devices that installed it keep it until a newer bundle or a rollback reaches them.`,
-      `The others keep getting ${describeTarget(channel.target)}.`,
+      `The others keep getting ${describeTarget(lane.target)}.`,
     ],
     confirmLabel: wider ? 'Widen rollout' : 'Narrow rollout',
     danger: false,
   };
 }
 
-export function finishConsequence(channel: Channel): Consequence {
-  const rollout = channel.rollout!;
+export function finishConsequence(channel: Channel, lane: Lane): Consequence {
+  const rollout = lane.rollout!;
   return {
-    title: `Finish the ${rollout.version} rollout on ${channel.name}?`,
+    title: `Finish the ${rollout.version} rollout on ${channel.name}${onLine(channel, lane)}?`,
     lines: [
-      `Every device on ${channel.name} will get ${rollout.version} at its next update check (now ${formatShare(rollout.share_bp)}).`,
-      `${rollout.version} becomes what ${channel.name} serves, replacing ${describeTarget(channel.target)}.`,
+      `Every device on ${channel.name}${onLine(channel, lane)} will get ${rollout.version} at its next update check (now ${formatShare(rollout.share_bp)}).`,
+      `${rollout.version} becomes what the line serves, replacing ${describeTarget(lane.target)}.`,
     ],
     confirmLabel: 'Finish rollout',
     danger: false,
   };
 }
 
-export function abortConsequence(channel: Channel): Consequence {
-  const rollout = channel.rollout!;
+export function abortConsequence(channel: Channel, lane: Lane): Consequence {
+  const rollout = lane.rollout!;
   return {
-    title: `Abort the ${rollout.version} rollout on ${channel.name}?`,
+    title: `Abort the ${rollout.version} rollout on ${channel.name}${onLine(channel, lane)}?`,
     lines: [
       `No more devices will be offered ${rollout.version}.`,
-      `Devices that installed it are sent back to ${describeTarget(channel.target)} at their next update check.`,
+      `Devices that installed it are sent back to ${describeTarget(lane.target)} at their next update check.`,
     ],
     confirmLabel: 'Abort rollout',
     danger: true,
   };
 }
 
-export function rollbackConsequence(channel: Channel, to: 'previous' | 'builtin', previous: string | null): Consequence {
-  const destination = to === 'builtin' ? 'the store build' : describeTarget(previous);
+/** Rolling one line back to `previous`, or (lane null) every line to the store build. */
+export function rollbackConsequence(channel: Channel, lane: Lane | null, previous: string | null): Consequence {
+  if (lane === null) {
+    const lines = [
+      `Every device on ${channel.name} goes back to the store build at its next update check.`,
+      'Devices drop their live-update bundle and run the web layer shipped in the app store build.',
+    ];
+    for (const l of channel.lanes.filter((l) => l.rollout)) {
+      lines.push(`The ${l.rollout!.version} rollout (${formatShare(l.rollout!.share_bp)}) ends.`);
+    }
+    return { title: `Roll ${channel.name} back to the store build?`, lines, confirmLabel: 'Roll back', danger: true };
+  }
+  const destination = describeTarget(previous);
   const lines = [
-    `Every device on ${channel.name} goes from ${describeTarget(channel.target)} to ${destination} at its next update check.`,
+    `Every device on ${channel.name}${onLine(channel, lane)} goes from ${describeTarget(lane.target)} to ${destination} at its next update check.`,
   ];
-  if (to === 'builtin') lines.push('Devices drop their live-update bundle and run the web layer shipped in the app store build.');
-  if (channel.rollout) lines.push(`The ${channel.rollout.version} rollout (${formatShare(channel.rollout.share_bp)}) ends.`);
+  if (lane.rollout) lines.push(`The ${lane.rollout.version} rollout (${formatShare(lane.rollout.share_bp)}) ends.`);
   return {
-    title: `Roll ${channel.name} back to ${destination}?`,
+    title: `Roll ${channel.name}${onLine(channel, lane)} back to ${destination}?`,
     lines,
     confirmLabel: 'Roll back',
     danger: true,
@@ -101,12 +132,20 @@ export function rollbackConsequence(channel: Channel, to: 'previous' | 'builtin'
 }
 
 export function promoteConsequence(from: Channel, to: Channel): Consequence {
-  const lines = [
-    `Every device on ${to.name} goes from ${describeTarget(to.target)} to ${describeTarget(from.target)} (what ${from.name} serves) at its next update check.`,
-  ];
-  if (from.rollout) lines.push(`${from.name}'s own rollout of ${from.rollout.version} is not promoted.`);
-  if (to.rollout) lines.push(`The ${to.rollout.version} rollout on ${to.name} (${formatShare(to.rollout.share_bp)}) ends.`);
-  return { title: `Promote ${describeTarget(from.target)} from ${from.name} to ${to.name}?`, lines, confirmLabel: 'Promote', danger: false };
+  const served = from.lanes.filter((l) => l.target !== null);
+  const lines = served.map((lane) => {
+    const current = laneOf(to.lanes, lane.min_native);
+    const scope = hasSeveralLines(served) || hasSeveralLines(to.lanes) ? ` on ${describeLine(lane.min_native)}` : '';
+    return `Every device on ${to.name}${scope} goes from ${describeTarget(current?.target ?? null)} to ${describeTarget(lane.target)} (what ${from.name} serves) at its next update check.`;
+  });
+  for (const lane of from.lanes.filter((l) => l.rollout)) {
+    lines.push(`${from.name}'s own rollout of ${lane.rollout!.version} is not promoted.`);
+  }
+  for (const lane of to.lanes.filter((l) => l.rollout && served.some((s) => s.min_native === l.min_native))) {
+    lines.push(`The ${lane.rollout!.version} rollout on ${to.name} (${formatShare(lane.rollout!.share_bp)}) ends.`);
+  }
+  const what = served.map((l) => describeTarget(l.target)).join(' and ');
+  return { title: `Promote ${what} from ${from.name} to ${to.name}?`, lines, confirmLabel: 'Promote', danger: false };
 }
 
 /** A target in a history line, where "nothing" is enough. */
@@ -114,8 +153,13 @@ function shortTarget(target: string | null): string {
   return target === null ? 'nothing' : describeTarget(target);
 }
 
-/** One history entry as a sentence: "Rolled back from 1.0.2 to 1.0.1". */
+/** One history entry as a sentence: "Rolled back from 1.0.2 to 1.0.1", with its line when it has one. */
 export function historySentence(entry: HistoryEntry): string {
+  const sentence = historyAction(entry);
+  return entry.min_native === null ? sentence : `${describeLine(entry.min_native)}: ${sentence}`;
+}
+
+function historyAction(entry: HistoryEntry): string {
   const before = shortTarget(entry.target_before);
   const after = shortTarget(entry.target_after);
   const rolloutAfter = entry.rollout_after;

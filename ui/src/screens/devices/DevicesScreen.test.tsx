@@ -35,7 +35,7 @@ function device(device_id: string, patch: Partial<DeviceRecord> = {}): DeviceRec
   });
 }
 
-function channel(id: number, name: string, patch: Partial<Channel> = {}): Channel {
+function channel(id: number, name: string, patch: Parameters<typeof makeChannel>[0] = {}): Channel {
   return makeChannel({
     id,
     app_id: APP,

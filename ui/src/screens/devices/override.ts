@@ -41,9 +41,9 @@ export function fallbackChannel(channels: Channel[] | null, platform: string | n
   return `${own}, otherwise the app's default channel for ${where}: one of ${usable.map((c) => c.name).join(', ')}`;
 }
 
-/** What a channel serves, for the channel picker. */
+/** What a channel serves, for the channel picker (each native line's bundle). */
 export function servesWords(channel: Channel): string {
-  if (!channel.target) return 'serves nothing yet';
-  if (channel.target === 'builtin') return 'serves the store build';
-  return `serves ${channel.target}`;
+  const targets = channel.lanes.map((l) => l.target).filter((t): t is string => t !== null);
+  if (targets.length === 0) return 'serves nothing yet';
+  return `serves ${targets.map((t) => (t === 'builtin' ? 'the store build' : t)).join(' / ')}`;
 }

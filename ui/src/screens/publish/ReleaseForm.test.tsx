@@ -1,6 +1,7 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BundlePreview } from '../../bindings/BundlePreview';
+import type { NativeView } from '../../bindings/NativeView';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { Session } from '../../bindings/Session';
 import type { Backend } from '../../lib/backend/backend';
@@ -26,16 +27,30 @@ function session(role: string): Session {
   return { profile: 'local', url: 'http://127.0.0.1:8080', app: 'com.example.app', token_id: 1, token_name: 'ci', role };
 }
 
-function backend(published: PublishForm[]): Backend {
+/** A project whose native side is unchanged since what production's shells run. */
+const unchanged: NativeView = {
+  project: '/app',
+  stops: false,
+  sentence: 'native surface unchanged since 1.0.0',
+  changes: [],
+  suggested_min_native: null,
+  suggested_source: null,
+};
+
+function backend(published: PublishForm[], checks: string[] = [], native = (_minNative: string) => unchanged): Backend {
   return {
     ...unusedBackend,
+    checkNative: async (app, channel, folder, version, minNative) => {
+      checks.push(`${app} ${channel} ${folder} ${version} ${minNative}`);
+      return native(minNative);
+    },
     listAppChannels: async () => [
       {
         app: 'com.example.app',
         name: 'Example',
         channels: [
-          { name: 'beta', target: null, rollout_version: null, rollout_percent: null },
-          { name: 'production', target: '1.0.0', rollout_version: null, rollout_percent: null },
+          { name: 'beta', lanes: [] },
+          { name: 'production', lanes: [{ min_native: '2.0.0', target: '1.0.0', rollout: null }] },
         ],
       },
     ],
@@ -66,10 +81,10 @@ function backend(published: PublishForm[]): Backend {
   };
 }
 
-async function renderForm(role: string, published: PublishForm[] = []) {
+async function renderForm(role: string, published: PublishForm[] = [], custom?: Backend) {
   await act(async () => {
     render(
-      <BackendProvider backend={backend(published)}>
+      <BackendProvider backend={custom ?? backend(published)}>
         <SessionProvider session={session(role)}>
           <ReleaseForm preview={preview} />
         </SessionProvider>
@@ -121,6 +136,32 @@ describe('ReleaseForm', () => {
     expect(screen.getByTestId('verified-sha256').textContent).toBe(preview.sha256);
   });
 
+  it('stops on a native change until MIN_NATIVE_VERSION is raised, in one click', async () => {
+    const checks: string[] = [];
+    const changed = (minNative: string): NativeView =>
+      minNative === '2.1.0'
+        ? { ...unchanged, sentence: 'native surface changed since 1.0.0 (@capacitor/camera 6.0.1 → 6.1.0); MIN_NATIVE_VERSION was raised above it', changes: ['@capacitor/camera 6.0.1 → 6.1.0'] }
+        : {
+            project: '/app',
+            stops: true,
+            sentence: 'native surface changed since 1.0.0: @capacitor/camera 6.0.1 → 6.1.0; raise MIN_NATIVE_VERSION above 2.0.0',
+            changes: ['@capacitor/camera 6.0.1 → 6.1.0'],
+            suggested_min_native: '2.1.0',
+            suggested_source: 'file /app/android/app/build.gradle',
+          };
+    await renderForm('publisher', [], backend([], checks, changed));
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => {});
+    const warning = screen.getByTestId('native-check');
+    expect(warning.textContent).toContain('@capacitor/camera 6.0.1 → 6.1.0');
+    expect((screen.getByRole('button', { name: /^Publish 1.1.0/ }) as HTMLButtonElement).disabled).toBe(true);
+    await act(async () => fireEvent.click(within(warning).getByRole('button', { name: 'Raise MIN_NATIVE_VERSION to 2.1.0' })));
+    expect((screen.getByDisplayValue('2.1.0') as HTMLInputElement).name).toBe('min_native');
+    expect(checks.at(-1)).toBe('com.example.app production /app/dist 1.1.0 2.1.0');
+    expect(screen.getByTestId('native-check').textContent).toMatch(/raised above it/);
+    expect((screen.getByRole('button', { name: /^Publish 1.1.0/ }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
   it('disables publishing for roles that cannot, and says why', async () => {
     await renderForm('viewer');
     expect(screen.getByTestId('publish-denied').textContent).toMatch(/role \(viewer\) cannot publish/);
@@ -128,9 +169,16 @@ describe('ReleaseForm', () => {
     expect((screen.getByRole('button', { name: /^Publish 1.0.1/ }) as HTMLButtonElement).disabled).toBe(true);
   });
 
-  it('knows which bundle a channel serves newest', () => {
-    expect(newestServed(undefined)).toBeNull();
-    expect(newestServed({ name: 'p', target: 'builtin', rollout_version: null, rollout_percent: null })).toBeNull();
-    expect(newestServed({ name: 'p', target: '1.0.0', rollout_version: '1.2.0', rollout_percent: 5 })).toBe('1.2.0');
+  it('knows which bundle a channel serves newest on the line a bundle goes to', () => {
+    const rollout = (version: string) => ({ version, share_bp: 500, started_at_ms: 0 });
+    const two = { min_native: '2.0.0', target: '2.0.0', rollout: rollout('2.1.0') };
+    const one = { min_native: '1.0.0', target: '1.4.0', rollout: null };
+    const channel = { name: 'p', lanes: [two, one] };
+    expect(newestServed(undefined, '')).toBeNull();
+    expect(newestServed({ name: 'p', lanes: [{ min_native: null, target: 'builtin', rollout: null }] }, '')).toBeNull();
+    expect(newestServed(channel, '2')).toBe('2.1.0');
+    expect(newestServed(channel, '1.0')).toBe('1.4.0');
+    expect(newestServed(channel, '3.0.0')).toBeNull();
+    expect(newestServed(channel, ''), 'without a MIN_NATIVE_VERSION: the newest line').toBe('2.1.0');
   });
 });

@@ -13,17 +13,21 @@ import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { formatBytes } from '../../lib/format';
 import { deniedReason } from '../../lib/roles';
-import { compareSemver, parseSemver, versionProblem } from '../../lib/semver';
+import { laneOf, lineKey, newestOnLine } from '../../lib/lanes';
+import { versionProblem } from '../../lib/semver';
 import { useCurrentApp } from '../../lib/app';
 import { useSession } from '../../lib/session';
+import { NativeCheck, type NativeState } from './NativeCheck';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
-/** The newest bundle a channel serves (target or rollout), which a new version must exceed. */
-export function newestServed(channel: ChannelSummary | undefined): string | null {
-  const versions = [channel?.target, channel?.rollout_version].filter((v): v is string => !!v && v !== 'builtin');
-  const parsed = versions.map((v) => ({ v, p: parseSemver(v) })).filter((x) => x.p !== null);
-  parsed.sort((a, b) => compareSemver(b.p!, a.p!));
-  return parsed[0]?.v ?? null;
+/**
+ * The newest bundle the channel serves on the native line a new bundle goes to (its
+ * MIN_NATIVE_VERSION; without one, the channel's newest line), which the new version must exceed.
+ */
+export function newestServed(channel: ChannelSummary | undefined, minNative: string): string | null {
+  if (!channel) return null;
+  const key = lineKey(minNative);
+  return newestOnLine(key === null ? channel.lanes[0] : laneOf(channel.lanes, key));
 }
 
 type Publishing =
@@ -43,6 +47,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const [form, setForm] = useState({ app: '', channel: '', version: '', minNative: '', notes: '', rollout: '100' });
   const [publishing, setPublishing] = useState<Publishing>({ kind: 'editing' });
   const [bundles, setBundles] = useState<Bundle[]>([]);
+  const [native, setNative] = useState<NativeState | null>(null);
 
   // The app's bundles: what the channel serves now, to compare sizes and name the kept
   // MIN_NATIVE_VERSION. Only advice, so a failure just leaves it out.
@@ -50,6 +55,23 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     if (!form.app) return;
     backend.listBundles(form.app).then(setBundles, () => setBundles([]));
   }, [backend, form.app]);
+
+  // The native check follows what would be published: app, channel, version, MIN_NATIVE_VERSION.
+  useEffect(() => {
+    if (!form.app || !form.channel || !form.version.trim()) {
+      setNative(null);
+      return;
+    }
+    let current = true;
+    setNative({ kind: 'checking' });
+    backend.checkNative(form.app, form.channel, preview.folder, form.version.trim(), form.minNative.trim()).then(
+      (view) => current && setNative({ kind: 'done', view }),
+      (e) => current && setNative({ kind: 'failed', error: toUiError(e) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [backend, form.app, form.channel, form.version, form.minNative, preview.folder]);
 
   useEffect(() => {
     if (!session) return;
@@ -89,7 +111,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
 
   const app = apps.find((a) => a.app === form.app);
   const channel = app?.channels.find((c) => c.name === form.channel);
-  const current = newestServed(channel);
+  const current = newestServed(channel, form.minNative);
   const served = bundles.find((b) => b.version === current);
   const sizeJump = sizeJumpWarning(preview.zip_size, served);
   const problem = useMemo(() => (form.version ? versionProblem(form.version, current) : 'enter a version'), [form.version, current]);
@@ -143,6 +165,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     );
   }
 
+  const nativeStops = native?.kind === 'done' && native.view.stops;
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value });
   const running = publishing.kind === 'running' ? publishing : null;
   return (
@@ -166,7 +189,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
           </option>
           {app?.channels.map((c) => (
             <option key={c.name} value={c.name}>
-              {c.name} {c.target ? `(serves ${c.target})` : '(empty)'}
+              {c.name} {c.lanes.length > 0 ? `(serves ${c.lanes.map((l) => l.target ?? 'nothing').join(' / ')})` : '(empty)'}
             </option>
           ))}
         </select>
@@ -194,6 +217,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <span>Release notes</span>
         <textarea name="notes" rows={2} value={form.notes} onChange={set('notes')} />
       </label>
+      {native && (
+        <NativeCheck state={native} onRaise={(version) => setForm({ ...form, minNative: version })} />
+      )}
       {sizeJump && (
         <p className="warning full" data-testid="size-jump">
           {sizeJump}
@@ -219,8 +245,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <button
           type="submit"
           className="button"
-          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running}
-          title={denied ?? problem ?? undefined}
+          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running || nativeStops}
+          title={denied ?? problem ?? (nativeStops ? 'raise MIN_NATIVE_VERSION first: the native surface changed' : undefined)}
         >
           Publish {form.version || ''} to {form.channel || '…'}
         </button>

@@ -33,8 +33,8 @@ export function AdoptionSection({ app, refresh }: { app: string; refresh: number
 }
 
 function targetText(c: ChannelAdoption): string {
-  if (!c.target) return 'nothing yet';
-  return c.target === 'builtin' ? 'store build' : c.target;
+  const targets = c.lanes.map((l) => (l.target === null ? 'nothing yet' : l.target === 'builtin' ? 'store build' : l.target));
+  return targets.length === 0 ? 'nothing yet' : targets.join(' / ');
 }
 
 /** Per channel: what it serves, active devices and the share on the target. */
@@ -46,11 +46,13 @@ function ChannelFacts({ adoption }: { adoption: ChannelAdoption[] }) {
           <div className="adoption-name">
             <strong>{c.channel}</strong>
             <span className="muted"> serves {targetText(c)}</span>
-            {c.rollout && (
-              <span className="tag rollout">
-                rolling out {c.rollout.version} to {formatShare(c.rollout.share_bp)}
-              </span>
-            )}
+            {c.lanes
+              .filter((l) => l.rollout)
+              .map((l) => (
+                <span key={l.rollout!.version} className="tag rollout">
+                  rolling out {l.rollout!.version} to {formatShare(l.rollout!.share_bp)}
+                </span>
+              ))}
           </div>
           <div className="adoption-numbers">
             <span className="adoption-percent" data-testid={`adoption-${c.channel}`}>

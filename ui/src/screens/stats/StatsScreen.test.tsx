@@ -1,6 +1,5 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
 import type { Timeline } from '../../bindings/Timeline';
 import { CurrentAppProvider } from '../../lib/app';
@@ -9,6 +8,7 @@ import { BackendProvider } from '../../lib/backend/context';
 import { unusedBackend } from '../../test/backends';
 import { HOUR_MS } from './chartData';
 import { StatsScreen } from './StatsScreen';
+import { makeChannel } from '../../test/fixtures';
 
 // jsdom has no layout and no ResizeObserver: the charts draw at ResponsiveContainer's
 // initialDimension, so their SVG, bars and legends are really there to assert on.
@@ -16,14 +16,13 @@ const APP = 'com.example.shop';
 const adoption: ChannelAdoption[] = [
   {
     channel: 'production',
-    target: '1.0.0',
-    rollout: { version: '1.1.0', share_bp: 2500, started_at_ms: 0 },
+    lanes: [{ min_native: null, target: '1.0.0', rollout: { version: '1.1.0', share_bp: 2500, started_at_ms: 0 } }],
     active_devices: 100,
     on_target: 87,
     adoption: 0.87,
     by_bundle: { '1.0.0': 87, '1.1.0': 13 },
   },
-  { channel: 'beta', target: '1.1.0', rollout: null, active_devices: 5, on_target: 5, adoption: 1, by_bundle: { '1.1.0': 5 } },
+  { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 5, on_target: 5, adoption: 1, by_bundle: { '1.1.0': 5 } },
 ];
 
 function timeline(): Timeline {
@@ -51,7 +50,7 @@ function renderScreen(backend: Backend, app: string | null = APP) {
 }
 
 /** production serving 1.0.0. */
-const servedChannel = { name: 'production', target: '1.0.0', rollout: null } as unknown as Channel;
+const servedChannel = makeChannel({ name: 'production', target: '1.0.0' });
 
 afterEach(cleanup);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Channel } from '../../bindings/Channel';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
+import { makeChannel } from '../../test/fixtures';
 import {
   actionLabel,
   adoptionOverTime,
@@ -110,8 +110,8 @@ describe('summarize', () => {
 describe('adoptionRows', () => {
   it('makes one stacked row per channel with every version, most devices first', () => {
     const adoption: ChannelAdoption[] = [
-      { channel: 'production', target: '1.0.0', rollout: null, active_devices: 90, on_target: 80, adoption: 0.8889, by_bundle: { '1.0.0': 80, builtin: 10 } },
-      { channel: 'beta', target: '1.1.0', rollout: null, active_devices: 12, on_target: 12, adoption: 1, by_bundle: { '1.1.0': 12 } },
+      { channel: 'production', lanes: [{ min_native: null, target: '1.0.0', rollout: null }], active_devices: 90, on_target: 80, adoption: 0.8889, by_bundle: { '1.0.0': 80, builtin: 10 } },
+      { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 12, on_target: 12, adoption: 1, by_bundle: { '1.1.0': 12 } },
     ];
     const chart = adoptionRows(adoption);
     expect(chart.versions).toEqual(['1.0.0', '1.1.0', 'builtin']);
@@ -143,7 +143,7 @@ describe('words and ranges', () => {
 
 describe('adoption of served bundles over time', () => {
   const channel = (name: string, target: string | null, rollout: string | null = null) =>
-    ({ name, target, rollout: rollout ? { version: rollout, share_bp: 1000, started_at_ms: 0 } : null }) as Channel;
+    makeChannel({ name, target, rollout: rollout ? { version: rollout, share_bp: 1000, started_at_ms: 0 } : null });
 
   it('lists each served bundle once with its channels, newest first, never the store build', () => {
     expect(

@@ -205,7 +205,7 @@ export interface ServedVersion {
 export function servedVersions(channels: Channel[]): ServedVersion[] {
   const byVersion = new Map<string, string[]>();
   for (const channel of channels) {
-    for (const version of [channel.target, channel.rollout?.version]) {
+    for (const version of channel.lanes.flatMap((l) => [l.target, l.rollout?.version])) {
       if (!version || version === 'builtin') continue;
       const names = byVersion.get(version) ?? [];
       if (!names.includes(channel.name)) names.push(channel.name);

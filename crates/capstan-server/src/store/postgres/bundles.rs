@@ -4,8 +4,11 @@ use async_trait::async_trait;
 
 use super::{PostgresDatabase, commit, unique_or_backend};
 use crate::store::rows::{BundleRow, ChannelRow, convert, to_json};
-use crate::store::sql::{BLOB_KEYS, DELETE_BUNDLE, GET_BUNDLE, INSERT_BUNDLE, LIST_BUNDLES, LIST_CHANNELS};
-use crate::store::{BundleStore, NewAudit, StoreError, StoreResult, StoredBundle, refuse_if_served};
+use crate::store::sql::{
+    BLOB_KEYS, DELETE_BUNDLE, GET_BUNDLE, INSERT_BUNDLE, LIST_BUNDLES, LIST_CHANNELS, NATIVE_FINGERPRINT,
+    SET_NATIVE_FINGERPRINT,
+};
+use crate::store::{BundleStore, NewAudit, StoreError, StoreResult, StoredBundle, needs_fingerprint, refuse_if_served};
 
 #[async_trait]
 impl BundleStore for PostgresDatabase {
@@ -64,6 +67,44 @@ impl BundleStore for PostgresDatabase {
         sqlx::query(DELETE_BUNDLE).bind(app_id).bind(version).execute(&mut *tx).await.map_err(StoreError::backend)?;
         commit(tx, Some(&audit)).await?;
         row.try_into()
+    }
+
+    async fn set_native_fingerprint(
+        &self,
+        app_id: &str,
+        version: &str,
+        fingerprint: &str,
+        digest: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        // The row lock: two replicas recording different fingerprints at once cannot both see
+        // none recorded.
+        let recorded: Option<Option<String>> =
+            sqlx::query_scalar("SELECT native_digest FROM bundles WHERE app_id = $1 AND version = $2 FOR UPDATE")
+                .bind(app_id)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        if !needs_fingerprint(recorded, version, digest)? {
+            return Ok(());
+        }
+        sqlx::query(SET_NATIVE_FINGERPRINT)
+            .bind(fingerprint)
+            .bind(digest)
+            .bind(app_id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, Some(&audit)).await
+    }
+
+    async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>> {
+        let found: Option<(Option<String>,)> =
+            self.one(sqlx::query_as(NATIVE_FINGERPRINT).bind(app_id).bind(version)).await?;
+        Ok(found.and_then(|(fingerprint,)| fingerprint))
     }
 
     async fn blob_keys(&self) -> StoreResult<Vec<String>> {

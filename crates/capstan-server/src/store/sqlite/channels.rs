@@ -2,15 +2,16 @@
 //! cannot silently overwrite each other (the later one gets `Conflict`).
 
 use async_trait::async_trait;
-use capstan_core::api::{Channel, HistoryEntry, Target};
+use capstan_core::api::{Channel, HistoryEntry};
 
 use super::{SqliteDatabase, Tx, commit, unique_or_backend};
-use crate::store::rows::{ChannelRow, HistoryRow, convert, rollout_text, to_json};
+use crate::store::rows::{ChannelRow, HistoryRow, convert, to_json};
 use crate::store::sql::{
     BUNDLE_EXISTS, CHANNEL_HISTORY, GET_CHANNEL, INSERT_CHANNEL, INSERT_HISTORY, LIST_CHANNELS, SAVE_CHANNEL,
 };
 use crate::store::{
-    ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, StoreResult, changed_meanwhile, pointed_versions,
+    ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, StoreResult, changed_meanwhile, history_columns,
+    pointed_versions,
 };
 
 /// Inserts a channel inside `tx` (also used when an app is created with its default channel).
@@ -62,7 +63,7 @@ impl ChannelStore for SqliteDatabase {
         &self,
         before: &Channel,
         after: &Channel,
-        history: Option<NewHistory>,
+        history: &[NewHistory],
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
@@ -71,8 +72,7 @@ impl ChannelStore for SqliteDatabase {
         }
         let saved: Option<ChannelRow> = sqlx::query_as(SAVE_CHANNEL)
             .bind(to_json(&after.settings))
-            .bind(after.target.as_ref().map(Target::as_text))
-            .bind(rollout_text(&after.rollout))
+            .bind(to_json(&after.lanes))
             .bind(audit.at_ms)
             .bind(before.id)
             .bind(before.revision)
@@ -80,15 +80,17 @@ impl ChannelStore for SqliteDatabase {
             .await
             .map_err(StoreError::backend)?;
         let Some(saved) = saved else { return Err(changed_meanwhile(before)) };
-        if let Some(history) = history {
+        for line in history {
+            let columns = history_columns(before, after, line);
             sqlx::query(INSERT_HISTORY)
                 .bind(before.id)
-                .bind(history.action.as_str())
-                .bind(before.target.as_ref().map(Target::as_text))
-                .bind(after.target.as_ref().map(Target::as_text))
-                .bind(rollout_text(&before.rollout))
-                .bind(rollout_text(&after.rollout))
-                .bind(&history.actor)
+                .bind(&line.min_native)
+                .bind(line.action.as_str())
+                .bind(columns.target_before)
+                .bind(columns.target_after)
+                .bind(columns.rollout_before)
+                .bind(columns.rollout_after)
+                .bind(&line.actor)
                 .bind(audit.at_ms)
                 .execute(&mut *tx)
                 .await
