@@ -220,6 +220,17 @@ impl Channel {
         self.target.as_ref().and_then(Target::bundle)
     }
 
+    /// The bundles the channel serves to anyone: its target and its rollout's.
+    pub fn served_bundles(&self) -> impl Iterator<Item = &str> {
+        self.target_bundle().into_iter().chain(self.rollout.as_ref().map(|r| r.version.as_str()))
+    }
+
+    /// The bundles this channel serves that `before` (the same channel, earlier) did not: what
+    /// a change points devices at anew, which the "require signed bundles" rule checks.
+    pub fn newly_served<'a>(&'a self, before: &Channel) -> Vec<&'a str> {
+        self.served_bundles().filter(|version| !before.serves(version)).collect()
+    }
+
     /// Whether the channel serves `version` to anyone (as its target or in its rollout).
     pub fn serves(&self, version: &str) -> bool {
         self.target_bundle() == Some(version) || self.rollout.as_ref().is_some_and(|r| r.version == version)
@@ -406,6 +417,33 @@ mod tests {
         let s = ChannelSettings::default();
         assert!(!s.public && !s.allow_self_set && s.block_under_native && s.strategy == Strategy::None);
         assert!(s.ios && s.android && s.electron && s.allow_prod && s.allow_dev && s.allow_device && s.allow_emulator);
+    }
+
+    #[test]
+    fn newly_served_lists_what_a_change_points_devices_at() {
+        let channel = |target: Option<&str>, rollout: Option<&str>| Channel {
+            id: 1,
+            app_id: "a".into(),
+            name: "production".into(),
+            settings: ChannelSettings::default(),
+            target: target.map(Target::from_text),
+            rollout: rollout.map(|v| Rollout { version: v.into(), share_bp: 1000, started_at_ms: 0 }),
+            revision: 1,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let before = channel(Some("1.0.0"), None);
+        assert_eq!(channel(Some("1.0.0"), Some("1.1.0")).newly_served(&before), vec!["1.1.0"]);
+        assert_eq!(
+            channel(Some("1.1.0"), None).newly_served(&channel(Some("1.0.0"), Some("1.1.0"))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            channel(Some("builtin"), None).newly_served(&before),
+            Vec::<&str>::new(),
+            "the store build is no bundle"
+        );
+        assert_eq!(channel(Some("0.9.0"), None).newly_served(&before), vec!["0.9.0"]);
     }
 
     #[test]

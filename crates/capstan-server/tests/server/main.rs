@@ -13,6 +13,7 @@ mod management;
 mod openapi;
 mod roles;
 mod rollout;
+mod signing;
 mod stats;
 mod updates;
 mod upgrade;
