@@ -7,6 +7,8 @@
 //!   [`capstan_core::progress::Progress`] and a [`capstan_core::progress::CancelFlag`] where
 //!   they take time, so a terminal and a desktop window drive them the same way.
 //! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION).
+//! - [`signing`]: bundle signing keys (one per app, in the OS keychain), and [`publish`] signs
+//!   and encrypts with them whenever the app has registered keys.
 //!
 //! Errors are one [`ClientError`] whose [`ClientError::code`] a UI branches on.
 #![deny(missing_docs)]
@@ -20,5 +22,7 @@ mod error;
 pub mod keychain;
 pub mod profiles;
 pub mod publish;
+mod signed;
+pub mod signing;
 
 pub use error::{ClientError, ClientResult, ErrorCode};
