@@ -26,7 +26,7 @@ function session(role: string): Session {
   return { profile: 'local', url: 'http://127.0.0.1:8080', app: 'com.example.app', token_id: 1, token_name: 'ci', role };
 }
 
-function backend(published: PublishForm[]): Backend {
+function backend(published: PublishForm[], signedWith: string | null): Backend {
   return {
     ...unusedBackend,
     listAppChannels: async () => [
@@ -61,15 +61,16 @@ function backend(published: PublishForm[]): Backend {
         min_native_version: form.min_native,
         min_native_source: 'given explicitly',
         rollout_percent: form.rollout_percent === 100 ? null : form.rollout_percent,
+        signed_with: signedWith,
       };
     },
   };
 }
 
-async function renderForm(role: string, published: PublishForm[] = []) {
+async function renderForm(role: string, published: PublishForm[] = [], signedWith: string | null = null) {
   await act(async () => {
     render(
-      <BackendProvider backend={backend(published)}>
+      <BackendProvider backend={backend(published, signedWith)}>
         <SessionProvider session={session(role)}>
           <ReleaseForm preview={preview} />
         </SessionProvider>
@@ -119,6 +120,16 @@ describe('ReleaseForm', () => {
     ]);
     expect(screen.getByTestId('publish-result').textContent).toMatch(/Published 1.1.0 to production for 10 % of devices/);
     expect(screen.getByTestId('verified-sha256').textContent).toBe(preview.sha256);
+    expect(screen.queryByTestId('signed-with')).toBeNull();
+  });
+
+  it('says which key signed the bundle when the app signs its bundles', async () => {
+    await renderForm('publisher', [], 'MIIBCgKCAQEAsigned00');
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: /^Publish 1.1.0/ })));
+    expect(screen.getByTestId('signed-with').textContent).toMatch(
+      /Signed with key MIIBCgKCAQEAsigned00; the server’s copy was downloaded and opened as a device opens it/,
+    );
   });
 
   it('disables publishing for roles that cannot, and says why', async () => {
