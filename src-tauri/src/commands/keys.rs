@@ -115,7 +115,12 @@ pub async fn export_signing_key(app: String, path: String) -> Result<String, UiE
 
 /// Puts a private key file into the keychain; registers it when the server does not know it.
 #[tauri::command]
-pub async fn import_signing_key(app: String, path: String, register: bool, replace: bool) -> Result<KeyDetails, UiError> {
+pub async fn import_signing_key(
+    app: String,
+    path: String,
+    register: bool,
+    replace: bool,
+) -> Result<KeyDetails, UiError> {
     let api = connected_api().await?;
     let path = PathBuf::from(path.trim());
     Ok(signing::import(&api, &app, &path, &KeyStore::new(), registration(register), replace).await?.into())
