@@ -97,10 +97,17 @@ impl Console {
             .expect("xvfb-run is installed (make deps)");
         // `setsid` execs in place (the child is no group leader), so its pid names the group.
         let group = tauri_driver.id().expect("just spawned");
+        // Until the Console exists (whose Drop kills the group), a failed start must not leave
+        // the driver, its display and keychain running: they would hold the test's output open.
+        let starting = KillGroupOnDrop(Some(group));
         wait_for_port(port, &mut tauri_driver).await;
+        // tauri-driver listens before the WebKitWebDriver it starts does; a session asked for in
+        // between is dropped without an answer (seen on a loaded machine).
+        wait_for_port(native_port, &mut tauri_driver).await;
 
         let capabilities = serde_json::json!({ "tauri:options": { "application": binary } });
         let driver = Session::start(&format!("http://127.0.0.1:{port}"), capabilities).await;
+        starting.disarm();
         Console { driver, tauri_driver, group, binary, _exclusive: exclusive }
     }
 
@@ -211,6 +218,23 @@ impl Drop for Console {
     /// nothing lingers. After `stop` this only reaches processes that ignored SIGTERM.
     fn drop(&mut self) {
         signal_group(self.group, "KILL");
+    }
+}
+
+/// Kills a process group when dropped (a panic while starting), unless disarmed.
+struct KillGroupOnDrop(Option<u32>);
+
+impl KillGroupOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(group) = self.0 {
+            signal_group(group, "KILL");
+        }
     }
 }
 
