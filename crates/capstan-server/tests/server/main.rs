@@ -15,6 +15,7 @@ mod native;
 mod openapi;
 mod roles;
 mod rollout;
+mod signing;
 mod stats;
 mod updates;
 mod upgrade;
