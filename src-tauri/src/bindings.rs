@@ -8,14 +8,15 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_core::api::{
-        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken, CreatedToken,
-        DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, RollbackTo, SettingsPatch, Timeline,
-        TokenRecord,
+        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken,
+        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, RollbackTo,
+        SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
     use crate::commands::channels::RolloutAction;
+    use crate::commands::keys::{AppKeyStatus, KeyDetails};
     use crate::commands::publish::{AppChannels, NativeView, PublishDefaults, PublishForm, PublishResult};
     use crate::commands::session::{ProfileSummary, Session};
     use crate::error::UiError;
@@ -59,6 +60,11 @@ mod tests {
         TokenRecord::export_all(&config).unwrap();
         CreateToken::export_all(&config).unwrap();
         CreatedToken::export_all(&config).unwrap();
+        AppKeyStatus::export_all(&config).unwrap();
+        KeyDetails::export_all(&config).unwrap();
+        SigningKeyRecord::export_all(&config).unwrap();
+        AppSigning::export_all(&config).unwrap();
+        KeyCoverage::export_all(&config).unwrap();
         export_switches(dir);
     }
 

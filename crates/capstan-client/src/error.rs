@@ -147,6 +147,23 @@ pub enum ClientError {
     /// The native surface changed and MIN_NATIVE_VERSION was not raised.
     #[error("{0}")]
     NativeChanged(String),
+    /// A signing key cannot be used (corrupted, another size or algorithm, not the app's).
+    #[error("{context}: {source}")]
+    Key {
+        /// Which key: a file, `CAPSTAN_SIGNING_KEY`, the keychain's.
+        context: String,
+        /// Why.
+        #[source]
+        source: capstan_core::signing::KeyError,
+    },
+    /// What the server stores does not open the way a device opens it.
+    #[error(
+        "the bundle the server stores does not open as a device would open it ({reason}): it was not assigned to any channel"
+    )]
+    NotOpenable {
+        /// What failed, in words.
+        reason: String,
+    },
     /// The change clashes with the channel's current state (e.g. a rollout is running).
     #[error("{0}")]
     Conflict(String),
@@ -186,7 +203,8 @@ impl ClientError {
                 _ => ErrorCode::Server,
             },
             ClientError::BadResponse { .. } => ErrorCode::Server,
-            ClientError::Invalid(_) => ErrorCode::Invalid,
+            ClientError::Invalid(_) | ClientError::Key { .. } => ErrorCode::Invalid,
+            ClientError::NotOpenable { .. } => ErrorCode::ChecksumMismatch,
             ClientError::Pack { .. } | ClientError::Inspect { .. } => ErrorCode::InvalidBundle,
             ClientError::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
             ClientError::VersionRefused(_) => ErrorCode::VersionRefused,

@@ -8,6 +8,8 @@
 //!   they take time, so a terminal and a desktop window drive them the same way.
 //! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION);
 //!   [`native`]: whether the project changed natively since the bundle its shells run.
+//! - [`signing`]: bundle signing keys (one per app, in the OS keychain), and [`publish`] signs
+//!   and encrypts with them whenever the app has registered keys.
 //!
 //! Errors are one [`ClientError`] whose [`ClientError::code`] a UI branches on.
 #![deny(missing_docs)]
@@ -22,5 +24,7 @@ pub mod keychain;
 pub mod native;
 pub mod profiles;
 pub mod publish;
+mod signed;
+pub mod signing;
 
 pub use error::{ClientError, ClientResult, ErrorCode};

@@ -93,6 +93,9 @@ pub struct PublishResult {
     pub min_native_source: String,
     /// Rollout share in percent, when not everyone gets it.
     pub rollout_percent: Option<f64>,
+    /// The key id it was signed with (then it was also downloaded and opened as a device
+    /// does); `null` when the app does not sign its bundles.
+    pub signed_with: Option<String>,
 }
 
 /// Reads the version and MIN_NATIVE_VERSION a build folder's project declares.
@@ -182,8 +185,9 @@ pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
     Ok(result)
 }
 
-/// Packs, uploads (progress as `operation-progress` events: `packing`, then `uploading`),
-/// verifies the server's checksum and assigns the bundle to the channel.
+/// Packs, encrypts when the app signs its bundles, uploads, verifies and assigns the bundle to
+/// the channel; progress as `operation-progress` events: `packing`, `encrypting`, `uploading`,
+/// `verifying` (the last downloads what the server stores and opens it as a device does).
 #[tauri::command]
 pub async fn publish_bundle(
     app: AppHandle,
@@ -194,7 +198,9 @@ pub async fn publish_bundle(
     let api = connected_api().await?;
     let operation = operations.start(&operation_id);
     let prepare = EventProgress::new(app.clone(), &operation_id, "packing");
-    let upload = EventProgress::new(app, &operation_id, "uploading");
+    let sign = EventProgress::new(app.clone(), &operation_id, "encrypting");
+    let upload = EventProgress::new(app.clone(), &operation_id, "uploading");
+    let verify = EventProgress::new(app, &operation_id, "verifying");
     // Ship the zip the user previewed, not a fresh pack: files edited since then must not slip
     // in unseen. The checksum guards against the preview file being replaced meanwhile.
     let request = PublishRequest {
@@ -213,9 +219,8 @@ pub async fn publish_bundle(
         raise_min_native: false,
         force_native: false,
     };
-    let outcome =
-        publish::publish(&api, &request, PublishProgress { prepare: &prepare, upload: &upload }, &operation.flag)
-            .await?;
+    let progress = PublishProgress { prepare: &prepare, sign: &sign, upload: &upload, verify: &verify };
+    let outcome = publish::publish(&api, &request, progress, &operation.flag).await?;
     Ok(PublishResult {
         app: outcome.app,
         channel: outcome.channel,
@@ -226,5 +231,6 @@ pub async fn publish_bundle(
         min_native_version: outcome.min_native_version,
         min_native_source: outcome.min_native_source.to_string(),
         rollout_percent: outcome.rollout_percent,
+        signed_with: outcome.signature.map(|s| s.key_id),
     })
 }

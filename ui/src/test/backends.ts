@@ -39,4 +39,12 @@ export const unusedBackend: Backend = {
   setDeviceOverride: unexpected('setDeviceOverride'),
   clearDeviceOverride: unexpected('clearDeviceOverride'),
   auditLog: unexpected('auditLog'),
+  keysOverview: unexpected('keysOverview'),
+  createSigningKey: unexpected('createSigningKey'),
+  showSigningKey: unexpected('showSigningKey'),
+  exportSigningKey: unexpected('exportSigningKey'),
+  importSigningKey: unexpected('importSigningKey'),
+  registerSigningKey: unexpected('registerSigningKey'),
+  setRequireSigned: unexpected('setRequireSigned'),
+  keyCoverage: unexpected('keyCoverage'),
 };

@@ -90,6 +90,7 @@ export function makeDevice(overrides: Partial<DeviceRecord> = {}): DeviceRecord 
     is_prod: true,
     is_emulator: false,
     channel: 'production',
+    key_id: null,
     first_seen_ms: 0,
     last_seen_ms: 0,
     ...overrides,

@@ -65,11 +65,13 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         force_native: args.force_native,
     };
     let cancel = cancel_on_ctrl_c()?;
-    let (prepare, upload) = (ByteProgress::new("packing", !global.json), ByteProgress::new("uploading", !global.json));
-    let progress = PublishProgress { prepare: &prepare, upload: &upload };
+    let bar = |label| ByteProgress::new(label, !global.json);
+    let (prepare, sign, upload, verify) = (bar("packing"), bar("encrypting"), bar("uploading"), bar("verifying"));
+    let progress = PublishProgress { prepare: &prepare, sign: &sign, upload: &upload, verify: &verify };
     let outcome = publish(&connection.api, &request, progress, &cancel).await;
-    prepare.finish();
-    upload.finish();
+    for bar in [&prepare, &sign, &upload, &verify] {
+        bar.finish();
+    }
     let outcome = outcome?;
     if global.json {
         return print_json(&outcome);
@@ -84,7 +86,16 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let min_native = outcome.min_native_version.as_deref().unwrap_or("none");
     println!("  min native  {min_native} ({})", outcome.min_native_source);
     println!("  bundle      {} files, {}", outcome.files, human_bytes(outcome.size));
-    println!("  sha256      {} (verified by the server)", outcome.sha256);
+    match &outcome.signature {
+        Some(signature) => {
+            println!("  sha256      {} (of the zip, before encryption)", outcome.sha256);
+            println!(
+                "  signed      with key {} from {}; downloaded and opened as a device does",
+                signature.key_id, signature.key_source
+            );
+        }
+        None => println!("  sha256      {} (verified by the server; not signed)", outcome.sha256),
+    }
     println!("  native      {}", outcome.native);
     for warning in &outcome.warnings {
         println!("  warning     {warning}");

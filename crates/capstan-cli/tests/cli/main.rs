@@ -3,6 +3,7 @@
 mod bundle;
 mod client;
 mod e2e;
+mod keys;
 mod login;
 mod native;
 

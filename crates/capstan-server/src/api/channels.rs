@@ -84,6 +84,7 @@ async fn release(
         _ => Vec::new(),
     };
     let change = release::apply(&before, command, &history, state.now_ms())?;
+    require_signed_bundles(state, app_id, &change.channel.newly_served(&before)).await?;
     // A forced change is named as such in the audit log, so a review finds every override.
     let audit_action = format!(
         "channel.{}{}{}",
@@ -145,6 +146,38 @@ fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
             .map(|v| LineChoice::Named(Some(v.to_string())))
             .map_err(|e| AppError::bad_request("invalid_version", e.to_string())),
     }
+}
+
+/// While the app requires signed bundles, refuses pointing a channel at a bundle that is not
+/// signed with a registered key (the store checks it again inside its transaction).
+async fn require_signed_bundles(state: &AppState, app_id: &str, versions: &[&str]) -> Result<(), AppError> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let signing = state.db().app_signing(app_id).await?;
+    if !signing.require_signed {
+        return Ok(());
+    }
+    for version in versions {
+        // A missing bundle is refused by the store with its own message.
+        let Some(stored) = state.db().get_bundle(app_id, version).await? else { continue };
+        let bundle = &stored.bundle;
+        let signed_by = bundle.key_id.as_deref().filter(|_| !bundle.session_key.is_empty());
+        let message = match signed_by {
+            None => format!("bundle {version} is not signed"),
+            Some(key_id) if signing.key(key_id).is_none() => {
+                format!("bundle {version} is signed with key {key_id}, which is no longer registered")
+            }
+            Some(_) => continue,
+        };
+        return Err(AppError::bad_request(
+            "signature_required",
+            format!(
+                "app `{app_id}` requires signed bundles and {message}: publish a bundle signed with a registered key"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn share(percent: f64) -> Result<RolloutShare, AppError> {

@@ -87,7 +87,7 @@ pub const LIST_OVERRIDES: &str = "SELECT * FROM overrides WHERE app_id = $1";
 // Devices.
 /// Followed by the rows (`QueryBuilder::push_values`) and [`UPSERT_DEVICES_TAIL`].
 pub const UPSERT_DEVICES_HEAD: &str = "INSERT INTO devices (app_id, device_id, custom_id, platform, native_version, \
-     bundle_version, plugin_version, os_version, is_prod, is_emulator, channel, first_seen_ms, last_seen_ms) ";
+     bundle_version, plugin_version, os_version, is_prod, is_emulator, channel, key_id, first_seen_ms, last_seen_ms) ";
 /// The newer report wins: replicas flush their buffers independently, so a replica that heard
 /// a device earlier may write after one that heard it later, and must then change nothing
 /// (its state is older). Devices never seen before are inserted by whichever flush comes first.
@@ -95,7 +95,7 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
      platform = excluded.platform, native_version = excluded.native_version, bundle_version = excluded.bundle_version, \
      plugin_version = excluded.plugin_version, os_version = excluded.os_version, is_prod = excluded.is_prod, \
      is_emulator = excluded.is_emulator, channel = COALESCE(excluded.channel, devices.channel), \
-     last_seen_ms = excluded.last_seen_ms \
+     key_id = excluded.key_id, last_seen_ms = excluded.last_seen_ms \
      WHERE excluded.last_seen_ms >= devices.last_seen_ms";
 /// `$2` is the trimmed query (matched whole against the custom id), `$3` the lowercase
 /// LIKE pattern of it as a device id prefix (see `like_prefix`).
@@ -120,6 +120,23 @@ pub const ACTION_COUNTS: &str = "SELECT version_name, action, CAST(SUM(count) AS
 pub const EVENT_BUCKETS: &str = "SELECT (hour_ms / $1) * $1 AS start_ms, action, CAST(SUM(count) AS BIGINT) \
      FROM event_counts WHERE app_id = $2 AND hour_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
      GROUP BY start_ms, action ORDER BY start_ms, action";
+
+// Signing: registered public keys and the "require signed bundles" rule.
+pub const REQUIRE_SIGNED: &str = "SELECT require_signed FROM apps WHERE id = $1";
+pub const SET_REQUIRE_SIGNED: &str = "UPDATE apps SET require_signed = $1 WHERE id = $2";
+/// Bundle `$2` of app `$1` if it is signed with a key registered for the app now.
+pub const SIGNED_BUNDLE: &str = "SELECT b.version FROM bundles b \
+     JOIN signing_keys k ON k.app_id = b.app_id AND k.key_id = b.key_id \
+     WHERE b.app_id = $1 AND b.version = $2 AND b.session_key <> ''";
+pub const BUNDLE_SIGNER: &str = "SELECT key_id FROM bundles WHERE app_id = $1 AND version = $2";
+pub const SIGNING_KEYS: &str = "SELECT * FROM signing_keys WHERE app_id = $1 ORDER BY created_at_ms, key_id";
+pub const GET_SIGNING_KEY: &str = "SELECT * FROM signing_keys WHERE app_id = $1 AND key_id = $2";
+pub const INSERT_SIGNING_KEY: &str =
+    "INSERT INTO signing_keys (app_id, key_id, public_key, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)";
+pub const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE app_id = $1 AND key_id = $2";
+pub const KEY_ID_COUNTS: &str = "SELECT native_version, key_id, COUNT(*) FROM devices \
+     WHERE app_id = $1 AND last_seen_ms >= $2 \
+     GROUP BY native_version, key_id ORDER BY native_version, key_id NULLS FIRST";
 
 // Leases.
 /// The WHERE clause is the rule: renew our own lease, or take one that has expired.

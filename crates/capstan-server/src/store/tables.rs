@@ -55,10 +55,29 @@ use Kind::{Bool, Int, Text};
 pub const TABLES: &[Table] = &[
     Table {
         name: "apps",
-        columns: &[("id", Text), ("name", Text), ("default_channel", Text), ("created_at_ms", Int)],
+        columns: &[
+            ("id", Text),
+            ("name", Text),
+            ("default_channel", Text),
+            ("created_at_ms", Int),
+            ("require_signed", Bool),
+        ],
         key: &["id"],
         identity: false,
         growth: Growth::Updated,
+    },
+    Table {
+        name: "signing_keys",
+        columns: &[
+            ("app_id", Text),
+            ("key_id", Text),
+            ("public_key", Text),
+            ("created_by", Text),
+            ("created_at_ms", Int),
+        ],
+        key: &["app_id", "key_id"],
+        identity: false,
+        growth: Growth::UpdatedAndDeleted,
     },
     Table {
         name: "tokens",
@@ -153,6 +172,7 @@ pub const TABLES: &[Table] = &[
             ("is_prod", Bool),
             ("is_emulator", Bool),
             ("channel", Text),
+            ("key_id", Text),
             ("first_seen_ms", Int),
             ("last_seen_ms", Int),
         ],

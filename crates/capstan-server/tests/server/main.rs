@@ -18,6 +18,7 @@ mod openapi;
 mod roles;
 mod rollout;
 mod scale;
+mod signing;
 mod stats;
 mod updates;
 mod upgrade;

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use capstan_core::api::DeviceEvent;
+use capstan_core::api::{DeviceEvent, SigningKeyRecord};
 use capstan_server::migrate::{MigrateError, MigrateOptions, migrate};
+use capstan_server::store::NewAudit;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -74,6 +75,25 @@ async fn grow(server: &TestServer) {
     server.upload_ok(FIXTURE_APP, "3.0.0", "&notes=generated").await;
     server.upload_ok(FIXTURE_APP, "3.0.1", "&min_native_version=1.0.0").await;
     server.publish_forced(FIXTURE_APP, "beta", "3.0.0").await;
+    // Columns and tables later migrations added: a native fingerprint, a signing key.
+    let audit = |action: &str| NewAudit {
+        actor: "migrate-test".into(),
+        app_id: Some(FIXTURE_APP.into()),
+        action: action.into(),
+        subject: "s".into(),
+        before: None,
+        after: None,
+        at_ms: 1_760_000_000_000,
+    };
+    let db = server.state.db();
+    db.set_native_fingerprint(FIXTURE_APP, "3.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native")).await.unwrap();
+    let key = SigningKeyRecord {
+        key_id: "MIIBCgKCAQEAmigrate1".into(),
+        public_key: "pem".into(),
+        created_by: "migrate-test".into(),
+        created_at_ms: 1_760_000_000_000,
+    };
+    db.insert_signing_key(FIXTURE_APP, &key, audit("signing.key_register")).await.unwrap();
     let rollout = format!("/apps/{FIXTURE_APP}/channels/staging/rollout");
     let (status, body) = server.api(Method::POST, &rollout, Some(json!({ "version": "3.0.1", "percent": 25 }))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -82,7 +102,12 @@ async fn grow(server: &TestServer) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     for i in 0..40 {
-        let info = device_with(FIXTURE_APP, &format!("http-{i}"), json!({ "custom_id": format!("user-{i}") }));
+        let key_id = (i % 2 == 0).then_some("MIIBCgKCAQEAmigrate1");
+        let info = device_with(
+            FIXTURE_APP,
+            &format!("http-{i}"),
+            json!({ "custom_id": format!("user-{i}"), "key_id": key_id }),
+        );
         server.updates(&info).await;
     }
     let legacy = device_with(FIXTURE_APP, "legacy-1", json!({ "plugin_version": "6.27.0", "channel": "beta" }));

@@ -112,6 +112,9 @@ impl Console {
         let group = child.id().expect("just spawned");
         let mut tauri_driver = DriverGroup { child, group };
         wait_for_port(port, &mut tauri_driver.child).await;
+        // tauri-driver listens before the WebKitWebDriver it starts does; a session asked for in
+        // between is dropped without an answer (seen on a loaded machine).
+        wait_for_port(native_port, &mut tauri_driver.child).await;
 
         let capabilities = serde_json::json!({ "tauri:options": { "application": binary } });
         let driver = Session::start(&format!("http://127.0.0.1:{port}"), capabilities).await;

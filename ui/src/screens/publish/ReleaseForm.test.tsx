@@ -37,7 +37,9 @@ const unchanged: NativeView = {
   suggested_source: null,
 };
 
-function backend(published: PublishForm[], checks: string[] = [], native = (_minNative: string) => unchanged): Backend {
+type Options = { checks?: string[]; native?: (minNative: string) => NativeView; signedWith?: string | null };
+
+function backend(published: PublishForm[], { checks = [], native = () => unchanged, signedWith = null }: Options = {}): Backend {
   return {
     ...unusedBackend,
     checkNative: async (app, channel, folder, version, minNative) => {
@@ -76,6 +78,7 @@ function backend(published: PublishForm[], checks: string[] = [], native = (_min
         min_native_version: form.min_native,
         min_native_source: 'given explicitly',
         rollout_percent: form.rollout_percent === 100 ? null : form.rollout_percent,
+        signed_with: signedWith,
       };
     },
   };
@@ -134,6 +137,16 @@ describe('ReleaseForm', () => {
     ]);
     expect(screen.getByTestId('publish-result').textContent).toMatch(/Published 1.1.0 to production for 10 % of devices/);
     expect(screen.getByTestId('verified-sha256').textContent).toBe(preview.sha256);
+    expect(screen.queryByTestId('signed-with')).toBeNull();
+  });
+
+  it('says which key signed the bundle when the app signs its bundles', async () => {
+    await renderForm('publisher', [], backend([], { signedWith: 'MIIBCgKCAQEAsigned00' }));
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: /^Publish 1.1.0/ })));
+    expect(screen.getByTestId('signed-with').textContent).toMatch(
+      /Signed with key MIIBCgKCAQEAsigned00; the server’s copy was downloaded and opened as a device opens it/,
+    );
   });
 
   it('stops on a native change until MIN_NATIVE_VERSION is raised, in one click', async () => {
@@ -149,7 +162,7 @@ describe('ReleaseForm', () => {
             suggested_min_native: '2.1.0',
             suggested_source: 'file /app/android/app/build.gradle',
           };
-    await renderForm('publisher', [], backend([], checks, changed));
+    await renderForm('publisher', [], backend([], { checks, native: changed }));
     fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
     await act(async () => {});
     const warning = screen.getByTestId('native-check');

@@ -20,6 +20,14 @@ import { useSession } from '../../lib/session';
 import { NativeCheck, type NativeState } from './NativeCheck';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
 
+/** What each stage of a publish is called on its progress bar. */
+const STAGE_LABELS: Record<string, string> = {
+  packing: 'Packing',
+  encrypting: 'Encrypting',
+  uploading: 'Uploading',
+  verifying: 'Opening the server’s copy as a device would',
+};
+
 /**
  * The newest bundle the channel serves on the native line a new bundle goes to (its
  * MIN_NATIVE_VERSION; without one, the channel's newest line), which the new version must exceed.
@@ -155,6 +163,12 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
           {r.files} files, {formatBytes(r.size)}. The server verified SHA-256{' '}
           <span className="mono" data-testid="verified-sha256">{r.sha256}</span>.
         </p>
+        {r.signed_with && (
+          <p data-testid="signed-with">
+            Signed with key <span className="mono">{r.signed_with}</span>; the server’s copy was downloaded and opened
+            as a device opens it.
+          </p>
+        )}
         <p className="muted">
           MIN_NATIVE_VERSION {r.min_native_version ?? 'not set'} ({r.min_native_source}).
         </p>
@@ -228,7 +242,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
       {running && (
         <div className="full">
           <ProgressBar
-            label={running.event?.stage === 'uploading' ? 'Uploading' : 'Packing'}
+            label={STAGE_LABELS[running.event?.stage ?? 'packing'] ?? 'Packing'}
             done={running.event?.done ?? 0}
             total={running.event?.total ?? 0}
             onCancel={() => void backend.cancelOperation(running.operationId)}

@@ -9,7 +9,6 @@ use crate::store::rows::{ChannelRow, HistoryRow, convert, to_json};
 use crate::store::sql::{CHANNEL_HISTORY, GET_CHANNEL, INSERT_CHANNEL, INSERT_HISTORY, LIST_CHANNELS, SAVE_CHANNEL};
 use crate::store::{
     ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, StoreResult, changed_meanwhile, history_columns,
-    pointed_versions,
 };
 
 /// Inserts a channel inside `tx` (also used when an app is created with its default channel).
@@ -66,9 +65,10 @@ impl ChannelStore for PostgresDatabase {
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
-        for version in pointed_versions(after) {
+        for version in after.served_bundles() {
             require_bundle(&mut tx, &after.app_id, version).await?;
         }
+        super::signing::check_signed(&mut tx, &after.app_id, &after.newly_served(before)).await?;
         let saved: Option<ChannelRow> = sqlx::query_as(SAVE_CHANNEL)
             .bind(to_json(&after.settings))
             .bind(to_json(&after.lanes))

@@ -11,7 +11,6 @@ use crate::store::sql::{
 };
 use crate::store::{
     ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, StoreResult, changed_meanwhile, history_columns,
-    pointed_versions,
 };
 
 /// Inserts a channel inside `tx` (also used when an app is created with its default channel).
@@ -67,9 +66,10 @@ impl ChannelStore for SqliteDatabase {
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
-        for version in pointed_versions(after) {
+        for version in after.served_bundles() {
             require_bundle(&mut tx, &after.app_id, version).await?;
         }
+        super::signing::check_signed(&mut tx, &after.app_id, &after.newly_served(before)).await?;
         let saved: Option<ChannelRow> = sqlx::query_as(SAVE_CHANNEL)
             .bind(to_json(&after.settings))
             .bind(to_json(&after.lanes))

@@ -12,7 +12,7 @@ use crate::store::sql::{
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
-/// 13 columns × 500 rows stays under SQLite's 32 766 parameters.
+/// 14 columns × 500 rows stays under SQLite's 32 766 parameters.
 const DEVICE_ROWS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
@@ -92,6 +92,7 @@ impl DeviceStore for SqliteDatabase {
                     .push_bind(d.is_prod)
                     .push_bind(d.is_emulator)
                     .push_bind(&d.channel)
+                    .push_bind(&d.key_id)
                     .push_bind(d.first_seen_ms)
                     .push_bind(d.last_seen_ms);
             });
