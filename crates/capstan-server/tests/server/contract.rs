@@ -103,6 +103,49 @@ async fn database_contract(db: &dyn Database) {
     devices_and_events(db).await;
     leases(db).await;
     signing(db).await;
+    signing_rule_under_concurrent_changes(db).await;
+}
+
+/// Turning "require signed bundles" on while another change points a channel at an unsigned
+/// bundle: one of the two must lose, however the transactions interleave (on PostgreSQL they
+/// run side by side on two connections, as on two replicas).
+async fn signing_rule_under_concurrent_changes(db: &dyn Database) {
+    const APP: &str = "com.signing.race";
+    let app = App { id: APP.into(), name: "Race".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    let key = SigningKeyRecord {
+        key_id: "MIIBCgKCAQEAracerace".into(),
+        public_key: "pem".into(),
+        created_by: "contract".into(),
+        created_at_ms: 1,
+    };
+    db.insert_signing_key(APP, &key, audit("signing.key_register", Some(APP))).await.unwrap();
+    db.insert_bundle(&bundle(APP, "1.0.0"), audit("bundle.upload", Some(APP))).await.unwrap();
+    let mut signed = bundle(APP, "1.1.0");
+    signed.bundle.session_key = "aXY=:a2V5".into();
+    signed.bundle.key_id = Some(key.key_id.clone());
+    db.insert_bundle(&signed, audit("bundle.upload", Some(APP))).await.unwrap();
+    let point = |target: &'static str| async move {
+        let before = db.get_channel(APP, "production").await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.lane_mut(None).target = Some(Target::Bundle(target.into()));
+        db.save_channel(&before, &after, &[], audit("channel.publish", Some(APP))).await
+    };
+    for round in 0..20 {
+        point("1.1.0").await.unwrap();
+        let (rule, unsigned) =
+            tokio::join!(db.set_require_signed(APP, true, audit("signing.require", Some(APP))), point("1.0.0"));
+        let served = db.get_channel(APP, "production").await.unwrap().unwrap();
+        let required = db.app_signing(APP).await.unwrap().require_signed;
+        assert!(
+            !(required && served.serves("1.0.0")),
+            "round {round}: the rule is on and the channel serves an unsigned bundle ({rule:?}, {unsigned:?})"
+        );
+        assert!(rule.is_ok() != unsigned.is_ok(), "round {round}: exactly one wins ({rule:?}, {unsigned:?})");
+        db.set_require_signed(APP, false, audit("signing.require", Some(APP))).await.unwrap();
+    }
 }
 
 async fn signing(db: &dyn Database) {

@@ -1,9 +1,10 @@
 //! Registered public keys and the "require signed bundles" rule. Every check of the rule runs
 //! inside the write transaction of the change it guards, after locking the app's row
-//! (`FOR UPDATE`): channel saves, key removals and rule changes of one app then run one after
-//! another across replicas, and each reads what the previous one committed (`READ COMMITTED`
-//! takes a new snapshot per statement). Channel saves lock that row anyway when their trigger
-//! bumps the app's configuration revision; taking it first keeps one lock order.
+//! (`FOR NO KEY UPDATE`, the lock an UPDATE takes, so inserts referencing the app are not held
+//! up): channel saves, key removals and rule changes of one app then run one after another
+//! across replicas, and each reads what the previous one committed (`READ COMMITTED` takes a
+//! new snapshot per statement). Channel saves lock that row anyway when their trigger bumps the
+//! app's configuration revision; taking it first keeps one lock order.
 
 use async_trait::async_trait;
 use capstan_core::api::{AppSigning, Channel, SigningKeyRecord};
@@ -19,7 +20,7 @@ use crate::store::{KeyIdCount, NewAudit, SigningStore, StoreError, StoreResult};
 /// Whether `app_id` requires signed bundles, with the app's row locked until `tx` ends.
 /// `NotFound` for an unknown app.
 async fn lock_app_rule(tx: &mut Tx, app_id: &str) -> StoreResult<bool> {
-    let required: Option<bool> = sqlx::query_scalar("SELECT require_signed FROM apps WHERE id = $1 FOR UPDATE")
+    let required: Option<bool> = sqlx::query_scalar("SELECT require_signed FROM apps WHERE id = $1 FOR NO KEY UPDATE")
         .bind(app_id)
         .fetch_optional(&mut **tx)
         .await
