@@ -16,8 +16,10 @@ pub mod device;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod migrate;
 pub mod ratelimit;
 pub mod store;
+pub mod uploads;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,7 +36,8 @@ use tokio::net::TcpListener;
 
 use crate::cache::ConfigCache;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::device::download::DownloadLinks;
 use crate::ingest::Ingest;
 use crate::ratelimit::RateLimiter;
 use crate::store::{BlobStore, Database, OpenError, Storage, StoreError};
@@ -48,17 +51,25 @@ struct Inner {
     base_url: String,
     db: Arc<dyn Database>,
     blobs: Arc<dyn BlobStore>,
-    cache: ConfigCache,
+    cache: Arc<ConfigCache>,
+    /// Stops the cache's revision watcher.
+    cache_watch: tokio::sync::watch::Sender<bool>,
+    links: DownloadLinks,
     ingest: Ingest,
     limiter: RateLimiter,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
+    /// Holds the upload directory's lock while the server runs (see `uploads`).
+    _uploads: Option<uploads::UploadDir>,
     jobs: jobs::JobRunner,
 }
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Settings that cannot work together.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The storage could not be opened.
     #[error(transparent)]
     Storage(#[from] OpenError),
@@ -75,37 +86,50 @@ pub enum StartError {
     Cleanup(#[from] StoreError),
 }
 
-/// How old an unreferenced blob must be before start-up removes it. A blob is stored before
-/// its bundle row is committed (an upload's last step, a second or two); another replica may be
-/// between those two steps right now, so only what a crash left long ago is collected.
-const ORPHAN_GRACE_MS: i64 = 60 * 60 * 1000;
+use crate::store::blob::ORPHAN_GRACE_MS;
 
 impl AppState {
     /// The configured storage (the embedded SQLite file and blob directory by default). Cleans
-    /// what a crash may have left: partial uploads, and blobs that no bundle row references.
+    /// what a crash may have left: partial uploads of servers that stopped, and blobs that no
+    /// bundle row references once they are older than [`ORPHAN_GRACE_MS`].
     pub async fn open(config: Config) -> Result<AppState, StartError> {
+        config.check()?;
         let storage = store::open(&config).await?;
-        let upload_dir = config.data_dir.join("uploads");
-        if upload_dir.exists() {
-            std::fs::remove_dir_all(&upload_dir)
-                .map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
-        }
-        std::fs::create_dir_all(&upload_dir).map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
+        let root = config.data_dir.join("uploads");
+        let holder = format!("server-{}", auth::random_hex(6));
+        let uploads = uploads::UploadDir::claim(&root, &holder)
+            .map_err(|source| StartError::Dir { path: root.clone(), source })?;
         let clock = Arc::new(SystemClock);
         remove_orphan_blobs(&*storage.db, &*storage.blobs, clock.now_ms()).await?;
-        Ok(AppState::new(config, storage, clock, upload_dir))
+        let upload_dir = uploads.path().to_path_buf();
+        Ok(AppState::build(config, storage, clock, upload_dir, Some(uploads)))
     }
 
     /// A state over any storage backends and clock. Starts the background writers, so it must
     /// be called inside a Tokio runtime.
     pub fn new(config: Config, storage: Storage, clock: Arc<dyn Clock>, upload_dir: PathBuf) -> AppState {
+        AppState::build(config, storage, clock, upload_dir, None)
+    }
+
+    fn build(
+        config: Config,
+        storage: Storage,
+        clock: Arc<dyn Clock>,
+        upload_dir: PathBuf,
+        uploads: Option<uploads::UploadDir>,
+    ) -> AppState {
         let Storage { db, blobs } = storage;
         let ingest =
             Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
         let background_jobs = config.background_jobs;
+        let cache = Arc::new(ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)));
+        let (cache_watch, stop_watching) = tokio::sync::watch::channel(false);
+        ConfigCache::watch(&cache, Duration::from_millis(config.cache_check_ms), stop_watching);
         let state = AppState(Arc::new(Inner {
             base_url: config.public_base_url(),
-            cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
+            cache,
+            cache_watch,
+            links: DownloadLinks::new(&config),
             limiter: RateLimiter::new(&config.rate_limit),
             config,
             db,
@@ -113,6 +137,7 @@ impl AppState {
             ingest,
             clock,
             upload_dir,
+            _uploads: uploads,
             jobs: jobs::JobRunner::new(jobs::server_jobs(), format!("replica-{}", auth::random_hex(6))),
         }));
         if background_jobs {
@@ -136,6 +161,10 @@ impl AppState {
     /// App configuration cache.
     pub fn cache(&self) -> &ConfigCache {
         &self.0.cache
+    }
+    /// Where offered bundles are downloaded from.
+    pub fn links(&self) -> &DownloadLinks {
+        &self.0.links
     }
     /// Periodic work under database leases.
     pub fn jobs(&self) -> &jobs::JobRunner {
@@ -164,6 +193,7 @@ impl AppState {
 
     /// Writes everything buffered (device state, queued stats) and stops the writers.
     pub async fn shutdown(&self) {
+        let _ = self.0.cache_watch.send(true);
         self.0.jobs.shutdown(self).await;
         self.0.ingest.shutdown().await;
     }
@@ -173,7 +203,10 @@ async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore, now_ms: i
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
     let stored = blobs.list().await.map_err(StoreError::backend)?;
     for blob in stored {
-        if referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
+        // Only keys of the layout uploads write (`app/version/file.zip`): anything else under the
+        // store's root or prefix is not ours to remove.
+        let ours = blob.key.ends_with(".zip") && blob.key.split('/').count() == 3;
+        if !ours || referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
             continue;
         }
         tracing::info!(key = %blob.key, "removing blob left by an interrupted upload");

@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use capstan_core::protocol::{DeviceInfo, RefusalKind};
+use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
 
 use super::{client_ip, invalid_body, refusal, resolve};
 use crate::AppState;
@@ -48,7 +48,14 @@ pub async fn updates(
     if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
         return limited.into_response();
     }
-    let resolution = resolve::resolve(&snapshot, &info, state.base_url());
+    let mut resolution = resolve::resolve(&snapshot, &info, state.base_url());
+    if let UpdateAnswer::Offer(offer) = &mut resolution.answer
+        && state.links().presigned()
+        && let Some(stored) = snapshot.bundles.get(&offer.version)
+        && let Some(url) = state.links().presigned_url(state.blobs(), &stored.blob_key).await
+    {
+        offer.url = url;
+    }
     state.ingest().devices.record(device_record(&info, resolution.channel, state.now_ms()));
     Json(resolution.answer).into_response()
 }
