@@ -26,6 +26,10 @@ pub struct Config {
     pub durable_writes: bool,
     /// Device state is buffered in memory and written in batches this often.
     pub device_flush_ms: u64,
+    /// How precisely a device's `last_seen_ms` is kept: a device that reports the same state
+    /// again is written at most once per period of this length, so its last-seen time is at
+    /// most this much earlier than the last request (0: every request is written).
+    pub device_seen_precision_ms: u64,
     /// How long an app's channel and bundle configuration is served from memory before it is
     /// re-read (local writes invalidate at once; this bounds staleness across several servers).
     pub cache_ttl_ms: u64,
@@ -71,6 +75,7 @@ impl Default for Config {
             max_bundle_bytes: 512 * 1024 * 1024,
             durable_writes: true,
             device_flush_ms: 1000,
+            device_seen_precision_ms: 5 * 60 * 1000,
             cache_ttl_ms: 5000,
             stats_queue_events: 100_000,
             rate_limit: RateLimitConfig::default(),
@@ -102,6 +107,7 @@ impl std::fmt::Debug for Config {
             .field("max_bundle_bytes", &self.max_bundle_bytes)
             .field("durable_writes", &self.durable_writes)
             .field("device_flush_ms", &self.device_flush_ms)
+            .field("device_seen_precision_ms", &self.device_seen_precision_ms)
             .field("cache_ttl_ms", &self.cache_ttl_ms)
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
@@ -173,6 +179,9 @@ impl Config {
             "CAPSTAN_MAX_BUNDLE_BYTES" => self.max_bundle_bytes = parse("CAPSTAN_MAX_BUNDLE_BYTES", value)?,
             "CAPSTAN_DURABLE_WRITES" => self.durable_writes = parse("CAPSTAN_DURABLE_WRITES", value)?,
             "CAPSTAN_DEVICE_FLUSH_MS" => self.device_flush_ms = parse("CAPSTAN_DEVICE_FLUSH_MS", value)?,
+            "CAPSTAN_DEVICE_SEEN_PRECISION_MS" => {
+                self.device_seen_precision_ms = parse("CAPSTAN_DEVICE_SEEN_PRECISION_MS", value)?
+            }
             "CAPSTAN_CACHE_TTL_MS" => self.cache_ttl_ms = parse("CAPSTAN_CACHE_TTL_MS", value)?,
             "CAPSTAN_STATS_QUEUE_EVENTS" => self.stats_queue_events = parse("CAPSTAN_STATS_QUEUE_EVENTS", value)?,
             "CAPSTAN_RATE_LIMIT_PER_SECOND" => {

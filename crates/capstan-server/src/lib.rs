@@ -100,8 +100,12 @@ impl AppState {
     /// be called inside a Tokio runtime.
     pub fn new(config: Config, storage: Storage, clock: Arc<dyn Clock>, upload_dir: PathBuf) -> AppState {
         let Storage { db, blobs } = storage;
-        let ingest =
-            Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
+        let ingest = Ingest::start(
+            db.clone(),
+            Duration::from_millis(config.device_flush_ms),
+            i64::try_from(config.device_seen_precision_ms).unwrap_or(i64::MAX),
+            config.stats_queue_events,
+        );
         let background_jobs = config.background_jobs;
         let state = AppState(Arc::new(Inner {
             base_url: config.public_base_url(),

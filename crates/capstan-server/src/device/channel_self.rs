@@ -45,8 +45,8 @@ async fn device_and_app(
     peer: SocketAddr,
     headers: &HeaderMap,
     fields: &Map<String, Value>,
-) -> Result<(DeviceInfo, Arc<AppSnapshot>), Response> {
-    let info = DeviceInfo::from_fields(fields);
+) -> Result<(DeviceInfo<'static>, Arc<AppSnapshot>), Response> {
+    let info = DeviceInfo::from_fields(fields).into_owned();
     if let Err(missing) = info.check_required() {
         return Err(refusal("missing_info", RefusalKind::Failed, missing.to_string()));
     }
@@ -73,7 +73,7 @@ async fn open(
     headers: &HeaderMap,
     query: QueryFields,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Map<String, Value>, DeviceInfo, Arc<AppSnapshot>), Response> {
+) -> Result<(Map<String, Value>, DeviceInfo<'static>, Arc<AppSnapshot>), Response> {
     let fields = fields(query, body)?;
     let (info, snapshot) = device_and_app(state, peer, headers, &fields).await?;
     Ok((fields, info, snapshot))
@@ -103,8 +103,8 @@ pub async fn set(
     }
     if !is_current_plugin(&info.plugin_version) {
         let entry = DeviceOverride {
-            app_id: info.app_id.clone(),
-            device_id: info.device_id.clone(),
+            app_id: info.app_id.to_string(),
+            device_id: info.device_id.to_string(),
             channel_id: channel.id,
             source: OverrideSource::Device,
             set_at_ms: state.now_ms(),

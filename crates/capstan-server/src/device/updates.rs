@@ -14,7 +14,7 @@ use capstan_core::protocol::{DeviceInfo, RefusalKind};
 use super::{client_ip, invalid_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
-use capstan_core::api::DeviceRecord;
+use crate::ingest::Sighting;
 
 /// The handler.
 pub async fn updates(
@@ -49,25 +49,24 @@ pub async fn updates(
         return limited.into_response();
     }
     let resolution = resolve::resolve(&snapshot, &info, state.base_url());
-    state.ingest().devices.record(device_record(&info, resolution.channel, state.now_ms()));
+    state.ingest().devices.record(&sighting(&info, resolution.channel, state.now_ms()));
     Json(resolution.answer).into_response()
 }
 
-/// What the device told us, as stored.
-pub fn device_record(info: &DeviceInfo, channel: Option<String>, now_ms: i64) -> DeviceRecord {
-    DeviceRecord {
-        app_id: info.app_id.clone(),
-        device_id: info.device_id.clone(),
-        custom_id: info.custom_id.clone(),
-        platform: info.platform.clone(),
-        native_version: info.version_build.clone(),
-        bundle_version: info.version_name.clone(),
-        plugin_version: info.plugin_version.clone(),
-        os_version: info.version_os.clone(),
+/// What the device told us, as it is stored.
+pub fn sighting<'a>(info: &'a DeviceInfo<'_>, channel: Option<&'a str>, now_ms: i64) -> Sighting<'a> {
+    Sighting {
+        app_id: &info.app_id,
+        device_id: &info.device_id,
+        custom_id: &info.custom_id,
+        platform: &info.platform,
+        native_version: &info.version_build,
+        bundle_version: &info.version_name,
+        plugin_version: &info.plugin_version,
+        os_version: &info.version_os,
         is_prod: info.is_prod,
         is_emulator: info.is_emulator,
         channel,
-        first_seen_ms: now_ms,
-        last_seen_ms: now_ms,
+        seen_ms: now_ms,
     }
 }
