@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::client_addr::Cidr;
+
 /// Everything `capstan-server serve` needs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -37,6 +39,15 @@ pub struct Config {
     pub stats_queue_events: usize,
     /// Per-client-address rate limit on device endpoints.
     pub rate_limit: RateLimitConfig,
+    /// Limits on client connections (both listeners together).
+    pub connections: ConnectionsConfig,
+    /// Per-address budgets of `/stats`, checked before a body is read or parsed.
+    pub stats_limit: StatsLimitConfig,
+    /// Raw stats events older than this many days are deleted by a background job (the
+    /// hourly counters are kept); 0 keeps them forever.
+    pub stats_retention_days: u32,
+    /// Limits on channels that legacy plugins store with `setChannel`.
+    pub channel_self: ChannelSelfConfig,
     /// Database URL for an external database (reserved for PostgreSQL; may hold a password).
     pub database_url: Option<String>,
     /// Run periodic jobs (rollout plans, retention) on a timer. Tests that move an injected
@@ -52,16 +63,97 @@ pub struct RateLimitConfig {
     pub per_second: u32,
     /// Requests allowed in a burst.
     pub burst: u32,
-    /// Header carrying the client address when behind a proxy (e.g. `x-forwarded-for`); its
-    /// first address is used. Unset: the TCP peer address.
+    /// Header carrying the client address when behind a proxy (e.g. `x-forwarded-for`), read
+    /// only from `trusted_proxies`. Unset: the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// Address blocks of the reverse proxies in front of the server (`["127.0.0.1", "10.0.0.0/8"]`).
+    /// `client_ip_header` is honoured only on requests from these, and the client is the
+    /// right-most address in it that is not one of them. Empty: the header is never read.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// Per-address budgets of `/stats` (token buckets). A request is refused with 429 before its
+/// body is read when its address has no bytes or events left; an accepted body is charged its
+/// full size and event count, so one address gets at most `burst + seconds × per_second` of
+/// each, plus one body.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsLimitConfig {
+    /// Events a second per address (0: no event budget).
+    pub events_per_second: u32,
+    /// Events saved up per address.
+    pub events_burst: u32,
+    /// Body bytes a second per address (0: no byte budget).
+    pub bytes_per_second: u64,
+    /// Body bytes saved up per address.
+    pub bytes_burst: u64,
+}
+
+impl Default for StatsLimitConfig {
+    fn default() -> Self {
+        // A carrier NAT with ten thousand devices behind one address sends tens of events a
+        // second at peak (plugins batch a few events a minute per device): far below these.
+        StatsLimitConfig {
+            events_per_second: 1_000,
+            events_burst: 10_000,
+            bytes_per_second: 1024 * 1024,
+            bytes_burst: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Bounds on the channel overrides legacy plugins store with `setChannel` (current plugins
+/// keep their channel themselves; nothing is stored for them).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSelfConfig {
+    /// Most device-chosen overrides stored per app; past it, new devices are refused
+    /// (`channel_override_limit`) until some are removed. Operator overrides do not count.
+    pub max_overrides_per_app: usize,
+    /// Stored changes a second per client address (0: unlimited).
+    pub writes_per_second: u32,
+    /// Stored changes saved up per address.
+    pub writes_burst: u32,
+    /// A device may change its stored channel at most once per this many ms.
+    pub device_change_interval_ms: u64,
+}
+
+impl Default for ChannelSelfConfig {
+    fn default() -> Self {
+        ChannelSelfConfig {
+            max_overrides_per_app: 100_000,
+            writes_per_second: 2,
+            writes_burst: 60,
+            device_change_interval_ms: 10_000,
+        }
+    }
+}
+
+/// Limits on client connections, so that sockets that never finish a request cannot starve
+/// the server (see `crate::connections`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Most open client connections; lowered at start to what the open-files limit allows.
+    pub max: usize,
+    /// A request's head must arrive within this many ms of the server waiting for it: after
+    /// the connection opens, and after each answer (so also the idle keep-alive timeout).
+    pub header_timeout_ms: u64,
+    /// A device request's body must arrive within this many ms after its head.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig { max: 10_000, header_timeout_ms: 20_000, body_timeout_ms: 30_000 }
+    }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         // Generous: many devices share one address behind carrier NAT, and protocol.md asks
         // for 429s sparingly (legacy plugins stop talking after one).
-        RateLimitConfig { per_second: 200, burst: 400, client_ip_header: None }
+        RateLimitConfig { per_second: 200, burst: 400, client_ip_header: None, trusted_proxies: Vec::new() }
     }
 }
 
@@ -79,6 +171,10 @@ impl Default for Config {
             cache_ttl_ms: 5000,
             stats_queue_events: 100_000,
             rate_limit: RateLimitConfig::default(),
+            connections: ConnectionsConfig::default(),
+            stats_limit: StatsLimitConfig::default(),
+            stats_retention_days: 0,
+            channel_self: ChannelSelfConfig::default(),
             database_url: None,
             background_jobs: true,
         }
@@ -111,6 +207,10 @@ impl std::fmt::Debug for Config {
             .field("cache_ttl_ms", &self.cache_ttl_ms)
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
+            .field("connections", &self.connections)
+            .field("stats_limit", &self.stats_limit)
+            .field("stats_retention_days", &self.stats_retention_days)
+            .field("channel_self", &self.channel_self)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("background_jobs", &self.background_jobs)
             .finish()
@@ -189,6 +289,21 @@ impl Config {
             }
             "CAPSTAN_RATE_LIMIT_BURST" => self.rate_limit.burst = parse("CAPSTAN_RATE_LIMIT_BURST", value)?,
             "CAPSTAN_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value).filter(|v| !v.is_empty()),
+            "CAPSTAN_MAX_CONNECTIONS" => self.connections.max = parse("CAPSTAN_MAX_CONNECTIONS", value)?,
+            "CAPSTAN_HEADER_TIMEOUT_MS" => {
+                self.connections.header_timeout_ms = parse("CAPSTAN_HEADER_TIMEOUT_MS", value)?
+            }
+            "CAPSTAN_BODY_TIMEOUT_MS" => self.connections.body_timeout_ms = parse("CAPSTAN_BODY_TIMEOUT_MS", value)?,
+            "CAPSTAN_TRUSTED_PROXIES" => {
+                self.rate_limit.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ConfigError::Env { name: "CAPSTAN_TRUSTED_PROXIES", value: value.clone() })?
+            }
+            "CAPSTAN_STATS_RETENTION_DAYS" => self.stats_retention_days = parse("CAPSTAN_STATS_RETENTION_DAYS", value)?,
             "CAPSTAN_DATABASE_URL" => self.database_url = Some(value).filter(|v| !v.is_empty()),
             _ => {}
         }

@@ -28,7 +28,7 @@ pub fn choose_channel<'a>(
     snapshot: &'a AppSnapshot,
     info: &DeviceInfo,
 ) -> Result<(&'a Channel, ChannelSource), UpdateAnswer> {
-    if let Some(channel) = snapshot.overrides.get(&*info.device_id).and_then(|o| snapshot.channel_by_id(o.channel_id)) {
+    if let Some(channel) = snapshot.overrides.channel_id(&info.device_id).and_then(|id| snapshot.channel_by_id(id)) {
         return Ok((channel, ChannelSource::Override));
     }
     if let Some(channel) = info.default_channel.as_deref().and_then(|name| snapshot.channel(name)) {

@@ -2,25 +2,54 @@
 //! (legacy), any action. The plugin deletes a batch on 2xx and drops it for good on other 4xx,
 //! so only bodies that are not events at all get a 4xx, and 2xx waits for the commit.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{StatsBodyError, StatsEvent};
 use serde::Serialize;
 
-use super::{client_ip, invalid_body};
+use super::{MAX_STATS_BODY, client_ip, declared_length, invalid_body, read_body};
 use crate::AppState;
+use crate::config::StatsLimitConfig;
 use crate::error::AppError;
 use crate::ingest::StatsRejected;
+use crate::ratelimit::{Limited, RateLimiter};
 use capstan_core::api::DeviceEvent;
 
 /// Most events in one body (the plugin sends at most 200).
 pub const MAX_EVENTS_PER_BODY: usize = 1000;
+
+/// What one address may send to `/stats` (settings `stats_limit`): body bytes and events per
+/// second. Checked before a body is read, so a flood costs a table lookup per request, not a
+/// read and a parse.
+pub struct StatsBudget {
+    bytes: RateLimiter,
+    events: RateLimiter,
+}
+
+impl StatsBudget {
+    /// Budgets with these settings.
+    pub fn new(config: &StatsLimitConfig) -> StatsBudget {
+        StatsBudget {
+            bytes: RateLimiter::with_rate(config.bytes_per_second, config.bytes_burst),
+            events: RateLimiter::with_rate(u64::from(config.events_per_second), u64::from(config.events_burst)),
+        }
+    }
+
+    /// Before reading the body: the address must have bytes and events left; a declared body
+    /// size is charged now.
+    fn admit(&self, ip: IpAddr, declared: Option<u64>) -> Result<(), Limited> {
+        self.events.has_budget(ip)?;
+        match declared {
+            Some(length) => self.bytes.charge(ip, length as f64),
+            None => self.bytes.has_budget(ip),
+        }
+    }
+}
 
 /// The answer to a body that was read: `dropped` counts what was not stored (elements that are
 /// not events, events without an app or device id, events of apps this server does not have);
@@ -41,15 +70,23 @@ pub async fn stats(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let bytes = match body {
+    let ip = client_ip(&state, &headers, peer);
+    let declared = declared_length(&headers);
+    if let Err(limited) = state.limiter().check(ip).and_then(|()| state.stats_budget().admit(ip, declared)) {
+        return limited.into_response();
+    }
+    let bytes = match read_body(&state, &headers, body, MAX_STATS_BODY).await {
         Ok(bytes) => bytes,
-        Err(rejection) => {
-            return invalid_body(rejection.status() == StatusCode::PAYLOAD_TOO_LARGE, "cannot read request body");
-        }
+        Err(answer) => return answer,
     };
-    // Read flat from the bytes (no JSON tree): a batch holds up to 200 events.
+    if declared.is_none()
+        && let Err(limited) = state.stats_budget().bytes.charge(ip, bytes.len() as f64)
+    {
+        return limited.into_response();
+    }
+    // Typed and borrowed from the bytes (no JSON tree): a batch holds up to 200 events.
     let batch = match StatsEvent::parse_json_slice(&bytes, MAX_EVENTS_PER_BODY) {
         Ok(batch) => batch,
         Err(too_many @ StatsBodyError::TooManyEvents(_)) => return invalid_body(true, &too_many.to_string()),
@@ -59,6 +96,9 @@ pub async fn stats(
     // one good event among bad ones is stored, and the rest counted as dropped.
     if batch.events.is_empty() && batch.dropped > 0 {
         return invalid_body(false, &StatsBodyError::NotEvents.to_string());
+    }
+    if let Err(limited) = state.stats_budget().events.charge(ip, (batch.events.len() + batch.dropped) as f64) {
+        return limited.into_response();
     }
     let now = state.now_ms();
     let mut dropped = batch.dropped;
@@ -92,9 +132,6 @@ pub async fn stats(
     }
     if records.is_empty() {
         return acknowledged(dropped);
-    }
-    if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
-        return limited.into_response();
     }
     match state.ingest().stats.submit(records).await {
         Ok(()) => acknowledged(dropped),

@@ -9,7 +9,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, Tx, commit};
 use crate::store::rows::EventRow;
-use crate::store::{ActionCount, EventStore, StoreError, StoreResult, device_key};
+use crate::store::{ActionCount, EventStore, StoreError, StoreResult, UNKNOWN_VERSION, device_key};
 
 /// Rows per multi-row INSERT: 14 columns × 800 stays under SQLite's 32 766 parameters.
 const EVENT_ROWS_PER_STATEMENT: usize = 800;
@@ -56,7 +56,10 @@ async fn insert_event_rows(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<(
 }
 
 /// Adds a batch to the hourly counters: summed per (app, hour, bundle, action) in memory
-/// first, so a batch of thousands of events upserts a handful of rows.
+/// first, so a batch of thousands of events upserts a handful of rows. Counters are kept per
+/// bundle only for versions that are bundles of the app (and `builtin`); any other version a
+/// device names is counted under [`UNKNOWN_VERSION`], so made-up versions cannot multiply the
+/// counter rows. The raw events keep the version as sent.
 async fn add_event_counts(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<()> {
     let mut counts: HashMap<(&str, i64, &str, &str), i64> = HashMap::new();
     for e in events {
@@ -65,13 +68,25 @@ async fn add_event_counts(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<()
     }
     let counts: Vec<_> = counts.into_iter().collect();
     for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ");
+        // Portable SQL: VALUES columns are column1..column5 in SQLite and PostgreSQL alike, and
+        // the GROUP BY merges versions that became the same bucket, so no key repeats in one
+        // statement (PostgreSQL refuses that in an upsert). `WHERE true` keeps SQLite from
+        // reading the upsert's ON as a join's.
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) \
+             SELECT app_id, hour_ms, version_name, action, SUM(n) FROM (SELECT column1 AS app_id, column2 AS hour_ms, \
+             CASE WHEN column3 IN ('', 'builtin') OR EXISTS \
+               (SELECT 1 FROM bundles WHERE bundles.app_id = column1 AND bundles.version = column3) \
+             THEN column3 ELSE ",
+        );
+        query.push_bind(UNKNOWN_VERSION);
+        query.push(" END AS version_name, column4 AS action, column5 AS n FROM (");
         query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
             row.push_bind(*app).push_bind(*hour).push_bind(*version).push_bind(*action).push_bind(*n);
         });
         query.push(
-            " ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
+            ") AS batch) AS counted WHERE true GROUP BY app_id, hour_ms, version_name, action \
+             ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
         );
         query.build().execute(&mut **tx).await.map_err(StoreError::backend)?;
     }
@@ -112,6 +127,23 @@ impl EventStore for SqliteDatabase {
             )
             .await?;
         Ok(rows.into_iter().map(DeviceEvent::from).collect())
+    }
+
+    async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        // Ids grow with receipt time, so the oldest events are the lowest ids: walk them in
+        // rowid order (no index on the time needed) and stop at the first that is young enough.
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $2) AND received_ms < $1",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?
+        .rows_affected();
+        commit(tx, None).await?;
+        Ok(deleted)
     }
 
     async fn count_events(&self, app_id: &str) -> StoreResult<i64> {
