@@ -303,6 +303,12 @@ impl Config {
                     .collect::<Result<_, _>>()
                     .map_err(|_| ConfigError::Env { name: "CAPSTAN_TRUSTED_PROXIES", value: value.clone() })?
             }
+            "CAPSTAN_STATS_EVENTS_PER_SECOND" => {
+                self.stats_limit.events_per_second = parse("CAPSTAN_STATS_EVENTS_PER_SECOND", value)?
+            }
+            "CAPSTAN_STATS_BYTES_PER_SECOND" => {
+                self.stats_limit.bytes_per_second = parse("CAPSTAN_STATS_BYTES_PER_SECOND", value)?
+            }
             "CAPSTAN_STATS_RETENTION_DAYS" => self.stats_retention_days = parse("CAPSTAN_STATS_RETENTION_DAYS", value)?,
             "CAPSTAN_DATABASE_URL" => self.database_url = Some(value).filter(|v| !v.is_empty()),
             _ => {}

@@ -143,7 +143,7 @@ impl DeviceStore for SqliteDatabase {
         let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
         let rows: Vec<DeviceRow> = self.all(sqlx::query_as("SELECT * FROM devices WHERE app_id = $1 \
-             AND ($2 IS NULL OR device_id LIKE $3 ESCAPE '\\' OR custom_id = $2) \
+             AND ($2 IS NULL OR device_id LIKE $3 ESCAPE '\\' OR (custom_id = $2 AND custom_id <> '')) \
              AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR native_version = $5) AND ($6 IS NULL OR bundle_version = $6) \
              ORDER BY last_seen_ms DESC LIMIT $7",)
         .bind(app_id)
