@@ -5,9 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{StatsBodyError, StatsEvent};
 use serde::Serialize;
@@ -69,15 +67,17 @@ fn is_zero(n: &usize) -> bool {
 pub async fn stats(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let ip = client_ip(&state, &headers, peer);
-    let declared = declared_length(&headers);
+    // Taken apart rather than extracted as `HeaderMap` (which clones every header).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let ip = client_ip(&state, headers, peer);
+    let declared = declared_length(headers);
     if let Err(limited) = state.limiter().check(ip).and_then(|()| state.stats_budget().admit(ip, declared)) {
         return limited.into_response();
     }
-    let bytes = match read_body(&state, &headers, body, MAX_STATS_BODY).await {
+    let bytes = match read_body(&state, headers, body, MAX_STATS_BODY).await {
         Ok(bytes) => bytes,
         Err(answer) => return answer,
     };

@@ -4,9 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{DeviceInfo, RefusalKind};
 
@@ -19,10 +17,12 @@ use crate::ingest::Sighting;
 pub async fn updates(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let bytes = match read_body(&state, &headers, body, MAX_INFO_BODY).await {
+    // Taken apart rather than extracted as `HeaderMap` (which clones every header).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let bytes = match read_body(&state, headers, body, MAX_INFO_BODY).await {
         Ok(bytes) => bytes,
         Err(answer) => return answer,
     };
@@ -42,7 +42,7 @@ pub async fn updates(
         }
         Err(error) => return AppError::from(error).into_response(),
     };
-    if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
+    if let Err(limited) = state.limiter().check(client_ip(&state, headers, peer)) {
         return limited.into_response();
     }
     let resolution = resolve::resolve(&snapshot, &info, state.base_url());
