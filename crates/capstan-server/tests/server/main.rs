@@ -3,6 +3,7 @@
 
 mod support;
 
+mod abuse;
 mod channel_self;
 mod contract;
 mod crash;
