@@ -30,7 +30,7 @@ DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light ca
 
 UI := ui
 
-.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates bench-delta \
+.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates bench-delta bench-abuse \
   dist dist-tools dist-check
 
 help:
@@ -106,7 +106,7 @@ dist-check: dist
 bench-deps: deps
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates bench-delta
+bench: bench-deps bench-pack bench-updates bench-delta bench-abuse
 
 bench-pack:
 	python3 bench/pack/run.py
@@ -116,3 +116,6 @@ bench-updates:
 
 bench-delta:
 	python3 bench/delta/run.py
+
+bench-abuse:
+	bash bench/abuse/run.sh
