@@ -63,6 +63,8 @@ pub struct Sighting<'a> {
     pub plugin_version: &'a str,
     /// OS version.
     pub os_version: &'a str,
+    /// Key id the app trusts (None: the device sent none).
+    pub key_id: Option<&'a str>,
     /// Production build.
     pub is_prod: bool,
     /// Emulator.
@@ -88,6 +90,7 @@ impl Sighting<'_> {
             bundle_version,
             plugin_version,
             os_version,
+            key_id,
             is_prod,
             is_emulator,
             channel,
@@ -99,7 +102,7 @@ impl Sighting<'_> {
         };
         let mut state = hasher.build_hasher();
         (key, app_id, device_id, custom_id, platform, native_version, bundle_version).hash(&mut state);
-        (plugin_version, os_version, is_prod, is_emulator, channel, period).hash(&mut state);
+        (plugin_version, os_version, key_id, is_prod, is_emulator, channel, period).hash(&mut state);
         state.finish().max(1)
     }
 
@@ -116,6 +119,7 @@ impl Sighting<'_> {
             bundle_version,
             plugin_version,
             os_version,
+            key_id,
             is_prod,
             is_emulator,
             channel,
@@ -133,6 +137,11 @@ impl Sighting<'_> {
         set(&mut record.bundle_version, bundle_version);
         set(&mut record.plugin_version, plugin_version);
         set(&mut record.os_version, os_version);
+        match (key_id, &mut record.key_id) {
+            (Some(now), Some(stored)) => set(stored, now),
+            (Some(now), stored) => *stored = Some(now.to_owned()),
+            (None, stored) => *stored = None,
+        }
         record.is_prod = is_prod;
         record.is_emulator = is_emulator;
         match (channel, &mut record.channel) {
@@ -451,6 +460,7 @@ mod tests {
             bundle_version: bundle,
             plugin_version: "8.0.0",
             os_version: "14",
+            key_id: None,
             is_prod: true,
             is_emulator: false,
             channel,

@@ -64,6 +64,7 @@ pub fn sighting<'a>(info: &'a DeviceInfo<'_>, channel: Option<&'a str>, now_ms: 
         is_prod: info.is_prod,
         is_emulator: info.is_emulator,
         channel,
+        key_id: info.key_id.as_deref(),
         seen_ms: now_ms,
     }
 }
