@@ -4,10 +4,12 @@
 #      device-chosen channels stored beforehand; prints both req/s and the ratio (goal >= 0.6).
 #   2. /updates latency (wrk, few connections) alone, then during 10 s of maximal /stats traffic
 #      from one address; prints both p99 and how much the data directory grew (goal < 60 MB).
+#   3. idle_sockets.py: open-files limits at 1,024 (soft and hard), 1,100 idle sockets; /healthz
+#      and /updates must still answer, and an unfinished request head is closed in time.
 # The general per-address limit is off (CAPSTAN_RATE_LIMIT_PER_SECOND=0): every client here is
 # 127.0.0.1, and /updates is the measure, not the attacker. The limits under test are the ones
 # these floods meet: channel_self.* and stats_limit.*, at their defaults.
-# Needs: cargo, wrk, curl, python3. Knobs: BENCH_SECONDS (default 10).
+# Needs: cargo, wrk, curl, zip, python3, prlimit (util-linux). Knobs: BENCH_SECONDS (default 10).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +18,7 @@ seconds="${BENCH_SECONDS:-10}"
 app="com.bench.app"
 version="1.0.1"
 
-for tool in cargo wrk curl zip python3; do
+for tool in cargo wrk curl zip python3 prlimit; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install wrk curl zip python3)" >&2; exit 2; }
 done
 load() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -132,6 +134,9 @@ echo "$stormy" | grep -E "Requests/sec|99%" | sed 's/^/   /'
 sed 's/^/   stats flood: /' "$work/stats.txt" | grep -E "Requests/sec|requests in|ACKED|OTHER"
 acked="$(awk -F= '/^ACKED_BATCHES=/ { print $2 }' "$work/stats.txt")"
 stop
+
+echo "== 3. 1,100 idle sockets against open-files limits of 1,024"
+python3 "$here/idle_sockets.py" "$bin"
 
 echo "== load average (1, 5, 15 min) on $(nproc) cores: before $load_before, after $(load)"
 python3 - "$(echo "$alone" | rps)" "$(echo "$flooded" | rps)" "$(echo "$calm" | p99)" "$(echo "$stormy" | p99)" \
