@@ -291,3 +291,27 @@ async fn search(server: &TestServer, q: &str) -> Vec<String> {
     assert_eq!(status, StatusCode::OK, "{found}");
     found.as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()).collect()
 }
+
+#[tokio::test]
+async fn raw_events_past_the_retention_period_are_deleted_and_their_counters_kept() {
+    use capstan_server::clock::ManualClock;
+    use capstan_server::jobs::{EventRetention, JobRunner, Outcome};
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let clock = std::sync::Arc::new(ManualClock::new(100 * DAY_MS));
+    let server = TestServer::start_configured_with_clock(|c| c.stats_retention_days = 3, clock.clone()).await;
+    server.create_app(APP).await;
+    let old = json!([stats_event("d1", "builtin"), stats_event("d2", "builtin")]);
+    assert_eq!(server.send(Method::POST, "/stats", None, Some(old)).await.0, StatusCode::OK);
+    clock.advance(2 * DAY_MS);
+    let recent = json!([stats_event("d3", "builtin")]);
+    assert_eq!(server.send(Method::POST, "/stats", None, Some(recent)).await.0, StatusCode::OK);
+    clock.advance(2 * DAY_MS);
+
+    let runner = JobRunner::new(vec![std::sync::Arc::new(EventRetention)], "replica".into());
+    assert_eq!(runner.run_due(&server.state).await, [("event_retention", Outcome::Ran)]);
+    assert_eq!(server.state.db().count_events(APP).await.unwrap(), 1, "only the event younger than 3 days is kept");
+    let (_, timeline) = server.api(Method::GET, &format!("/apps/{APP}/stats/timeline?bucket=day&days=30"), None).await;
+    let counted: i64 = timeline["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_i64().unwrap()).sum();
+    assert_eq!(counted, 3, "the hourly counters keep every event: {timeline}");
+    server.stop().await;
+}
