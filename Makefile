@@ -34,7 +34,7 @@ DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light ca
 UI := ui
 
 .PHONY: help deps tools services ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates \
-  bench-delta dist dist-tools dist-check
+  bench-delta bench-abuse dist dist-tools dist-check
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -115,7 +115,7 @@ dist-check: dist
 bench-deps: deps services
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates bench-delta
+bench: bench-deps bench-pack bench-updates bench-delta bench-abuse
 
 bench-pack:
 	python3 bench/pack/run.py
@@ -125,3 +125,6 @@ bench-updates:
 
 bench-delta:
 	python3 bench/delta/run.py
+
+bench-abuse:
+	bash bench/abuse/run.sh

@@ -54,7 +54,9 @@ free_port() {
 }
 
 export CAPSTAN_DATA_DIR="$work/data" CAPSTAN_LOG=warn NO_COLOR=1
-export CAPSTAN_RATE_LIMIT_PER_SECOND=0 # every request comes from 127.0.0.1
+# Every request comes from 127.0.0.1: the per-address limits and /stats budgets would measure
+# the policy, not the server's capacity.
+export CAPSTAN_RATE_LIMIT_PER_SECOND=0 CAPSTAN_STATS_EVENTS_PER_SECOND=0 CAPSTAN_STATS_BYTES_PER_SECOND=0
 port="$(free_port)"
 export CAPSTAN_LISTEN="127.0.0.1:$port"
 base="http://127.0.0.1:$port"

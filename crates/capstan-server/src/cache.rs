@@ -16,6 +16,11 @@
 //! - when the database does not answer: a snapshot that was not confirmed current for
 //!   `cache_ttl_ms` (default 5 s) is not served; requests then load it themselves, and fail
 //!   while the database is unreachable.
+//!
+//! Device overrides written by devices themselves (legacy `setChannel`) change the cached app's
+//! shared [`DeviceOverrides`] table in place ([`ConfigCache::device_override_set`]) instead of
+//! invalidating it, so a flood of `setChannel` does not turn into one reload per request; other
+//! replicas see them at their next revision check (override writes bump the revision too).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use capstan_core::api::{App, Channel, DeviceOverride};
 
+use crate::overrides::DeviceOverrides;
 use crate::store::{AppConfig, Database, StoreResult, StoredBundle};
 
 /// Everything needed to answer a device of one app, read together.
@@ -35,8 +41,8 @@ pub struct AppSnapshot {
     pub channels: Vec<Channel>,
     /// Its bundles, by version.
     pub bundles: HashMap<String, StoredBundle>,
-    /// Per-device overrides, by device id.
-    pub overrides: HashMap<String, DeviceOverride>,
+    /// Per-device overrides, changed in place by devices' own writes.
+    pub overrides: Arc<DeviceOverrides>,
 }
 
 impl AppSnapshot {
@@ -55,7 +61,7 @@ impl AppSnapshot {
             app: config.app,
             channels: config.channels,
             bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
-            overrides: config.overrides.into_iter().map(|o| (o.device_id.clone(), o)).collect(),
+            overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
         };
         (snapshot, config.revision)
     }
@@ -145,6 +151,27 @@ impl ConfigCache {
     pub fn invalidate(&self, app_id: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.write().expect("cache lock").remove(app_id);
+    }
+
+    /// A device's own override was stored (`Some`) or removed (`None`) in the database: the
+    /// cached app sees it at once, without a reload.
+    pub fn device_override_set(&self, app_id: &str, device_id: &str, stored: Option<DeviceOverride>) {
+        let table = match self.entries.read().expect("cache lock").get(app_id) {
+            Some(Entry::Known { snapshot, .. }) => Some(snapshot.overrides.clone()),
+            _ => None,
+        };
+        let Some(table) = table else {
+            // Not cached: a load in flight may have read the database before this write, so it
+            // must not install what it read (the next request loads again).
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            return;
+        };
+        match stored {
+            Some(entry) => table.insert(entry),
+            None => {
+                table.remove(device_id);
+            }
+        }
     }
 
     /// One check against the database: confirms the entries whose revision did not move, and

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::client_addr::Cidr;
+
 /// Everything `capstan-server serve` needs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +32,10 @@ pub struct Config {
     /// small query for all apps), and reloads the apps that did. A change made through another
     /// replica stops being served within this interval plus one reload (see `cache`).
     pub cache_check_ms: u64,
+    /// How precisely a device's `last_seen_ms` is kept: a device that reports the same state
+    /// again is written at most once per period of this length, so its last-seen time is at
+    /// most this much earlier than the last request (0: every request is written).
+    pub device_seen_precision_ms: u64,
     /// Longest time an app's configuration is served without the database having confirmed it
     /// is current (when the database cannot be reached). Local writes invalidate at once.
     pub cache_ttl_ms: u64,
@@ -37,6 +43,15 @@ pub struct Config {
     pub stats_queue_events: usize,
     /// Per-client-address rate limit on device endpoints.
     pub rate_limit: RateLimitConfig,
+    /// Limits on client connections (both listeners together).
+    pub connections: ConnectionsConfig,
+    /// Per-address budgets of `/stats`, checked before a body is read or parsed.
+    pub stats_limit: StatsLimitConfig,
+    /// Raw stats events older than this many days are deleted by a background job (the
+    /// hourly counters are kept); 0 keeps them forever.
+    pub stats_retention_days: u32,
+    /// Limits on channels that legacy plugins store with `setChannel`.
+    pub channel_self: ChannelSelfConfig,
     /// PostgreSQL URL (`postgres://user:password@host/db`); unset: the embedded SQLite file.
     pub database_url: Option<String>,
     /// Most connections this replica opens to PostgreSQL.
@@ -130,16 +145,97 @@ pub struct RateLimitConfig {
     pub per_second: u32,
     /// Requests allowed in a burst.
     pub burst: u32,
-    /// Header carrying the client address when behind a proxy (e.g. `x-forwarded-for`); its
-    /// first address is used. Unset: the TCP peer address.
+    /// Header carrying the client address when behind a proxy (e.g. `x-forwarded-for`), read
+    /// only from `trusted_proxies`. Unset: the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// Address blocks of the reverse proxies in front of the server (`["127.0.0.1", "10.0.0.0/8"]`).
+    /// `client_ip_header` is honoured only on requests from these, and the client is the
+    /// right-most address in it that is not one of them. Empty: the header is never read.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// Per-address budgets of `/stats` (token buckets). A request is refused with 429 before its
+/// body is read when its address has no bytes or events left; an accepted body is charged its
+/// full size and event count, so one address gets at most `burst + seconds × per_second` of
+/// each, plus one body.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsLimitConfig {
+    /// Events a second per address (0: no event budget).
+    pub events_per_second: u32,
+    /// Events saved up per address.
+    pub events_burst: u32,
+    /// Body bytes a second per address (0: no byte budget).
+    pub bytes_per_second: u64,
+    /// Body bytes saved up per address.
+    pub bytes_burst: u64,
+}
+
+impl Default for StatsLimitConfig {
+    fn default() -> Self {
+        // A carrier NAT with ten thousand devices behind one address sends tens of events a
+        // second at peak (plugins batch a few events a minute per device): far below these.
+        StatsLimitConfig {
+            events_per_second: 1_000,
+            events_burst: 10_000,
+            bytes_per_second: 1024 * 1024,
+            bytes_burst: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Bounds on the channel overrides legacy plugins store with `setChannel` (current plugins
+/// keep their channel themselves; nothing is stored for them).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelSelfConfig {
+    /// Most device-chosen overrides stored per app; past it, new devices are refused
+    /// (`channel_override_limit`) until some are removed. Operator overrides do not count.
+    pub max_overrides_per_app: usize,
+    /// Stored changes a second per client address (0: unlimited).
+    pub writes_per_second: u32,
+    /// Stored changes saved up per address.
+    pub writes_burst: u32,
+    /// A device may change its stored channel at most once per this many ms.
+    pub device_change_interval_ms: u64,
+}
+
+impl Default for ChannelSelfConfig {
+    fn default() -> Self {
+        ChannelSelfConfig {
+            max_overrides_per_app: 100_000,
+            writes_per_second: 2,
+            writes_burst: 60,
+            device_change_interval_ms: 10_000,
+        }
+    }
+}
+
+/// Limits on client connections, so that sockets that never finish a request cannot starve
+/// the server (see `crate::connections`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    /// Most open client connections; lowered at start to what the open-files limit allows.
+    pub max: usize,
+    /// A request's head must arrive within this many ms of the server waiting for it: after
+    /// the connection opens, and after each answer (so also the idle keep-alive timeout).
+    pub header_timeout_ms: u64,
+    /// A device request's body must arrive within this many ms after its head.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig { max: 10_000, header_timeout_ms: 20_000, body_timeout_ms: 30_000 }
+    }
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
         // Generous: many devices share one address behind carrier NAT, and protocol.md asks
         // for 429s sparingly (legacy plugins stop talking after one).
-        RateLimitConfig { per_second: 200, burst: 400, client_ip_header: None }
+        RateLimitConfig { per_second: 200, burst: 400, client_ip_header: None, trusted_proxies: Vec::new() }
     }
 }
 
@@ -154,9 +250,14 @@ impl Default for Config {
             durable_writes: true,
             device_flush_ms: 1000,
             cache_check_ms: 1000,
+            device_seen_precision_ms: 5 * 60 * 1000,
             cache_ttl_ms: 5000,
             stats_queue_events: 100_000,
             rate_limit: RateLimitConfig::default(),
+            connections: ConnectionsConfig::default(),
+            stats_limit: StatsLimitConfig::default(),
+            stats_retention_days: 0,
+            channel_self: ChannelSelfConfig::default(),
             database_url: None,
             database_max_connections: 16,
             storage_url: None,
@@ -207,9 +308,14 @@ impl std::fmt::Debug for Config {
             .field("durable_writes", &self.durable_writes)
             .field("device_flush_ms", &self.device_flush_ms)
             .field("cache_check_ms", &self.cache_check_ms)
+            .field("device_seen_precision_ms", &self.device_seen_precision_ms)
             .field("cache_ttl_ms", &self.cache_ttl_ms)
             .field("stats_queue_events", &self.stats_queue_events)
             .field("rate_limit", &self.rate_limit)
+            .field("connections", &self.connections)
+            .field("stats_limit", &self.stats_limit)
+            .field("stats_retention_days", &self.stats_retention_days)
+            .field("channel_self", &self.channel_self)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("database_max_connections", &self.database_max_connections)
             .field("storage_url", &self.storage_url)
@@ -292,6 +398,9 @@ impl Config {
             "CAPSTAN_DURABLE_WRITES" => self.durable_writes = parse("CAPSTAN_DURABLE_WRITES", value)?,
             "CAPSTAN_DEVICE_FLUSH_MS" => self.device_flush_ms = parse("CAPSTAN_DEVICE_FLUSH_MS", value)?,
             "CAPSTAN_CACHE_CHECK_MS" => self.cache_check_ms = parse("CAPSTAN_CACHE_CHECK_MS", value)?,
+            "CAPSTAN_DEVICE_SEEN_PRECISION_MS" => {
+                self.device_seen_precision_ms = parse("CAPSTAN_DEVICE_SEEN_PRECISION_MS", value)?
+            }
             "CAPSTAN_CACHE_TTL_MS" => self.cache_ttl_ms = parse("CAPSTAN_CACHE_TTL_MS", value)?,
             "CAPSTAN_STATS_QUEUE_EVENTS" => self.stats_queue_events = parse("CAPSTAN_STATS_QUEUE_EVENTS", value)?,
             "CAPSTAN_RATE_LIMIT_PER_SECOND" => {
@@ -299,6 +408,27 @@ impl Config {
             }
             "CAPSTAN_RATE_LIMIT_BURST" => self.rate_limit.burst = parse("CAPSTAN_RATE_LIMIT_BURST", value)?,
             "CAPSTAN_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value).filter(|v| !v.is_empty()),
+            "CAPSTAN_MAX_CONNECTIONS" => self.connections.max = parse("CAPSTAN_MAX_CONNECTIONS", value)?,
+            "CAPSTAN_HEADER_TIMEOUT_MS" => {
+                self.connections.header_timeout_ms = parse("CAPSTAN_HEADER_TIMEOUT_MS", value)?
+            }
+            "CAPSTAN_BODY_TIMEOUT_MS" => self.connections.body_timeout_ms = parse("CAPSTAN_BODY_TIMEOUT_MS", value)?,
+            "CAPSTAN_TRUSTED_PROXIES" => {
+                self.rate_limit.trusted_proxies = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ConfigError::Env { name: "CAPSTAN_TRUSTED_PROXIES", value: value.clone() })?
+            }
+            "CAPSTAN_STATS_EVENTS_PER_SECOND" => {
+                self.stats_limit.events_per_second = parse("CAPSTAN_STATS_EVENTS_PER_SECOND", value)?
+            }
+            "CAPSTAN_STATS_BYTES_PER_SECOND" => {
+                self.stats_limit.bytes_per_second = parse("CAPSTAN_STATS_BYTES_PER_SECOND", value)?
+            }
+            "CAPSTAN_STATS_RETENTION_DAYS" => self.stats_retention_days = parse("CAPSTAN_STATS_RETENTION_DAYS", value)?,
             "CAPSTAN_DATABASE_URL" => self.database_url = Some(value).filter(|v| !v.is_empty()),
             "CAPSTAN_DATABASE_MAX_CONNECTIONS" => {
                 self.database_max_connections = parse("CAPSTAN_DATABASE_MAX_CONNECTIONS", value)?

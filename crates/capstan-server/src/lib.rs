@@ -10,19 +10,21 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod device;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
 pub mod migrate;
+pub mod overrides;
 pub mod ratelimit;
 pub mod store;
 pub mod uploads;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +59,9 @@ struct Inner {
     links: DownloadLinks,
     ingest: Ingest,
     limiter: RateLimiter,
+    client_address: client_addr::ClientAddress,
+    stats_budget: device::stats::StatsBudget,
+    channel_writes: RateLimiter,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
     /// Holds the upload directory's lock while the server runs (see `uploads`).
@@ -119,8 +124,12 @@ impl AppState {
         uploads: Option<uploads::UploadDir>,
     ) -> AppState {
         let Storage { db, blobs } = storage;
-        let ingest =
-            Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
+        let ingest = Ingest::start(
+            db.clone(),
+            Duration::from_millis(config.device_flush_ms),
+            i64::try_from(config.device_seen_precision_ms).unwrap_or(i64::MAX),
+            config.stats_queue_events,
+        );
         let background_jobs = config.background_jobs;
         let cache = Arc::new(ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)));
         let (cache_watch, stop_watching) = tokio::sync::watch::channel(false);
@@ -131,6 +140,15 @@ impl AppState {
             cache_watch,
             links: DownloadLinks::new(&config),
             limiter: RateLimiter::new(&config.rate_limit),
+            client_address: client_addr::ClientAddress::new(
+                config.rate_limit.client_ip_header.as_deref(),
+                &config.rate_limit.trusted_proxies,
+            ),
+            stats_budget: device::stats::StatsBudget::new(&config.stats_limit),
+            channel_writes: RateLimiter::with_rate(
+                u64::from(config.channel_self.writes_per_second),
+                u64::from(config.channel_self.writes_burst),
+            ),
             config,
             db,
             blobs,
@@ -177,6 +195,18 @@ impl AppState {
     /// Device endpoint rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+    /// How a request's client address is found (trusted proxies).
+    pub fn client_address(&self) -> &client_addr::ClientAddress {
+        &self.0.client_address
+    }
+    /// Per-address `/stats` budgets.
+    pub fn stats_budget(&self) -> &device::stats::StatsBudget {
+        &self.0.stats_budget
+    }
+    /// Per-address limit on channels stored by legacy `setChannel`.
+    pub fn channel_writes(&self) -> &RateLimiter {
+        &self.0.channel_writes
     }
     /// Now, epoch ms.
     pub fn now_ms(&self) -> i64 {
@@ -237,37 +267,40 @@ fn health_routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
+/// Request logs (tower-http's trace layer, at DEBUG) only when the log filter lets them
+/// through: the layer costs a span, a clock read and a wrapped body per request even when it
+/// prints nothing. Failures are logged by `error::AppError` either way.
+fn traced(routes: Router<AppState>) -> Router<AppState> {
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        routes.layer(tower_http::trace::TraceLayer::new_for_http())
+    } else {
+        routes
+    }
+}
+
 /// Device endpoints and health checks only (for a public listener).
 pub fn device_router(state: AppState) -> Router {
-    device::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
+    traced(device::routes().merge(health_routes())).with_state(state)
 }
 
 /// Management API and health checks only (for a private listener).
 pub fn management_router(state: AppState) -> Router {
-    api::routes()
-        .merge(health_routes())
-        // The role checks in front of each route find the state here (see `auth::require`).
-        .layer(axum::Extension(state.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    // The role checks in front of each route find the state in an extension (`auth::require`).
+    traced(api::routes().merge(health_routes()).layer(axum::Extension(state.clone()))).with_state(state)
 }
 
 /// Everything on one listener.
 pub fn router(state: AppState) -> Router {
-    device::routes()
-        .merge(api::routes())
-        .merge(health_routes())
-        .layer(axum::Extension(state.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    // The state extension only where the role checks need it: not on the device hot path.
+    let api = api::routes().layer(axum::Extension(state.clone()));
+    traced(device::routes().merge(api).merge(health_routes())).with_state(state)
 }
 
-async fn run(listener: TcpListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await
+fn connection_registry(config: &Config) -> Arc<connections::Connections> {
+    connections::Connections::new(connections::ConnectionSettings {
+        max_connections: config.connections.max,
+        header_timeout: Duration::from_millis(config.connections.header_timeout_ms.max(1)),
+    })
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, lets requests in flight finish,
@@ -282,7 +315,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let result = run(listener, router(state.clone()), stopped).await;
+    let registry = connection_registry(state.config());
+    let result = connections::serve(listener, router(state.clone()), registry, stopped).await;
     state.shutdown().await;
     result
 }
@@ -299,9 +333,10 @@ pub async fn serve_split(
         shutdown.await;
         let _ = stop.send(true);
     });
+    let registry = connection_registry(state.config());
     let result = tokio::try_join!(
-        run(public, device_router(state.clone()), stopped.clone()),
-        run(management, management_router(state.clone()), stopped)
+        connections::serve(public, device_router(state.clone()), registry.clone(), stopped.clone()),
+        connections::serve(management, management_router(state.clone()), registry, stopped)
     );
     state.shutdown().await;
     result.map(|_| ())

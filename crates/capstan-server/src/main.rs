@@ -154,6 +154,13 @@ async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Cli
 
 async fn serve_command(mut config: Config) -> Result<(), CliError> {
     tracing::info!(?config, "starting");
+    // One descriptor per client connection: the usual soft limit (1,024) is far below what the
+    // hard limit allows. The connection cap is then derived from the limit in force.
+    match capstan_server::connections::raise_open_files_limit() {
+        Ok((limit, Some(before))) => tracing::info!(?limit, ?before, "raised the open-files limit to the hard limit"),
+        Ok((limit, None)) => tracing::info!(?limit, "open-files limit (already the hard limit)"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+    }
     let public = bind(config.listen).await?;
     if config.public_url.is_none() {
         // With port 0 the configured address is not where devices can reach us: use the real one.

@@ -311,11 +311,20 @@ pub trait DeviceStore: Send + Sync {
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>>;
 }
 
+/// What the hourly counters call a version that is not a bundle of the app (nor `builtin`):
+/// made-up versions are counted together under it. Not a semver version, so never a bundle's.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
 /// Stats events and their hourly counters.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Inserts events (and adds them to the counters) in one transaction.
+    /// Inserts events (and adds them to the counters) in one transaction. Counters are kept
+    /// per version only for the app's bundles and `builtin`; other versions are counted under
+    /// [`UNKNOWN_VERSION`] (the events themselves keep what the device sent).
     async fn insert_events(&self, events: &[DeviceEvent]) -> StoreResult<()>;
+    /// Deletes up to `limit` of the oldest events received before `before_ms` (the retention
+    /// job; counters are kept). Answers how many were deleted: fewer than `limit` when done.
+    async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
     /// A device's events, newest first.
     async fn device_events(&self, app_id: &str, device_id: &str, limit: u32) -> StoreResult<Vec<DeviceEvent>>;
     /// How many events an app has.

@@ -100,7 +100,7 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
 /// `$2` is the trimmed query (matched whole against the custom id), `$3` the lowercase
 /// LIKE pattern of it as a device id prefix (see `like_prefix`).
 pub const SEARCH_DEVICES: &str = "SELECT * FROM devices WHERE app_id = $1 \
-     AND ($2 IS NULL OR lower(device_id) LIKE $3 ESCAPE '\\' OR custom_id = $2) \
+     AND ($2 IS NULL OR lower(device_id) LIKE $3 ESCAPE '\\' OR (custom_id = $2 AND custom_id <> '')) \
      AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR native_version = $5) AND ($6 IS NULL OR bundle_version = $6) \
      ORDER BY last_seen_ms DESC LIMIT $7";
 pub const GET_DEVICE: &str = "SELECT * FROM devices WHERE app_id = $1 AND device_id = $2";
@@ -109,10 +109,28 @@ pub const DEVICE_COUNTS: &str = "SELECT channel, bundle_version, COUNT(*) FROM d
      GROUP BY channel, bundle_version ORDER BY channel NULLS FIRST, bundle_version";
 
 // Events and their hourly counters.
-/// Followed by the summed rows (`push_values`) and [`ADD_EVENT_COUNTS_TAIL`].
-pub const ADD_EVENT_COUNTS_HEAD: &str = "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ";
-pub const ADD_EVENT_COUNTS_TAIL: &str = " ON CONFLICT (app_id, hour_ms, version_name, action) \
-     DO UPDATE SET count = event_counts.count + excluded.count";
+/// Adds summed rows to the hourly counters: [`ADD_EVENT_COUNTS_HEAD`], a bind of
+/// `UNKNOWN_VERSION`, [`ADD_EVENT_COUNTS_MIDDLE`], the rows (`push_values`: app, hour, version,
+/// action, n), [`ADD_EVENT_COUNTS_TAIL`]. Counters are kept per bundle only for versions that are
+/// bundles of the app (and `builtin`); any other version is counted under `UNKNOWN_VERSION`, so
+/// made-up versions cannot multiply the counter rows. VALUES columns are column1..column5 in
+/// SQLite and PostgreSQL alike; the GROUP BY merges versions that became the same bucket, so no
+/// key repeats in one statement (PostgreSQL refuses that in an upsert); `WHERE true` keeps SQLite
+/// from reading the upsert's ON as a join's.
+pub const ADD_EVENT_COUNTS_HEAD: &str = "INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) \
+     SELECT app_id, hour_ms, version_name, action, SUM(n) FROM (SELECT column1 AS app_id, column2 AS hour_ms, \
+     CASE WHEN column3 IN ('', 'builtin') OR EXISTS \
+       (SELECT 1 FROM bundles WHERE bundles.app_id = column1 AND bundles.version = column3) \
+     THEN column3 ELSE ";
+/// See [`ADD_EVENT_COUNTS_HEAD`].
+pub const ADD_EVENT_COUNTS_MIDDLE: &str = " END AS version_name, column4 AS action, column5 AS n FROM (";
+/// See [`ADD_EVENT_COUNTS_HEAD`].
+pub const ADD_EVENT_COUNTS_TAIL: &str = ") AS batch) AS counted WHERE true GROUP BY app_id, hour_ms, version_name, action \
+     ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count";
+/// Deletes up to `$2` of the oldest events received before `$1` (ids grow with receipt time, so
+/// the oldest are the lowest ids: no index on the time needed).
+pub const DELETE_EVENTS_BEFORE: &str =
+    "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY id LIMIT $2) AND received_ms < $1";
 pub const COUNT_EVENTS: &str = "SELECT COUNT(*) FROM events WHERE app_id = $1";
 pub const ACTION_COUNTS: &str = "SELECT version_name, action, CAST(SUM(count) AS BIGINT) FROM event_counts \
      WHERE app_id = $1 GROUP BY version_name, action ORDER BY version_name, action";

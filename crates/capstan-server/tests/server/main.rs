@@ -4,6 +4,7 @@
 mod services;
 mod support;
 
+mod abuse;
 mod channel_self;
 mod contract;
 mod crash;

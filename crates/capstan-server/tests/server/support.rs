@@ -40,6 +40,14 @@ impl TestServer {
         Self::launch(|_| {}, Some(clock)).await
     }
 
+    /// Starts a server whose business logic reads `clock`, with `adjust` applied to the test defaults.
+    pub async fn start_configured_with_clock(
+        adjust: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn capstan_server::clock::Clock>,
+    ) -> TestServer {
+        Self::launch(adjust, Some(clock)).await
+    }
+
     async fn launch(
         adjust: impl FnOnce(&mut Config),
         clock: Option<std::sync::Arc<dyn capstan_server::clock::Clock>>,

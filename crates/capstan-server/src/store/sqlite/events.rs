@@ -8,10 +8,10 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{SqliteDatabase, Tx, commit};
 use crate::store::rows::EventRow;
 use crate::store::sql::{
-    ACTION_COUNTS, ADD_EVENT_COUNTS_HEAD, ADD_EVENT_COUNTS_TAIL, COUNT_EVENTS, EVENT_BUCKETS, HOUR_MS,
-    summed_event_counts, whole_hours,
+    ACTION_COUNTS, ADD_EVENT_COUNTS_HEAD, ADD_EVENT_COUNTS_MIDDLE, ADD_EVENT_COUNTS_TAIL, COUNT_EVENTS,
+    DELETE_EVENTS_BEFORE, EVENT_BUCKETS, HOUR_MS, summed_event_counts, whole_hours,
 };
-use crate::store::{ActionCount, EventStore, StoreError, StoreResult, device_key};
+use crate::store::{ActionCount, EventStore, StoreError, StoreResult, UNKNOWN_VERSION, device_key};
 
 /// Rows per multi-row INSERT: 14 columns × 800 stays under SQLite's 32 766 parameters.
 const EVENT_ROWS_PER_STATEMENT: usize = 800;
@@ -55,11 +55,15 @@ async fn insert_event_rows(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<(
     Ok(())
 }
 
-/// Adds a batch to the hourly counters.
+/// Adds a batch to the hourly counters: summed per (app, hour, bundle, action) in memory
+/// first, so a batch of thousands of events upserts a handful of rows (see
+/// [`ADD_EVENT_COUNTS_HEAD`] for versions that are not bundles).
 async fn add_event_counts(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<()> {
     let counts = summed_event_counts(events);
     for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
         let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(ADD_EVENT_COUNTS_HEAD);
+        query.push_bind(UNKNOWN_VERSION);
+        query.push(ADD_EVENT_COUNTS_MIDDLE);
         query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
             row.push_bind(*app).push_bind(*hour).push_bind(*version).push_bind(*action).push_bind(*n);
         });
@@ -102,6 +106,19 @@ impl EventStore for SqliteDatabase {
             )
             .await?;
         Ok(rows.into_iter().map(DeviceEvent::from).collect())
+    }
+
+    async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query(DELETE_EVENTS_BEFORE)
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?
+        .rows_affected();
+        commit(tx, None).await?;
+        Ok(deleted)
     }
 
     async fn count_events(&self, app_id: &str) -> StoreResult<i64> {
