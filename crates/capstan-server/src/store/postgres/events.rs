@@ -8,8 +8,8 @@ use sqlx::{Postgres, QueryBuilder};
 use super::{PostgresDatabase, Tx, commit};
 use crate::store::rows::EventRow;
 use crate::store::sql::{
-    ACTION_COUNTS, ADD_EVENT_COUNTS_HEAD, ADD_EVENT_COUNTS_MIDDLE, ADD_EVENT_COUNTS_TAIL, DELETE_EVENTS_BEFORE, COUNT_EVENTS, EVENT_BUCKETS, HOUR_MS,
-    summed_event_counts, whole_hours,
+    ACTION_COUNTS, ADD_EVENT_COUNTS_HEAD, ADD_EVENT_COUNTS_MIDDLE, ADD_EVENT_COUNTS_TAIL, COUNT_EVENTS,
+    DELETE_EVENTS_BEFORE, EVENT_BUCKETS, HOUR_MS, summed_event_counts, whole_hours,
 };
 use crate::store::{ActionCount, EventStore, StoreError, StoreResult, UNKNOWN_VERSION, device_key};
 

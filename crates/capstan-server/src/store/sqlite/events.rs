@@ -111,12 +111,12 @@ impl EventStore for SqliteDatabase {
     async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
         let deleted = sqlx::query(DELETE_EVENTS_BEFORE)
-        .bind(before_ms)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::backend)?
-        .rows_affected();
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?
+            .rows_affected();
         commit(tx, None).await?;
         Ok(deleted)
     }
