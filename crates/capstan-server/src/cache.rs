@@ -60,6 +60,9 @@ pub struct ConfigCache {
     /// Cold loads run one at a time, so a burst of requests after an invalidation makes one
     /// set of queries, not one per request.
     cold_load: tokio::sync::Mutex<()>,
+    /// Snapshots read from the database, and entries dropped by local writes (for `/metrics`).
+    loads: AtomicU64,
+    invalidations: AtomicU64,
 }
 
 impl ConfigCache {
@@ -71,6 +74,8 @@ impl ConfigCache {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             cold_load: tokio::sync::Mutex::new(()),
+            loads: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
         }
     }
 
@@ -138,11 +143,23 @@ impl ConfigCache {
 
     /// Forgets an app's configuration after a write.
     pub fn invalidate(&self, app_id: &str) {
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.write().expect("cache lock").remove(app_id);
     }
 
+    /// How many times an app's configuration was read from the database (known or not).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// How many times a write on this server dropped an app's cached configuration.
+    pub fn invalidations(&self) -> u64 {
+        self.invalidations.load(Ordering::Relaxed)
+    }
+
     async fn load(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let Some(app) = self.db.get_app(app_id).await? else {
             return Ok(None);
         };

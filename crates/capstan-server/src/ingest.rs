@@ -59,6 +59,11 @@ impl DeviceBuffer {
         }
     }
 
+    /// Devices waiting for the next write.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().expect("device buffer lock").len()
+    }
+
     fn take(&self) -> Vec<DeviceRecord> {
         std::mem::take(&mut *self.pending.lock().expect("device buffer lock")).into_values().collect()
     }
@@ -110,6 +115,11 @@ pub enum StatsRejected {
 }
 
 impl StatsQueue {
+    /// Events queued and not yet committed.
+    pub fn queued_events(&self) -> usize {
+        self.queued_events.load(Ordering::SeqCst)
+    }
+
     /// Queues events and waits until they are committed.
     pub async fn submit(&self, events: Vec<DeviceEvent>) -> Result<(), StatsRejected> {
         if events.is_empty() {

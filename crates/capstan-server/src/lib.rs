@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod metrics;
 pub mod ratelimit;
 pub mod store;
 
@@ -36,6 +37,7 @@ use crate::cache::ConfigCache;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::store::{BlobStore, Database, OpenError, Storage, StoreError};
 
@@ -51,6 +53,7 @@ struct Inner {
     cache: ConfigCache,
     ingest: Ingest,
     limiter: RateLimiter,
+    metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
     jobs: jobs::JobRunner,
@@ -107,6 +110,7 @@ impl AppState {
             base_url: config.public_base_url(),
             cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
             limiter: RateLimiter::new(&config.rate_limit),
+            metrics: Arc::new(Metrics::default()),
             config,
             db,
             blobs,
@@ -148,6 +152,14 @@ impl AppState {
     /// Device endpoint rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+    /// Request counters and timings for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+    /// The metrics, shared with what outlives a request's handler (a download's body stream).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
     }
     /// Now, epoch ms.
     pub fn now_ms(&self) -> i64 {
@@ -206,13 +218,19 @@ fn health_routes() -> Router<AppState> {
 
 /// Device endpoints and health checks only (for a public listener).
 pub fn device_router(state: AppState) -> Router {
-    device::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
+    device::routes()
+        .merge(health_routes())
+        .layer(state.metrics_handle().layer())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
-/// Management API and health checks only (for a private listener).
+/// Management API, metrics and health checks (for a private listener).
 pub fn management_router(state: AppState) -> Router {
     api::routes()
+        .merge(metrics::routes())
         .merge(health_routes())
+        .layer(state.metrics_handle().layer())
         // The role checks in front of each route find the state here (see `auth::require`).
         .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -223,7 +241,9 @@ pub fn management_router(state: AppState) -> Router {
 pub fn router(state: AppState) -> Router {
     device::routes()
         .merge(api::routes())
+        .merge(metrics::routes())
         .merge(health_routes())
+        .layer(state.metrics_handle().layer())
         .layer(axum::Extension(state.clone()))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -61,6 +61,7 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpA
 pub fn invalid_body(too_large: bool, message: &str) -> Response {
     let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
     let error = if too_large { "payload_too_large" } else { "invalid_json_body" };
+    crate::metrics::outcome(error);
     (status, Json(json!({ "error": error, "message": message }))).into_response()
 }
 
@@ -82,5 +83,17 @@ pub fn object_body(
 
 /// A 200 refusal answer.
 pub fn refusal(error: &'static str, kind: RefusalKind, message: impl Into<String>) -> Response {
-    Json(UpdateAnswer::refusal(error, kind, message)).into_response()
+    answer(UpdateAnswer::refusal(error, kind, message))
+}
+
+/// A 200 answer of `/updates` (or `getChannel`'s refusal), counted by what it tells the device:
+/// `update` (download this bundle), `builtin` (go back to the store build), or the refusal's code
+/// (`no_new_version_available` when up to date).
+pub fn answer(answer: UpdateAnswer) -> Response {
+    crate::metrics::outcome(match &answer {
+        UpdateAnswer::Offer(_) => "update",
+        UpdateAnswer::Builtin { .. } => "builtin",
+        UpdateAnswer::Refusal(refusal) => refusal.error,
+    });
+    Json(answer).into_response()
 }

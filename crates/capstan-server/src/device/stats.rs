@@ -43,6 +43,7 @@ pub async fn stats(
     if events.len() > MAX_EVENTS_PER_BODY {
         return invalid_body(true, "too many events in one body");
     }
+    let received = events.len();
     let now = state.now_ms();
     let mut records = Vec::with_capacity(events.len());
     // Looked up once per app id in the body, not per event: a body holds up to
@@ -66,13 +67,18 @@ pub async fn stats(
         }
     }
     if records.is_empty() {
+        state.metrics().stats_acknowledged(0, received);
         return ok();
     }
     if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
         return limited.into_response();
     }
+    let stored = records.len();
     match state.ingest().stats.submit(records).await {
-        Ok(()) => ok(),
+        Ok(()) => {
+            state.metrics().stats_acknowledged(stored, received - stored);
+            ok()
+        }
         Err(StatsRejected::Full) => AppError::Unavailable("stats queue is full; retry later".into()).into_response(),
         Err(StatsRejected::NotStored) => {
             AppError::Unavailable("stats could not be stored; retry later".into()).into_response()

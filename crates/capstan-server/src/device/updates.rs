@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
@@ -11,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{DeviceInfo, RefusalKind};
 
-use super::{client_ip, invalid_body, refusal, resolve};
+use super::{answer, client_ip, invalid_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
 use capstan_core::api::DeviceRecord;
@@ -50,7 +49,7 @@ pub async fn updates(
     }
     let resolution = resolve::resolve(&snapshot, &info, state.base_url());
     state.ingest().devices.record(device_record(&info, resolution.channel, state.now_ms()));
-    Json(resolution.answer).into_response()
+    answer(resolution.answer)
 }
 
 /// What the device told us, as stored.

@@ -11,6 +11,7 @@ mod hostile_input;
 mod jobs;
 mod lanes;
 mod management;
+mod metrics;
 mod openapi;
 mod roles;
 mod rollout;
