@@ -6,7 +6,8 @@
 #     (systemd-analyze verify and its security score), starts the server the way the unit does
 #     (its ExecStart as its User, with its WorkingDirectory and UMask, no new privileges, no
 #     capabilities), creates a token with `capstan-server token create` as that user, publishes a
-#     bundle with the installed `capstan`, checks a device gets it, then removes the package and
+#     bundle with the installed `capstan`, checks a device gets it, scrapes /metrics with a viewer
+#     token (parsed by the Prometheus client library) and finds that traffic, then removes the package and
 #     checks that the data in /var/lib/capstan is kept and served again after a reinstall;
 #   - the console: installs it and starts it from its desktop entry's Exec line under Xvfb, and
 #     checks that its window opens (a screenshot is kept in CAPSTAN_SCREENSHOT_DIR if set).
@@ -202,6 +203,20 @@ same "service: a device is offered the bundle" 1.0.1 "$(json_field version <<<"$
 same "service: with its checksum" "$bundle_sha" "$(json_field checksum <<<"$answer")"
 curl -fsS -o "$work/download.zip" "$(json_field url <<<"$answer")"
 same "service: the device downloads the bundle" "$bundle_sha" "$(sha256_of "$work/download.zip")"
+# Monitoring as docs/install.md sets it up: a viewer token for Prometheus.
+viewer=$(as_service capstan-server --config /etc/capstan/capstan.toml token create --role viewer --name prometheus)
+same "metrics: /metrics without a token is refused" 401 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")"
+curl -fsS -H "Authorization: Bearer $viewer" -o "$work/metrics.txt" "http://127.0.0.1:$port/metrics" ||
+  die "GET /metrics with a viewer token"
+same "metrics: the device's update is counted" 1 \
+  "$(metric "$work/metrics.txt" capstan_requests_total method=POST route=/updates outcome=update)"
+same "metrics: the publish's upload is counted" 1 \
+  "$(metric "$work/metrics.txt" capstan_requests_total method=POST route=/api/v1/apps/{app}/bundles outcome=ok)"
+same "metrics: the download's bytes are counted" "$(stat -c %s "$work/hello.zip")" \
+  "$(metric "$work/metrics.txt" capstan_download_bytes_total)"
+same "metrics: /updates latency is in its histogram" 1 \
+  "$(metric "$work/metrics.txt" capstan_request_duration_seconds_count method=POST route=/updates)"
 stop_service
 ok "service: its files in /var/lib/capstan belong to capstan" \
   test -z "$(find /var/lib/capstan ! -user capstan -print -quit)"

@@ -1,4 +1,4 @@
-//! The unauthenticated endpoints the device plugin calls (shared/protocol.md).
+//! The unauthenticated endpoints the device plugin calls (docs/device-protocol.md).
 //!
 //! Business outcomes are HTTP 200 with a `kind`; HTTP errors are kept for bodies that are not
 //! requests at all (400), rate limits (429) and overload (503, which the plugin retries).
