@@ -51,10 +51,14 @@ tools: deps
 	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
 
 ## The console's web UI: npm packages from the lockfile, then the production build Tauri embeds.
+## Built beside ui/dist and moved in only when it differs: Tauri's build script watches those
+## files' times, and rewriting them unchanged recompiled the console (minutes in release, after
+## every `make`).
 ui: deps
 	@cd $(UI) && { [ -f node_modules/.package-lock.json ] && cmp -s package-lock.json node_modules/.capstan-lock || \
 	  { npm ci --no-audit --no-fund && cp package-lock.json node_modules/.capstan-lock; }; }
-	cd $(UI) && npm run --silent build
+	cd $(UI) && npm run --silent build -- --outDir dist.next
+	@cd $(UI) && if diff -rq dist.next dist >/dev/null 2>&1; then rm -rf dist.next; else rm -rf dist && mv dist.next dist; fi
 
 ui-check: ui
 	cd $(UI) && npm run --silent typecheck && npm run --silent test
