@@ -8,15 +8,16 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_core::api::{
-        App, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken, CreatedToken,
-        DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, RollbackTo, SettingsPatch, Timeline,
-        TokenRecord,
+        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken,
+        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, RollbackTo,
+        SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
     use crate::commands::channels::RolloutAction;
-    use crate::commands::publish::{AppChannels, PublishDefaults, PublishForm, PublishResult};
+    use crate::commands::keys::{AppKeyStatus, KeyDetails};
+    use crate::commands::publish::{AppChannels, NativeView, PublishDefaults, PublishForm, PublishResult};
     use crate::commands::session::{ProfileSummary, Session};
     use crate::error::UiError;
     use crate::progress_events::ProgressEvent;
@@ -36,6 +37,7 @@ mod tests {
         PublishDefaults::export_all(&config).unwrap();
         PublishForm::export_all(&config).unwrap();
         PublishResult::export_all(&config).unwrap();
+        NativeView::export_all(&config).unwrap();
         ProfileSummary::export_all(&config).unwrap();
         Session::export_all(&config).unwrap();
         // The management API's shapes, as the client reads them.
@@ -58,6 +60,11 @@ mod tests {
         TokenRecord::export_all(&config).unwrap();
         CreateToken::export_all(&config).unwrap();
         CreatedToken::export_all(&config).unwrap();
+        AppKeyStatus::export_all(&config).unwrap();
+        KeyDetails::export_all(&config).unwrap();
+        SigningKeyRecord::export_all(&config).unwrap();
+        AppSigning::export_all(&config).unwrap();
+        KeyCoverage::export_all(&config).unwrap();
         export_switches(dir);
     }
 

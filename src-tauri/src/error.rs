@@ -75,6 +75,7 @@ impl From<ClientError> for UiError {
             ErrorCode::Invalid
             | ErrorCode::InvalidBundle
             | ErrorCode::VersionRefused
+            | ErrorCode::NativeChanged
             | ErrorCode::Conflict
             | ErrorCode::NotFound
             | ErrorCode::Config => UiErrorCode::InvalidInput,

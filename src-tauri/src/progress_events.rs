@@ -20,7 +20,7 @@ const EMIT_INTERVAL: Duration = Duration::from_millis(50);
 pub struct ProgressEvent {
     /// The id the UI gave the operation.
     pub operation_id: String,
-    /// What is happening: `packing`, `uploading`.
+    /// What is happening: `packing`, `encrypting`, `uploading`, `verifying`.
     pub stage: String,
     /// Bytes done.
     pub done: u64,

@@ -11,16 +11,18 @@ import { BundlesScreen } from './screens/bundles/BundlesScreen';
 import { ChannelsScreen } from './screens/channels/ChannelsScreen';
 import { ConnectScreen } from './screens/connect/ConnectScreen';
 import { DevicesScreen } from './screens/devices/DevicesScreen';
+import { KeysScreen } from './screens/keys/KeysScreen';
 import { PublishScreen } from './screens/publish/PublishScreen';
 import { StatsScreen } from './screens/stats/StatsScreen';
 
-type ScreenId = 'publish' | 'channels' | 'bundles' | 'devices' | 'stats' | 'audit' | 'connect';
+type ScreenId = 'publish' | 'channels' | 'bundles' | 'devices' | 'stats' | 'keys' | 'audit' | 'connect';
 const NAV: { id: ScreenId; label: string }[] = [
   { id: 'publish', label: 'Publish' },
   { id: 'channels', label: 'Channels' },
   { id: 'bundles', label: 'Bundles' },
   { id: 'devices', label: 'Devices' },
   { id: 'stats', label: 'Stats' },
+  { id: 'keys', label: 'Keys' },
   { id: 'audit', label: 'Audit log' },
   { id: 'connect', label: 'Servers' },
 ];
@@ -145,6 +147,7 @@ export function App() {
           {screen === 'bundles' && <BundlesScreen />}
           {screen === 'devices' && <DevicesScreen />}
           {screen === 'stats' && <StatsScreen />}
+          {screen === 'keys' && <KeysScreen />}
           {screen === 'audit' && <AuditScreen />}
           {screen === 'connect' && (
             <ConnectScreen

@@ -54,6 +54,10 @@ enum Command {
     /// Devices for QA and support: find, show the timeline, pin to a channel.
     #[command(subcommand)]
     Device(commands::device::DeviceCommand),
+    /// The app's bundle signing key (in the OS keychain): create, show, back up, register,
+    /// require signed bundles, and which keys installed apps trust.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// Release health: installs, failures and rollbacks per bundle, adoption per channel.
     Stats(commands::report::StatsArgs),
     /// The audit log: who changed what, when.
@@ -89,6 +93,7 @@ async fn run_remote(command: Command, global: &GlobalArgs) -> anyhow::Result<()>
         Command::Publish(args) => commands::publish::run(args, global).await,
         Command::Channel(command) => commands::channel::run(command, global).await,
         Command::Device(command) => commands::device::run(command, global).await,
+        Command::Keys(command) => commands::keys::run(command, global).await,
         Command::Stats(args) => commands::report::stats(args, global).await,
         Command::Audit(args) => commands::report::audit(args, global).await,
         Command::Bundle(_) => unreachable!("bundle commands run without a runtime"),

@@ -41,7 +41,12 @@ pub async fn change_rollout(
     };
     match change {
         RolloutChange::Start { version, percent, force } => {
-            let body = StartRollout { version: version.clone(), percent: checked(*percent)?, force: *force };
+            let body = StartRollout {
+                version: version.clone(),
+                percent: checked(*percent)?,
+                force: *force,
+                force_native: false,
+            };
             api.start_rollout(app, channel, &body).await
         }
         RolloutChange::Percent(percent) => {

@@ -32,6 +32,9 @@ pub enum Source {
     },
     /// Nothing said anything: the bundle has no MIN_NATIVE_VERSION.
     None,
+    /// The bundle's own version, as a release script takes it when the project declares no
+    /// native version.
+    BundleVersion,
 }
 
 impl std::fmt::Display for Source {
@@ -41,6 +44,7 @@ impl std::fmt::Display for Source {
             Source::File { path } => write!(f, "file {}", path.display()),
             Source::Channel { bundle } => write!(f, "channel's current value (bundle {bundle})"),
             Source::None => write!(f, "not set"),
+            Source::BundleVersion => write!(f, "the bundle's version"),
         }
     }
 }

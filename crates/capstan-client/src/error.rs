@@ -39,6 +39,9 @@ pub enum ErrorCode {
     ChecksumMismatch,
     /// The version is refused by the publish rules (exists, or not newer than the channel's).
     VersionRefused,
+    /// The project changed natively and MIN_NATIVE_VERSION was not raised: raise it (a
+    /// suggested value is in the message), or force it.
+    NativeChanged,
     /// The user cancelled.
     Cancelled,
     /// The server failed; retry later.
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::InvalidBundle => "invalid_bundle",
             ErrorCode::ChecksumMismatch => "checksum_mismatch",
             ErrorCode::VersionRefused => "version_refused",
+            ErrorCode::NativeChanged => "native_changed",
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Server => "server",
             ErrorCode::Io => "io",
@@ -140,6 +144,26 @@ pub enum ClientError {
     /// The publish rules refuse this version.
     #[error("{0}")]
     VersionRefused(String),
+    /// The native surface changed and MIN_NATIVE_VERSION was not raised.
+    #[error("{0}")]
+    NativeChanged(String),
+    /// A signing key cannot be used (corrupted, another size or algorithm, not the app's).
+    #[error("{context}: {source}")]
+    Key {
+        /// Which key: a file, `CAPSTAN_SIGNING_KEY`, the keychain's.
+        context: String,
+        /// Why.
+        #[source]
+        source: capstan_core::signing::KeyError,
+    },
+    /// What the server stores does not open the way a device opens it.
+    #[error(
+        "the bundle the server stores does not open as a device would open it ({reason}): it was not assigned to any channel"
+    )]
+    NotOpenable {
+        /// What failed, in words.
+        reason: String,
+    },
     /// The change clashes with the channel's current state (e.g. a rollout is running).
     #[error("{0}")]
     Conflict(String),
@@ -172,16 +196,19 @@ impl ClientError {
                 (403, _) => ErrorCode::Forbidden,
                 (404, _) => ErrorCode::NotFound,
                 (409, _) => ErrorCode::Conflict,
+                (400, "native_changed") => ErrorCode::NativeChanged,
                 (422, "checksum_mismatch") => ErrorCode::ChecksumMismatch,
                 (422, _) => ErrorCode::InvalidBundle,
                 (400..=499, _) => ErrorCode::Invalid,
                 _ => ErrorCode::Server,
             },
             ClientError::BadResponse { .. } => ErrorCode::Server,
-            ClientError::Invalid(_) => ErrorCode::Invalid,
+            ClientError::Invalid(_) | ClientError::Key { .. } => ErrorCode::Invalid,
+            ClientError::NotOpenable { .. } => ErrorCode::ChecksumMismatch,
             ClientError::Pack { .. } | ClientError::Inspect { .. } => ErrorCode::InvalidBundle,
             ClientError::ChecksumMismatch { .. } => ErrorCode::ChecksumMismatch,
             ClientError::VersionRefused(_) => ErrorCode::VersionRefused,
+            ClientError::NativeChanged(_) => ErrorCode::NativeChanged,
             ClientError::Conflict(_) => ErrorCode::Conflict,
             ClientError::Cancelled => ErrorCode::Cancelled,
             ClientError::Io { .. } => ErrorCode::Io,

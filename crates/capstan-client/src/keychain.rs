@@ -1,5 +1,6 @@
-//! API tokens in the OS keychain: Secret Service on Linux, Keychain on macOS, Credential
-//! Manager on Windows (service `capstan`, account = profile name).
+//! Secrets in the OS keychain: Secret Service on Linux, Keychain on macOS, Credential Manager
+//! on Windows. API tokens live under service `capstan` (account = profile name); bundle signing
+//! keys under service `capstan-signing` (account = app id, see [`crate::signing`]).
 //!
 //! There is deliberately no fallback: when the keychain is missing or locked the caller gets
 //! an error that says what to do (unlock it, or use `CAPSTAN_TOKEN` in CI), never a silent
@@ -15,6 +16,8 @@ use keyring_core::{CredentialStore, Entry, Error};
 
 /// Keychain service name all Capstan tokens are stored under.
 pub const SERVICE: &str = "capstan";
+/// Keychain service name bundle signing keys are stored under.
+pub const SIGNING_SERVICE: &str = "capstan-signing";
 
 /// Why the keychain could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +25,8 @@ pub enum KeychainError {
     /// No keychain service can be reached (no D-Bus session, no Secret Service running).
     #[error(
         "the OS keychain is not available ({detail}); on Linux it needs a desktop session with a Secret Service \
-         (GNOME Keyring or KWallet). In CI or on a server, set CAPSTAN_SERVER and CAPSTAN_TOKEN (or pass --server and --token) instead"
+         (GNOME Keyring or KWallet). In CI or on a server, set CAPSTAN_SERVER and CAPSTAN_TOKEN (or pass --server and --token) instead, \
+         and CAPSTAN_SIGNING_KEY for a signing key"
     )]
     Unavailable {
         /// What the platform said.
@@ -50,25 +54,32 @@ pub enum KeychainError {
     },
 }
 
-/// Tokens in the platform's credential store.
+/// Secrets of one kind in the platform's credential store.
 #[derive(Debug, Clone)]
 pub struct Keychain {
     service: String,
+    /// What the desktop's keychain UI calls an entry, before the account name.
+    label: &'static str,
 }
 
 impl Default for Keychain {
     fn default() -> Self {
-        Keychain { service: SERVICE.to_owned() }
+        Keychain { service: SERVICE.to_owned(), label: "Capstan API token" }
     }
 }
 
 impl Keychain {
-    /// The keychain under Capstan's service name.
+    /// The API tokens, under Capstan's service name.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The token stored for `profile`, if any.
+    /// The bundle signing keys (account = app id).
+    pub fn signing_keys() -> Self {
+        Keychain { service: SIGNING_SERVICE.to_owned(), label: "Capstan bundle signing key" }
+    }
+
+    /// The secret stored for `profile` (or app), if any.
     pub fn get(&self, profile: &str) -> Result<Option<String>, KeychainError> {
         match self.entry(profile)?.get_password() {
             Ok(token) => Ok(Some(token)),
@@ -98,7 +109,7 @@ impl Keychain {
 
     fn entry(&self, profile: &str) -> Result<Entry, KeychainError> {
         let store = platform_store()?;
-        let label = format!("Capstan API token ({profile})");
+        let label = format!("{} ({profile})", self.label);
         let modifiers = HashMap::from([("label", label.as_str())]);
         // Not every store takes a label; those that do show it in the desktop's keychain UI.
         store

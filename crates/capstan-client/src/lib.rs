@@ -6,7 +6,10 @@
 //! - [`publish`], [`channels`]: the use-cases, as plain async functions that take a
 //!   [`capstan_core::progress::Progress`] and a [`capstan_core::progress::CancelFlag`] where
 //!   they take time, so a terminal and a desktop window drive them the same way.
-//! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION).
+//! - [`discovery`]: what a publish reads from the project (package.json, MIN_NATIVE_VERSION);
+//!   [`native`]: whether the project changed natively since the bundle its shells run.
+//! - [`signing`]: bundle signing keys (one per app, in the OS keychain), and [`publish`] signs
+//!   and encrypts with them whenever the app has registered keys.
 //!
 //! Errors are one [`ClientError`] whose [`ClientError::code`] a UI branches on.
 #![deny(missing_docs)]
@@ -18,7 +21,10 @@ pub mod connect;
 pub mod discovery;
 mod error;
 pub mod keychain;
+pub mod native;
 pub mod profiles;
 pub mod publish;
+mod signed;
+pub mod signing;
 
 pub use error::{ClientError, ClientResult, ErrorCode};

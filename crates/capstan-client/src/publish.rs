@@ -6,11 +6,16 @@
 //!   under the same version are still refused;
 //! - a version not newer than what the channel serves (target or rollout) is refused unless
 //!   forced (shipping an older bundle by accident is how devices go backwards);
-//! - the server's SHA-256 must equal the local one, or nothing is assigned.
+//! - the server's SHA-256 must equal the local one, or nothing is assigned;
+//! - when the app has registered signing keys, the bundle is signed and encrypted with this
+//!   machine's key (`CAPSTAN_SIGNING_KEY`, else the keychain's: [`crate::signing`]), which must
+//!   pair with a registered public key; what the server stores is then downloaded from the URL
+//!   devices get and opened exactly as a device opens it, or nothing is assigned.
 //!
 //! Everything that can be refused is checked before any byte is uploaded.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use capstan_core::bundle::{self, BundleReport, InspectLimits, PackOptions};
 use capstan_core::progress::{CancelFlag, Progress};
@@ -20,11 +25,15 @@ use serde::Serialize;
 
 use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams, describe_line};
 use capstan_core::release::{Refusal, check_newer};
+use capstan_core::signing::{SignedField, SigningKey, VerifyingKey, open_signed_sha256};
 
 use crate::api::Api;
 use crate::blocking::run_with_progress;
 use crate::discovery::{self, Found, Source};
 use crate::error::{ClientError, ClientResult};
+use crate::native::{NativeReview, review};
+use crate::signed;
+use crate::signing::{KeySource, KeyStore, SIGNING_KEY_ENV, key_from_env, local_key, registered_pair};
 
 /// What to publish where.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +61,12 @@ pub struct PublishRequest {
     /// The SHA-256 the user saw in a preview: publishing stops, before uploading, if the
     /// bundle about to ship is not that one.
     pub expected_sha256: Option<String>,
+    /// When the project changed natively and MIN_NATIVE_VERSION was not raised, raise it to the
+    /// suggested value (the native version the project declares, else the bundle's version).
+    pub raise_min_native: bool,
+    /// Publish even when the project changed natively and MIN_NATIVE_VERSION was not raised
+    /// (audited on the server).
+    pub force_native: bool,
 }
 
 impl PublishRequest {
@@ -92,6 +107,19 @@ pub struct PublishOutcome {
     pub rollout_percent: Option<f64>,
     /// The channel after the change.
     pub channel_after: Channel,
+    /// What the native check found, in words.
+    pub native: String,
+    /// How the bundle was signed, when the app signs its bundles.
+    pub signature: Option<Signature>,
+}
+
+/// How a published bundle was signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Signature {
+    /// The key id devices with the matching `publicKey` report.
+    pub key_id: String,
+    /// Where the private key came from.
+    pub key_source: KeySource,
 }
 
 /// The progress sinks of a publish: one per phase, so a UI can show two bars.
@@ -99,8 +127,12 @@ pub struct PublishOutcome {
 pub struct PublishProgress<'a> {
     /// Packing the folder (or checking the zip).
     pub prepare: &'a dyn Progress,
+    /// Encrypting (signed bundles only).
+    pub sign: &'a dyn Progress,
     /// Uploading.
     pub upload: &'a dyn Progress,
+    /// Downloading what the server stores, to open it as a device does (signed bundles only).
+    pub verify: &'a dyn Progress,
 }
 
 /// What the checks before packing decided.
@@ -109,6 +141,15 @@ struct Plan {
     min_native: Found<Option<Version>>,
     existing: Option<Bundle>,
     share: Option<RolloutShare>,
+    native: NativeReview,
+    signing: Option<SigningPlan>,
+}
+
+/// The key a signed publish uses and the registered public key it pairs with.
+struct SigningPlan {
+    key: Arc<SigningKey>,
+    source: KeySource,
+    public: VerifyingKey,
 }
 
 /// Packs or checks the input, uploads it, verifies the checksum and assigns it to the channel.
@@ -138,34 +179,85 @@ pub async fn publish(
 
     let version = plan.version.value.to_string();
     let (stored, reused) = match plan.existing {
-        Some(existing) if existing.sha256 == report.sha256 => (existing, true),
-        Some(_) => {
+        Some(existing) if same_bundle(&existing, &report.sha256, plan.signing.as_ref()) => (existing, true),
+        Some(existing) => {
+            let existing_signed = !existing.session_key.is_empty();
+            let what = if existing_signed == plan.signing.is_some() {
+                "with different contents"
+            } else if plan.signing.is_some() {
+                "unsigned (or signed with another key), and this app's bundles are signed now"
+            } else {
+                "signed, and this publish would not be"
+            };
             return Err(ClientError::VersionRefused(format!(
-                "bundle {version} already exists on the server with different contents; versions are immutable, even with --force: bump the version"
+                "bundle {version} already exists on the server {what}; versions are immutable, even with --force: bump the version"
             )));
         }
         None => {
-            let params = UploadParams {
+            let mut params = UploadParams {
                 version: version.clone(),
                 sha256: Some(report.sha256.clone()),
                 min_native_version: min_native.value.as_ref().map(Version::to_string),
                 notes: request.notes.clone().filter(|n| !n.is_empty()),
                 ..UploadParams::default()
             };
-            (api.upload_bundle(&request.app, &params, &zip, progress.upload, cancel).await?, false)
+            let upload = match &plan.signing {
+                Some(signing) => {
+                    let sealed = signed::seal(signing.key.clone(), &zip, work.path(), progress.sign, cancel).await?;
+                    params.sha256 = Some(sealed.sha256.clone());
+                    params.session_key = Some(sealed.fields.session_key);
+                    params.checksum = Some(sealed.fields.checksum);
+                    params.key_id = Some(sealed.fields.key_id);
+                    sealed.path
+                }
+                None => zip.clone(),
+            };
+            let stored = api.upload_bundle(&request.app, &params, &upload, progress.upload, cancel).await?;
+            let sent = params.sha256.unwrap_or_default();
+            if stored.sha256 != sent {
+                return Err(ClientError::ChecksumMismatch { local: sent, server: stored.sha256 });
+            }
+            (stored, false)
         }
     };
-    if stored.sha256 != report.sha256 {
-        return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
+    match &plan.signing {
+        Some(signing) => {
+            let verify = progress.verify;
+            signed::check_stored(
+                api,
+                &request.app,
+                &stored,
+                &signing.public,
+                &report.sha256,
+                work.path(),
+                verify,
+                cancel,
+            )
+            .await?;
+        }
+        None if stored.sha256 != report.sha256 => {
+            return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
+        }
+        None => {}
+    }
+    // Recorded before the channel changes: the server checks it there, and the next publish
+    // compares with it.
+    if let Some(fingerprint) = &plan.native.fingerprint
+        && stored.native_digest.as_deref() != Some(fingerprint.digest.as_str())
+    {
+        api.set_native_fingerprint(&request.app, &version, fingerprint).await?;
     }
 
-    let force = request.force;
+    let (force, force_native) = (request.force, request.force_native);
     let channel_after = match plan.share {
         Some(share) if share != RolloutShare::ALL => {
-            let body = StartRollout { version: version.clone(), percent: share.percent(), force };
+            let body = StartRollout { version: version.clone(), percent: share.percent(), force, force_native };
             api.start_rollout(&request.app, &request.channel, &body).await?
         }
-        _ => api.publish(&request.app, &request.channel, &Publish { version: version.clone(), force }).await?,
+        _ => {
+            let body = Publish { version: version.clone(), force, force_native };
+            api.publish(&request.app, &request.channel, &body).await?
+        }
     };
     Ok(PublishOutcome {
         app: request.app.clone(),
@@ -182,7 +274,53 @@ pub async fn publish(
         reused,
         rollout_percent: plan.share.filter(|s| *s != RolloutShare::ALL).map(RolloutShare::percent),
         channel_after,
+        native: plan.native.sentence(),
+        signature: plan.signing.map(|s| Signature { key_id: s.public.key_id().to_owned(), key_source: s.source }),
     })
+}
+
+/// Whether `existing` is the bundle about to be published: the same plain zip, signed the same
+/// way (for a signed bundle, its signed checksum opens with the key to the zip's SHA-256).
+fn same_bundle(existing: &Bundle, plain_sha256: &str, signing: Option<&SigningPlan>) -> bool {
+    match signing {
+        None => existing.session_key.is_empty() && existing.sha256 == plain_sha256,
+        Some(signing) => {
+            !existing.session_key.is_empty()
+                && existing.key_id.as_deref() == Some(signing.public.key_id())
+                && open_signed_sha256(&signing.public, &existing.checksum, SignedField::Checksum)
+                    .is_ok_and(|sha256| sha256 == plain_sha256)
+        }
+    }
+}
+
+/// Decides, before any work, whether this publish is signed and with which key. An app with
+/// registered keys (or requiring signed bundles) needs this machine's key, and it must pair
+/// with a registered public key.
+async fn signing_plan(api: &Api, app: &str) -> ClientResult<Option<SigningPlan>> {
+    let signing = match api.signing(app).await {
+        Ok(signing) => signing,
+        // A server from before signing existed (the app itself was found just before).
+        Err(ClientError::Api { status: 404, .. }) => return Ok(None),
+        Err(other) => return Err(other),
+    };
+    if signing.keys.is_empty() && !signing.require_signed {
+        if key_from_env(std::env::var(SIGNING_KEY_ENV).ok())?.is_some() {
+            return Err(ClientError::Invalid(format!(
+                "{SIGNING_KEY_ENV} is set, but app `{app}` has no registered public key: an admin registers it \
+                 (`capstan keys register --app {app}`), or unset {SIGNING_KEY_ENV} to publish unsigned"
+            )));
+        }
+        return Ok(None);
+    }
+    let Some(local) = local_key(app, &KeyStore::new()).await? else {
+        let why = if signing.require_signed { "requires signed bundles" } else { "signs its bundles" };
+        return Err(ClientError::Invalid(format!(
+            "app `{app}` {why} and this machine has no private key for it: `capstan keys import FILE --app {app}` \
+             imports a backup, CI sets {SIGNING_KEY_ENV}"
+        )));
+    };
+    let public = registered_pair(&local.key, &signing)?;
+    Ok(Some(SigningPlan { key: local.key, source: local.source, public }))
 }
 
 /// Checks everything that can be refused before any work: version, channel, existing bundle.
@@ -197,6 +335,7 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
     let version = resolve_version(request)?;
     let channel = api.channel(&request.app, &request.channel).await?;
     let shown = &version.value;
+    let signing = signing_plan(api, &request.app).await?;
     let existing = api.bundle(&request.app, &shown.to_string()).await?;
     if existing.is_some() && !request.force {
         return Err(ClientError::VersionRefused(format!(
@@ -205,7 +344,26 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             version.source
         )));
     }
-    let min_native = min_native(request, &channel, api).await?;
+    let mut min_native = min_native(request, &channel, api).await?;
+    let mut native = review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+    if native.stops() && existing.is_none() {
+        match (native.suggested_min_native.clone(), request.raise_min_native) {
+            (Some(suggested), true) => {
+                min_native = Found { value: Some(suggested.value.clone()), source: suggested.source.clone() };
+                native =
+                    review(api, &request.app, &channel, request.project(), shown, min_native.value.as_ref()).await?;
+                if native.stops() {
+                    return Err(ClientError::NativeChanged(format!(
+                        "the suggested MIN_NATIVE_VERSION {} is not above the bundle compared with: {}; pass --min-native",
+                        suggested.value,
+                        native.sentence()
+                    )));
+                }
+            }
+            _ if request.force_native => {}
+            _ => return Err(ClientError::NativeChanged(format!("channel `{}`: {}", channel.name, native.sentence()))),
+        }
+    }
     // The bundle's native line: the one it is published or rolled out on.
     let line = match &existing {
         Some(bundle) => bundle.min_native_version.clone(),
@@ -231,7 +389,7 @@ async fn plan(api: &Api, request: &PublishRequest) -> ClientResult<Plan> {
             channel.name, version.source
         )));
     }
-    Ok(Plan { version, min_native, existing, share })
+    Ok(Plan { version, min_native, existing, share, native, signing })
 }
 
 /// The version: explicit, else the nearest `package.json`.

@@ -7,6 +7,8 @@
 use std::process::Command;
 
 use capstan_client::keychain::{Keychain, KeychainError};
+use capstan_client::signing::KeyStore;
+use capstan_core::signing::SigningKey;
 
 /// Set by `scripts/with-keyring.sh`: we are inside the private D-Bus session.
 const INSIDE_KEYRING: &str = "CAPSTAN_KEYRING_TEST";
@@ -79,6 +81,32 @@ fn token_round_trip_in_a_real_secret_service() {
         assert!(!keychain.delete("staging").unwrap(), "deleting twice reports nothing to delete");
         assert_eq!(keychain.get("staging").unwrap(), None);
         assert_eq!(keychain.get("production").unwrap().as_deref(), Some("capstan_prod"), "accounts are separate");
+    });
+}
+
+#[test]
+fn signing_keys_round_trip_per_app_apart_from_tokens() {
+    in_secret_service(&[], "signing_keys_round_trip_per_app_apart_from_tokens", || {
+        let store = KeyStore::new();
+        assert!(store.get("com.example.a").unwrap().is_none());
+        let (first, second) = (SigningKey::generate().unwrap(), SigningKey::generate().unwrap());
+        store.set("com.example.a", &first).unwrap();
+        store.set("com.example.b", &second).unwrap();
+        assert_eq!(store.get("com.example.a").unwrap().unwrap().key_id(), first.key_id());
+        assert_eq!(store.get("com.example.b").unwrap().unwrap().key_id(), second.key_id(), "one key per app");
+        // A token under a profile named like the app lives in another service: no clash.
+        Keychain::new().set("com.example.a", "capstan_token").unwrap();
+        assert_eq!(store.get("com.example.a").unwrap().unwrap().key_id(), first.key_id());
+        assert_eq!(Keychain::new().get("com.example.a").unwrap().as_deref(), Some("capstan_token"));
+        // What is stored is the private key itself, as PEM (the keychain is its only copy).
+        let stored = Keychain::signing_keys().get("com.example.a").unwrap().unwrap();
+        assert!(stored.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "{}", &stored[..40]);
+        // A damaged entry is an error that names it, never a silent "no key".
+        Keychain::signing_keys().set("com.example.a", "not a key").unwrap();
+        let error = store.get("com.example.a").unwrap_err().to_string();
+        assert!(error.contains("the key stored for `com.example.a` in the OS keychain"), "{error}");
+        assert!(store.delete("com.example.b").unwrap());
+        assert!(store.get("com.example.b").unwrap().is_none());
     });
 }
 

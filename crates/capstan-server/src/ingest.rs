@@ -268,6 +268,7 @@ mod tests {
             bundle_version: "1.0.1".into(),
             plugin_version: "8.0.0".into(),
             os_version: "14".into(),
+            key_id: None,
             is_prod: true,
             is_emulator: false,
             channel: None,

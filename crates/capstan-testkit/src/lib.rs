@@ -160,6 +160,11 @@ impl Server {
         answers
     }
 
+    /// The server's data directory (database and blobs), for tests that damage what it stores.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -5,6 +5,7 @@ pub mod apps;
 pub mod bundle;
 pub mod channels;
 pub mod insight;
+pub mod keys;
 pub mod operations;
 pub mod publish;
 pub mod session;

@@ -3,14 +3,16 @@
 use std::path::PathBuf;
 
 use capstan_client::discovery;
+use capstan_client::native;
 use capstan_client::publish::{self, PublishProgress, PublishRequest};
 use capstan_core::api::Lane;
+use capstan_core::native::NativeCheck;
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 use ts_rs::TS;
 
 use super::connected_api;
-use crate::error::UiError;
+use crate::error::{UiError, UiErrorCode};
 use crate::operations::Operations;
 use crate::progress_events::EventProgress;
 
@@ -91,6 +93,9 @@ pub struct PublishResult {
     pub min_native_source: String,
     /// Rollout share in percent, when not everyone gets it.
     pub rollout_percent: Option<f64>,
+    /// The key id it was signed with (then it was also downloaded and opened as a device
+    /// does); `null` when the app does not sign its bundles.
+    pub signed_with: Option<String>,
 }
 
 /// Reads the version and MIN_NATIVE_VERSION a build folder's project declares.
@@ -106,6 +111,61 @@ pub async fn publish_defaults(folder: String) -> Result<PublishDefaults, UiError
             .as_ref()
             .map_or("no MIN_NATIVE_VERSION file: the channel's current value is kept".into(), |f| f.source.to_string()),
         min_native: min_native.map(|f| f.value.to_string()),
+    })
+}
+
+/// What the native check says about a release, for the Publish screen.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct NativeView {
+    /// The Capacitor project found above the build folder; `null`: none, nothing checked.
+    pub project: Option<String>,
+    /// Whether publishing must stop: the native surface changed and MIN_NATIVE_VERSION was
+    /// not raised.
+    pub stops: bool,
+    /// The verdict in words.
+    pub sentence: String,
+    /// What changed, one item each (`@capacitor/camera 6.0.1 → 6.1.0`).
+    pub changes: Vec<String>,
+    /// The MIN_NATIVE_VERSION to raise to, when the check stops the publish.
+    pub suggested_min_native: Option<String>,
+    /// Where the suggestion comes from, in words.
+    pub suggested_source: Option<String>,
+}
+
+/// Checks whether the project the build folder belongs to changed natively since the bundle
+/// its shells run on `channel`, for a bundle `version` with MIN_NATIVE_VERSION `min_native`
+/// (empty: the channel's current value).
+#[tauri::command]
+pub async fn check_native(
+    app: String,
+    channel: String,
+    folder: String,
+    version: String,
+    min_native: String,
+) -> Result<NativeView, UiError> {
+    let api = connected_api().await?;
+    let channel = api.channel(&app, &channel).await?;
+    let invalid = |e: capstan_core::version::VersionError| UiError::new(UiErrorCode::InvalidInput, e.to_string());
+    let version = capstan_core::version::parse_lenient(&version).map_err(invalid)?;
+    let min_native = match min_native.trim() {
+        "" => None,
+        text => Some(capstan_core::version::parse_lenient(text).map_err(invalid)?),
+    };
+    let review = native::review(&api, &app, &channel, &PathBuf::from(folder), &version, min_native.as_ref()).await?;
+    let changes = match &review.check {
+        Some(NativeCheck::Changed { diff, .. } | NativeCheck::Raised { diff, .. }) => {
+            diff.changes.iter().map(ToString::to_string).collect()
+        }
+        _ => Vec::new(),
+    };
+    let stops = review.stops();
+    Ok(NativeView {
+        project: review.project.as_ref().map(|p| p.display().to_string()),
+        stops,
+        sentence: review.check.as_ref().map_or_else(|| review.sentence(), NativeCheck::sentence),
+        changes,
+        suggested_min_native: review.suggested_min_native.as_ref().filter(|_| stops).map(|s| s.value.to_string()),
+        suggested_source: review.suggested_min_native.as_ref().filter(|_| stops).map(|s| s.source.to_string()),
     })
 }
 
@@ -125,8 +185,9 @@ pub async fn list_app_channels() -> Result<Vec<AppChannels>, UiError> {
     Ok(result)
 }
 
-/// Packs, uploads (progress as `operation-progress` events: `packing`, then `uploading`),
-/// verifies the server's checksum and assigns the bundle to the channel.
+/// Packs, encrypts when the app signs its bundles, uploads, verifies and assigns the bundle to
+/// the channel; progress as `operation-progress` events: `packing`, `encrypting`, `uploading`,
+/// `verifying` (the last downloads what the server stores and opens it as a device does).
 #[tauri::command]
 pub async fn publish_bundle(
     app: AppHandle,
@@ -137,7 +198,9 @@ pub async fn publish_bundle(
     let api = connected_api().await?;
     let operation = operations.start(&operation_id);
     let prepare = EventProgress::new(app.clone(), &operation_id, "packing");
-    let upload = EventProgress::new(app, &operation_id, "uploading");
+    let sign = EventProgress::new(app.clone(), &operation_id, "encrypting");
+    let upload = EventProgress::new(app.clone(), &operation_id, "uploading");
+    let verify = EventProgress::new(app, &operation_id, "verifying");
     // Ship the zip the user previewed, not a fresh pack: files edited since then must not slip
     // in unseen. The checksum guards against the preview file being replaced meanwhile.
     let request = PublishRequest {
@@ -151,10 +214,13 @@ pub async fn publish_bundle(
         force: false,
         project_dir: Some(PathBuf::from(form.folder)),
         expected_sha256: Some(form.previewed_sha256),
+        // The form shows the native check first and raises MIN_NATIVE_VERSION in one click;
+        // what it sends is what the user saw.
+        raise_min_native: false,
+        force_native: false,
     };
-    let outcome =
-        publish::publish(&api, &request, PublishProgress { prepare: &prepare, upload: &upload }, &operation.flag)
-            .await?;
+    let progress = PublishProgress { prepare: &prepare, sign: &sign, upload: &upload, verify: &verify };
+    let outcome = publish::publish(&api, &request, progress, &operation.flag).await?;
     Ok(PublishResult {
         app: outcome.app,
         channel: outcome.channel,
@@ -165,5 +231,6 @@ pub async fn publish_bundle(
         min_native_version: outcome.min_native_version,
         min_native_source: outcome.min_native_source.to_string(),
         rollout_percent: outcome.rollout_percent,
+        signed_with: outcome.signature.map(|s| s.key_id),
     })
 }

@@ -50,6 +50,11 @@ key_id: string | null,
  */
 warnings: Array<Warning>, 
 /**
+ * Digest of the native fingerprint the publisher recorded for it (`GET .../native` has the
+ * fingerprint); `null` when it was published without one.
+ */
+native_digest: string | null, 
+/**
  * Who uploaded it.
  */
 created_by: string, 

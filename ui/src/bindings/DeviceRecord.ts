@@ -49,6 +49,11 @@ is_emulator: boolean,
  */
 channel: string | null, 
 /**
+ * Key id of the app's `publicKey` as the plugin reported it (20 characters from 8.40.8,
+ * 7.50.1 and 6.50.1; 4 from 8.2.0–8.40.7); `null` when it sent none.
+ */
+key_id: string | null, 
+/**
  * First contact, epoch ms.
  */
 first_seen_ms: number, 

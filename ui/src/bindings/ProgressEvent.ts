@@ -9,7 +9,7 @@ export type ProgressEvent = {
  */
 operation_id: string, 
 /**
- * What is happening: `packing`, `uploading`.
+ * What is happening: `packing`, `encrypting`, `uploading`, `verifying`.
  */
 stage: string, 
 /**

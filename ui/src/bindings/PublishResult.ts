@@ -39,4 +39,9 @@ min_native_source: string,
 /**
  * Rollout share in percent, when not everyone gets it.
  */
-rollout_percent: number | null, };
+rollout_percent: number | null, 
+/**
+ * The key id it was signed with (then it was also downloaded and opened as a device
+ * does); `null` when the app does not sign its bundles.
+ */
+signed_with: string | null, };

@@ -10,5 +10,7 @@ describe('deniedReason', () => {
     expect(deniedReason('qa', 'set_override')).toBeNull();
     expect(deniedReason('viewer', 'set_override')).toMatch(/change device channels/);
     expect(deniedReason('unknown', 'set_override')).not.toBeNull();
+    expect(deniedReason('publisher', 'manage_keys')).toMatch(/cannot register signing keys.*an admin token can/);
+    expect(deniedReason('admin', 'manage_keys')).toBeNull();
   });
 });

@@ -36,6 +36,15 @@ pub struct PublishArgs {
     /// already uploaded (retrying a CI job).
     #[arg(long)]
     pub force: bool,
+    /// When the Capacitor project changed natively since the bundle its shells run, raise
+    /// MIN_NATIVE_VERSION to the native version the project declares (Gradle `versionName`,
+    /// Xcode `MARKETING_VERSION`), else to the bundle's version.
+    #[arg(long, conflicts_with = "min_native")]
+    pub raise_min_native: bool,
+    /// Publish even though the project changed natively and MIN_NATIVE_VERSION was not raised
+    /// (recorded as forced in the audit log).
+    #[arg(long)]
+    pub force_native: bool,
 }
 
 /// Runs `capstan publish`.
@@ -52,13 +61,17 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         force: args.force,
         project_dir: None,
         expected_sha256: None,
+        raise_min_native: args.raise_min_native,
+        force_native: args.force_native,
     };
     let cancel = cancel_on_ctrl_c()?;
-    let (prepare, upload) = (ByteProgress::new("packing", !global.json), ByteProgress::new("uploading", !global.json));
-    let progress = PublishProgress { prepare: &prepare, upload: &upload };
+    let bar = |label| ByteProgress::new(label, !global.json);
+    let (prepare, sign, upload, verify) = (bar("packing"), bar("encrypting"), bar("uploading"), bar("verifying"));
+    let progress = PublishProgress { prepare: &prepare, sign: &sign, upload: &upload, verify: &verify };
     let outcome = publish(&connection.api, &request, progress, &cancel).await;
-    prepare.finish();
-    upload.finish();
+    for bar in [&prepare, &sign, &upload, &verify] {
+        bar.finish();
+    }
     let outcome = outcome?;
     if global.json {
         return print_json(&outcome);
@@ -73,7 +86,17 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     let min_native = outcome.min_native_version.as_deref().unwrap_or("none");
     println!("  min native  {min_native} ({})", outcome.min_native_source);
     println!("  bundle      {} files, {}", outcome.files, human_bytes(outcome.size));
-    println!("  sha256      {} (verified by the server)", outcome.sha256);
+    match &outcome.signature {
+        Some(signature) => {
+            println!("  sha256      {} (of the zip, before encryption)", outcome.sha256);
+            println!(
+                "  signed      with key {} from {}; downloaded and opened as a device does",
+                signature.key_id, signature.key_source
+            );
+        }
+        None => println!("  sha256      {} (verified by the server; not signed)", outcome.sha256),
+    }
+    println!("  native      {}", outcome.native);
     for warning in &outcome.warnings {
         println!("  warning     {warning}");
     }

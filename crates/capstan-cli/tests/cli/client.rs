@@ -51,7 +51,7 @@ async fn publish_reports_progress_and_cancelling_the_upload_leaves_nothing() {
     // Cancel pressed as the upload starts: nothing is stored, nothing is assigned.
     let cancel = CancelFlag::new();
     let upload = Bar { cancel_on_start: Some(cancel.clone()), ..Bar::default() };
-    let progress = PublishProgress { prepare: &NoProgress, upload: &upload };
+    let progress = PublishProgress { prepare: &NoProgress, sign: &NoProgress, upload: &upload, verify: &NoProgress };
     let error = publish(&api, &request(root.path(), "1.0.0"), progress, &cancel).await.unwrap_err();
     assert_eq!(error.code(), ErrorCode::Cancelled, "{error}");
     assert!(api.bundles("com.example.client").await.unwrap().is_empty(), "no half-uploaded bundle");
@@ -59,7 +59,7 @@ async fn publish_reports_progress_and_cancelling_the_upload_leaves_nothing() {
 
     // Without cancel: both bars run to their totals, and the checksum is the server's.
     let (prepare, upload) = (Bar::default(), Bar::default());
-    let progress = PublishProgress { prepare: &prepare, upload: &upload };
+    let progress = PublishProgress { prepare: &prepare, sign: &NoProgress, upload: &upload, verify: &NoProgress };
     let outcome = publish(&api, &request(root.path(), "1.0.0"), progress, &CancelFlag::new()).await.unwrap();
     let (total, done) = *prepare.seen.lock().unwrap();
     assert_eq!(Some(done), total, "packing progress reaches its total");
@@ -95,14 +95,16 @@ async fn publishing_a_previewed_zip_refuses_any_other_bundle() {
         expected_sha256: Some(sha.to_owned()),
         ..request(root.path(), "1.0.0")
     };
-    let progress = PublishProgress { prepare: &NoProgress, upload: &NoProgress };
+    let progress =
+        PublishProgress { prepare: &NoProgress, sign: &NoProgress, upload: &NoProgress, verify: &NoProgress };
 
     let error = publish(&api, &previewed(&"0".repeat(64)), progress, &CancelFlag::new()).await.unwrap_err();
     assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
     assert!(error.to_string().contains("not the one previewed"), "{error}");
     assert!(api.bundles("com.example.client").await.unwrap().is_empty(), "nothing uploaded");
 
-    let progress = PublishProgress { prepare: &NoProgress, upload: &NoProgress };
+    let progress =
+        PublishProgress { prepare: &NoProgress, sign: &NoProgress, upload: &NoProgress, verify: &NoProgress };
     let outcome = publish(&api, &previewed(&report.sha256), progress, &CancelFlag::new()).await.unwrap();
     assert_eq!(outcome.sha256, report.sha256);
     // MIN_NATIVE_VERSION still comes from the project, not from where the zip lies.

@@ -131,7 +131,7 @@ fn help_covers_every_command() {
     let output = Command::new(env!("CARGO_BIN_EXE_capstan")).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for command in ["login", "profile", "app", "publish", "bundle", "channel", "device", "stats", "audit"] {
+    for command in ["login", "profile", "app", "publish", "bundle", "channel", "device", "keys", "stats", "audit"] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(command)), "{command} in\n{help}");
     }
     let output = Command::new(env!("CARGO_BIN_EXE_capstan")).args(["channel", "rollout", "x"]).output().unwrap();

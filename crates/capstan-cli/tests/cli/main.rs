@@ -3,7 +3,9 @@
 mod bundle;
 mod client;
 mod e2e;
+mod keys;
 mod login;
+mod native;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -14,14 +14,17 @@ use capstan_core::progress::{CancelFlag, Progress};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use capstan_core::api::{
-    ActiveQuery, App, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption, CreateApp,
-    CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, ErrorBody,
-    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch,
-    StartRollout, Timeline, TimelineQuery, TokenRecord, UploadParams,
+    ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
+    ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
+    DeviceRecord, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey, Removed,
+    Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
+    TokenRecord, UpdateSigning, UploadParams,
 };
+
+use capstan_core::native::NativeFingerprint;
 
 use crate::error::{ClientError, ClientResult};
 
@@ -222,6 +225,25 @@ impl Api {
         }
     }
 
+    /// The native fingerprint recorded for a bundle, or `None` when it has none.
+    pub async fn native_fingerprint(&self, app: &str, version: &str) -> ClientResult<Option<NativeFingerprint>> {
+        match self.get(&["apps", app, "bundles", version, "native"], &()).await {
+            Ok(fingerprint) => Ok(Some(fingerprint)),
+            Err(ClientError::Api { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records the native fingerprint of a bundle's project (once).
+    pub async fn set_native_fingerprint(
+        &self,
+        app: &str,
+        version: &str,
+        fingerprint: &NativeFingerprint,
+    ) -> ClientResult<Bundle> {
+        self.send(Method::PUT, &["apps", app, "bundles", version, "native"], Some(fingerprint)).await
+    }
+
     /// Streams the zip at `path` to the server, reporting bytes sent; stops when `cancel` is set.
     pub async fn upload_bundle(
         &self,
@@ -273,6 +295,71 @@ impl Api {
         let response = response.map_err(|e| network(&url, &e))?;
         progress.advance(sent.load(Ordering::Relaxed) - reported);
         decode(response, &url).await
+    }
+
+    /// The URL devices download bundle `version` from.
+    pub async fn bundle_download(&self, app: &str, version: &str) -> ClientResult<BundleDownload> {
+        self.get(&["apps", app, "bundles", version, "download"], &()).await
+    }
+
+    /// Downloads `url` into `path` the way a device does: a plain GET, with no token (the URL
+    /// may be another host's, such as a CDN's). Reports bytes received; stops when `cancel` is set.
+    pub async fn download(
+        &self,
+        url: &str,
+        path: &Path,
+        progress: &dyn Progress,
+        cancel: &CancelFlag,
+    ) -> ClientResult<u64> {
+        let parsed = Url::parse(url)
+            .map_err(|e| ClientError::BadResponse { url: url.to_owned(), reason: format!("not a URL: {e}") })?;
+        let mut response = self.http.get(parsed.clone()).send().await.map_err(|e| network(&parsed, &e))?;
+        if !response.status().is_success() {
+            return Err(ClientError::BadResponse {
+                url: without_query(&parsed),
+                reason: format!("the download answered {}", response.status()),
+            });
+        }
+        progress.start(response.content_length().unwrap_or(0));
+        let io = |source| ClientError::Io { path: path.to_path_buf(), source };
+        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        let mut received = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| network(&parsed, &e))? {
+            if cancel.is_cancelled() {
+                return Err(ClientError::Cancelled);
+            }
+            file.write_all(&chunk).await.map_err(io)?;
+            received += chunk.len() as u64;
+            progress.advance(chunk.len() as u64);
+        }
+        file.flush().await.map_err(io)?;
+        Ok(received)
+    }
+
+    /// An app's signing rule and registered public keys.
+    pub async fn signing(&self, app: &str) -> ClientResult<AppSigning> {
+        self.get(&["apps", app, "signing"], &()).await
+    }
+
+    /// Requires signed bundles, or stops requiring them (admin).
+    pub async fn update_signing(&self, app: &str, require_signed: bool) -> ClientResult<AppSigning> {
+        self.send(Method::PATCH, &["apps", app, "signing"], Some(&UpdateSigning { require_signed })).await
+    }
+
+    /// Registers a public key (PKCS#1 PEM) for `app` (admin).
+    pub async fn register_key(&self, app: &str, public_key: &str) -> ClientResult<SigningKeyRecord> {
+        let body = RegisterKey { public_key: public_key.to_owned() };
+        self.send(Method::POST, &["apps", app, "signing", "keys"], Some(&body)).await
+    }
+
+    /// Removes a registered public key (admin).
+    pub async fn remove_key(&self, app: &str, key_id: &str) -> ClientResult<SigningKeyRecord> {
+        self.send(Method::DELETE, &["apps", app, "signing", "keys", key_id], None::<&()>).await
+    }
+
+    /// Which keys the devices seen in the last `active_days` days trust, per native version.
+    pub async fn key_coverage(&self, app: &str, active_days: Option<u32>) -> ClientResult<KeyCoverage> {
+        self.get(&["apps", app, "signing", "coverage"], &ActiveQuery { active_days }).await
     }
 
     /// Devices matching `filter`.

@@ -33,6 +33,9 @@ pub struct Bundle {
     pub key_id: Option<String>,
     /// What the inspection found worth a look.
     pub warnings: Vec<Warning>,
+    /// Digest of the native fingerprint the publisher recorded for it (`GET .../native` has the
+    /// fingerprint); `null` when it was published without one.
+    pub native_digest: Option<String>,
     /// Who uploaded it.
     pub created_by: String,
     /// When, epoch ms.

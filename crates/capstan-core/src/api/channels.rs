@@ -321,11 +321,22 @@ impl Channel {
         self.lanes.first()
     }
 
-    /// Whether the channel serves `version` to anyone (as a target or in a rollout).
-    pub fn serves(&self, version: &str) -> bool {
+    /// The bundles the channel serves to anyone: every line's target and rollout.
+    pub fn served_bundles(&self) -> impl Iterator<Item = &str> {
         self.lanes
             .iter()
-            .any(|l| l.target_bundle() == Some(version) || l.rollout.as_ref().is_some_and(|r| r.version == version))
+            .flat_map(|l| l.target_bundle().into_iter().chain(l.rollout.as_ref().map(|r| r.version.as_str())))
+    }
+
+    /// The bundles this channel serves that `before` (the same channel, earlier) did not: what
+    /// a change points devices at anew, which the "require signed bundles" rule checks.
+    pub fn newly_served<'a>(&'a self, before: &Channel) -> Vec<&'a str> {
+        self.served_bundles().filter(|version| !before.serves(version)).collect()
+    }
+
+    /// Whether the channel serves `version` to anyone (as a target or in a rollout).
+    pub fn serves(&self, version: &str) -> bool {
+        self.served_bundles().any(|served| served == version)
     }
 
     /// What the channel serves, in words (see [`describe_lanes`]).
@@ -360,6 +371,10 @@ pub struct Publish {
     /// Publish even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Publish even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `POST .../rollout` body.
@@ -374,6 +389,10 @@ pub struct StartRollout {
     /// Roll out even when the version is not newer than what the channel serves (audited).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// Roll out even when the bundle's native surface changed and MIN_NATIVE_VERSION was not
+    /// raised (audited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_native: bool,
 }
 
 /// `PATCH .../rollout` body.
@@ -531,6 +550,36 @@ mod tests {
         let s = ChannelSettings::default();
         assert!(!s.public && !s.allow_self_set && s.block_under_native && s.strategy == Strategy::None);
         assert!(s.ios && s.android && s.electron && s.allow_prod && s.allow_dev && s.allow_device && s.allow_emulator);
+    }
+
+    #[test]
+    fn newly_served_lists_what_a_change_points_devices_at() {
+        let channel = |target: Option<&str>, rollout: Option<&str>| Channel {
+            id: 1,
+            app_id: "a".into(),
+            name: "production".into(),
+            settings: ChannelSettings::default(),
+            lanes: vec![Lane {
+                min_native: None,
+                target: target.map(Target::from_text),
+                rollout: rollout.map(|v| Rollout { version: v.into(), share_bp: 1000, started_at_ms: 0 }),
+            }],
+            revision: 1,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let before = channel(Some("1.0.0"), None);
+        assert_eq!(channel(Some("1.0.0"), Some("1.1.0")).newly_served(&before), vec!["1.1.0"]);
+        assert_eq!(
+            channel(Some("1.1.0"), None).newly_served(&channel(Some("1.0.0"), Some("1.1.0"))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            channel(Some("builtin"), None).newly_served(&before),
+            Vec::<&str>::new(),
+            "the store build is no bundle"
+        );
+        assert_eq!(channel(Some("0.9.0"), None).newly_served(&before), vec!["0.9.0"]);
     }
 
     #[test]

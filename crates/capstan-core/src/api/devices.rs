@@ -31,6 +31,9 @@ pub struct DeviceRecord {
     pub is_emulator: bool,
     /// Channel resolved at the last update check.
     pub channel: Option<String>,
+    /// Key id of the app's `publicKey` as the plugin reported it (20 characters from 8.40.8,
+    /// 7.50.1 and 6.50.1; 4 from 8.2.0–8.40.7); `null` when it sent none.
+    pub key_id: Option<String>,
     /// First contact, epoch ms.
     pub first_seen_ms: i64,
     /// Last contact, epoch ms.

@@ -33,6 +33,7 @@ mod audit;
 mod bundles;
 mod channels;
 mod devices;
+mod signing;
 mod stats;
 mod tokens;
 
@@ -47,6 +48,9 @@ pub use channels::{
 pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,
     SetOverride,
+};
+pub use signing::{
+    AppSigning, BundleDownload, KeyCoverage, KeyShare, KeyTrust, RegisterKey, SigningKeyRecord, UpdateSigning,
 };
 pub use stats::{ActiveQuery, BucketCount, BundleHealth, ChannelAdoption, Timeline, TimelineQuery};
 pub use tokens::{CreateToken, CreatedToken, Me, Role, TokenRecord, UnknownRole};

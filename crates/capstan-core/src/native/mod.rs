@@ -17,6 +17,7 @@
 //! [`MAX_FILE_ENTRIES`], so a stored fingerprint stays small. Computing one may run `git`; it
 //! never touches the network.
 
+mod check;
 mod compare;
 mod declared;
 mod dependencies;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use check::{NativeCheck, Reference, check_native, reference_version};
 pub use compare::{NativeChange, NativeDiff, NotComparable, compare};
 pub use declared::{DeclaredVersion, declared_native_version};
 pub use dependencies::{MAX_DEPENDENCIES, native_by_name};
@@ -50,6 +52,7 @@ const MAX_PATH_LEN: usize = 1024;
 
 /// The native surface of a Capacitor project at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NativeFingerprint {
     /// The rules it was made with ([`FORMAT`]).
     pub format: u32,
@@ -70,26 +73,32 @@ pub struct NativeFingerprint {
     /// could be recognised.
     pub node_modules: bool,
     /// The lockfile versions were read from, relative to the project root
-    /// (`package-lock.json`, `../../pnpm-lock.yaml`).
+    /// (`package-lock.json`, `../../pnpm-lock.yaml`). Left out when there is none, so the
+    /// field is optional both ways (as a request body, a missing `Option` reads as `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub lockfile: Option<String>,
 }
 
 /// A file's hash, or a folder's in a very large project.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NativeFile {
     /// Path relative to the project root, `/`-separated; a folder's ends with `/`.
     pub path: String,
     /// SHA-256 (hex) of the content (text with CRLF read as LF); for a folder, of its files'
     /// paths and hashes.
     pub sha256: String,
-    /// For a folder: how many files it summarises.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// For a folder: how many files it summarises. (No `#[serde(default)]`: a missing `Option`
+    /// reads as `None` anyway, and the attribute would make the request schema differ.)
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub files: Option<u32>,
 }
 
 /// A native dependency and the version the project resolves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NativeDependency {
     /// Package name, e.g. `@capacitor/camera`.
     pub name: String,
@@ -100,6 +109,7 @@ pub struct NativeDependency {
 
 /// How the native files were chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FileSource {
     /// The files git tracks (the working tree's content of each).

@@ -40,5 +40,7 @@ UPDATE channel_history SET min_native = (
 );
 
 -- What the publishing client saw of the Capacitor project's native side (a JSON
--- capstan_core::native::NativeFingerprint), to compare the next release with.
+-- capstan_core::native::NativeFingerprint), to compare the next release with, and its digest
+-- (equal digests: same native surface).
 ALTER TABLE bundles ADD COLUMN native_fingerprint TEXT;
+ALTER TABLE bundles ADD COLUMN native_digest TEXT;

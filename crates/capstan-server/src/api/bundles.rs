@@ -5,6 +5,12 @@
 //! rules the CLI applies before uploading), moved into the blob store durably, and only then
 //! inserted in the database in one transaction. Until that insert nothing is visible; if the
 //! server dies before it, startup removes the temporary file and the unreferenced blob.
+//!
+//! An encrypted (signed) upload is opened first, exactly as a device opens it, with the
+//! registered public key its `key_id` names: the signed checksum and session key must open, the
+//! bytes must decrypt and hash to the signed checksum, and the zip inside is inspected with the
+//! same rules as a plain upload. The AES key is wrapped with the *private* key, so the public
+//! key is all this takes: encryption authenticates bundles, it does not hide them.
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -12,14 +18,16 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use capstan_core::api::{Bundle, UploadParams};
-use capstan_core::bundle::{InspectError, InspectLimits, inspect_zip};
+use capstan_core::api::{AppSigning, Bundle, BundleDownload, UploadParams};
+use capstan_core::bundle::{BundleReport, InspectError, InspectLimits, inspect_zip};
+use capstan_core::native::NativeFingerprint;
 use capstan_core::progress::{CancelFlag, NoProgress};
+use capstan_core::signing::{KEY_ID_LEN, OpenError, VerifyingKey, open_bundle};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{ApiQuery, audit, require_app, snapshot_of};
+use super::{ApiJson, ApiQuery, audit, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Caller, random_hex};
 use crate::error::AppError;
@@ -50,10 +58,18 @@ fn check_version(version: &str) -> Result<(), AppError> {
     }
 }
 
+/// What an encrypted upload says about itself.
+struct Encryption {
+    session_key: String,
+    /// The signed checksum, lowercase.
+    checksum: String,
+    key_id: String,
+}
+
 struct Validated {
     sha256: String,
     min_native: Option<String>,
-    encrypted: Option<(String, String, Option<String>)>,
+    encrypted: Option<Encryption>,
 }
 
 fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, AppError> {
@@ -80,12 +96,15 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
     if params.notes.as_ref().is_some_and(|n| n.len() > 10_000) {
         return Err(AppError::bad_request("invalid_notes", "notes are limited to 10 000 bytes"));
     }
-    let encrypted = match (&params.session_key, &params.checksum) {
-        (None, None) if params.key_id.is_none() => None,
-        (Some(session_key), Some(checksum)) => {
+    let encrypted = match (&params.session_key, &params.checksum, &params.key_id) {
+        (None, None, None) => None,
+        (Some(session_key), Some(checksum), Some(key_id)) => {
             let checksum = checksum.trim().to_ascii_lowercase();
-            if !(is_hex(&checksum, 64) || is_hex(&checksum, 512)) {
-                return Err(AppError::bad_request("invalid_checksum", "checksum must be 64 or 512 hex characters"));
+            if !is_hex(&checksum, 512) {
+                return Err(AppError::bad_request(
+                    "invalid_checksum",
+                    "the checksum of an encrypted bundle is its signed SHA-256: 512 hex characters",
+                ));
             }
             if session_key.is_empty() || session_key.len() > 2048 || !session_key.contains(':') {
                 return Err(AppError::bad_request(
@@ -93,16 +112,18 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
                     "session_key must be `base64(iv):base64(key)`",
                 ));
             }
-            let key_id = params.key_id.clone().filter(|k| !k.is_empty());
-            if key_id.as_ref().is_some_and(|k| k.len() > 64) {
-                return Err(AppError::bad_request("invalid_key_id", "key_id is at most 64 characters"));
+            if key_id.len() != KEY_ID_LEN {
+                return Err(AppError::bad_request(
+                    "invalid_key_id",
+                    format!("key_id must be the first {KEY_ID_LEN} characters of the public key's PEM body"),
+                ));
             }
-            Some((session_key.clone(), checksum, key_id))
+            Some(Encryption { session_key: session_key.clone(), checksum, key_id: key_id.clone() })
         }
         _ => {
             return Err(AppError::bad_request(
                 "incomplete_encryption",
-                "encrypted bundles need both session_key and checksum",
+                "encrypted bundles need session_key, checksum and key_id together",
             ));
         }
     };
@@ -142,6 +163,21 @@ pub async fn upload(
 ) -> Result<(StatusCode, Json<Bundle>), AppError> {
     require_app(&state, &app_id).await?;
     let checked = validate(&params, &headers)?;
+    // Refused before a byte is read: what the app's signing rule and keys cannot accept.
+    let signing = state.db().app_signing(&app_id).await?;
+    let opener = match &checked.encrypted {
+        Some(encryption) => Some(registered_key(&signing, &encryption.key_id)?),
+        None if signing.require_signed => {
+            return Err(AppError::InvalidBundle {
+                code: "signature_required",
+                message: format!(
+                    "app `{app_id}` requires signed bundles and this upload is not signed: publish with the app's \
+                     signing key (`capstan keys show --app {app_id}`)"
+                ),
+            });
+        }
+        None => None,
+    };
     let limit = state.config().max_bundle_bytes;
     if let Some(length) =
         headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
@@ -161,24 +197,15 @@ pub async fn upload(
             message: format!("received bytes hash to {sha256}, not the announced {}", checked.sha256),
         });
     }
-    let (checksum, session_key, key_id, file_count, warnings) = match checked.encrypted {
-        // The server never holds bundle keys, so an encrypted bundle cannot be opened here:
-        // the publishing client inspects the plain zip before encrypting it.
-        Some((session_key, checksum, key_id)) => (checksum, session_key, key_id, 0, Vec::new()),
-        None => {
-            let path = temp.0.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                inspect_zip(&path, &InspectLimits::default(), &NoProgress, &CancelFlag::new())
-            })
-            .await
-            .map_err(|e| AppError::Internal(Box::new(e)))?
-            .map_err(|e| match e {
-                InspectError::Io { source, .. } => AppError::Internal(Box::new(source)),
-                other => AppError::InvalidBundle { code: "invalid_bundle", message: other.to_string() },
-            })?;
-            (sha256.clone(), String::new(), None, report.files.len() as i64, report.warnings)
+    let (checksum, session_key, key_id, report) = match (checked.encrypted, opener) {
+        (Some(encryption), Some(key)) => {
+            let plain = TempUpload(state.upload_dir().join(format!("upload-{}.plain", random_hex(12))));
+            let report = open_and_inspect(key, temp.0.clone(), plain.0.clone(), &encryption).await?;
+            (encryption.checksum, encryption.session_key, Some(encryption.key_id), report)
         }
+        _ => (sha256.clone(), String::new(), None, inspect(temp.0.clone()).await?),
     };
+    let (file_count, warnings) = (report.files.len() as i64, report.warnings);
 
     let blob_key = format!("{app_id}/{}/{sha256}.zip", params.version);
     state.blobs().put_file(&blob_key, &temp.0).await?;
@@ -194,6 +221,7 @@ pub async fn upload(
         session_key,
         key_id,
         warnings,
+        native_digest: None,
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),
     };
@@ -222,6 +250,65 @@ pub async fn upload(
             Err(error.into())
         }
     }
+}
+
+/// The registered key an encrypted upload names, or why it cannot be accepted.
+fn registered_key(signing: &AppSigning, key_id: &str) -> Result<VerifyingKey, AppError> {
+    let record = signing.key(key_id).ok_or_else(|| AppError::InvalidBundle {
+        code: "unregistered_key",
+        message: format!(
+            "this bundle is signed with key {key_id}, which is not registered for app `{}`: an admin registers its \
+             public key first (`capstan keys register`)",
+            signing.app_id
+        ),
+    })?;
+    // Stored keys were parsed when registered; one that no longer parses is a damaged database.
+    VerifyingKey::from_pem(&record.public_key).map_err(|e| AppError::Internal(Box::new(e)))
+}
+
+/// Inspects a plain zip with the rules every bundle meets.
+async fn inspect(zip: PathBuf) -> Result<BundleReport, AppError> {
+    tokio::task::spawn_blocking(move || inspect_zip(&zip, &InspectLimits::default(), &NoProgress, &CancelFlag::new()))
+        .await
+        .map_err(|e| AppError::Internal(Box::new(e)))?
+        .map_err(|e| match e {
+            InspectError::Io { source, .. } => AppError::Internal(Box::new(source)),
+            other => AppError::InvalidBundle { code: "invalid_bundle", message: other.to_string() },
+        })
+}
+
+/// Opens an encrypted upload as a device would (into `plain`), then inspects the zip inside.
+async fn open_and_inspect(
+    key: VerifyingKey,
+    encrypted: PathBuf,
+    plain: PathBuf,
+    encryption: &Encryption,
+) -> Result<BundleReport, AppError> {
+    let (session_key, checksum) = (encryption.session_key.clone(), encryption.checksum.clone());
+    let out = plain.clone();
+    tokio::task::spawn_blocking(move || {
+        open_bundle(&key, &encrypted, &session_key, &checksum, &out, &NoProgress, &CancelFlag::new())
+    })
+    .await
+    .map_err(|e| AppError::Internal(Box::new(e)))?
+    .map_err(|e| match e {
+        OpenError::Io { source, .. } => AppError::Internal(Box::new(source)),
+        other => AppError::InvalidBundle {
+            code: "invalid_signature",
+            message: format!("the encrypted bundle does not open as a device would open it: {other}"),
+        },
+    })?;
+    inspect(plain).await
+}
+
+/// The URL devices are given for a bundle.
+pub async fn download(
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+) -> Result<Json<BundleDownload>, AppError> {
+    let stored = state.db().get_bundle(&app_id, &version).await?;
+    let stored = stored.ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
+    Ok(Json(BundleDownload { url: crate::device::download::url(state.base_url(), &stored.blob_key) }))
 }
 
 /// List bundles.
@@ -262,4 +349,45 @@ pub async fn remove(
         tracing::warn!(%error, key = %deleted.blob_key, "could not remove a deleted bundle's blob");
     }
     Ok(Json(deleted.bundle))
+}
+
+/// Record the native fingerprint the publishing client computed for a bundle (once).
+pub async fn set_native(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+    ApiJson(fingerprint): ApiJson<NativeFingerprint>,
+) -> Result<Json<Bundle>, AppError> {
+    fingerprint
+        .validate()
+        .map_err(|e| AppError::bad_request("invalid_fingerprint", format!("not a native fingerprint: {e}")))?;
+    let summary = serde_json::json!({
+        "digest": fingerprint.digest,
+        "files": fingerprint.file_count,
+        "dependencies": fingerprint.dependencies.len(),
+    });
+    let entry =
+        audit(&state, caller.actor(), Some(&app_id), "bundle.native_fingerprint", &version, None, Some(summary));
+    let text = serde_json::to_string(&fingerprint).map_err(|e| AppError::Internal(Box::new(e)))?;
+    match state.db().set_native_fingerprint(&app_id, &version, &text, &fingerprint.digest, entry).await {
+        Err(StoreError::NotFound) => return Err(AppError::NotFound(format!("bundle {version}"))),
+        other => other?,
+    }
+    state.cache().invalidate(&app_id);
+    let stored = state.db().get_bundle(&app_id, &version).await?;
+    stored.map(|b| Json(b.bundle)).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+}
+
+/// A bundle's native fingerprint, as recorded at publish.
+pub async fn native(
+    State(state): State<AppState>,
+    Path((app_id, version)): Path<(String, String)>,
+) -> Result<Json<NativeFingerprint>, AppError> {
+    let text = state
+        .db()
+        .native_fingerprint(&app_id, &version)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("native fingerprint of bundle {version}")))?;
+    let fingerprint = serde_json::from_str(&text).map_err(|e| AppError::Internal(Box::new(e)))?;
+    Ok(Json(fingerprint))
 }

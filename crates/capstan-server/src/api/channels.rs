@@ -11,6 +11,7 @@ use capstan_core::api::{
     BUILTIN, ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryEntry, LaneQuery, Promote, Publish,
     Rollback, RollbackTo, SettingsPatch, StartRollout,
 };
+use capstan_core::native::{NativeCheck, NativeFingerprint, Reference, check_native, reference_version};
 use capstan_core::release::{self, LineChoice, ReleaseCommand};
 use capstan_core::version::RolloutShare;
 
@@ -50,15 +51,32 @@ async fn save(
     Ok(Json(saved))
 }
 
-/// Loads the channel, applies a release command and saves the outcome.
+/// Loads the channel, applies a release command and saves the outcome. `force_native` lets
+/// through a bundle whose native surface changed without a raised MIN_NATIVE_VERSION.
 async fn release(
     state: &AppState,
     caller: &Caller,
     app_id: &str,
     name: &str,
     command: ReleaseCommand,
+    force_native: bool,
 ) -> Result<Json<Channel>, AppError> {
     let before = load(state, app_id, name).await?;
+    let mut forced_native = false;
+    if let ReleaseCommand::Publish { version, min_native, .. }
+    | ReleaseCommand::StartRollout { version, min_native, .. } = &command
+    {
+        let check = native_check(state, &before, version, min_native.as_deref()).await?;
+        if let Some(check) = check.filter(NativeCheck::stops) {
+            if !force_native {
+                return Err(AppError::bad_request(
+                    "native_changed",
+                    format!("bundle {version}: {}; or force it (audited)", check.sentence()),
+                ));
+            }
+            forced_native = true;
+        }
+    }
     let history = match &command {
         ReleaseCommand::Rollback { to: RollbackTo::Previous, .. } => {
             state.db().channel_history(before.id, ROLLBACK_HISTORY).await?
@@ -66,14 +84,47 @@ async fn release(
         _ => Vec::new(),
     };
     let change = release::apply(&before, command, &history, state.now_ms())?;
+    require_signed_bundles(state, app_id, &change.channel.newly_served(&before)).await?;
     // A forced change is named as such in the audit log, so a review finds every override.
-    let audit_action = format!("channel.{}{}", change.action().as_str(), if change.forced { ".forced" } else { "" });
+    let audit_action = format!(
+        "channel.{}{}{}",
+        change.action().as_str(),
+        if change.forced { ".forced" } else { "" },
+        if forced_native { ".forced_native" } else { "" }
+    );
     let history = change
         .steps
         .iter()
         .map(|step| NewHistory { action: step.action, min_native: step.min_native.clone(), actor: caller.actor() })
         .collect();
     save(state, caller, &before, change.channel, &audit_action, history).await
+}
+
+/// The publish-time native rule for `version` on `channel`: `None` when the bundle was uploaded
+/// without a fingerprint (nothing to check, e.g. a hand-made upload).
+async fn native_check(
+    state: &AppState,
+    channel: &Channel,
+    version: &str,
+    min_native: Option<&str>,
+) -> Result<Option<NativeCheck>, AppError> {
+    let app_id = &channel.app_id;
+    let Some(new) = fingerprint_of(state, app_id, version).await? else { return Ok(None) };
+    let new_min = min_native.and_then(|v| semver::Version::parse(v).ok());
+    let Some(reference) = reference_version(channel, min_native) else {
+        return Ok(Some(check_native(&new, new_min.as_ref(), None)));
+    };
+    let old = fingerprint_of(state, app_id, &reference).await?;
+    let old_min = line_of(state, app_id, &reference).await?.and_then(|v| semver::Version::parse(&v).ok());
+    let reference = Reference { version: &reference, min_native: old_min.as_ref(), fingerprint: old.as_ref() };
+    Ok(Some(check_native(&new, new_min.as_ref(), Some(reference))))
+}
+
+async fn fingerprint_of(state: &AppState, app_id: &str, version: &str) -> Result<Option<NativeFingerprint>, AppError> {
+    match state.db().native_fingerprint(app_id, version).await? {
+        Some(text) => Ok(Some(serde_json::from_str(&text).map_err(|e| AppError::Internal(Box::new(e)))?)),
+        None => Ok(None),
+    }
 }
 
 /// The MIN_NATIVE_VERSION of a bundle about to be served (its native line); 400 if the bundle
@@ -95,6 +146,38 @@ fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
             .map(|v| LineChoice::Named(Some(v.to_string())))
             .map_err(|e| AppError::bad_request("invalid_version", e.to_string())),
     }
+}
+
+/// While the app requires signed bundles, refuses pointing a channel at a bundle that is not
+/// signed with a registered key (the store checks it again inside its transaction).
+async fn require_signed_bundles(state: &AppState, app_id: &str, versions: &[&str]) -> Result<(), AppError> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let signing = state.db().app_signing(app_id).await?;
+    if !signing.require_signed {
+        return Ok(());
+    }
+    for version in versions {
+        // A missing bundle is refused by the store with its own message.
+        let Some(stored) = state.db().get_bundle(app_id, version).await? else { continue };
+        let bundle = &stored.bundle;
+        let signed_by = bundle.key_id.as_deref().filter(|_| !bundle.session_key.is_empty());
+        let message = match signed_by {
+            None => format!("bundle {version} is not signed"),
+            Some(key_id) if signing.key(key_id).is_none() => {
+                format!("bundle {version} is signed with key {key_id}, which is no longer registered")
+            }
+            Some(_) => continue,
+        };
+        return Err(AppError::bad_request(
+            "signature_required",
+            format!(
+                "app `{app_id}` requires signed bundles and {message}: publish a bundle signed with a registered key"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn share(percent: f64) -> Result<RolloutShare, AppError> {
@@ -168,7 +251,7 @@ pub async fn publish(
         let min_native = line_of(&state, &app_id, version).await?;
         ReleaseCommand::Publish { version: version.to_owned(), min_native, force: body.force }
     };
-    release(&state, &caller, &app_id, &name, command).await
+    release(&state, &caller, &app_id, &name, command, body.force_native).await
 }
 
 /// Start a rollout on top of the current target.
@@ -181,7 +264,7 @@ pub async fn rollout_start(
     let share = share(body.percent)?;
     let min_native = line_of(&state, &app_id, &body.version).await?;
     let command = ReleaseCommand::StartRollout { version: body.version, min_native, share, force: body.force };
-    release(&state, &caller, &app_id, &name, command).await
+    release(&state, &caller, &app_id, &name, command, body.force_native).await
 }
 
 /// Change a rollout's share (raising it only adds devices; see `rollout_bucket`).
@@ -193,7 +276,7 @@ pub async fn rollout_change(
 ) -> Result<Json<Channel>, AppError> {
     let share = share(body.percent)?;
     let line = line_choice(body.min_native.as_deref())?;
-    release(&state, &caller, &app_id, &name, ReleaseCommand::ChangeRollout { line, share }).await
+    release(&state, &caller, &app_id, &name, ReleaseCommand::ChangeRollout { line, share }, false).await
 }
 
 /// Finish a rollout: its bundle becomes the target for everyone.
@@ -204,7 +287,7 @@ pub async fn rollout_finish(
     ApiQuery(query): ApiQuery<LaneQuery>,
 ) -> Result<Json<Channel>, AppError> {
     let line = line_choice(query.min_native.as_deref())?;
-    release(&state, &caller, &app_id, &name, ReleaseCommand::FinishRollout { line }).await
+    release(&state, &caller, &app_id, &name, ReleaseCommand::FinishRollout { line }, false).await
 }
 
 /// Abort a rollout: everyone gets the target again.
@@ -215,7 +298,7 @@ pub async fn rollout_abort(
     ApiQuery(query): ApiQuery<LaneQuery>,
 ) -> Result<Json<Channel>, AppError> {
     let line = line_choice(query.min_native.as_deref())?;
-    release(&state, &caller, &app_id, &name, ReleaseCommand::AbortRollout { line }).await
+    release(&state, &caller, &app_id, &name, ReleaseCommand::AbortRollout { line }, false).await
 }
 
 /// Copy this channel's target (staging) to another channel (production).
@@ -227,7 +310,7 @@ pub async fn promote(
 ) -> Result<Json<Channel>, AppError> {
     let from = load(&state, &app_id, &name).await?;
     let command = ReleaseCommand::Promote { from: from.name, lanes: from.lanes };
-    release(&state, &caller, &app_id, &body.to, command).await
+    release(&state, &caller, &app_id, &body.to, command, false).await
 }
 
 /// Roll back to the previous target, or to the store build.
@@ -238,7 +321,7 @@ pub async fn rollback(
     ApiJson(body): ApiJson<Rollback>,
 ) -> Result<Json<Channel>, AppError> {
     let line = line_choice(body.min_native.as_deref())?;
-    release(&state, &caller, &app_id, &name, ReleaseCommand::Rollback { to: body.to, line }).await
+    release(&state, &caller, &app_id, &name, ReleaseCommand::Rollback { to: body.to, line }, false).await
 }
 
 /// A channel's history, newest first.

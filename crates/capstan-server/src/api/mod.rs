@@ -14,6 +14,7 @@ pub mod bundles;
 pub mod channels;
 pub mod devices;
 pub mod openapi;
+pub mod signing;
 pub mod stats;
 pub mod tokens;
 
@@ -22,11 +23,13 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::handler::Handler;
 use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
-    ActiveQuery, App, AppDetail, AuditEntry, AuditQuery, Bundle, BundleHealth, ChangeRollout, Channel, ChannelAdoption,
-    CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord,
-    HistoryEntry, LaneQuery, Me, Promote, Publish, Removed, Rollback, SetOverride, SettingsPatch, StartRollout,
-    Timeline, TimelineQuery, TokenRecord, UpdateApp, UploadParams,
+    ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
+    ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
+    DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
+    RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
+    TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
+use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
@@ -216,6 +219,64 @@ pub fn table() -> RouteTable {
             bundles::show,
         )
         .add(
+            route::<BundleDownload>(
+                "GET",
+                "/api/v1/apps/{app}/bundles/{version}/download",
+                Role::Viewer,
+                "The URL devices download a bundle from",
+            ),
+            bundles::download,
+        )
+        .add(
+            route::<AppSigning>(
+                "GET",
+                "/api/v1/apps/{app}/signing",
+                Role::Viewer,
+                "An app's registered public keys and its \"require signed bundles\" rule",
+            ),
+            signing::show,
+        )
+        .add(
+            route::<AppSigning>(
+                "PATCH",
+                "/api/v1/apps/{app}/signing",
+                Role::Admin,
+                "Require signed bundles, or stop requiring them (refused while a channel serves an unsigned bundle)",
+            )
+            .json::<UpdateSigning>(),
+            signing::update,
+        )
+        .add(
+            route::<SigningKeyRecord>(
+                "POST",
+                "/api/v1/apps/{app}/signing/keys",
+                Role::Admin,
+                "Register a public key (PKCS#1 PEM, RSA-2048): bundles signed with its private half are accepted",
+            )
+            .json::<RegisterKey>()
+            .created(),
+            signing::register_key,
+        )
+        .add(
+            route::<SigningKeyRecord>(
+                "DELETE",
+                "/api/v1/apps/{app}/signing/keys/{key_id}",
+                Role::Admin,
+                "Remove a registered public key",
+            ),
+            signing::remove_key,
+        )
+        .add(
+            route::<KeyCoverage>(
+                "GET",
+                "/api/v1/apps/{app}/signing/coverage",
+                Role::Viewer,
+                "Which keys the active devices trust, per native version",
+            )
+            .query::<ActiveQuery>(),
+            signing::coverage,
+        )
+        .add(
             route::<Bundle>(
                 "DELETE",
                 "/api/v1/apps/{app}/bundles/{version}",
@@ -223,6 +284,25 @@ pub fn table() -> RouteTable {
                 "Delete a bundle no channel uses",
             ),
             bundles::remove,
+        )
+        .add(
+            route::<Bundle>(
+                "PUT",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Publisher,
+                "Record the native fingerprint of a bundle's Capacitor project (once)",
+            )
+            .json::<NativeFingerprint>(),
+            bundles::set_native,
+        )
+        .add(
+            route::<NativeFingerprint>(
+                "GET",
+                "/api/v1/apps/{app}/bundles/{version}/native",
+                Role::Viewer,
+                "A bundle's native fingerprint",
+            ),
+            bundles::native,
         )
         .add(route::<Vec<Channel>>("GET", "/api/v1/apps/{app}/channels", Role::Viewer, "List channels"), channels::list)
         .add(

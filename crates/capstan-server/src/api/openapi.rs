@@ -157,7 +157,9 @@ fn merge_schemas(into: &mut Map<String, Value>, from: Map<String, Value>) {
     for (name, schema) in from {
         match into.get(&name) {
             Some(existing) if *existing != schema => {
-                panic!("schema `{name}` differs between requests and answers: give one side its own type")
+                panic!(
+                    "schema `{name}` differs between requests and answers: give one side its own type\n{existing}\n{schema}"
+                )
             }
             _ => {
                 into.insert(name, schema);

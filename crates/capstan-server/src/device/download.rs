@@ -63,6 +63,11 @@ pub fn range_ask(header: Option<&HeaderValue>, size: u64) -> RangeAsk {
     RangeAsk::Part(ByteRange { start, end: end.min(size - 1) })
 }
 
+/// The URL devices download the blob at `key` from (what `/updates` offers).
+pub fn url(base_url: &str, key: &str) -> String {
+    format!("{base_url}/dl/{key}")
+}
+
 /// The handler.
 pub async fn download(State(state): State<AppState>, Path(key): Path<String>, headers: HeaderMap) -> Response {
     match serve(&state, &key, &headers).await {

@@ -259,10 +259,20 @@ fn answer_for_channel(
             );
         }
     }
+    // Only a 20-character key id names a key: plugins 8.2.0–8.40.7 send 4 characters, the same
+    // (`MIIB`) for every 2048-bit key, so comparing those would refuse them every signed bundle.
     if let (Some(bundle_key), Some(device_key)) = (&bundle.key_id, &info.key_id)
+        && device_key.len() == capstan_core::signing::KEY_ID_LEN
         && bundle_key != device_key
     {
-        return UpdateAnswer::blocked("key_id_mismatch", "bundle was encrypted for another key", version);
+        return UpdateAnswer::blocked(
+            "key_id_mismatch",
+            format!(
+                "bundle {version} is signed with key {bundle_key}, but this app trusts key {device_key}: \
+                 publish it signed with the app's key, or ship the new publicKey in a store update first"
+            ),
+            version,
+        );
     }
     UpdateAnswer::Offer(UpdateOffer {
         url: format!("{base_url}/dl/{}", stored.blob_key),

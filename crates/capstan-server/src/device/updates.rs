@@ -66,6 +66,7 @@ pub fn device_record(info: &DeviceInfo, channel: Option<String>, now_ms: i64) ->
         is_prod: info.is_prod,
         is_emulator: info.is_emulator,
         channel,
+        key_id: info.key_id.clone(),
         first_seen_ms: now_ms,
         last_seen_ms: now_ms,
     }

@@ -3,9 +3,9 @@
 //! next). [`open`] picks the backends from the configuration, in one place.
 //!
 //! The database traits are split by concern (tokens, apps, channels, bundles, devices, events,
-//! audit), and every method that changes state is one transaction that also writes its audit
-//! entry (and channel history where relevant): a crash leaves either the whole change or none
-//! of it. Rules that are not about storage (which override wins, when a bundle is in use, what
+//! audit, leases, signing), and every method that changes state is one transaction that also
+//! writes its audit entry (and channel history where relevant): a crash leaves either the whole
+//! change or none of it. Rules that are not about storage (which override wins, when a bundle is in use, what
 //! a release does to a channel) live in `capstan-core`, and backends call them; the SQL is
 //! written to run on SQLite and PostgreSQL alike where it can, and row decoding is typed
 //! ([`rows`]) so a bad row is an error, never a panic.
@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use capstan_core::api::{
-    App, AuditEntry, BucketCount, Bundle, Channel, ChannelSettings, DeviceEvent, DeviceFilter, DeviceOverride,
-    DeviceRecord, HistoryAction, HistoryEntry, OverrideSource, Role, TokenRecord,
+    App, AppSigning, AuditEntry, BucketCount, Bundle, Channel, ChannelSettings, DeviceEvent, DeviceFilter,
+    DeviceOverride, DeviceRecord, HistoryAction, HistoryEntry, OverrideSource, Role, SigningKeyRecord, TokenRecord,
 };
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
@@ -140,6 +140,17 @@ pub struct DeviceCount {
     pub devices: i64,
 }
 
+/// Active devices per (native version, reported key id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyIdCount {
+    /// Native version.
+    pub native_version: String,
+    /// Key id as reported (None: the device sent none).
+    pub key_id: Option<String>,
+    /// Devices.
+    pub devices: i64,
+}
+
 /// API tokens (stored hashed).
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -185,7 +196,8 @@ pub trait ChannelStore: Send + Sync {
     /// Saves `after` (settings and lines) if the stored revision is still the one `before` was
     /// read at (else `Conflict`), with one history line per changed native line, each from
     /// `before`'s line to `after`'s. A target or rollout naming a bundle that does not exist is
-    /// a `Conflict`.
+    /// a `Conflict`, and so is one newly naming a bundle that is not signed while the app
+    /// requires signed bundles.
     async fn save_channel(
         &self,
         before: &Channel,
@@ -210,6 +222,38 @@ pub trait BundleStore: Send + Sync {
     async fn delete_bundle(&self, app_id: &str, version: &str, audit: NewAudit) -> StoreResult<StoredBundle>;
     /// Every blob key referenced by a bundle (to collect orphans after a crash).
     async fn blob_keys(&self) -> StoreResult<Vec<String>>;
+    /// Records a bundle's native fingerprint (JSON) and its digest, once: `Conflict` if another
+    /// one is recorded, `NotFound` without the bundle. Audited.
+    async fn set_native_fingerprint(
+        &self,
+        app_id: &str,
+        version: &str,
+        fingerprint: &str,
+        digest: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()>;
+    /// A bundle's native fingerprint (JSON), if it has one.
+    async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>>;
+}
+
+/// Signing: registered public keys and the "require signed bundles" rule, per app.
+///
+/// While an app requires signed bundles, every bundle a channel serves is signed with a
+/// registered key ("signed" below): the backend checks it inside the transaction of each
+/// change that could break it, so two concurrent changes cannot.
+#[async_trait]
+pub trait SigningStore: Send + Sync {
+    /// The app's rule and keys (oldest first). `NotFound` for an unknown app.
+    async fn app_signing(&self, app_id: &str) -> StoreResult<AppSigning>;
+    /// Registers a public key. `Conflict` if the app has a key with this key id.
+    async fn insert_signing_key(&self, app_id: &str, key: &SigningKeyRecord, audit: NewAudit) -> StoreResult<()>;
+    /// Removes a key. `NotFound` if the app has none with this id; `InUse` while the app
+    /// requires signed bundles and a channel serves a bundle signed with it.
+    async fn delete_signing_key(&self, app_id: &str, key_id: &str, audit: NewAudit) -> StoreResult<SigningKeyRecord>;
+    /// Sets the rule. Turning it on is `InUse` while a channel serves a bundle that is not signed.
+    async fn set_require_signed(&self, app_id: &str, require: bool, audit: NewAudit) -> StoreResult<AppSigning>;
+    /// Devices seen since `since_ms` per (native version, reported key id).
+    async fn key_id_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<KeyIdCount>>;
 }
 
 /// Devices: last known state and channel overrides.
@@ -283,7 +327,16 @@ pub trait LeaseStore: Send + Sync {
 /// The database: every concern, and a liveness check.
 #[async_trait]
 pub trait Database:
-    TokenStore + AppStore + ChannelStore + BundleStore + DeviceStore + EventStore + AuditStore + LeaseStore + 'static
+    TokenStore
+    + AppStore
+    + ChannelStore
+    + BundleStore
+    + DeviceStore
+    + EventStore
+    + AuditStore
+    + LeaseStore
+    + SigningStore
+    + 'static
 {
     /// Reachable and answering (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;

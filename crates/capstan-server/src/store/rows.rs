@@ -7,7 +7,7 @@
 
 use capstan_core::api::{
     App, AuditEntry, Bundle, Channel, DeviceEvent, DeviceOverride, DeviceRecord, HistoryAction, HistoryEntry,
-    OverrideSource, Role, Rollout, Target, TokenRecord,
+    OverrideSource, Role, Rollout, SigningKeyRecord, Target, TokenRecord,
 };
 
 use super::{StoreError, StoreResult, StoredBundle, StoredToken};
@@ -170,6 +170,7 @@ pub struct BundleRow {
     key_id: Option<String>,
     blob_key: String,
     warnings: String,
+    native_digest: Option<String>,
     created_by: String,
     created_at_ms: i64,
 }
@@ -189,10 +190,31 @@ impl TryFrom<BundleRow> for StoredBundle {
             session_key: row.session_key,
             key_id: row.key_id,
             warnings: json("bundles", "warnings", &row.warnings)?,
+            native_digest: row.native_digest,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
         };
         Ok(StoredBundle { bundle, blob_key: row.blob_key })
+    }
+}
+
+/// A `signing_keys` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    key_id: String,
+    public_key: String,
+    created_by: String,
+    created_at_ms: i64,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(row: SigningKeyRow) -> SigningKeyRecord {
+        SigningKeyRecord {
+            key_id: row.key_id,
+            public_key: row.public_key,
+            created_by: row.created_by,
+            created_at_ms: row.created_at_ms,
+        }
     }
 }
 
@@ -234,6 +256,7 @@ pub struct DeviceRow {
     is_prod: bool,
     is_emulator: bool,
     channel: Option<String>,
+    key_id: Option<String>,
     first_seen_ms: i64,
     last_seen_ms: i64,
 }
@@ -252,6 +275,7 @@ impl From<DeviceRow> for DeviceRecord {
             is_prod: row.is_prod,
             is_emulator: row.is_emulator,
             channel: row.channel,
+            key_id: row.key_id,
             first_seen_ms: row.first_seen_ms,
             last_seen_ms: row.last_seen_ms,
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use capstan_core::api::{
     App, Bundle, ChannelSettings, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, HistoryAction,
-    OverrideSource, Role, Rollout, Target,
+    OverrideSource, Role, Rollout, SigningKeyRecord, Target,
 };
 use capstan_server::store::blob::read_all;
 use capstan_server::store::disk::DiskBlobStore;
@@ -73,6 +73,7 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
         session_key: String::new(),
         key_id: None,
         warnings: vec![capstan_core::bundle::Warning::SourceMaps { count: 2 }],
+        native_digest: None,
         created_by: "contract".into(),
         created_at_ms: 5,
     };
@@ -91,6 +92,100 @@ async fn database_contract(db: &dyn Database) {
     overrides(db).await;
     devices_and_events(db).await;
     leases(db).await;
+    signing(db).await;
+}
+
+async fn signing(db: &dyn Database) {
+    const APP: &str = "com.signing";
+    let app = App { id: APP.into(), name: "Signing".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    assert!(matches!(db.app_signing("com.none").await, Err(StoreError::NotFound)));
+    let fresh = db.app_signing(APP).await.unwrap();
+    assert!(!fresh.require_signed && fresh.keys.is_empty(), "{fresh:?}");
+
+    let key = |id: &str, at: i64| SigningKeyRecord {
+        key_id: id.into(),
+        public_key: format!("pem of {id}"),
+        created_by: "contract".into(),
+        created_at_ms: at,
+    };
+    let (a, b) = ("MIIBCgKCAQEAcontrac1", "MIIBCgKCAQEAcontrac2");
+    db.insert_signing_key(APP, &key(b, 3), audit("signing.key_register", Some(APP))).await.unwrap();
+    db.insert_signing_key(APP, &key(a, 2), audit("signing.key_register", Some(APP))).await.unwrap();
+    assert!(matches!(
+        db.insert_signing_key(APP, &key(a, 4), audit("signing.key_register", Some(APP))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(db.app_signing(APP).await.unwrap().keys, vec![key(a, 2), key(b, 3)], "oldest first");
+
+    db.insert_bundle(&bundle(APP, "1.0.0"), audit("bundle.upload", Some(APP))).await.unwrap();
+    let mut signed = bundle(APP, "1.1.0");
+    signed.bundle.session_key = "aXY=:a2V5".into();
+    signed.bundle.key_id = Some(a.into());
+    db.insert_bundle(&signed, audit("bundle.upload", Some(APP))).await.unwrap();
+    let point = |target: &str| {
+        let target = target.to_owned();
+        async move {
+            let before = db.get_channel(APP, "production").await.unwrap().unwrap();
+            let mut after = before.clone();
+            after.lane_mut(None).target = Some(Target::Bundle(target));
+            db.save_channel(&before, &after, &[], audit("channel.publish", Some(APP))).await
+        }
+    };
+    point("1.0.0").await.expect("no rule yet");
+    assert!(
+        matches!(
+            db.set_require_signed(APP, true, audit("signing.require", Some(APP))).await,
+            Err(StoreError::InUse(_))
+        ),
+        "not while a channel serves an unsigned bundle"
+    );
+    assert!(!db.app_signing(APP).await.unwrap().require_signed);
+    point("1.1.0").await.unwrap();
+    let on = db.set_require_signed(APP, true, audit("signing.require", Some(APP))).await.unwrap();
+    assert!(on.require_signed && on.keys.len() == 2);
+    assert!(matches!(point("1.0.0").await, Err(StoreError::Conflict(_))), "no unsigned target while required");
+    assert_eq!(db.get_channel(APP, "production").await.unwrap().unwrap().lanes[0].target_bundle(), Some("1.1.0"));
+    assert!(
+        matches!(
+            db.delete_signing_key(APP, a, audit("signing.key_remove", Some(APP))).await,
+            Err(StoreError::InUse(_))
+        ),
+        "not the key that signs what a channel serves"
+    );
+    assert_eq!(db.delete_signing_key(APP, b, audit("signing.key_remove", Some(APP))).await.unwrap(), key(b, 3));
+    assert!(matches!(
+        db.delete_signing_key(APP, b, audit("signing.key_remove", Some(APP))).await,
+        Err(StoreError::NotFound)
+    ));
+    db.set_require_signed(APP, false, audit("signing.require", Some(APP))).await.unwrap();
+    db.delete_signing_key(APP, a, audit("signing.key_remove", Some(APP))).await.unwrap();
+    assert!(db.app_signing(APP).await.unwrap().keys.is_empty());
+
+    let device = |id: &str, native: &str, key_id: Option<&str>, seen: i64| DeviceRecord {
+        app_id: APP.into(),
+        device_id: id.into(),
+        native_version: native.into(),
+        key_id: key_id.map(Into::into),
+        first_seen_ms: seen,
+        last_seen_ms: seen,
+        ..DeviceRecord::default()
+    };
+    db.upsert_devices(&[
+        device("d1", "1.0.0", Some(a), 100),
+        device("d2", "1.0.0", Some(a), 100),
+        device("d3", "1.0.0", None, 100),
+        device("d4", "2.0.0", Some("MIIB"), 100),
+        device("d5", "2.0.0", Some(a), 10),
+    ])
+    .await
+    .unwrap();
+    let counts = db.key_id_counts(APP, 50).await.unwrap();
+    let counts: Vec<(&str, Option<&str>, i64)> =
+        counts.iter().map(|c| (c.native_version.as_str(), c.key_id.as_deref(), c.devices)).collect();
+    assert_eq!(counts, vec![("1.0.0", None, 1), ("1.0.0", Some(a), 2), ("2.0.0", Some("MIIB"), 1)], "since 50 only");
 }
 
 async fn leases(db: &dyn Database) {
@@ -188,6 +283,26 @@ async fn apps_channels_bundles(db: &dyn Database) {
     );
     assert_eq!(rolling.lane(Some("2.0.0")).and_then(|l| l.rollout.as_ref()).map(|r| r.share_bp), Some(1000));
 
+    // A native fingerprint is recorded once; the same one again is fine, another is refused.
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap(), None);
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    db.set_native_fingerprint(&app.id, "1.0.0", "{\"digest\":\"d1\"}", "d1", audit("bundle.native", None))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "1.0.0", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.set_native_fingerprint(&app.id, "9.9.9", "{}", "d2", audit("x", None)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(db.native_fingerprint(&app.id, "1.0.0").await.unwrap().as_deref(), Some("{\"digest\":\"d1\"}"));
+    let stored = db.get_bundle(&app.id, "1.0.0").await.unwrap().unwrap();
+    assert_eq!(stored.bundle.native_digest.as_deref(), Some("d1"));
+
     for version in ["1.0.0", "1.1.0"] {
         assert!(
             matches!(db.delete_bundle(&app.id, version, audit("bundle.delete", None)).await, Err(StoreError::InUse(_))),
@@ -262,6 +377,7 @@ async fn devices_and_events(db: &dyn Database) {
         is_prod: true,
         is_emulator: false,
         channel: Some("production".into()),
+        key_id: Some("MIIBCgKCAQEAcontract".into()),
         first_seen_ms: seen,
         last_seen_ms: seen,
     };
@@ -269,6 +385,7 @@ async fn devices_and_events(db: &dyn Database) {
     db.upsert_devices(&many).await.expect("batch upsert beyond one statement");
     db.upsert_devices(&[device("dev-0001", 50, "1.1.0")]).await.unwrap();
     let one = db.get_device("com.contract", "dev-0001").await.unwrap().unwrap();
+    assert_eq!(one.key_id.as_deref(), Some("MIIBCgKCAQEAcontract"), "the reported key id is kept");
     assert_eq!(
         (one.bundle_version.as_str(), one.first_seen_ms, one.last_seen_ms),
         ("1.1.0", 100, 100),

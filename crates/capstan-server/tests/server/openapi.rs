@@ -110,7 +110,8 @@ async fn exactly_the_routes_that_read_json_document_a_json_body() {
             .replace("{channel}", "none")
             .replace("{version}", "9.9.9")
             .replace("{device}", "dev-x")
-            .replace("{id}", "999999");
+            .replace("{id}", "999999")
+            .replace("{key_id}", "MIIBCgKCAQEAnotakey0");
         let response = server
             .client
             .request(Method::from_bytes(route.method.as_bytes()).unwrap(), format!("{}{path}", server.base))
@@ -218,7 +219,30 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.seen.insert(("POST".into(), format!("{app}/bundles")));
     c.call("GET", &format!("{app}/bundles"), &format!("{a}/bundles"), None).await;
     c.call("GET", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
+    c.call("GET", &format!("{app}/bundles/{{version}}/download"), &format!("{a}/bundles/1.3.0/download"), None).await;
+
+    // Signing: a key, a signed upload (checked by hand like the others), the rule, coverage.
+    let signer = test_signer();
+    let key = json!({ "public_key": signer.verifying_key().pem() });
+    c.call("POST", &format!("{app}/signing/keys"), &format!("{a}/signing/keys"), Some(key)).await;
+    let (bytes, fields) = encrypt_zip(&signer, &bundle_zip("1.4.0"));
+    let (status, answer) = server.upload_encrypted(APP, "1.4.0", bytes, &fields).await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    c.check_answer(&upload, 201, &answer, "signed upload");
+    c.call("GET", &format!("{app}/signing"), &format!("{a}/signing"), None).await;
+    let off = json!({ "require_signed": false });
+    c.call("PATCH", &format!("{app}/signing"), &format!("{a}/signing"), Some(off)).await;
+    let coverage = format!("{a}/signing/coverage?active_days=7");
+    c.call("GET", &format!("{app}/signing/coverage"), &coverage, None).await;
+    let key_path = format!("{a}/signing/keys/{}", signer.key_id());
+    c.call("DELETE", &format!("{app}/signing/keys/{{key_id}}"), &key_path, None).await;
     c.call("DELETE", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
+    let project = tempfile::tempdir().unwrap();
+    let fingerprint = serde_json::to_value(crate::native::project(project.path(), &["@capacitor/camera"])).unwrap();
+    let native = format!("{app}/bundles/{{version}}/native");
+    c.call("PUT", &native, &format!("{a}/bundles/1.0.0/native"), Some(fingerprint.clone())).await;
+    let recorded = c.call("GET", &native, &format!("{a}/bundles/1.0.0/native"), None).await;
+    assert_eq!(recorded, fingerprint);
 
     let created = json!({ "name": "beta", "public": false, "strategy": "major", "allow_emulator": null });
     c.call("POST", &format!("{app}/channels"), &format!("{a}/channels"), Some(created)).await;

@@ -23,7 +23,8 @@ async fn every_route_enforces_its_role() {
             .replace("{channel}", "production")
             .replace("{version}", "9.9.9")
             .replace("{device}", "dev-x")
-            .replace("{id}", "999999");
+            .replace("{id}", "999999")
+            .replace("{key_id}", "MIIBCgKCAQEAnotakey0");
         let method = Method::from_bytes(route.method.as_bytes()).unwrap();
         // Bodies that are well-formed but change nothing: the matrix must not mutate state.
         let body = matches!(route.method, "POST" | "PATCH" | "PUT").then(|| json!({}));

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 
+use capstan_core::progress::{CancelFlag, NoProgress};
+use capstan_core::signing::{EncryptedBundle, SessionKey, SigningKey, encrypt_bundle};
 use capstan_server::AppState;
 use capstan_server::auth::{Role, generate_token, hash_token};
 use capstan_server::config::Config;
@@ -178,6 +180,33 @@ impl TestServer {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Uploads encrypted bytes with their `session_key`, signed `checksum` and `key_id`.
+    pub async fn upload_encrypted(
+        &self,
+        app: &str,
+        version: &str,
+        encrypted: Vec<u8>,
+        fields: &EncryptedBundle,
+    ) -> (StatusCode, Value) {
+        let query = [
+            ("version", version),
+            ("sha256", &sha256_hex(&encrypted)),
+            ("session_key", &fields.session_key),
+            ("checksum", &fields.checksum),
+            ("key_id", &fields.key_id),
+        ];
+        let url = format!("{}/api/v1/apps/{app}/bundles", self.base);
+        let response =
+            self.client.post(url).query(&query).bearer_auth(&self.admin).body(encrypted).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Registers a public key for `app` as the admin.
+    pub async fn register_key(&self, app: &str, public_key: &str) -> (StatusCode, Value) {
+        self.api(Method::POST, &format!("/apps/{app}/signing/keys"), Some(json!({ "public_key": public_key }))).await
+    }
+
     /// Uploads a small valid bundle; returns its bytes.
     pub async fn upload_ok(&self, app: &str, version: &str, extra: &str) -> Vec<u8> {
         let zip = bundle_zip(version);
@@ -248,6 +277,28 @@ pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
 pub fn bundle_zip(version: &str) -> Vec<u8> {
     let js = format!("console.log('{version}'); CapacitorUpdater.notifyAppReady();");
     zip_of(&[("index.html", b"<!doctype html><script src=app.js></script>"), ("app.js", js.as_bytes())])
+}
+
+/// A test key file made with OpenSSL (capstan-core's signing fixtures; they sign nothing real).
+pub fn key_fixture(name: &str) -> String {
+    let dir =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../capstan-core/tests/signing/keys");
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// The fixtures' RSA-2048 key pair (its public half is `rsa2048.public.pkcs1.pem`).
+pub fn test_signer() -> SigningKey {
+    SigningKey::from_pem(&key_fixture("rsa2048.pkcs8.pem")).unwrap()
+}
+
+/// `zip` encrypted and signed with `signer` as a publisher does: the bytes and their fields.
+pub fn encrypt_zip(signer: &SigningKey, zip: &[u8]) -> (Vec<u8>, EncryptedBundle) {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, encrypted) = (dir.path().join("plain.zip"), dir.path().join("bundle.enc"));
+    std::fs::write(&plain, zip).unwrap();
+    let session = SessionKey::generate(signer).unwrap();
+    let fields = encrypt_bundle(signer, &session, &plain, &encrypted, &NoProgress, &CancelFlag::new()).unwrap();
+    (std::fs::read(&encrypted).unwrap(), fields)
 }
 
 /// A device info object as current plugins send it.

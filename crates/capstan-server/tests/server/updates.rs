@@ -216,25 +216,6 @@ async fn channel_choice_private_missing_and_unknown_channels() {
 }
 
 #[tokio::test]
-async fn key_id_mismatch_blocks_encrypted_bundles() {
-    let server = TestServer::start().await;
-    server.create_app(APP).await;
-    let encrypted = b"not a zip: AES-CBC ciphertext".to_vec();
-    let checksum = "ab".repeat(256);
-    let extra = format!("&session_key=aXY%3D:a2V5&key_id=MIIBCgKCAQEAkeyA&checksum={checksum}");
-    let (status, body) = server.upload(APP, "1.0.1", encrypted, &extra).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    server.publish(APP, "production", "1.0.1").await;
-
-    let matching = server.updates(&device_with(APP, "d1", json!({ "key_id": "MIIBCgKCAQEAkeyA" }))).await;
-    assert_eq!(matching["checksum"], checksum);
-    assert_eq!(matching["session_key"], "aXY=:a2V5");
-    let other = server.updates(&device_with(APP, "d1", json!({ "key_id": "MIIBCgKCAQEAother" }))).await;
-    assert_eq!(refusal(&other), ("key_id_mismatch", "blocked"));
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn failed_codes_for_unknown_apps_missing_info_and_bad_versions() {
     let server = TestServer::start_with(|c| {
         c.rate_limit.per_second = 1;

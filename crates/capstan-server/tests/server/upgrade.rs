@@ -70,6 +70,8 @@ fn expected_now(path: &str, mut answer: Value, min: &BTreeMap<String, Value>) ->
         let Some(object) = item.as_object_mut() else { continue };
         if path.ends_with("/bundles") {
             object.remove("blob_key");
+            // Bundles from before native-change detection have no native fingerprint.
+            object.insert("native_digest".into(), Value::Null);
         } else if path.ends_with("/history") {
             let about = if object["action"].as_str().unwrap().starts_with("rollout") {
                 let after = &object["rollout_after"];
@@ -83,6 +85,22 @@ fn expected_now(path: &str, mut answer: Value, min: &BTreeMap<String, Value>) ->
             // A channel, or a channel's adoption figures.
             as_lanes(object, min);
         }
+    }
+    answer
+}
+
+/// Fields added since v0.1, which the old data cannot hold: a device's reported `key_id`
+/// (null for every device v0.1 stored). Removed from the new answers before comparing.
+fn without_added_fields(path: &str, mut answer: Value) -> Value {
+    let devices: Vec<&mut Value> = if path.contains("/devices/") {
+        answer.get_mut("device").into_iter().collect()
+    } else if path.contains("/devices") {
+        answer.as_array_mut().map(|a| a.iter_mut().collect()).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    for device in devices.into_iter().filter_map(Value::as_object_mut) {
+        assert_eq!(device.remove("key_id"), Some(Value::Null), "{path}: v0.1 devices reported no key id");
     }
     answer
 }
@@ -111,6 +129,7 @@ async fn a_v0_1_data_directory_opens_with_everything_and_the_same_device_answers
             // The test harness adds its own admin token; the fixture's are the ones to find.
             answer.as_array_mut().unwrap().retain(|t| t["name"] != "test-admin");
         }
+        let answer = without_added_fields(path, answer);
         assert_eq!(answer, expected_now(path, old_answer.clone(), &min), "{path}");
     }
     let viewer = expected["tokens"]["viewer"].as_str().unwrap();

@@ -28,13 +28,26 @@ pub fn screenshot_dir() -> PathBuf {
 /// A running console, driven over WebDriver.
 pub struct Console {
     pub driver: Session,
-    tauri_driver: Child,
-    /// The process group of tauri-driver, its display, keychain, WebKitWebDriver and the app.
-    group: u32,
+    tauri_driver: DriverGroup,
     binary: PathBuf,
     /// Held for the whole test: a console with its WebKit processes takes both cores of a CI
     /// machine, so consoles run one at a time.
     _exclusive: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// tauri-driver and the process group it leads: its display, keychain, WebKitWebDriver and the
+/// app. Killed whole when dropped, so a test that panics anywhere (even while the WebDriver
+/// session is still starting) leaves nothing running that would hold the test's output open.
+struct DriverGroup {
+    child: Child,
+    group: u32,
+}
+
+impl Drop for DriverGroup {
+    /// After [`Console::stop`] this only reaches processes that ignored SIGTERM.
+    fn drop(&mut self) {
+        signal_group(self.group, "KILL");
+    }
 }
 
 static ONE_CONSOLE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -74,7 +87,7 @@ impl Console {
         let scripts = Path::new(&manifest_dir()).join("../../scripts");
         // Fresh ports per console: a driver left over from an earlier crash can never answer.
         let (port, native_port) = two_free_ports();
-        let mut tauri_driver = Command::new("setsid")
+        let child = Command::new("setsid")
             .args(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24"])
             .arg(scripts.join("with-keyring.sh"))
             .arg("tauri-driver")
@@ -96,12 +109,16 @@ impl Console {
             .spawn()
             .expect("xvfb-run is installed (make deps)");
         // `setsid` execs in place (the child is no group leader), so its pid names the group.
-        let group = tauri_driver.id().expect("just spawned");
-        wait_for_port(port, &mut tauri_driver).await;
+        let group = child.id().expect("just spawned");
+        let mut tauri_driver = DriverGroup { child, group };
+        wait_for_port(port, &mut tauri_driver.child).await;
+        // tauri-driver listens before the WebKitWebDriver it starts does; a session asked for in
+        // between is dropped without an answer (seen on a loaded machine).
+        wait_for_port(native_port, &mut tauri_driver.child).await;
 
         let capabilities = serde_json::json!({ "tauri:options": { "application": binary } });
         let driver = Session::start(&format!("http://127.0.0.1:{port}"), capabilities).await;
-        Console { driver, tauri_driver, group, binary, _exclusive: exclusive }
+        Console { driver, tauri_driver, binary, _exclusive: exclusive }
     }
 
     /// Quits the app, waits until it is gone, then stops tauri-driver (in that order: killing
@@ -115,8 +132,8 @@ impl Console {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // SIGTERM to the whole group: tauri-driver stops WebKitWebDriver, xvfb-run its Xvfb.
-        signal_group(self.group, "TERM");
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.tauri_driver.wait()).await;
+        signal_group(self.tauri_driver.group, "TERM");
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tauri_driver.child.wait()).await;
     }
 
     /// Fills the Connect screen a first start opens on, as profile `local`, and submits it.
@@ -203,14 +220,6 @@ impl Console {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let png = self.driver.screenshot().await;
         std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
-    }
-}
-
-impl Drop for Console {
-    /// A test that panicked never reached `stop`: kill the whole group (driver, display, app) so
-    /// nothing lingers. After `stop` this only reaches processes that ignored SIGTERM.
-    fn drop(&mut self) {
-        signal_group(self.group, "KILL");
     }
 }
 

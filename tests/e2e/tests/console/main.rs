@@ -3,6 +3,7 @@
 //! Consoles run one at a time because tauri-driver's ports are fixed.
 
 mod harness;
+mod keys;
 mod publish;
 mod release;
 mod webdriver;

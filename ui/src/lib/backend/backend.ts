@@ -2,6 +2,8 @@
 // call Tauri's `invoke` themselves, so UI logic runs in tests without a window.
 import type { App } from '../../bindings/App';
 import type { AppChannels } from '../../bindings/AppChannels';
+import type { AppKeyStatus } from '../../bindings/AppKeyStatus';
+import type { AppSigning } from '../../bindings/AppSigning';
 import type { AuditEntry } from '../../bindings/AuditEntry';
 import type { Bundle } from '../../bindings/Bundle';
 import type { BundleHealth } from '../../bindings/BundleHealth';
@@ -14,14 +16,18 @@ import type { DeviceFilter } from '../../bindings/DeviceFilter';
 import type { DeviceOverride } from '../../bindings/DeviceOverride';
 import type { DeviceRecord } from '../../bindings/DeviceRecord';
 import type { HistoryEntry } from '../../bindings/HistoryEntry';
+import type { KeyCoverage } from '../../bindings/KeyCoverage';
+import type { KeyDetails } from '../../bindings/KeyDetails';
 import type { RollbackTo } from '../../bindings/RollbackTo';
 import type { RolloutAction } from '../../bindings/RolloutAction';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
+import type { SigningKeyRecord } from '../../bindings/SigningKeyRecord';
 import type { Timeline } from '../../bindings/Timeline';
 import type { TokenRecord } from '../../bindings/TokenRecord';
 import type { BundlePreview } from '../../bindings/BundlePreview';
 import type { ProfileSummary } from '../../bindings/ProfileSummary';
 import type { ProgressEvent } from '../../bindings/ProgressEvent';
+import type { NativeView } from '../../bindings/NativeView';
 import type { PublishDefaults } from '../../bindings/PublishDefaults';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { PublishResult } from '../../bindings/PublishResult';
@@ -43,6 +49,8 @@ export interface Backend {
   previewBundle(operationId: string, folder: string): Promise<BundlePreview>;
   /** Version and MIN_NATIVE_VERSION the build folder's project declares. */
   publishDefaults(folder: string): Promise<PublishDefaults>;
+  /** Whether the build's Capacitor project changed natively since what `channel`'s shells run. */
+  checkNative(app: string, channel: string, folder: string, version: string, minNative: string): Promise<NativeView>;
   /** Every app on the server with its channels. */
   listAppChannels(): Promise<AppChannels[]>;
   /** Packs, uploads, verifies and assigns. Reports progress under `operationId`. */
@@ -103,6 +111,24 @@ export interface Backend {
   // Audit
   /** Management changes, newest first, of one app (or all when null). */
   auditLog(app: string | null, limit: number): Promise<AuditEntry[]>;
+
+  // Signing keys (private keys stay in the OS keychain; the server only sees public keys)
+  /** Every app with the key that signs it: registered keys, the rule, this machine's key. */
+  keysOverview(): Promise<AppKeyStatus[]>;
+  /** Makes the app's RSA-2048 key in the keychain; registers its public key when asked (admin). */
+  createSigningKey(app: string, register: boolean, replace: boolean): Promise<KeyDetails>;
+  /** The public key and config snippet of the key this machine signs the app with. */
+  showSigningKey(app: string): Promise<KeyDetails>;
+  /** Writes the private key to a new file (mode 0600) for a backup; answers its key id. */
+  exportSigningKey(app: string, path: string): Promise<string>;
+  /** Puts a private key file into the keychain; registers it when the server does not know it (admin). */
+  importSigningKey(app: string, path: string, register: boolean, replace: boolean): Promise<KeyDetails>;
+  /** Registers the public half of this machine's key (admin). */
+  registerSigningKey(app: string): Promise<SigningKeyRecord>;
+  /** Requires signed bundles for the app, or stops requiring them (admin). */
+  setRequireSigned(app: string, required: boolean): Promise<AppSigning>;
+  /** Which keys the devices active in the last `activeDays` days trust, per native version. */
+  keyCoverage(app: string, activeDays: number): Promise<KeyCoverage>;
 }
 
 /** A drag over the window: `hover` while files are over it, then `drop` (with the first path) or `leave`. */

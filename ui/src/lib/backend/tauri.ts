@@ -13,6 +13,8 @@ export const tauriBackend: Backend = {
   pickFolder: () => invoke('pick_folder'),
   previewBundle: (operationId, folder) => invoke('preview_bundle', { operationId, folder }),
   publishDefaults: (folder) => invoke('publish_defaults', { folder }),
+  checkNative: (app, channel, folder, version, minNative) =>
+    invoke('check_native', { app, channel, folder, version, minNative }),
   listAppChannels: () => invoke('list_app_channels'),
   publishBundle: (operationId, form) => invoke('publish_bundle', { operationId, form }),
   cancelOperation: (operationId) => invoke('cancel_operation', { operationId }),
@@ -36,6 +38,14 @@ export const tauriBackend: Backend = {
   setDeviceOverride: (app, device, channel) => invoke('set_device_override', { app, device, channel }),
   clearDeviceOverride: (app, device) => invoke('clear_device_override', { app, device }),
   auditLog: (app, limit) => invoke('audit_log', { app, limit }),
+  keysOverview: () => invoke('keys_overview'),
+  createSigningKey: (app, register, replace) => invoke('create_signing_key', { app, register, replace }),
+  showSigningKey: (app) => invoke('show_signing_key', { app }),
+  exportSigningKey: (app, path) => invoke('export_signing_key', { app, path }),
+  importSigningKey: (app, path, register, replace) => invoke('import_signing_key', { app, path, register, replace }),
+  registerSigningKey: (app) => invoke('register_signing_key', { app }),
+  setRequireSigned: (app, required) => invoke('set_require_signed', { app, required }),
+  keyCoverage: (app, activeDays) => invoke('key_coverage', { app, activeDays }),
   onProgress: (listener) => listen<ProgressEvent>('operation-progress', (event) => listener(event.payload)),
   onFileDrag: (listener) =>
     getCurrentWebview().onDragDropEvent(({ payload }) => {

@@ -74,6 +74,12 @@ export function DeviceFacts({ detail }: { detail: DeviceDetail }) {
               <dd>{device.plugin_version || <span className="muted">unknown</span>}</dd>
             </div>
             <div>
+              <dt>Trusts key</dt>
+              <dd className="mono" data-testid="device-key-id">
+                {device.key_id || <span className="muted">none: takes unsigned bundles only</span>}
+              </dd>
+            </div>
+            <div>
               <dt>Build</dt>
               <dd>{device.is_prod ? 'Production build' : 'Development build'}</dd>
             </div>

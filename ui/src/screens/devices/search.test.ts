@@ -16,6 +16,7 @@ const record = (device_id: string): DeviceRecord => ({
   is_prod: true,
   is_emulator: false,
   channel: 'production',
+  key_id: null,
   first_seen_ms: 1,
   last_seen_ms: 2,
 });

@@ -1,6 +1,7 @@
-import { act, cleanup, fireEvent, render, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BundlePreview } from '../../bindings/BundlePreview';
+import type { NativeView } from '../../bindings/NativeView';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { Session } from '../../bindings/Session';
 import type { Backend } from '../../lib/backend/backend';
@@ -26,9 +27,25 @@ function session(role: string): Session {
   return { profile: 'local', url: 'http://127.0.0.1:8080', app: 'com.example.app', token_id: 1, token_name: 'ci', role };
 }
 
-function backend(published: PublishForm[]): Backend {
+/** A project whose native side is unchanged since what production's shells run. */
+const unchanged: NativeView = {
+  project: '/app',
+  stops: false,
+  sentence: 'native surface unchanged since 1.0.0',
+  changes: [],
+  suggested_min_native: null,
+  suggested_source: null,
+};
+
+type Options = { checks?: string[]; native?: (minNative: string) => NativeView; signedWith?: string | null };
+
+function backend(published: PublishForm[], { checks = [], native = () => unchanged, signedWith = null }: Options = {}): Backend {
   return {
     ...unusedBackend,
+    checkNative: async (app, channel, folder, version, minNative) => {
+      checks.push(`${app} ${channel} ${folder} ${version} ${minNative}`);
+      return native(minNative);
+    },
     listAppChannels: async () => [
       {
         app: 'com.example.app',
@@ -61,15 +78,16 @@ function backend(published: PublishForm[]): Backend {
         min_native_version: form.min_native,
         min_native_source: 'given explicitly',
         rollout_percent: form.rollout_percent === 100 ? null : form.rollout_percent,
+        signed_with: signedWith,
       };
     },
   };
 }
 
-async function renderForm(role: string, published: PublishForm[] = []) {
+async function renderForm(role: string, published: PublishForm[] = [], custom?: Backend) {
   await act(async () => {
     render(
-      <BackendProvider backend={backend(published)}>
+      <BackendProvider backend={custom ?? backend(published)}>
         <SessionProvider session={session(role)}>
           <ReleaseForm preview={preview} />
         </SessionProvider>
@@ -119,6 +137,42 @@ describe('ReleaseForm', () => {
     ]);
     expect(screen.getByTestId('publish-result').textContent).toMatch(/Published 1.1.0 to production for 10 % of devices/);
     expect(screen.getByTestId('verified-sha256').textContent).toBe(preview.sha256);
+    expect(screen.queryByTestId('signed-with')).toBeNull();
+  });
+
+  it('says which key signed the bundle when the app signs its bundles', async () => {
+    await renderForm('publisher', [], backend([], { signedWith: 'MIIBCgKCAQEAsigned00' }));
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: /^Publish 1.1.0/ })));
+    expect(screen.getByTestId('signed-with').textContent).toMatch(
+      /Signed with key MIIBCgKCAQEAsigned00; the server’s copy was downloaded and opened as a device opens it/,
+    );
+  });
+
+  it('stops on a native change until MIN_NATIVE_VERSION is raised, in one click', async () => {
+    const checks: string[] = [];
+    const changed = (minNative: string): NativeView =>
+      minNative === '2.1.0'
+        ? { ...unchanged, sentence: 'native surface changed since 1.0.0 (@capacitor/camera 6.0.1 → 6.1.0); MIN_NATIVE_VERSION was raised above it', changes: ['@capacitor/camera 6.0.1 → 6.1.0'] }
+        : {
+            project: '/app',
+            stops: true,
+            sentence: 'native surface changed since 1.0.0: @capacitor/camera 6.0.1 → 6.1.0; raise MIN_NATIVE_VERSION above 2.0.0',
+            changes: ['@capacitor/camera 6.0.1 → 6.1.0'],
+            suggested_min_native: '2.1.0',
+            suggested_source: 'file /app/android/app/build.gradle',
+          };
+    await renderForm('publisher', [], backend([], { checks, native: changed }));
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => {});
+    const warning = screen.getByTestId('native-check');
+    expect(warning.textContent).toContain('@capacitor/camera 6.0.1 → 6.1.0');
+    expect((screen.getByRole('button', { name: /^Publish 1.1.0/ }) as HTMLButtonElement).disabled).toBe(true);
+    await act(async () => fireEvent.click(within(warning).getByRole('button', { name: 'Raise MIN_NATIVE_VERSION to 2.1.0' })));
+    expect((screen.getByDisplayValue('2.1.0') as HTMLInputElement).name).toBe('min_native');
+    expect(checks.at(-1)).toBe('com.example.app production /app/dist 1.1.0 2.1.0');
+    expect(screen.getByTestId('native-check').textContent).toMatch(/raised above it/);
+    expect((screen.getByRole('button', { name: /^Publish 1.1.0/ }) as HTMLButtonElement).disabled).toBe(false);
   });
 
   it('disables publishing for roles that cannot, and says why', async () => {

@@ -17,7 +17,16 @@ import { laneOf, lineKey, newestOnLine } from '../../lib/lanes';
 import { versionProblem } from '../../lib/semver';
 import { useCurrentApp } from '../../lib/app';
 import { useSession } from '../../lib/session';
+import { NativeCheck, type NativeState } from './NativeCheck';
 import { keptMinNativeHint, sizeJumpWarning } from './servedBundle';
+
+/** What each stage of a publish is called on its progress bar. */
+const STAGE_LABELS: Record<string, string> = {
+  packing: 'Packing',
+  encrypting: 'Encrypting',
+  uploading: 'Uploading',
+  verifying: 'Opening the server’s copy as a device would',
+};
 
 /**
  * The newest bundle the channel serves on the native line a new bundle goes to (its
@@ -46,6 +55,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
   const [form, setForm] = useState({ app: '', channel: '', version: '', minNative: '', notes: '', rollout: '100' });
   const [publishing, setPublishing] = useState<Publishing>({ kind: 'editing' });
   const [bundles, setBundles] = useState<Bundle[]>([]);
+  const [native, setNative] = useState<NativeState | null>(null);
 
   // The app's bundles: what the channel serves now, to compare sizes and name the kept
   // MIN_NATIVE_VERSION. Only advice, so a failure just leaves it out.
@@ -53,6 +63,23 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     if (!form.app) return;
     backend.listBundles(form.app).then(setBundles, () => setBundles([]));
   }, [backend, form.app]);
+
+  // The native check follows what would be published: app, channel, version, MIN_NATIVE_VERSION.
+  useEffect(() => {
+    if (!form.app || !form.channel || !form.version.trim()) {
+      setNative(null);
+      return;
+    }
+    let current = true;
+    setNative({ kind: 'checking' });
+    backend.checkNative(form.app, form.channel, preview.folder, form.version.trim(), form.minNative.trim()).then(
+      (view) => current && setNative({ kind: 'done', view }),
+      (e) => current && setNative({ kind: 'failed', error: toUiError(e) }),
+    );
+    return () => {
+      current = false;
+    };
+  }, [backend, form.app, form.channel, form.version, form.minNative, preview.folder]);
 
   useEffect(() => {
     if (!session) return;
@@ -136,6 +163,12 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
           {r.files} files, {formatBytes(r.size)}. The server verified SHA-256{' '}
           <span className="mono" data-testid="verified-sha256">{r.sha256}</span>.
         </p>
+        {r.signed_with && (
+          <p data-testid="signed-with">
+            Signed with key <span className="mono">{r.signed_with}</span>; the server’s copy was downloaded and opened
+            as a device opens it.
+          </p>
+        )}
         <p className="muted">
           MIN_NATIVE_VERSION {r.min_native_version ?? 'not set'} ({r.min_native_source}).
         </p>
@@ -146,6 +179,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
     );
   }
 
+  const nativeStops = native?.kind === 'done' && native.view.stops;
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value });
   const running = publishing.kind === 'running' ? publishing : null;
   return (
@@ -197,6 +231,9 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <span>Release notes</span>
         <textarea name="notes" rows={2} value={form.notes} onChange={set('notes')} />
       </label>
+      {native && (
+        <NativeCheck state={native} onRaise={(version) => setForm({ ...form, minNative: version })} />
+      )}
       {sizeJump && (
         <p className="warning full" data-testid="size-jump">
           {sizeJump}
@@ -205,7 +242,7 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
       {running && (
         <div className="full">
           <ProgressBar
-            label={running.event?.stage === 'uploading' ? 'Uploading' : 'Packing'}
+            label={STAGE_LABELS[running.event?.stage ?? 'packing'] ?? 'Packing'}
             done={running.event?.done ?? 0}
             total={running.event?.total ?? 0}
             onCancel={() => void backend.cancelOperation(running.operationId)}
@@ -222,8 +259,8 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
         <button
           type="submit"
           className="button"
-          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running}
-          title={denied ?? problem ?? undefined}
+          disabled={!!denied || !!problem || !!rolloutProblem || !form.channel || !!running || nativeStops}
+          title={denied ?? problem ?? (nativeStops ? 'raise MIN_NATIVE_VERSION first: the native surface changed' : undefined)}
         >
           Publish {form.version || ''} to {form.channel || '…'}
         </button>

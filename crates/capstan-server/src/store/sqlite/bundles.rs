@@ -82,6 +82,55 @@ impl BundleStore for SqliteDatabase {
         row.try_into()
     }
 
+    async fn set_native_fingerprint(
+        &self,
+        app_id: &str,
+        version: &str,
+        fingerprint: &str,
+        digest: &str,
+        audit: NewAudit,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let recorded: Option<Option<String>> =
+            sqlx::query_scalar("SELECT native_digest FROM bundles WHERE app_id = $1 AND version = $2")
+                .bind(app_id)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+        match recorded {
+            None => return Err(StoreError::NotFound),
+            // Idempotent, so a client can retry; a different fingerprint would rewrite history.
+            Some(Some(existing)) if existing == digest => return Ok(()),
+            Some(Some(_)) => {
+                return Err(StoreError::Conflict(format!("bundle {version} already has another native fingerprint")));
+            }
+            Some(None) => {}
+        }
+        sqlx::query(
+            "UPDATE bundles SET native_fingerprint = $1, native_digest = $2 WHERE app_id = $3 AND version = $4",
+        )
+        .bind(fingerprint)
+        .bind(digest)
+        .bind(app_id)
+        .bind(version)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?;
+        commit(tx, Some(&audit)).await
+    }
+
+    async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>> {
+        let found: Option<Option<String>> =
+            sqlx::query_scalar("SELECT native_fingerprint FROM bundles WHERE app_id = $1 AND version = $2")
+                .bind(app_id)
+                .bind(version)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(StoreError::backend)?;
+        Ok(found.flatten())
+    }
+
     async fn blob_keys(&self) -> StoreResult<Vec<String>> {
         sqlx::query_scalar("SELECT blob_key FROM bundles").fetch_all(&self.writer).await.map_err(StoreError::backend)
     }

@@ -72,6 +72,7 @@ impl ChannelStore for SqliteDatabase {
                 require_bundle(&mut tx, &after.app_id, version).await?;
             }
         }
+        super::signing::check_signed(&mut tx, &after.app_id, &after.newly_served(before)).await?;
         // The revision in the WHERE clause is the optimistic lock: no row means someone else
         // saved since `before` was read (or the channel is gone).
         let saved: Option<ChannelRow> = sqlx::query_as(

@@ -8,7 +8,7 @@ use super::{SqliteDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
-/// 13 columns × 500 rows stays under SQLite's 32 766 parameters.
+/// 14 columns × 500 rows stays under SQLite's 32 766 parameters.
 const DEVICE_ROWS_PER_STATEMENT: usize = 500;
 
 /// `text` as a LIKE pattern matching itself literally (with `ESCAPE '\'`), followed by `%`.
@@ -107,7 +107,7 @@ impl DeviceStore for SqliteDatabase {
         for chunk in devices.chunks(DEVICE_ROWS_PER_STATEMENT) {
             let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO devices (app_id, device_id, custom_id, platform, native_version, bundle_version, plugin_version, \
-                 os_version, is_prod, is_emulator, channel, first_seen_ms, last_seen_ms) ",
+                 os_version, is_prod, is_emulator, channel, key_id, first_seen_ms, last_seen_ms) ",
             );
             query.push_values(chunk, |mut row, d| {
                 row.push_bind(&d.app_id)
@@ -121,6 +121,7 @@ impl DeviceStore for SqliteDatabase {
                     .push_bind(d.is_prod)
                     .push_bind(d.is_emulator)
                     .push_bind(&d.channel)
+                    .push_bind(&d.key_id)
                     .push_bind(d.first_seen_ms)
                     .push_bind(d.last_seen_ms);
             });
@@ -130,6 +131,7 @@ impl DeviceStore for SqliteDatabase {
                  native_version = excluded.native_version, bundle_version = excluded.bundle_version, \
                  plugin_version = excluded.plugin_version, os_version = excluded.os_version, is_prod = excluded.is_prod, \
                  is_emulator = excluded.is_emulator, channel = COALESCE(excluded.channel, devices.channel), \
+                 key_id = excluded.key_id, \
                  last_seen_ms = CASE WHEN excluded.last_seen_ms > devices.last_seen_ms \
                                 THEN excluded.last_seen_ms ELSE devices.last_seen_ms END",
             );

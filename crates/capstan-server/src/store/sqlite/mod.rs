@@ -13,6 +13,7 @@ mod channels;
 mod devices;
 mod events;
 mod leases;
+mod signing;
 mod tokens;
 
 use std::path::Path;
