@@ -77,3 +77,18 @@ json_field() {
 sha256_of() {
   sha256sum "$1" | cut -d' ' -f1
 }
+
+# metric FILE NAME [LABEL=VALUE...]: the value of one sample of a /metrics scrape, read with the
+# Prometheus client library's parser (apt python3-prometheus-client), so a scrape it cannot
+# parse fails here; 0 when the sample is absent (counters appear on first use).
+metric() {
+  /usr/bin/python3 - "$@" <<'EOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+path, name, *pairs = sys.argv[1:]
+wanted = dict(pair.split("=", 1) for pair in pairs)
+samples = [s for family in text_string_to_metric_families(open(path).read()) for s in family.samples]
+value = next((s.value for s in samples if s.name == name and s.labels == wanted), 0)
+print(int(value) if float(value).is_integer() else value)
+EOF
+}

@@ -6,8 +6,10 @@
 #     (systemd-analyze verify and its security score), starts the server the way the unit does
 #     (its ExecStart as its User, with its WorkingDirectory and UMask, no new privileges, no
 #     capabilities), creates a token with `capstan-server token create` as that user, publishes a
-#     bundle with the installed `capstan`, checks a device gets it, then removes the package and
-#     checks that the data in /var/lib/capstan is kept and served again after a reinstall;
+#     bundle with the installed `capstan`, checks a device gets it, scrapes /metrics with a viewer
+#     token (parsed by the Prometheus client library) and finds that traffic, then removes the package and
+#     checks that the data in /var/lib/capstan is kept and served again after a reinstall, and
+#     backs up and restores it as docs/install.md says (service stopped, tar);
 #   - the console: installs it and starts it from its desktop entry's Exec line under Xvfb, and
 #     checks that its window opens (a screenshot is kept in CAPSTAN_SCREENSHOT_DIR if set).
 # PID 1 is not systemd on the machines this runs on: here the unit is checked by systemd-analyze,
@@ -202,6 +204,20 @@ same "service: a device is offered the bundle" 1.0.1 "$(json_field version <<<"$
 same "service: with its checksum" "$bundle_sha" "$(json_field checksum <<<"$answer")"
 curl -fsS -o "$work/download.zip" "$(json_field url <<<"$answer")"
 same "service: the device downloads the bundle" "$bundle_sha" "$(sha256_of "$work/download.zip")"
+# Monitoring as docs/install.md sets it up: a viewer token for Prometheus.
+viewer=$(as_service capstan-server --config /etc/capstan/capstan.toml token create --role viewer --name prometheus)
+same "metrics: /metrics without a token is refused" 401 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")"
+curl -fsS -H "Authorization: Bearer $viewer" -o "$work/metrics.txt" "http://127.0.0.1:$port/metrics" ||
+  die "GET /metrics with a viewer token"
+same "metrics: the device's update is counted" 1 \
+  "$(metric "$work/metrics.txt" capstan_requests_total method=POST route=/updates outcome=update)"
+same "metrics: the publish's upload is counted" 1 \
+  "$(metric "$work/metrics.txt" capstan_requests_total method=POST route=/api/v1/apps/{app}/bundles outcome=ok)"
+same "metrics: the download's bytes are counted" "$(stat -c %s "$work/hello.zip")" \
+  "$(metric "$work/metrics.txt" capstan_download_bytes_total)"
+same "metrics: /updates latency is in its histogram" 1 \
+  "$(metric "$work/metrics.txt" capstan_request_duration_seconds_count method=POST route=/updates)"
 stop_service
 ok "service: its files in /var/lib/capstan belong to capstan" \
   test -z "$(find /var/lib/capstan ! -user capstan -print -quit)"
@@ -222,6 +238,28 @@ apt_install "$server_deb"
 start_service
 answer=$(device_update "http://127.0.0.1:$port/updates" "$app")
 same "reinstall: a device is still offered the bundle" 1.0.1 "$(json_field version <<<"$answer")"
+# Backup and restore as docs/install.md#backups says, with the service stopped: a bundle
+# published after the backup is gone after the restore, and the backup's bundle is served.
+echo "# backup with the service stopped, then restore"
+stop_service
+tar -C / -czf "$work/backup.tar.gz" var/lib/capstan etc/capstan || die "tar the data and settings"
+start_service
+cp -r examples/hello-app/www "$work/www-later"
+echo "<!-- published after the backup -->" >>"$work/www-later/index.html"
+capstan bundle pack "$work/www-later" --out "$work/later.zip" --json >/dev/null
+capstan publish "$work/later.zip" --app "$app" --channel production --version 1.0.2 --json >/dev/null ||
+  die "capstan publish after the backup"
+same "backup: a bundle published after it is offered" 1.0.2 \
+  "$(json_field version <<<"$(device_update "http://127.0.0.1:$port/updates" "$app")")"
+stop_service
+mv /var/lib/capstan "$work/data-before-restore"
+tar -C / -xzf "$work/backup.tar.gz" || die "untar the backup"
+ok "restore: the data belongs to capstan again" test -z "$(find /var/lib/capstan ! -user capstan -print -quit)"
+start_service
+answer=$(device_update "http://127.0.0.1:$port/updates" "$app")
+same "restore: a device is offered the backup's bundle" 1.0.1 "$(json_field version <<<"$answer")"
+curl -fsS -o "$work/restored.zip" "$(json_field url <<<"$answer")"
+same "restore: and downloads it byte for byte" "$bundle_sha" "$(sha256_of "$work/restored.zip")"
 stop_service
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq capstan-server >/dev/null 2>&1 || die "apt-get purge capstan-server"
 ok "purge: the config is gone" test ! -e /etc/capstan/capstan.toml
@@ -250,11 +288,16 @@ HOME=$console_home XDG_CONFIG_HOME=$console_home/.config XDG_DATA_HOME=$console_
       kill -0 $app 2>/dev/null || break
       sleep 0.1
     done
-    sleep 2
+    # Until the web UI has drawn (a busy machine took more than the 2 s once given): a blank
+    # window has a handful of colours, the rendered UI hundreds.
+    for _ in $(seq 1 60); do
+      sleep 1
+      import -window root "$out/console.png"
+      [ "$(convert "$out/console.png" -format %k info: 2>/dev/null || echo 0)" -gt 100 ] && break
+    done
     xwininfo -root -tree >"$out/windows.txt"
     window=$(awk "/\"Capstan\": \\(/ { print \$1; exit }" "$out/windows.txt")
     [ -n "$window" ] && xprop -id "$window" WM_CLASS >"$out/wm_class.txt"
-    import -window root "$out/console.png"
     kill $app 2>/dev/null
     wait $app 2>/dev/null
     true' _ "$work" $exec_line >"$work/console.log" 2>&1 || true

@@ -1,4 +1,4 @@
-//! The wire format of the `@capgo/capacitor-updater` device plugin (shared/protocol.md).
+//! The wire format of the `@capgo/capacitor-updater` device plugin (docs/device-protocol.md).
 //!
 //! Devices are many plugin releases in the field and their input is untrusted, so reading is
 //! lenient (unknown fields ignored, numbers where strings are expected coerced, missing booleans

@@ -89,6 +89,9 @@ pub struct ConfigCache {
     /// Cold loads run one at a time, so a burst of requests after an invalidation makes one
     /// set of queries, not one per request.
     cold_load: tokio::sync::Mutex<()>,
+    /// Snapshots read from the database, and entries dropped by local writes (for `/metrics`).
+    loads: AtomicU64,
+    invalidations: AtomicU64,
 }
 
 impl ConfigCache {
@@ -100,6 +103,8 @@ impl ConfigCache {
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             cold_load: tokio::sync::Mutex::new(()),
+            loads: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
         }
     }
 
@@ -122,6 +127,7 @@ impl ConfigCache {
             return Ok(answer);
         }
         let generation = self.generation.load(Ordering::SeqCst);
+        self.loads.fetch_add(1, Ordering::Relaxed);
         let loaded = self.db.app_config(app_id).await?.map(AppSnapshot::from_config);
         Ok(self.install(app_id, generation, loaded))
     }
@@ -149,8 +155,19 @@ impl ConfigCache {
 
     /// Forgets an app's configuration after a write.
     pub fn invalidate(&self, app_id: &str) {
+        self.invalidations.fetch_add(1, Ordering::Relaxed);
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.write().expect("cache lock").remove(app_id);
+    }
+
+    /// How many times an app's configuration was read from the database (known or not).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
+
+    /// How many times a write on this server dropped an app's cached configuration.
+    pub fn invalidations(&self) -> u64 {
+        self.invalidations.load(Ordering::Relaxed)
     }
 
     /// A device's own override was stored (`Some`) or removed (`None`) in the database: the
@@ -202,6 +219,7 @@ impl ConfigCache {
         let mut failed = Ok(());
         for app_id in stale {
             let generation = self.generation.load(Ordering::SeqCst);
+            self.loads.fetch_add(1, Ordering::Relaxed);
             match self.db.app_config(&app_id).await {
                 Ok(loaded) => {
                     self.install(&app_id, generation, loaded.map(AppSnapshot::from_config));

@@ -114,6 +114,7 @@ impl From<BlobError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        crate::metrics::outcome(code);
         if let AppError::Internal(source) = &self {
             tracing::error!(error = %source, "request failed");
         }

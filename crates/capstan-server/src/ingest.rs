@@ -305,6 +305,11 @@ pub enum StatsRejected {
 }
 
 impl StatsQueue {
+    /// Events queued and not yet committed.
+    pub fn queued_events(&self) -> usize {
+        self.queued_events.load(Ordering::SeqCst)
+    }
+
     /// Queues events and waits until they are committed.
     pub async fn submit(&self, events: Vec<DeviceEvent>) -> Result<(), StatsRejected> {
         if events.is_empty() {

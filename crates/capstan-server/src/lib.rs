@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod migrate;
 pub mod overrides;
+pub mod metrics;
 pub mod ratelimit;
 pub mod store;
 pub mod uploads;
@@ -41,6 +42,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::device::download::DownloadLinks;
 use crate::ingest::Ingest;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::store::{BlobStore, Database, OpenError, Storage, StoreError};
 
@@ -62,6 +64,7 @@ struct Inner {
     client_address: client_addr::ClientAddress,
     stats_budget: device::stats::StatsBudget,
     channel_writes: RateLimiter,
+    metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
     /// Holds the upload directory's lock while the server runs (see `uploads`).
@@ -149,6 +152,7 @@ impl AppState {
                 u64::from(config.channel_self.writes_per_second),
                 u64::from(config.channel_self.writes_burst),
             ),
+            metrics: Arc::new(Metrics::default()),
             config,
             db,
             blobs,
@@ -207,6 +211,14 @@ impl AppState {
     /// Per-address limit on channels stored by legacy `setChannel`.
     pub fn channel_writes(&self) -> &RateLimiter {
         &self.0.channel_writes
+    }
+    /// Request counters and timings for `GET /metrics`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+    /// The metrics, shared with what outlives a request's handler (a download's body stream).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.0.metrics.clone()
     }
     /// Now, epoch ms.
     pub fn now_ms(&self) -> i64 {
@@ -280,20 +292,21 @@ fn traced(routes: Router<AppState>) -> Router<AppState> {
 
 /// Device endpoints and health checks only (for a public listener).
 pub fn device_router(state: AppState) -> Router {
-    traced(device::routes().merge(health_routes())).with_state(state)
+    traced(device::routes().merge(health_routes()).layer(state.metrics_handle().layer())).with_state(state)
 }
 
-/// Management API and health checks only (for a private listener).
+/// Management API, metrics and health checks (for a private listener).
 pub fn management_router(state: AppState) -> Router {
     // The role checks in front of each route find the state in an extension (`auth::require`).
-    traced(api::routes().merge(health_routes()).layer(axum::Extension(state.clone()))).with_state(state)
+    let api = api::routes().merge(metrics::routes()).merge(health_routes());
+    traced(api.layer(state.metrics_handle().layer()).layer(axum::Extension(state.clone()))).with_state(state)
 }
 
 /// Everything on one listener.
 pub fn router(state: AppState) -> Router {
     // The state extension only where the role checks need it: not on the device hot path.
-    let api = api::routes().layer(axum::Extension(state.clone()));
-    traced(device::routes().merge(api).merge(health_routes())).with_state(state)
+    let api = api::routes().merge(metrics::routes()).layer(axum::Extension(state.clone()));
+    traced(device::routes().merge(api).merge(health_routes()).layer(state.metrics_handle().layer())).with_state(state)
 }
 
 fn connection_registry(config: &Config) -> Arc<connections::Connections> {

@@ -136,6 +136,7 @@ impl RateLimiter {
 
 impl IntoResponse for Limited {
     fn into_response(self) -> Response {
+        crate::metrics::outcome("too_many_requests");
         let body = json!({
             "error": "too_many_requests",
             "message": "Too many requests",

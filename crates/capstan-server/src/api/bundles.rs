@@ -131,7 +131,7 @@ fn validate(params: &UploadParams, headers: &HeaderMap) -> Result<Validated, App
 }
 
 /// Streams the body to `path`, hashing it; refuses more than `limit` bytes.
-async fn receive(body: Body, path: &FsPath, limit: u64) -> Result<(String, u64), AppError> {
+async fn receive(state: &AppState, body: Body, path: &FsPath, limit: u64) -> Result<(String, u64), AppError> {
     let io = |e: std::io::Error| AppError::Internal(Box::new(e));
     let mut file = tokio::fs::File::create(path).await.map_err(io)?;
     let mut hasher = Sha256::new();
@@ -140,6 +140,7 @@ async fn receive(body: Body, path: &FsPath, limit: u64) -> Result<(String, u64),
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| AppError::bad_request("upload_interrupted", format!("upload interrupted: {e}")))?;
+        state.metrics().upload_bytes(chunk.len());
         size += chunk.len() as u64;
         if size > limit {
             return Err(AppError::TooLarge { limit });
@@ -189,7 +190,7 @@ pub async fn upload(
     }
 
     let temp = TempUpload(state.upload_dir().join(format!("upload-{}.part", random_hex(12))));
-    let (sha256, size) = receive(body, &temp.0, limit).await?;
+    let (sha256, size) = receive(&state, body, &temp.0, limit).await?;
     if sha256 != checked.sha256 {
         return Err(AppError::InvalidBundle {
             code: "checksum_mismatch",

@@ -27,7 +27,7 @@ use capstan_core::protocol::{DeviceInfo, MAX_CHANNEL_LEN, RefusalKind, cut, is_c
 use serde_json::{Map, Value, json};
 
 use super::resolve::{ChannelSource, choose_channel, listable};
-use super::{MAX_INFO_BODY, client_ip, object_body, read_body, refusal};
+use super::{MAX_INFO_BODY, answer, client_ip, object_body, read_body, refusal};
 use crate::AppState;
 use crate::cache::AppSnapshot;
 use crate::error::AppError;
@@ -99,10 +99,12 @@ pub async fn set(
     let name =
         fields.get("channel").and_then(Value::as_str).map(|s| cut(s.trim(), MAX_CHANNEL_LEN)).unwrap_or_default();
     let Some(channel) = snapshot.channel(&name) else {
+        crate::metrics::outcome("channel_not_found");
         return Json(json!({ "error": "channel_not_found", "message": format!("no channel named `{name}`") }))
             .into_response();
     };
     if !channel.settings.allow_self_set {
+        crate::metrics::outcome("channel_self_set_not_allowed");
         return Json(json!({ "error": "channel_self_set_not_allowed", "message": format!("channel `{name}` cannot be chosen by devices") }))
             .into_response();
     }
@@ -195,7 +197,7 @@ pub async fn get(
             Json(json!({ "channel": channel.name, "status": status, "allowSet": channel.settings.allow_self_set }))
                 .into_response()
         }
-        Err(answer) => Json(answer).into_response(),
+        Err(refused) => answer(refused),
     }
 }
 

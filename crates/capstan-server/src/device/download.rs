@@ -21,6 +21,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
 
 use crate::AppState;
 use crate::config::{Config, DownloadMode};
@@ -148,13 +149,18 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Result<Respo
         RangeAsk::Whole => None,
         RangeAsk::Part(range) => Some(range),
         RangeAsk::Unsatisfiable => {
+            crate::metrics::outcome("range_not_satisfiable");
             let content_range = format!("bytes */{size}");
             return Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, content_range)]).into_response());
         }
     };
     let read = state.blobs().read(key, range).await?;
+    crate::metrics::outcome(if range.is_some() { "partial" } else { "whole" });
     let content_type = if key.ends_with(".zip") { "application/zip" } else { "application/octet-stream" };
-    let mut response = Response::new(Body::from_stream(read.body));
+    // Counted as the bytes leave, so an interrupted download counts what was really sent.
+    let metrics = state.metrics_handle();
+    let body = read.body.inspect_ok(move |chunk| metrics.download_bytes(chunk.len()));
+    let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.len));

@@ -1,4 +1,4 @@
-//! The unauthenticated endpoints the device plugin calls (shared/protocol.md).
+//! The unauthenticated endpoints the device plugin calls (docs/device-protocol.md).
 //!
 //! Business outcomes are HTTP 200 with a `kind`; HTTP errors are kept for bodies that are not
 //! requests at all (400), rate limits (429) and overload (503, which the plugin retries).
@@ -91,6 +91,7 @@ fn body_timeout() -> Response {
 pub fn invalid_body(too_large: bool, message: &str) -> Response {
     let status = if too_large { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::BAD_REQUEST };
     let error = if too_large { "payload_too_large" } else { "invalid_json_body" };
+    crate::metrics::outcome(error);
     (status, Json(json!({ "error": error, "message": message }))).into_response()
 }
 
@@ -106,5 +107,17 @@ pub fn object_body(bytes: &[u8]) -> Result<Map<String, Value>, Response> {
 
 /// A 200 refusal answer.
 pub fn refusal(error: &'static str, kind: RefusalKind, message: impl Into<String>) -> Response {
-    Json(UpdateAnswer::refusal(error, kind, message)).into_response()
+    answer(UpdateAnswer::refusal(error, kind, message))
+}
+
+/// A 200 answer of `/updates` (or `getChannel`'s refusal), counted by what it tells the device:
+/// `update` (download this bundle), `builtin` (go back to the store build), or the refusal's code
+/// (`no_new_version_available` when up to date).
+pub fn answer(answer: UpdateAnswer) -> Response {
+    crate::metrics::outcome(match &answer {
+        UpdateAnswer::Offer(_) => "update",
+        UpdateAnswer::Builtin { .. } => "builtin",
+        UpdateAnswer::Refusal(refusal) => refusal.error,
+    });
+    Json(answer).into_response()
 }

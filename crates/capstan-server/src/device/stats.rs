@@ -131,10 +131,15 @@ pub async fn stats(
         }
     }
     if records.is_empty() {
+        state.metrics().stats_acknowledged(0, dropped);
         return acknowledged(dropped);
     }
+    let stored = records.len();
     match state.ingest().stats.submit(records).await {
-        Ok(()) => acknowledged(dropped),
+        Ok(()) => {
+            state.metrics().stats_acknowledged(stored, dropped);
+            acknowledged(dropped)
+        }
         Err(StatsRejected::Full) => AppError::Unavailable("stats queue is full; retry later".into()).into_response(),
         Err(StatsRejected::NotStored) => {
             AppError::Unavailable("stats could not be stored; retry later".into()).into_response()

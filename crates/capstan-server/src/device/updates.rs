@@ -3,12 +3,11 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
 
-use super::{MAX_INFO_BODY, client_ip, invalid_body, read_body, refusal, resolve};
+use super::{MAX_INFO_BODY, answer, client_ip, invalid_body, read_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
 use crate::ingest::Sighting;
@@ -54,7 +53,7 @@ pub async fn updates(
         offer.url = url;
     }
     state.ingest().devices.record(&sighting(&info, resolution.channel, state.now_ms()));
-    Json(resolution.answer).into_response()
+    answer(resolution.answer)
 }
 
 /// What the device told us, as it is stored.

@@ -14,6 +14,7 @@ mod jobs;
 mod lanes;
 mod management;
 mod migrate;
+mod metrics;
 mod native;
 mod openapi;
 mod roles;
