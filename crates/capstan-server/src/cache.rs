@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use capstan_core::api::{App, Channel, DeviceOverride};
 
-use crate::store::{Database, StoreResult, StoredBundle};
+use crate::store::{BundleFile, Database, StoreResult, StoredBundle};
 
 /// Everything needed to answer a device of one app, read together.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub struct AppSnapshot {
     pub bundles: HashMap<String, StoredBundle>,
     /// Per-device overrides, by device id.
     pub overrides: HashMap<String, DeviceOverride>,
+    /// Files of the bundles that have per-file artifacts (delta updates), by version.
+    pub files: HashMap<String, Vec<BundleFile>>,
 }
 
 impl AppSnapshot {
@@ -149,6 +151,7 @@ impl ConfigCache {
         let channels = self.db.list_channels(app_id).await?;
         let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.bundle.version.clone(), b)).collect();
         let overrides = self.db.list_overrides(app_id).await?.into_iter().map(|o| (o.device_id.clone(), o)).collect();
-        Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides })))
+        let files = self.db.app_bundle_files(app_id).await?;
+        Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides, files })))
     }
 }

@@ -44,7 +44,7 @@ pub trait Job: Send + Sync + 'static {
 
 /// Every periodic job of the server.
 pub fn server_jobs() -> Vec<Arc<dyn Job>> {
-    Vec::new()
+    vec![Arc::new(crate::delta::CollectArtifacts)]
 }
 
 /// What one pass of the runner did with a job.

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod delta;
 pub mod device;
 pub mod error;
 pub mod ingest;
@@ -169,7 +170,11 @@ impl AppState {
     }
 }
 
-async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore, now_ms: i64) -> Result<(), StoreError> {
+pub(crate) async fn remove_orphan_blobs(
+    db: &dyn Database,
+    blobs: &dyn BlobStore,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
     let stored = blobs.list().await.map_err(StoreError::backend)?;
     for blob in stored {

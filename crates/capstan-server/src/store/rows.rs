@@ -193,6 +193,7 @@ impl TryFrom<BundleRow> for StoredBundle {
             native_digest: row.native_digest,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
+            delta: None,
         };
         Ok(StoredBundle { bundle, blob_key: row.blob_key })
     }

@@ -6,6 +6,7 @@ mod support;
 mod channel_self;
 mod contract;
 mod crash;
+mod delta;
 mod downloads;
 mod hostile_input;
 mod jobs;

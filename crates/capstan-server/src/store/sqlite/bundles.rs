@@ -2,36 +2,42 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteDatabase, commit, unique_or_backend};
+use super::{SqliteDatabase, Tx, commit, unique_or_backend};
 use crate::store::rows::{BundleRow, ChannelRow, convert, to_json};
 use crate::store::{BundleStore, NewAudit, StoreError, StoreResult, StoredBundle};
+
+/// Inserts a bundle row inside `tx` (also used when a bundle is inserted with its files).
+pub(super) async fn insert_bundle_row(tx: &mut Tx, stored: &StoredBundle) -> StoreResult<()> {
+    let b = &stored.bundle;
+    sqlx::query(
+        "INSERT INTO bundles (app_id, version, sha256, checksum, size, file_count, min_native_version, notes, session_key, \
+         key_id, blob_key, warnings, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&b.app_id)
+    .bind(&b.version)
+    .bind(&b.sha256)
+    .bind(&b.checksum)
+    .bind(b.size)
+    .bind(b.file_count)
+    .bind(&b.min_native_version)
+    .bind(&b.notes)
+    .bind(&b.session_key)
+    .bind(&b.key_id)
+    .bind(&stored.blob_key)
+    .bind(to_json(&b.warnings))
+    .bind(&b.created_by)
+    .bind(b.created_at_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_or_backend(e, || format!("bundle {} already exists; versions are immutable", b.version)))?;
+    Ok(())
+}
 
 #[async_trait]
 impl BundleStore for SqliteDatabase {
     async fn insert_bundle(&self, stored: &StoredBundle, audit: NewAudit) -> StoreResult<StoredBundle> {
-        let b = &stored.bundle;
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO bundles (app_id, version, sha256, checksum, size, file_count, min_native_version, notes, session_key, \
-             key_id, blob_key, warnings, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&b.app_id)
-        .bind(&b.version)
-        .bind(&b.sha256)
-        .bind(&b.checksum)
-        .bind(b.size)
-        .bind(b.file_count)
-        .bind(&b.min_native_version)
-        .bind(&b.notes)
-        .bind(&b.session_key)
-        .bind(&b.key_id)
-        .bind(&stored.blob_key)
-        .bind(to_json(&b.warnings))
-        .bind(&b.created_by)
-        .bind(b.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_or_backend(e, || format!("bundle {} already exists; versions are immutable", b.version)))?;
+        insert_bundle_row(&mut tx, stored).await?;
         commit(tx, Some(&audit)).await?;
         Ok(stored.clone())
     }
@@ -72,12 +78,14 @@ impl BundleStore for SqliteDatabase {
                 return Err(StoreError::InUse(format!("channel `{}` serves {version}", channel.name)));
             }
         }
-        sqlx::query("DELETE FROM bundles WHERE app_id = $1 AND version = $2")
-            .bind(app_id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+        // Its artifacts that no other bundle lists are collected after the commit
+        // (`ArtifactStore::collect_artifacts`), or by the collection job after a crash.
+        for delete in [
+            "DELETE FROM bundle_files WHERE app_id = $1 AND version = $2",
+            "DELETE FROM bundles WHERE app_id = $1 AND version = $2",
+        ] {
+            sqlx::query(delete).bind(app_id).bind(version).execute(&mut *tx).await.map_err(StoreError::backend)?;
+        }
         commit(tx, Some(&audit)).await?;
         row.try_into()
     }
@@ -132,6 +140,9 @@ impl BundleStore for SqliteDatabase {
     }
 
     async fn blob_keys(&self) -> StoreResult<Vec<String>> {
-        sqlx::query_scalar("SELECT blob_key FROM bundles").fetch_all(&self.writer).await.map_err(StoreError::backend)
+        sqlx::query_scalar("SELECT blob_key FROM bundles UNION ALL SELECT blob_key FROM artifacts")
+            .fetch_all(&self.writer)
+            .await
+            .map_err(StoreError::backend)
     }
 }

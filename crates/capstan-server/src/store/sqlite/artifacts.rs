@@ -1,0 +1,185 @@
+//! Per-file artifacts of plain bundles and the file list of each bundle (delta updates).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use capstan_core::bundle::artifacts::Encoding;
+
+use super::bundles::insert_bundle_row;
+use super::{SqliteDatabase, Tx, commit};
+use crate::store::{
+    ArtifactStore, BundleFile, FilesInserted, NewAudit, StoreError, StoreResult, StoredArtifact, StoredBundle,
+};
+
+/// An `artifacts` row.
+#[derive(Debug, sqlx::FromRow)]
+struct ArtifactRow {
+    sha256: String,
+    encoding: String,
+    size: i64,
+    stored_size: i64,
+    blob_key: String,
+}
+
+impl TryFrom<ArtifactRow> for StoredArtifact {
+    type Error = StoreError;
+    fn try_from(row: ArtifactRow) -> StoreResult<StoredArtifact> {
+        let encoding = match row.encoding.as_str() {
+            "raw" => Encoding::Raw,
+            "brotli" => Encoding::Brotli,
+            other => {
+                return Err(StoreError::Backend(format!("artifacts.encoding: unknown encoding `{other}`").into()));
+            }
+        };
+        Ok(StoredArtifact {
+            sha256: row.sha256,
+            encoding,
+            size: row.size,
+            stored_size: row.stored_size,
+            blob_key: row.blob_key,
+        })
+    }
+}
+
+/// A `bundle_files` row joined with its artifact.
+#[derive(Debug, sqlx::FromRow)]
+struct FileRow {
+    version: String,
+    path: String,
+    #[sqlx(flatten)]
+    artifact: ArtifactRow,
+}
+
+fn encoding_text(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Raw => "raw",
+        Encoding::Brotli => "brotli",
+    }
+}
+
+async fn artifact_in(tx: &mut Tx, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>> {
+    let row: Option<ArtifactRow> = sqlx::query_as(
+        "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1 AND sha256 = $2",
+    )
+    .bind(app_id)
+    .bind(sha256)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(StoreError::backend)?;
+    row.map(StoredArtifact::try_from).transpose()
+}
+
+#[async_trait]
+impl ArtifactStore for SqliteDatabase {
+    async fn find_artifact(&self, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>> {
+        let row: Option<ArtifactRow> = self
+            .one(
+                sqlx::query_as(
+                    "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts \
+                     WHERE app_id = $1 AND sha256 = $2",
+                )
+                .bind(app_id)
+                .bind(sha256),
+            )
+            .await?;
+        row.map(StoredArtifact::try_from).transpose()
+    }
+
+    async fn insert_bundle_with_files(
+        &self,
+        stored: &StoredBundle,
+        files: &[(String, String)],
+        written: &[StoredArtifact],
+        reused: &[StoredArtifact],
+        audit: NewAudit,
+    ) -> StoreResult<FilesInserted> {
+        let app_id = &stored.bundle.app_id;
+        let mut tx = self.begin().await?;
+        // BEGIN IMMEDIATE holds the write lock: nothing collects an artifact between this
+        // check and the commit.
+        let mut gone = Vec::new();
+        for artifact in reused {
+            if artifact_in(&mut tx, app_id, &artifact.sha256).await?.is_none() {
+                gone.push(artifact.sha256.clone());
+            }
+        }
+        if !gone.is_empty() {
+            return Ok(FilesInserted::ArtifactsGone(gone));
+        }
+        insert_bundle_row(&mut tx, stored).await?;
+        let mut unused_blobs = Vec::new();
+        for artifact in written {
+            match artifact_in(&mut tx, app_id, &artifact.sha256).await? {
+                Some(existing) if existing.blob_key != artifact.blob_key => {
+                    unused_blobs.push(artifact.blob_key.clone())
+                }
+                Some(_) => {}
+                None => {
+                    sqlx::query(
+                        "INSERT INTO artifacts (app_id, sha256, encoding, size, stored_size, blob_key, created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(app_id)
+                    .bind(&artifact.sha256)
+                    .bind(encoding_text(artifact.encoding))
+                    .bind(artifact.size)
+                    .bind(artifact.stored_size)
+                    .bind(&artifact.blob_key)
+                    .bind(stored.bundle.created_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::backend)?;
+                }
+            }
+        }
+        for (position, (path, sha256)) in files.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO bundle_files (app_id, version, position, path, sha256) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(app_id)
+            .bind(&stored.bundle.version)
+            .bind(position as i64)
+            .bind(path)
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        }
+        commit(tx, Some(&audit)).await?;
+        Ok(FilesInserted::Inserted { unused_blobs })
+    }
+
+    async fn app_bundle_files(&self, app_id: &str) -> StoreResult<HashMap<String, Vec<BundleFile>>> {
+        let rows: Vec<FileRow> = self
+            .all(
+                sqlx::query_as(
+                    "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
+                     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+                     WHERE f.app_id = $1 ORDER BY f.version, f.position",
+                )
+                .bind(app_id),
+            )
+            .await?;
+        let mut by_version: HashMap<String, Vec<BundleFile>> = HashMap::new();
+        for row in rows {
+            let file = BundleFile { path: row.path, artifact: row.artifact.try_into()? };
+            by_version.entry(row.version).or_default().push(file);
+        }
+        Ok(by_version)
+    }
+
+    async fn collect_artifacts(&self, app_id: Option<&str>) -> StoreResult<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let keys: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM artifacts WHERE ($1 IS NULL OR app_id = $1) AND NOT EXISTS \
+             (SELECT 1 FROM bundle_files f WHERE f.app_id = artifacts.app_id AND f.sha256 = artifacts.sha256) \
+             RETURNING blob_key",
+        )
+        .bind(app_id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?;
+        commit(tx, None).await?;
+        Ok(keys)
+    }
+}
