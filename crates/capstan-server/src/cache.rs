@@ -26,7 +26,7 @@ pub struct AppSnapshot {
     pub bundles: HashMap<String, StoredBundle>,
     /// Per-device overrides, by device id.
     pub overrides: HashMap<String, DeviceOverride>,
-    /// Files of the bundles that have per-file artifacts (delta updates), by version.
+    /// Files of the served bundles that have per-file artifacts (delta updates), by version.
     pub files: HashMap<String, Vec<BundleFile>>,
 }
 
@@ -40,6 +40,16 @@ impl AppSnapshot {
     pub fn channel_by_id(&self, id: i64) -> Option<&Channel> {
         self.channels.iter().find(|c| c.id == id)
     }
+}
+
+/// Every bundle version a channel serves to some device: targets and rollouts of every line.
+fn served_versions(channels: &[Channel]) -> std::collections::BTreeSet<String> {
+    channels
+        .iter()
+        .flat_map(|channel| &channel.lanes)
+        .flat_map(|lane| lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str())))
+        .map(str::to_owned)
+        .collect()
 }
 
 enum Entry {
@@ -151,7 +161,14 @@ impl ConfigCache {
         let channels = self.db.list_channels(app_id).await?;
         let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.bundle.version.clone(), b)).collect();
         let overrides = self.db.list_overrides(app_id).await?.into_iter().map(|o| (o.device_id.clone(), o)).collect();
-        let files = self.db.app_bundle_files(app_id).await?;
+        // Only what channels serve: an app keeps many bundles of hundreds of files each.
+        let mut files = HashMap::new();
+        for version in served_versions(&channels) {
+            let listed = self.db.bundle_files(app_id, &version).await?;
+            if !listed.is_empty() {
+                files.insert(version, listed);
+            }
+        }
         Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides, files })))
     }
 }

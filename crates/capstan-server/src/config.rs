@@ -38,6 +38,9 @@ pub struct Config {
     /// Run periodic jobs (rollout plans, retention) on a timer. Tests that move an injected
     /// clock turn it off and run the jobs themselves.
     pub background_jobs: bool,
+    /// Store every file of a plain bundle on its own at upload (delta updates: capable plugins
+    /// then download only the files they lack). Off: new bundles are served as zips only.
+    pub delta_artifacts: bool,
 }
 
 /// Token-bucket rate limit per client address.
@@ -76,6 +79,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             database_url: None,
             background_jobs: true,
+            delta_artifacts: true,
         }
     }
 }
@@ -107,6 +111,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("background_jobs", &self.background_jobs)
+            .field("delta_artifacts", &self.delta_artifacts)
             .finish()
     }
 }
@@ -181,6 +186,7 @@ impl Config {
             "CAPSTAN_RATE_LIMIT_BURST" => self.rate_limit.burst = parse("CAPSTAN_RATE_LIMIT_BURST", value)?,
             "CAPSTAN_CLIENT_IP_HEADER" => self.rate_limit.client_ip_header = Some(value).filter(|v| !v.is_empty()),
             "CAPSTAN_DATABASE_URL" => self.database_url = Some(value).filter(|v| !v.is_empty()),
+            "CAPSTAN_DELTA_ARTIFACTS" => self.delta_artifacts = parse("CAPSTAN_DELTA_ARTIFACTS", value)?,
             _ => {}
         }
         Ok(())

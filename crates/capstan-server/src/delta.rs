@@ -96,6 +96,17 @@ impl ArtifactSink for BlobSink {
     }
 }
 
+/// Whether a bundle gets per-file artifacts (and so a manifest): the server has delta artifacts
+/// on, the bundle is plain (an encrypted bundle's files would need per-file encryption and
+/// signed hashes from the publishing client), and no file's name ends in `.br` (the plugin
+/// Brotli-decodes every entry so named and writes it without the suffix: a precompressed
+/// `app.js.br` next to `app.js` would break the install).
+pub fn deliverable(state: &AppState, session_key: &str, files: &[capstan_core::bundle::BundleFile]) -> bool {
+    state.config().delta_artifacts
+        && session_key.is_empty()
+        && !files.iter().any(|file| file.path.to_ascii_lowercase().ends_with(".br"))
+}
+
 /// Stores the artifacts of the inspected plain bundle zip at `zip`. On failure, the blobs it
 /// stored are removed (a crash leaves them to the orphan sweep).
 pub async fn generate(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Generated, AppError> {

@@ -207,11 +207,12 @@ pub async fn upload(
         }
         _ => (sha256.clone(), String::new(), None, inspect(temp.0.clone()).await?),
     };
-    let (file_count, warnings) = (report.files.len() as i64, report.warnings);
-    // Plain bundles only: an encrypted bundle's files would need per-file encryption and
-    // signed hashes from the publishing client, so its devices download the zip.
-    let generated =
-        if session_key.is_empty() { Some(delta::generate(&state, &app_id, temp.0.clone()).await?) } else { None };
+    let file_count = report.files.len() as i64;
+    let generated = if delta::deliverable(&state, &session_key, &report.files) {
+        Some(delta::generate(&state, &app_id, temp.0.clone()).await?)
+    } else {
+        None
+    };
 
     let blob_key = format!("{app_id}/{}/{sha256}.zip", params.version);
     if let Err(error) = state.blobs().put_file(&blob_key, &temp.0).await {
@@ -231,7 +232,7 @@ pub async fn upload(
         notes: params.notes.unwrap_or_default(),
         session_key,
         key_id,
-        warnings,
+        warnings: report.warnings,
         native_digest: None,
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),

@@ -297,6 +297,8 @@ pub trait ArtifactStore: Send + Sync {
         reused: &[StoredArtifact],
         audit: NewAudit,
     ) -> StoreResult<FilesInserted>;
+    /// The files of one bundle in zip order (empty when it has no artifacts).
+    async fn bundle_files(&self, app_id: &str, version: &str) -> StoreResult<Vec<BundleFile>>;
     /// The files of every bundle of the app that has them, by version, in zip order.
     async fn app_bundle_files(&self, app_id: &str) -> StoreResult<HashMap<String, Vec<BundleFile>>>;
     /// Removes the artifacts (of one app, or of all) that no bundle lists; answers their blob

@@ -155,6 +155,8 @@ async fn artifacts(db: &dyn Database) {
         listed["1.0.1"].iter().map(|f| (f.path.as_str(), f.artifact.blob_key.as_str())).collect();
     assert_eq!(paths, [("index.html", "k/c-1"), ("app.js", "k/a-1.br"), ("b.css", "k/b-1")], "zip order");
     assert_eq!(listed["1.0.0"].len(), 3);
+    assert_eq!(db.bundle_files(APP, "1.0.1").await.unwrap(), listed["1.0.1"]);
+    assert_eq!(db.bundle_files(APP, "9.9.9").await.unwrap(), Vec::new());
     let mut keys = db.blob_keys().await.unwrap();
     keys.sort();
     assert!(["k/a-1.br", "k/b-1", "k/c-1"].iter().all(|k| keys.contains(&k.to_string())), "{keys:?}");

@@ -150,3 +150,34 @@ async fn the_collection_job_removes_what_a_crash_left() {
     assert!(left.iter().all(|f| shared.contains(f)));
     server.stop().await;
 }
+
+/// The plugin Brotli-decodes every manifest entry named `*.br`: a bundle shipping precompressed
+/// files (`app.js.br` beside `app.js`) is served as a zip.
+#[tokio::test]
+async fn bundles_with_br_files_are_zips_only() {
+    let server = TestServer::start().await;
+    server.create_app(APP).await;
+    let zip = zip_of(&[
+        ("index.html", b"<html></html>"),
+        ("app.js", b"CapacitorUpdater.notifyAppReady()"),
+        ("app.js.br", b"\x1b\x20\x00"),
+    ]);
+    let (status, body) = server.upload(APP, "1.0.1", zip, "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.publish(APP, "production", "1.0.1").await;
+    assert_eq!(keys(&server.updates(&device(APP, "d1")).await), ["checksum", "session_key", "url", "version"]);
+    assert_eq!(artifact_files(&server), Vec::<String>::new());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn with_delta_artifacts_off_new_bundles_are_zips_only() {
+    let server = TestServer::start_with(|config| config.delta_artifacts = false).await;
+    server.create_app(APP).await;
+    let (status, body) = server.upload(APP, "1.0.1", delta_zip("1.0.1"), "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.publish(APP, "production", "1.0.1").await;
+    assert_eq!(keys(&server.updates(&device(APP, "d1")).await), ["checksum", "session_key", "url", "version"]);
+    assert_eq!(artifact_files(&server), Vec::<String>::new());
+    server.stop().await;
+}

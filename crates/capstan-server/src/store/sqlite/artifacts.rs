@@ -149,6 +149,21 @@ impl ArtifactStore for SqliteDatabase {
         Ok(FilesInserted::Inserted { unused_blobs })
     }
 
+    async fn bundle_files(&self, app_id: &str, version: &str) -> StoreResult<Vec<BundleFile>> {
+        let rows: Vec<FileRow> = self
+            .all(
+                sqlx::query_as(
+                    "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
+                     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+                     WHERE f.app_id = $1 AND f.version = $2 ORDER BY f.position",
+                )
+                .bind(app_id)
+                .bind(version),
+            )
+            .await?;
+        rows.into_iter().map(|row| Ok(BundleFile { path: row.path, artifact: row.artifact.try_into()? })).collect()
+    }
+
     async fn app_bundle_files(&self, app_id: &str) -> StoreResult<HashMap<String, Vec<BundleFile>>> {
         let rows: Vec<FileRow> = self
             .all(
