@@ -274,8 +274,9 @@ pub struct UpdateOffer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaking: Option<bool>,
     /// Every file of the bundle, for plugins that build it file by file; `url` stays valid.
+    /// (A boxed slice: answers travel by value, and most carry none.)
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<Vec<ManifestEntry>>,
+    pub manifest: Option<Box<[ManifestEntry]>>,
 }
 
 /// A refusal: up to date, blocked or failed.
@@ -705,7 +706,7 @@ mod tests {
             checksum: "c".into(),
             session_key: String::new(),
             breaking: None,
-            manifest: Some(vec![entry]),
+            manifest: Some(vec![entry].into()),
         });
         assert_eq!(
             serde_json::to_value(&with_manifest).unwrap(),

@@ -14,6 +14,7 @@
 //! Encrypted bundles get no artifacts (per-file encryption and signed per-file hashes would
 //! need the publishing client): their devices download the zip.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -24,6 +25,7 @@ use capstan_core::bundle::artifacts::{
     Artifact, ArtifactSink, Encoding, ManifestFile, SinkError, StoredForm, delta_download_size, generate_artifacts,
 };
 use capstan_core::progress::{CancelFlag, NoProgress};
+use futures_util::StreamExt;
 
 use crate::AppState;
 use crate::auth::random_hex;
@@ -42,17 +44,24 @@ pub struct Generated {
     pub reused: Vec<StoredArtifact>,
 }
 
-/// The blob store as an [`ArtifactSink`]. It runs on a blocking thread (artifact generation
-/// hashes and compresses on all cores) and drives the async stores with the runtime's handle.
-struct BlobSink {
-    state: AppState,
+/// Most artifact blobs stored at once: the blob store makes each durable (a disk store fsyncs
+/// the file and its folders), and concurrent syncs share the filesystem's journal commits, where
+/// one at a time would cost a full commit per file.
+const CONCURRENT_PUTS: usize = 16;
+
+/// Where generated artifacts go first: the app's known artifacts are read once (no query per
+/// file), and new ones are written to temporary files, stored in the blob store afterwards
+/// ([`store_new`]), concurrently. It runs on a blocking thread: generation hashes and
+/// compresses on all cores.
+struct SpoolSink {
+    upload_dir: PathBuf,
     app_id: String,
-    runtime: tokio::runtime::Handle,
-    written: Vec<StoredArtifact>,
+    known: HashMap<String, StoredArtifact>,
+    new: Vec<(StoredArtifact, TempFile)>,
     reused: Vec<StoredArtifact>,
 }
 
-/// Removes a temporary file however the put ends (the blob store may have moved it away).
+/// Removes a temporary file however the upload ends (the blob store may have moved it away).
 struct TempFile(PathBuf);
 
 impl Drop for TempFile {
@@ -61,18 +70,16 @@ impl Drop for TempFile {
     }
 }
 
-impl ArtifactSink for BlobSink {
+impl ArtifactSink for SpoolSink {
     fn find(&mut self, key: &str) -> Result<Option<StoredForm>, SinkError> {
-        let found = self.runtime.block_on(self.state.db().find_artifact(&self.app_id, key))?;
-        Ok(found.map(|artifact| {
-            let form = StoredForm { encoding: artifact.encoding, stored_size: artifact.stored_size as u64 };
-            self.reused.push(artifact);
-            form
+        Ok(self.known.get(key).map(|artifact| {
+            self.reused.push(artifact.clone());
+            StoredForm { encoding: artifact.encoding, stored_size: artifact.stored_size as u64 }
         }))
     }
 
     fn put(&mut self, artifact: Artifact<'_>, bytes: &mut dyn Read) -> Result<(), SinkError> {
-        let temp = TempFile(self.state.upload_dir().join(format!("artifact-{}.part", random_hex(12))));
+        let temp = TempFile(self.upload_dir.join(format!("artifact-{}.part", random_hex(12))));
         let mut file = std::fs::File::create(&temp.0)?;
         let written = std::io::copy(bytes, &mut file)?;
         drop(file);
@@ -83,16 +90,44 @@ impl ArtifactSink for BlobSink {
             Encoding::Raw => "",
             Encoding::Brotli => ".br",
         };
-        let blob_key = format!("{}/files/{}-{}{suffix}", self.app_id, artifact.key, random_hex(4));
-        self.runtime.block_on(self.state.blobs().put_file(&blob_key, &temp.0))?;
-        self.written.push(StoredArtifact {
+        let stored = StoredArtifact {
             sha256: artifact.key.to_owned(),
             encoding: artifact.form.encoding,
             size: artifact.size as i64,
             stored_size: written as i64,
-            blob_key,
-        });
+            blob_key: format!("{}/files/{}-{}{suffix}", self.app_id, artifact.key, random_hex(4)),
+        };
+        self.new.push((stored, temp));
         Ok(())
+    }
+}
+
+/// Stores the spooled artifacts in the blob store, [`CONCURRENT_PUTS`] at a time. On failure,
+/// removes those it stored.
+async fn store_new(state: &AppState, new: Vec<(StoredArtifact, TempFile)>) -> Result<Vec<StoredArtifact>, AppError> {
+    let results: Vec<(StoredArtifact, Result<(), crate::store::BlobError>)> = futures_util::stream::iter(new)
+        .map(|(artifact, temp)| async move {
+            let result = state.blobs().put_file(&artifact.blob_key, &temp.0).await;
+            drop(temp);
+            (artifact, result)
+        })
+        .buffer_unordered(CONCURRENT_PUTS)
+        .collect()
+        .await;
+    let mut stored = Vec::with_capacity(results.len());
+    let mut failure = None;
+    for (artifact, result) in results {
+        match result {
+            Ok(()) => stored.push(artifact),
+            Err(error) => failure = Some(error),
+        }
+    }
+    match failure {
+        None => Ok(stored),
+        Some(error) => {
+            discard(state, &stored).await;
+            Err(error.into())
+        }
     }
 }
 
@@ -110,11 +145,11 @@ pub fn deliverable(state: &AppState, session_key: &str, files: &[capstan_core::b
 /// Stores the artifacts of the inspected plain bundle zip at `zip`. On failure, the blobs it
 /// stored are removed (a crash leaves them to the orphan sweep).
 pub async fn generate(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Generated, AppError> {
-    let mut sink = BlobSink {
-        state: state.clone(),
+    let mut sink = SpoolSink {
+        upload_dir: state.upload_dir().to_path_buf(),
         app_id: app_id.to_owned(),
-        runtime: tokio::runtime::Handle::current(),
-        written: Vec::new(),
+        known: state.db().app_artifacts(app_id).await?,
+        new: Vec::new(),
         reused: Vec::new(),
     };
     let (sink, result) = tokio::task::spawn_blocking(move || {
@@ -123,17 +158,14 @@ pub async fn generate(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Ge
     })
     .await
     .map_err(|e| AppError::Internal(Box::new(e)))?;
-    match result {
-        Ok(report) => Ok(Generated {
-            files: report.files.into_iter().map(|file| (file.path, file.sha256)).collect(),
-            written: sink.written,
-            reused: sink.reused,
-        }),
-        Err(error) => {
-            discard(state, &sink.written).await;
-            Err(AppError::Internal(Box::new(error)))
-        }
-    }
+    // On an error the spooled files go with the sink; nothing reached the blob store yet.
+    let report = result.map_err(|error| AppError::Internal(Box::new(error)))?;
+    let written = store_new(state, sink.new).await?;
+    Ok(Generated {
+        files: report.files.into_iter().map(|file| (file.path, file.sha256)).collect(),
+        written,
+        reused: sink.reused,
+    })
 }
 
 /// Removes blobs of artifacts no row names (best effort: the orphan sweep retries).
@@ -182,11 +214,7 @@ pub async fn fill_delta_sizes(state: &AppState, app_id: &str, bundles: &mut [Bun
     Ok(())
 }
 
-fn delta_size(
-    bundle: &Bundle,
-    all: &[StoredBundle],
-    files: &std::collections::HashMap<String, Vec<BundleFile>>,
-) -> Option<DeltaSize> {
+fn delta_size(bundle: &Bundle, all: &[StoredBundle], files: &HashMap<String, Vec<BundleFile>>) -> Option<DeltaSize> {
     let next = files.get(&bundle.version)?;
     // The newest earlier upload of the same line (ties on time broken by version, as listed).
     let previous = all
@@ -255,7 +283,7 @@ mod tests {
     #[test]
     fn the_delta_is_against_the_previous_upload_of_the_same_line() {
         let all = vec![bundle("1.0.0", 1, None), bundle("2.0.0", 2, Some("2.0.0")), bundle("1.0.1", 3, None)];
-        let files = std::collections::HashMap::from([
+        let files = HashMap::from([
             ("1.0.0".to_owned(), vec![file("index.html", "a", 10), file("app.js", "b", 1000)]),
             ("2.0.0".to_owned(), vec![file("index.html", "c", 10)]),
             ("1.0.1".to_owned(), vec![file("index.html", "d", 11), file("app.js", "b", 1000)]),

@@ -295,7 +295,7 @@ fn delta_manifest(
     info: &DeviceInfo,
     version: &str,
     base_url: &str,
-) -> Option<Vec<ManifestEntry>> {
+) -> Option<Box<[ManifestEntry]>> {
     if channel.settings.delivery != Delivery::Delta || !supports_manifest(&info.plugin_version) {
         return None;
     }

@@ -286,6 +286,8 @@ pub enum FilesInserted {
 pub trait ArtifactStore: Send + Sync {
     /// The app's artifact for this content, if one is recorded.
     async fn find_artifact(&self, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>>;
+    /// Every artifact the app has, by SHA-256 (read once per upload instead of once per file).
+    async fn app_artifacts(&self, app_id: &str) -> StoreResult<HashMap<String, StoredArtifact>>;
     /// Inserts a bundle (`Conflict` if the version exists) with its files in one transaction.
     /// `written` are artifacts this upload stored: recorded unless one is already recorded for
     /// the content. `reused` are artifacts it found recorded: they must still be.

@@ -135,6 +135,8 @@ async fn artifacts(db: &dyn Database) {
     assert_eq!(first, FilesInserted::Inserted { unused_blobs: vec![] });
     assert_eq!(db.find_artifact(APP, "aa").await.unwrap(), Some(a.clone()));
     assert_eq!(db.find_artifact("com.other", "aa").await.unwrap(), None, "artifacts belong to one app");
+    let known = db.app_artifacts(APP).await.unwrap();
+    assert_eq!((known.len(), known.get("bb")), (2, Some(&b)));
 
     // A second upload stored `aa` again concurrently (another blob): the first record wins and
     // its blob is handed back for deletion. It reuses `bb`.
@@ -144,7 +146,7 @@ async fn artifacts(db: &dyn Database) {
             &bundle(APP, "1.0.1"),
             &files(&[("index.html", "cc"), ("app.js", "aa"), ("b.css", "bb")]),
             &[a_again, c.clone()],
-            &[b.clone()],
+            std::slice::from_ref(&b),
             audit("bundle.upload", Some(APP)),
         )
         .await

@@ -92,7 +92,7 @@ async fn encrypted_bundles_get_no_artifacts_and_no_manifest() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
     let signer = test_signer();
-    let (status, body) = server.register_key(APP, &signer.verifying_key().pem()).await;
+    let (status, body) = server.register_key(APP, signer.verifying_key().pem()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (bytes, fields) = encrypt_zip(&signer, &delta_zip("1.0.1"));
     let (status, body) = server.upload_encrypted(APP, "1.0.1", bytes, &fields).await;

@@ -85,6 +85,18 @@ impl ArtifactStore for SqliteDatabase {
         row.map(StoredArtifact::try_from).transpose()
     }
 
+    async fn app_artifacts(&self, app_id: &str) -> StoreResult<HashMap<String, StoredArtifact>> {
+        let rows: Vec<ArtifactRow> = self
+            .all(
+                sqlx::query_as("SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1")
+                    .bind(app_id),
+            )
+            .await?;
+        rows.into_iter()
+            .map(|row| StoredArtifact::try_from(row).map(|artifact| (artifact.sha256.clone(), artifact)))
+            .collect()
+    }
+
     async fn insert_bundle_with_files(
         &self,
         stored: &StoredBundle,
