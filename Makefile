@@ -13,9 +13,12 @@ export CARGO_TERM_COLOR ?= never
 BUILD_APT_PACKAGES := build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev libgtk-3-dev \
   libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev libxdo-dev
 # Tests compare against real tools (zip/unzip, Java's ZipInputStream as Android extracts, brotli), drive
-# the real console under Xvfb over WebDriver, and keep tokens in a real Secret Service.
+# the real console under Xvfb over WebDriver, keep tokens in a real Secret Service, and run the
+# server on a throwaway PostgreSQL cluster (scripts/test-services.sh).
 TEST_APT_PACKAGES := zip unzip brotli default-jre-headless python3 xvfb xauth webkit2gtk-driver dbus dbus-x11 \
-  gnome-keyring imagemagick
+  gnome-keyring imagemagick postgresql
+# A real S3 API that checks request signatures, for the server's S3 tests (0.17 needs a newer Rust).
+S3S_FS_VERSION := 0.14.1
 # Benchmarks also need GNU time (peak memory), and wrk against nginx (the /updates baseline).
 BENCH_APT_PACKAGES := time wrk nginx-light curl
 
@@ -30,8 +33,8 @@ DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light ca
 
 UI := ui
 
-.PHONY: help deps tools ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates bench-delta \
-  dist dist-tools dist-check
+.PHONY: help deps tools services ui ui-check run test fmt fmt-check lint bench bench-deps bench-pack bench-updates \
+  bench-delta bench-abuse dist dist-tools dist-check
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -47,8 +50,12 @@ deps:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust from https://rustup.rs"; exit 1; }
 
 ## Cargo-installed tools: tauri-driver bridges WebDriver to the console's WebKit view.
-tools: deps
+tools: deps services
 	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version '^2' --locked
+
+## The storage services scripts/test-services.sh starts: PostgreSQL (apt, in deps) and s3s-fs.
+services: deps
+	@command -v s3s-fs >/dev/null || cargo install s3s-fs@$(S3S_FS_VERSION) --locked --features binary
 
 ## The console's web UI: npm packages from the lockfile, then the production build Tauri embeds.
 ui: deps
@@ -67,12 +74,14 @@ run: ui
 
 # One cargo selection (--workspace --all-targets) for building and testing, so shared crates
 # are compiled with one feature set and never twice. Tests that need a display or a keychain
-# start their own (Xvfb, a private D-Bus session with gnome-keyring): see scripts/. `cargo test`
-# alone does not link binaries of packages without integration tests (the console), which the
-# end-to-end tests launch: `cargo build` first.
+# start their own (Xvfb, a private D-Bus session with gnome-keyring): see scripts/. The server's
+# PostgreSQL and S3 tests use the throwaway services scripts/test-services.sh starts around the
+# run (and fail, rather than skip, under it if those are missing). `cargo test` alone does not
+# link binaries of packages without integration tests (the console), which the end-to-end tests
+# launch: `cargo build` first.
 test: tools ui-check fmt-check lint
 	cargo build --workspace --all-targets --locked
-	timeout 3600 cargo test --workspace --all-targets --locked </dev/null
+	timeout 3600 scripts/test-services.sh cargo test --workspace --all-targets --locked </dev/null
 	cargo test --workspace --doc --locked
 
 fmt:
@@ -103,10 +112,10 @@ dist-check: dist
 	scripts/check-systemd-unit.sh
 	scripts/check-https-proxy.sh
 
-bench-deps: deps
+bench-deps: deps services
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates bench-delta
+bench: bench-deps bench-pack bench-updates bench-delta bench-abuse
 
 bench-pack:
 	python3 bench/pack/run.py
@@ -116,3 +125,6 @@ bench-updates:
 
 bench-delta:
 	python3 bench/delta/run.py
+
+bench-abuse:
+	bash bench/abuse/run.sh

@@ -6,6 +6,8 @@
 #      requests wrk completed): steadier than req/s when wrk competes for the same cores.
 #   2. POST /stats batches of 200 events; prints events/s (goal: >= 50 000) and checks that every
 #      acknowledged event is stored and queryable through the management API.
+#   3. The same against two replicas on PostgreSQL + S3, printed beside these figures (scale.sh;
+#      BENCH_SCALE=0 skips it).
 # Needs: cargo, wrk, nginx, curl, zip, python3 (apt: wrk nginx-light curl zip python3).
 # Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_THREADS (default 2).
 # BENCH_PERF_DATA=FILE also samples the server with `perf record` during the /updates run and
@@ -52,7 +54,9 @@ free_port() {
 }
 
 export CAPSTAN_DATA_DIR="$work/data" CAPSTAN_LOG=warn NO_COLOR=1
-export CAPSTAN_RATE_LIMIT_PER_SECOND=0 # every request comes from 127.0.0.1
+# Every request comes from 127.0.0.1: the per-address limits and /stats budgets would measure
+# the policy, not the server's capacity.
+export CAPSTAN_RATE_LIMIT_PER_SECOND=0 CAPSTAN_STATS_EVENTS_PER_SECOND=0 CAPSTAN_STATS_BYTES_PER_SECOND=0
 port="$(free_port)"
 export CAPSTAN_LISTEN="127.0.0.1:$port"
 base="http://127.0.0.1:$port"
@@ -213,3 +217,9 @@ if stored < acked or rows < acked:
     print("FAIL: acknowledged events are missing", file=sys.stderr)
     sys.exit(1)
 PY
+
+# PostgreSQL + S3 with two replicas, beside the SQLite and nginx figures above (see scale.sh).
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+  echo
+  bash "$here/scale.sh" "$bin" "$nginx_rps" "$updates_rps" "$((acked_events / seconds))"
+fi

@@ -30,38 +30,42 @@ pub const MAX_METADATA_VALUE_LEN: usize = 512;
 
 /// The device info object every device request carries (protocol.md §1), normalised:
 /// device id lowercased, `builtin` bundle name replaced by the native version, lengths bounded.
+///
+/// Text borrows from the request body where it can (`/updates` reads one per request, and most
+/// of it is only compared, never kept): a field is owned only when the body had escapes in it
+/// or normalising changed it. [`DeviceInfo::into_owned`] detaches it from the body.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DeviceInfo {
+pub struct DeviceInfo<'a> {
     /// `android`, `ios` or `electron` (lowercased); anything else is kept as sent.
-    pub platform: String,
+    pub platform: Cow<'a, str>,
     /// The install's random id, lowercased.
-    pub device_id: String,
+    pub device_id: Cow<'a, str>,
     /// Reverse-DNS app id.
-    pub app_id: String,
+    pub app_id: Cow<'a, str>,
     /// App-set user id; empty means none.
-    pub custom_id: String,
+    pub custom_id: Cow<'a, str>,
     /// Native shell version as sent (not yet coerced to semver).
-    pub version_build: String,
+    pub version_build: Cow<'a, str>,
     /// Android versionCode / iOS CFBundleVersion.
-    pub version_code: String,
+    pub version_code: Cow<'a, str>,
     /// OS version.
-    pub version_os: String,
+    pub version_os: Cow<'a, str>,
     /// Web bundle running now; `builtin` (or nothing) is replaced by `version_build`.
-    pub version_name: String,
+    pub version_name: Cow<'a, str>,
     /// Whether the device said it runs the store-shipped bundle (`builtin` or no bundle name).
     pub on_builtin: bool,
     /// Plugin release, e.g. `8.51.14`.
-    pub plugin_version: String,
+    pub plugin_version: Cow<'a, str>,
     /// Emulator or simulator; false when missing.
     pub is_emulator: bool,
     /// Production build; true when missing.
     pub is_prod: bool,
     /// Store the app came from, when sent.
-    pub install_source: String,
+    pub install_source: Cow<'a, str>,
     /// Channel the device asks for (`defaultChannel`), when sent and not empty.
-    pub default_channel: Option<String>,
+    pub default_channel: Option<Cow<'a, str>>,
     /// First 20 characters of the app's public key body, when the app encrypts bundles.
-    pub key_id: Option<String>,
+    pub key_id: Option<Cow<'a, str>>,
 }
 
 /// Which fields a request lacked to be answered at all.
@@ -69,42 +73,42 @@ pub struct DeviceInfo {
 #[error("missing required field `{0}`")]
 pub struct MissingField(pub &'static str);
 
-impl DeviceInfo {
+impl<'a> DeviceInfo<'a> {
     /// Reads the info object from a JSON object (a request body) or from a query string turned
     /// into string values: `is_prod=true` works as well as `"is_prod": true`.
-    pub fn from_fields(fields: &Map<String, Value>) -> DeviceInfo {
-        DeviceInfo::read(fields)
+    pub fn from_fields(fields: &'a Map<String, Value>) -> DeviceInfo<'a> {
+        DeviceInfo::read(&WireObject::from_map(fields))
     }
 
-    /// Reads the info object straight from a JSON body without building a JSON tree: the
-    /// `/updates` hot path. Same leniency as [`DeviceInfo::from_fields`].
-    pub fn from_json_slice(body: &[u8]) -> Result<DeviceInfo, NotAnObject> {
-        let object: WireObject<'_> = serde_json::from_slice(body).map_err(|_| NotAnObject)?;
+    /// Reads the info object straight from a JSON body, typed and borrowing, without building a
+    /// JSON tree: the `/updates` hot path. Same leniency as [`DeviceInfo::from_fields`].
+    pub fn from_json_slice(body: &'a [u8]) -> Result<DeviceInfo<'a>, NotAnObject> {
+        let object: WireObject<'a> = serde_json::from_slice(body).map_err(|_| NotAnObject)?;
         Ok(DeviceInfo::read(&object))
     }
 
-    fn read(fields: &impl Fields) -> DeviceInfo {
-        let version_build = text(fields, "version_build", MAX_VERSION_LEN);
-        let raw_name = text(fields, "version_name", MAX_VERSION_LEN);
+    fn read(fields: &WireObject<'a>) -> DeviceInfo<'a> {
+        let version_build = text(&fields.version_build, MAX_VERSION_LEN);
+        let raw_name = text(&fields.version_name, MAX_VERSION_LEN);
         let on_builtin = raw_name.is_empty() || raw_name == "builtin";
         let version_name = if on_builtin { version_build.clone() } else { raw_name };
-        let optional = |key, max| Some(text(fields, key, max)).filter(|s| !s.is_empty());
+        let optional = |value, max| Some(text(value, max)).filter(|s| !s.is_empty());
         DeviceInfo {
-            platform: text(fields, "platform", 16).to_ascii_lowercase(),
-            device_id: text(fields, "device_id", MAX_DEVICE_ID_LEN).to_lowercase(),
-            app_id: text(fields, "app_id", MAX_APP_ID_LEN),
-            custom_id: text(fields, "custom_id", MAX_TEXT_LEN),
+            platform: ascii_lowercase(text(&fields.platform, 16)),
+            device_id: lowercase(text(&fields.device_id, MAX_DEVICE_ID_LEN)),
+            app_id: text(&fields.app_id, MAX_APP_ID_LEN),
+            custom_id: text(&fields.custom_id, MAX_TEXT_LEN),
             version_build,
-            version_code: text(fields, "version_code", MAX_VERSION_LEN),
-            version_os: text(fields, "version_os", MAX_VERSION_LEN),
+            version_code: text(&fields.version_code, MAX_VERSION_LEN),
+            version_os: text(&fields.version_os, MAX_VERSION_LEN),
             version_name,
             on_builtin,
-            plugin_version: text(fields, "plugin_version", MAX_VERSION_LEN),
-            is_emulator: flag(fields, "is_emulator").unwrap_or(false),
-            is_prod: flag(fields, "is_prod").unwrap_or(true),
-            install_source: text(fields, "install_source", MAX_TEXT_LEN),
-            default_channel: optional("defaultChannel", MAX_CHANNEL_LEN),
-            key_id: optional("key_id", MAX_TEXT_LEN),
+            plugin_version: text(&fields.plugin_version, MAX_VERSION_LEN),
+            is_emulator: flag(&fields.is_emulator).unwrap_or(false),
+            is_prod: flag(&fields.is_prod).unwrap_or(true),
+            install_source: text(&fields.install_source, MAX_TEXT_LEN),
+            default_channel: optional(&fields.default_channel, MAX_CHANNEL_LEN),
+            key_id: optional(&fields.key_id, MAX_TEXT_LEN),
         }
     }
 
@@ -121,6 +125,28 @@ impl DeviceInfo {
             }
         }
         Ok(())
+    }
+
+    /// The same info, owning its text.
+    pub fn into_owned(self) -> DeviceInfo<'static> {
+        let own = |s: Cow<'a, str>| Cow::Owned(s.into_owned());
+        DeviceInfo {
+            platform: own(self.platform),
+            device_id: own(self.device_id),
+            app_id: own(self.app_id),
+            custom_id: own(self.custom_id),
+            version_build: own(self.version_build),
+            version_code: own(self.version_code),
+            version_os: own(self.version_os),
+            version_name: own(self.version_name),
+            on_builtin: self.on_builtin,
+            plugin_version: own(self.plugin_version),
+            is_emulator: self.is_emulator,
+            is_prod: self.is_prod,
+            install_source: own(self.install_source),
+            default_channel: self.default_channel.map(own),
+            key_id: self.key_id.map(own),
+        }
     }
 }
 
@@ -171,78 +197,118 @@ pub struct ManifestEntry {
     pub download_url: String,
 }
 
-/// One stats event (protocol.md §3), normalised and bounded.
+/// One stats event (protocol.md §3), normalised and bounded; text borrowed from the body
+/// where it can be, as in [`DeviceInfo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatsEvent {
+pub struct StatsEvent<'a> {
     /// The sender, as in every request.
-    pub info: DeviceInfo,
+    pub info: DeviceInfo<'a>,
     /// What happened (`set`, `download_fail`, ...); unknown actions are kept as sent.
-    pub action: String,
+    pub action: Cow<'a, str>,
     /// The bundle the event is about; `<version>:<file>` is cut at the first `:`.
-    pub version_name: String,
+    pub version_name: Cow<'a, str>,
     /// For `set`: the bundle before.
-    pub old_version_name: String,
+    pub old_version_name: Cow<'a, str>,
     /// Device clock, epoch milliseconds (current plugins only).
     pub timestamp_ms: Option<i64>,
     /// Extra string values, bounded in count and length.
     pub metadata: BTreeMap<String, String>,
 }
 
-/// A stats body that is not an event or a list of events.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a JSON object or an array of objects")]
-pub struct NotEvents;
+/// The events of one stats body, and how many of its array elements were not events at all
+/// (`null`, numbers, strings, arrays): those are dropped, the others kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsBatch<'a> {
+    /// The events read.
+    pub events: Vec<StatsEvent<'a>>,
+    /// Elements that were not objects.
+    pub dropped: usize,
+}
 
-impl StatsEvent {
+/// A stats body that cannot be read at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StatsBodyError {
+    /// Not JSON, or neither an object nor an array.
+    #[error("expected a JSON object or an array of objects")]
+    NotEvents,
+    /// More array elements than a body may hold; reading stopped keeping them at the limit.
+    #[error("too many events in one body (at most {0})")]
+    TooManyEvents(usize),
+}
+
+impl<'a> StatsEvent<'a> {
     /// Reads one event object. The event's `version_name` is about the event, not the bundle
     /// running, so it is not replaced by the native version the way the info object's is.
-    pub fn from_fields(fields: &Map<String, Value>) -> StatsEvent {
-        StatsEvent::read(fields)
+    pub fn from_fields(fields: &'a Map<String, Value>) -> StatsEvent<'a> {
+        StatsEvent::read(&WireObject::from_map(fields))
     }
 
-    fn read(fields: &impl Fields) -> StatsEvent {
+    fn read(fields: &WireObject<'a>) -> StatsEvent<'a> {
         let info = DeviceInfo::read(fields);
-        let raw_name = text(fields, "version_name", MAX_VERSION_LEN + MAX_TEXT_LEN);
-        let version_name = cut(raw_name.split(':').next().unwrap_or(""), MAX_VERSION_LEN);
-        let metadata = fields.metadata();
+        let raw_name = text(&fields.version_name, MAX_VERSION_LEN + MAX_TEXT_LEN);
+        let version_name = narrow(raw_name, |name| prefix(name.split(':').next().unwrap_or(""), MAX_VERSION_LEN));
         StatsEvent {
             info,
-            action: text(fields, "action", MAX_TEXT_LEN),
+            action: text(&fields.action, MAX_TEXT_LEN),
             version_name,
-            old_version_name: text(fields, "old_version_name", MAX_VERSION_LEN),
-            timestamp_ms: fields.scalar("timestamp").and_then(|v| match v {
-                Scalar::Int(n) => Some(n),
+            old_version_name: text(&fields.old_version_name, MAX_VERSION_LEN),
+            timestamp_ms: fields.timestamp.as_ref().and_then(|v| match v {
+                Scalar::Int(n) => Some(*n),
                 Scalar::Text(s) => s.trim().parse().ok(),
                 _ => None,
             }),
-            metadata,
+            metadata: fields.metadata.clone().unwrap_or_default(),
         }
     }
 
-    /// Reads a stats body straight from its bytes (array or single object) without building a
-    /// JSON tree: the ingestion hot path. Same leniency as [`StatsEvent::parse_body`].
-    pub fn parse_json_slice(body: &[u8]) -> Result<Vec<StatsEvent>, NotEvents> {
+    /// Reads a stats body straight from its bytes (array or single object), typed and
+    /// borrowing, without building a JSON tree: the ingestion hot path. Array elements that are
+    /// not objects are counted as dropped; past `max_events` elements the body is refused, and
+    /// the rest of it is only scanned, never kept.
+    pub fn parse_json_slice(body: &'a [u8], max_events: usize) -> Result<StatsBatch<'a>, StatsBodyError> {
         match body.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'[') => {
-                let objects: Vec<WireObject<'_>> = serde_json::from_slice(body).map_err(|_| NotEvents)?;
-                Ok(objects.iter().map(StatsEvent::read).collect())
+                let mut deserializer = serde_json::Deserializer::from_slice(body);
+                let elements = Elements::deserialize(&mut deserializer, max_events)?;
+                deserializer.end().map_err(|_| StatsBodyError::NotEvents)?;
+                if elements.too_many {
+                    return Err(StatsBodyError::TooManyEvents(max_events));
+                }
+                let events = elements.objects.iter().map(StatsEvent::read).collect();
+                Ok(StatsBatch { events, dropped: elements.dropped })
             }
             Some(b'{') => {
-                let object: WireObject<'_> = serde_json::from_slice(body).map_err(|_| NotEvents)?;
-                Ok(vec![StatsEvent::read(&object)])
+                let object: WireObject<'a> = serde_json::from_slice(body).map_err(|_| StatsBodyError::NotEvents)?;
+                Ok(StatsBatch { events: vec![StatsEvent::read(&object)], dropped: 0 })
             }
-            _ => Err(NotEvents),
+            _ => Err(StatsBodyError::NotEvents),
         }
     }
 
-    /// Reads a stats body: current plugins send an array, legacy ones a single object.
-    pub fn parse_body(body: &Value) -> Result<Vec<StatsEvent>, NotEvents> {
+    /// Reads a stats body already parsed as JSON: current plugins send an array, legacy ones a
+    /// single object. Same rules as [`StatsEvent::parse_json_slice`].
+    pub fn parse_body(body: &'a Value, max_events: usize) -> Result<StatsBatch<'a>, StatsBodyError> {
         match body {
-            Value::Object(fields) => Ok(vec![StatsEvent::from_fields(fields)]),
+            Value::Object(fields) => Ok(StatsBatch { events: vec![StatsEvent::from_fields(fields)], dropped: 0 }),
+            Value::Array(items) if items.len() > max_events => Err(StatsBodyError::TooManyEvents(max_events)),
             Value::Array(items) => {
-                items.iter().map(|item| item.as_object().map(StatsEvent::from_fields).ok_or(NotEvents)).collect()
+                let events: Vec<StatsEvent<'a>> =
+                    items.iter().filter_map(Value::as_object).map(StatsEvent::from_fields).collect();
+                Ok(StatsBatch { dropped: items.len() - events.len(), events })
             }
-            _ => Err(NotEvents),
+            _ => Err(StatsBodyError::NotEvents),
+        }
+    }
+
+    /// The same event, owning its text.
+    pub fn into_owned(self) -> StatsEvent<'static> {
+        StatsEvent {
+            info: self.info.into_owned(),
+            action: Cow::Owned(self.action.into_owned()),
+            version_name: Cow::Owned(self.version_name.into_owned()),
+            old_version_name: Cow::Owned(self.old_version_name.into_owned()),
+            timestamp_ms: self.timestamp_ms,
+            metadata: self.metadata,
         }
     }
 }
@@ -337,14 +403,19 @@ impl UpdateAnswer {
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
 pub fn cut(s: &str, max: usize) -> String {
+    prefix(s, max).to_owned()
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
     if s.len() <= max {
-        return s.to_owned();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    &s[..end]
 }
 
 /// A body that is not a JSON object.
@@ -364,7 +435,7 @@ enum Scalar<'a> {
     Nothing,
 }
 
-impl Scalar<'_> {
+impl<'a> Scalar<'a> {
     fn to_text(&self) -> String {
         match self {
             Scalar::Text(s) => s.to_string(),
@@ -374,60 +445,97 @@ impl Scalar<'_> {
             Scalar::Nothing => String::new(),
         }
     }
-}
 
-/// Where the info object's fields come from: a JSON tree (query strings, `/channel_self`) or
-/// the flat reader below (the hot paths).
-trait Fields {
-    fn scalar(&self, key: &str) -> Option<Scalar<'_>>;
-    fn metadata(&self) -> BTreeMap<String, String>;
-}
-
-impl Fields for Map<String, Value> {
-    fn scalar(&self, key: &str) -> Option<Scalar<'_>> {
-        Some(match self.get(key)? {
+    fn of_value(value: &'a Value) -> Scalar<'a> {
+        match value {
             Value::String(s) => Scalar::Text(Cow::Borrowed(s)),
             Value::Bool(b) => Scalar::Bool(*b),
             Value::Number(n) => n.as_i64().map(Scalar::Int).unwrap_or_else(|| Scalar::Float(n.as_f64().unwrap_or(0.0))),
             Value::Null | Value::Array(_) | Value::Object(_) => Scalar::Nothing,
-        })
-    }
-
-    fn metadata(&self) -> BTreeMap<String, String> {
-        match self.get("metadata") {
-            Some(Value::Object(map)) => map
-                .iter()
-                .take(MAX_METADATA_ENTRIES)
-                .map(|(k, v)| {
-                    // Metadata is a string map; nested values are not part of the protocol.
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Bool(_) | Value::Number(_) => v.to_string(),
-                        Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
-                    };
-                    (cut(k, 64), cut(&text, MAX_METADATA_VALUE_LEN))
-                })
-                .collect(),
-            _ => BTreeMap::new(),
         }
     }
 }
 
-/// One JSON object read flat: scalar fields borrowed from the body where possible, nested
-/// values skipped, `metadata` kept as bounded text. Later duplicates win, as in a JSON tree.
+/// The protocol's fields of one JSON object, typed and borrowed from the body where possible;
+/// every other key is skipped without being kept. Later duplicates win, as in a JSON tree.
 #[derive(Debug, Default)]
 struct WireObject<'a> {
-    fields: Vec<(Cow<'a, str>, Scalar<'a>)>,
-    metadata: BTreeMap<String, String>,
+    platform: Option<Scalar<'a>>,
+    device_id: Option<Scalar<'a>>,
+    app_id: Option<Scalar<'a>>,
+    custom_id: Option<Scalar<'a>>,
+    version_build: Option<Scalar<'a>>,
+    version_code: Option<Scalar<'a>>,
+    version_os: Option<Scalar<'a>>,
+    version_name: Option<Scalar<'a>>,
+    plugin_version: Option<Scalar<'a>>,
+    is_emulator: Option<Scalar<'a>>,
+    is_prod: Option<Scalar<'a>>,
+    install_source: Option<Scalar<'a>>,
+    default_channel: Option<Scalar<'a>>,
+    key_id: Option<Scalar<'a>>,
+    action: Option<Scalar<'a>>,
+    old_version_name: Option<Scalar<'a>>,
+    timestamp: Option<Scalar<'a>>,
+    /// `metadata` as bounded text (stats events only).
+    metadata: Option<BTreeMap<String, String>>,
 }
 
-impl Fields for WireObject<'_> {
-    fn scalar(&self, key: &str) -> Option<Scalar<'_>> {
-        self.fields.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+impl<'a> WireObject<'a> {
+    /// Where a key's value goes; `None` for keys the protocol does not read.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Scalar<'a>>> {
+        Some(match key {
+            "platform" => &mut self.platform,
+            "device_id" => &mut self.device_id,
+            "app_id" => &mut self.app_id,
+            "custom_id" => &mut self.custom_id,
+            "version_build" => &mut self.version_build,
+            "version_code" => &mut self.version_code,
+            "version_os" => &mut self.version_os,
+            "version_name" => &mut self.version_name,
+            "plugin_version" => &mut self.plugin_version,
+            "is_emulator" => &mut self.is_emulator,
+            "is_prod" => &mut self.is_prod,
+            "install_source" => &mut self.install_source,
+            "defaultChannel" => &mut self.default_channel,
+            "key_id" => &mut self.key_id,
+            "action" => &mut self.action,
+            "old_version_name" => &mut self.old_version_name,
+            "timestamp" => &mut self.timestamp,
+            _ => return None,
+        })
     }
 
-    fn metadata(&self) -> BTreeMap<String, String> {
-        self.metadata.clone()
+    /// The same fields read from a JSON tree (query strings, `/channel_self` bodies).
+    fn from_map(map: &'a Map<String, Value>) -> WireObject<'a> {
+        let mut out = WireObject::default();
+        for (key, value) in map {
+            if key == "metadata" {
+                out.metadata = Some(metadata_of_value(value));
+            } else if let Some(slot) = out.slot(key) {
+                *slot = Some(Scalar::of_value(value));
+            }
+        }
+        out
+    }
+}
+
+fn metadata_of_value(value: &Value) -> BTreeMap<String, String> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .take(MAX_METADATA_ENTRIES)
+            .map(|(k, v)| {
+                // Metadata is a string map; nested values are not part of the protocol.
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(_) | Value::Number(_) => v.to_string(),
+                    Value::Null | Value::Array(_) | Value::Object(_) => String::new(),
+                };
+                (cut(k, 64), cut(&text, MAX_METADATA_VALUE_LEN))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
     }
 }
 
@@ -549,6 +657,20 @@ impl<'de> Deserialize<'de> for Metadata {
     }
 }
 
+/// Fills `out` from an object's entries (the body reader's one loop over keys).
+fn read_entries<'de, A: MapAccess<'de>>(mut map: A, out: &mut WireObject<'de>) -> Result<(), A::Error> {
+    while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        if key == "metadata" {
+            out.metadata = Some(map.next_value::<Metadata>()?.0);
+        } else if let Some(slot) = out.slot(&key) {
+            *slot = Some(map.next_value::<Scalar<'de>>()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
 impl<'de> Deserialize<'de> for WireObject<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ObjectVisitor;
@@ -557,16 +679,9 @@ impl<'de> Deserialize<'de> for WireObject<'de> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let mut out = WireObject::default();
-                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                    if key == "metadata" {
-                        out.metadata = map.next_value::<Metadata>()?.0;
-                    } else {
-                        let value: Scalar<'de> = map.next_value()?;
-                        out.fields.push((key, value));
-                    }
-                }
+                read_entries(map, &mut out)?;
                 Ok(out)
             }
         }
@@ -574,23 +689,126 @@ impl<'de> Deserialize<'de> for WireObject<'de> {
     }
 }
 
-fn text(fields: &impl Fields, key: &str, max: usize) -> String {
-    match fields.scalar(key) {
-        None | Some(Scalar::Nothing) => String::new(),
-        Some(Scalar::Text(s)) => cut(s.trim(), max),
-        Some(other) => cut(&other.to_text(), max),
+/// One array element of a stats body: an object, or anything else (kept as `None`, to count).
+struct Element<'a>(Option<WireObject<'a>>);
+
+impl<'de> Deserialize<'de> for Element<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ElementVisitor;
+        impl<'de> Visitor<'de> for ElementVisitor {
+            type Value = Element<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireObject::default();
+                read_entries(map, &mut out)?;
+                Ok(Element(Some(out)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Element(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Element(None))
+            }
+        }
+        deserializer.deserialize_any(ElementVisitor)
     }
 }
 
-fn flag(fields: &impl Fields, key: &str) -> Option<bool> {
-    match fields.scalar(key)? {
-        Scalar::Bool(b) => Some(b),
+/// The elements of a stats array: objects kept (at most `max`), the rest counted. Past `max`
+/// elements the remainder is only scanned for well-formedness, so an oversized body costs a
+/// scan, not an allocation per element.
+struct Elements<'a> {
+    objects: Vec<WireObject<'a>>,
+    dropped: usize,
+    too_many: bool,
+}
+
+impl<'de> Elements<'de> {
+    fn deserialize(
+        deserializer: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+        max: usize,
+    ) -> Result<Elements<'de>, StatsBodyError> {
+        struct ElementsVisitor(usize);
+        impl<'de> Visitor<'de> for ElementsVisitor {
+            type Value = Elements<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Elements { objects: Vec::new(), dropped: 0, too_many: false };
+                let mut seen = 0usize;
+                while seen < self.0 {
+                    match seq.next_element::<Element<'de>>()? {
+                        Some(Element(Some(object))) => out.objects.push(object),
+                        Some(Element(None)) => out.dropped += 1,
+                        None => return Ok(out),
+                    }
+                    seen += 1;
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    out.too_many = true;
+                }
+                Ok(out)
+            }
+        }
+        serde::Deserializer::deserialize_seq(deserializer, ElementsVisitor(max)).map_err(|_| StatsBodyError::NotEvents)
+    }
+}
+
+fn text<'a>(value: &Option<Scalar<'a>>, max: usize) -> Cow<'a, str> {
+    match value {
+        None | Some(Scalar::Nothing) => Cow::Borrowed(""),
+        Some(Scalar::Text(Cow::Borrowed(s))) => Cow::Borrowed(prefix(s.trim(), max)),
+        Some(Scalar::Text(Cow::Owned(s))) => Cow::Owned(cut(s.trim(), max)),
+        Some(other) => Cow::Owned(cut(&other.to_text(), max)),
+    }
+}
+
+/// `text` narrowed to a part of itself, still borrowed when it was.
+fn narrow<'a>(text: Cow<'a, str>, part: impl for<'x> Fn(&'x str) -> &'x str) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(s) => Cow::Borrowed(part(s)),
+        Cow::Owned(s) => Cow::Owned(part(&s).to_owned()),
+    }
+}
+
+/// Lowercased (Unicode), copied only when that changes it.
+fn lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) { text } else { Cow::Owned(text.to_lowercase()) }
+}
+
+/// ASCII-lowercased, copied only when that changes it.
+fn ascii_lowercase(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(text.to_ascii_lowercase()) } else { text }
+}
+
+fn flag(value: &Option<Scalar<'_>>) -> Option<bool> {
+    match value.as_ref()? {
+        Scalar::Bool(b) => Some(*b),
         Scalar::Text(s) => match s.trim() {
             "true" | "1" => Some(true),
             "false" | "0" => Some(false),
             _ => None,
         },
-        Scalar::Int(n) => Some(n != 0),
+        Scalar::Int(n) => Some(*n != 0),
         Scalar::Float(_) | Scalar::Nothing => None,
     }
 }
@@ -600,8 +818,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn info(value: Value) -> DeviceInfo {
-        DeviceInfo::from_fields(value.as_object().unwrap())
+    fn info(value: Value) -> DeviceInfo<'static> {
+        DeviceInfo::from_fields(value.as_object().unwrap()).into_owned()
     }
 
     #[test]
@@ -631,6 +849,17 @@ mod tests {
     }
 
     #[test]
+    fn text_is_borrowed_from_the_body_unless_normalising_changed_it() {
+        let body = br#"{"platform":"android","device_id":"Ab-1","app_id":"com.x","version_build":"1.0","version_name":"2.0","custom_id":"a\nb"}"#;
+        let device = DeviceInfo::from_json_slice(body).unwrap();
+        assert!(matches!(device.platform, Cow::Borrowed("android")));
+        assert!(matches!(device.app_id, Cow::Borrowed("com.x")));
+        assert!(matches!(device.version_name, Cow::Borrowed("2.0")));
+        assert!(matches!(&device.device_id, Cow::Owned(id) if id == "ab-1"), "lowercased: a copy");
+        assert!(matches!(&device.custom_id, Cow::Owned(id) if id == "a\nb"), "unescaped: a copy");
+    }
+
+    #[test]
     fn current_plugins_are_recognised() {
         for current in ["6.50.0", "7.50.1", "8.45.11", "8.51.14", "9.0.0"] {
             assert!(is_current_plugin(current), "{current}");
@@ -641,14 +870,18 @@ mod tests {
     }
 
     #[test]
-    fn stats_bodies_accept_objects_and_arrays_only() {
+    fn stats_bodies_accept_objects_and_arrays_and_drop_elements_that_are_not_events() {
         let one = json!({"action": "download_fail", "version_name": "1.2.3:assets/a.js", "device_id": "D"});
-        let events = StatsEvent::parse_body(&one).unwrap();
-        assert_eq!(events[0].version_name, "1.2.3");
-        assert_eq!(events[0].info.device_id, "d");
-        assert_eq!(StatsEvent::parse_body(&json!([one.clone(), one])).unwrap().len(), 2);
-        assert_eq!(StatsEvent::parse_body(&json!([1])), Err(NotEvents));
-        assert_eq!(StatsEvent::parse_body(&json!("x")), Err(NotEvents));
+        let batch = StatsEvent::parse_body(&one, 10).unwrap();
+        assert_eq!(batch.events[0].version_name, "1.2.3");
+        assert_eq!(batch.events[0].info.device_id, "d");
+        let two = json!([one.clone(), one.clone()]);
+        assert_eq!(StatsEvent::parse_body(&two, 10).unwrap().events.len(), 2);
+        let mixed = json!([one.clone(), null, 1, "x", [one.clone()], one]);
+        let batch = StatsEvent::parse_body(&mixed, 10).unwrap();
+        assert_eq!((batch.events.len(), batch.dropped), (2, 4));
+        assert_eq!(StatsEvent::parse_body(&mixed, 5), Err(StatsBodyError::TooManyEvents(5)));
+        assert_eq!(StatsEvent::parse_body(&json!("x"), 10), Err(StatsBodyError::NotEvents));
     }
 
     #[test]
@@ -660,17 +893,20 @@ mod tests {
                    "metadata": {"duration_ms": 812, "nested": {"a": 1}, "s": "line\nbreak"}}),
             json!({"app_id": "com.x", "device_id": "d", "version_name": "1.2.3:assets/a.js", "metadata": "not a map", "platform": "android"}),
             json!({"app_id": "first", "app_id": "second"}),
+            json!({"app_id": "com.\"x\"", "device_id": "Ünïcode", "custom_id": "  padded  ", "version_os": true}),
         ];
         for body in bodies {
             let bytes = serde_json::to_vec(&body).unwrap();
             let tree = body.as_object().unwrap();
             assert_eq!(DeviceInfo::from_json_slice(&bytes).unwrap(), DeviceInfo::from_fields(tree));
-            assert_eq!(StatsEvent::parse_json_slice(&bytes).unwrap(), vec![StatsEvent::from_fields(tree)]);
-            let array = serde_json::to_vec(&json!([body.clone(), body])).unwrap();
-            assert_eq!(StatsEvent::parse_json_slice(&array).unwrap().len(), 2);
+            let flat = StatsEvent::parse_json_slice(&bytes, 10).unwrap();
+            assert_eq!(flat, StatsBatch { events: vec![StatsEvent::from_fields(tree)], dropped: 0 });
+            let array = serde_json::to_vec(&json!([body.clone(), null, body])).unwrap();
+            let batch = StatsEvent::parse_json_slice(&array, 10).unwrap();
+            assert_eq!((batch.events.len(), batch.dropped), (2, 1));
         }
-        for bad in ["[1]", "\"x\"", "{", "42", "", "[{}, 3]"] {
-            assert_eq!(StatsEvent::parse_json_slice(bad.as_bytes()), Err(NotEvents), "{bad}");
+        for bad in ["\"x\"", "{", "42", "", "[{}, 3", "[{}] x", "null"] {
+            assert_eq!(StatsEvent::parse_json_slice(bad.as_bytes(), 10), Err(StatsBodyError::NotEvents), "{bad}");
         }
         assert_eq!(DeviceInfo::from_json_slice(b"[]"), Err(NotAnObject));
     }
@@ -683,6 +919,16 @@ mod tests {
         for no in ["5.10.0", "6.24.9", "7.0.34", "4.0.0", "", "banana"] {
             assert!(!supports_manifest(no), "{no}");
         }
+    }
+
+    #[test]
+    fn an_oversized_array_is_refused_after_a_scan() {
+        let body = format!("[{}{{}}]", "{},".repeat(5000));
+        assert_eq!(StatsEvent::parse_json_slice(body.as_bytes(), 1000), Err(StatsBodyError::TooManyEvents(1000)));
+        let fits = format!("[{}{{}}]", "{},".repeat(999));
+        assert_eq!(StatsEvent::parse_json_slice(fits.as_bytes(), 1000).unwrap().events.len(), 1000);
+        let broken = format!("[{}{{}}", "{},".repeat(5000));
+        assert_eq!(StatsEvent::parse_json_slice(broken.as_bytes(), 1000), Err(StatsBodyError::NotEvents));
     }
 
     #[test]

@@ -2,18 +2,35 @@
 //!
 //! `/updates` is called by every device many times a day, while configuration changes a few
 //! times a week: reading it from the database per request would make the database the
-//! bottleneck. Management writes on this server invalidate an app's entry at once; the TTL
-//! bounds staleness when several servers share one database. Unknown apps are cached too, so a
-//! flood of requests for a made-up app id does not reach the database.
+//! bottleneck. Unknown apps are cached too, so a flood of requests for a made-up app id does
+//! not reach the database.
+//!
+//! How long a replica can serve a configuration that a change removed (a rolled-back bundle,
+//! an aborted or narrowed rollout, a new minimum native version):
+//! - a change made through this replica: not at all (its handler invalidates the app);
+//! - a change made through another replica sharing the database: at most `cache_check_ms`
+//!   (default 1 s) plus one revision query and one reload. Every change bumps the app's
+//!   `config_revision` in its own transaction (triggers, see `store::sql`); a watcher on each
+//!   replica reads every app's revision in one query each `cache_check_ms` and reloads the apps
+//!   whose revision moved, swapping the new snapshot in when it is complete;
+//! - when the database does not answer: a snapshot that was not confirmed current for
+//!   `cache_ttl_ms` (default 5 s) is not served; requests then load it themselves, and fail
+//!   while the database is unreachable.
+//!
+//! Device overrides written by devices themselves (legacy `setChannel`) change the cached app's
+//! shared [`DeviceOverrides`] table in place ([`ConfigCache::device_override_set`]) instead of
+//! invalidating it, so a flood of `setChannel` does not turn into one reload per request; other
+//! replicas see them at their next revision check (override writes bump the revision too).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use capstan_core::api::{App, Channel, DeviceOverride};
 
-use crate::store::{BundleFile, Database, StoreResult, StoredBundle};
+use crate::overrides::DeviceOverrides;
+use crate::store::{AppConfig, BundleFile, Database, StoreResult, StoredBundle};
 
 /// Everything needed to answer a device of one app, read together.
 #[derive(Debug)]
@@ -24,8 +41,8 @@ pub struct AppSnapshot {
     pub channels: Vec<Channel>,
     /// Its bundles, by version.
     pub bundles: HashMap<String, StoredBundle>,
-    /// Per-device overrides, by device id.
-    pub overrides: HashMap<String, DeviceOverride>,
+    /// Per-device overrides, changed in place by devices' own writes.
+    pub overrides: Arc<DeviceOverrides>,
     /// Files of the served bundles that have per-file artifacts (delta updates), by version.
     pub files: HashMap<String, Vec<BundleFile>>,
 }
@@ -40,21 +57,24 @@ impl AppSnapshot {
     pub fn channel_by_id(&self, id: i64) -> Option<&Channel> {
         self.channels.iter().find(|c| c.id == id)
     }
-}
 
-/// Every bundle version a channel serves to some device: targets and rollouts of every line.
-fn served_versions(channels: &[Channel]) -> std::collections::BTreeSet<String> {
-    channels
-        .iter()
-        .flat_map(|channel| &channel.lanes)
-        .flat_map(|lane| lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str())))
-        .map(str::to_owned)
-        .collect()
+    fn from_config(config: AppConfig) -> (AppSnapshot, i64) {
+        let snapshot = AppSnapshot {
+            app: config.app,
+            channels: config.channels,
+            bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
+            overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
+            files: config.files,
+        };
+        (snapshot, config.revision)
+    }
 }
 
 enum Entry {
-    /// The snapshot, when it was loaded, and whether a request is already reloading it.
-    Known(Arc<AppSnapshot>, Instant, Arc<AtomicBool>),
+    /// The snapshot, the revision it was read at, and when the database last confirmed that
+    /// revision is current.
+    Known { snapshot: Arc<AppSnapshot>, revision: i64, confirmed: Instant },
+    /// No such app, as of this time.
     Unknown(Instant),
 }
 
@@ -75,7 +95,7 @@ pub struct ConfigCache {
 }
 
 impl ConfigCache {
-    /// An empty cache over `db`.
+    /// An empty cache over `db`; entries not confirmed for `ttl` are reloaded before use.
     pub fn new(db: Arc<dyn Database>, ttl: Duration) -> Self {
         ConfigCache {
             db,
@@ -86,66 +106,48 @@ impl ConfigCache {
         }
     }
 
-    /// `Ok(answer)` when fresh, `Err(refreshing flag)` when expired, `None` when absent.
-    fn cached(&self, app_id: &str) -> Option<Result<Option<Arc<AppSnapshot>>, Arc<AtomicBool>>> {
-        let entries = self.entries.read().expect("cache lock");
-        match entries.get(app_id)? {
-            Entry::Known(snapshot, at, _) if at.elapsed() < self.ttl => Some(Ok(Some(snapshot.clone()))),
-            Entry::Known(_, _, refreshing) => Some(Err(refreshing.clone())),
-            Entry::Unknown(at) if at.elapsed() < self.ttl => Some(Ok(None)),
-            Entry::Unknown(_) => None,
-        }
-    }
-
-    fn stale(&self, app_id: &str) -> Option<Arc<AppSnapshot>> {
-        match self.entries.read().expect("cache lock").get(app_id) {
-            Some(Entry::Known(snapshot, ..)) => Some(snapshot.clone()),
+    /// `Some(answer)` when confirmed within the TTL, `None` when absent or too old.
+    fn cached(&self, app_id: &str) -> Option<Option<Arc<AppSnapshot>>> {
+        match self.entries.read().expect("cache lock").get(app_id)? {
+            Entry::Known { snapshot, confirmed, .. } if confirmed.elapsed() < self.ttl => Some(Some(snapshot.clone())),
+            Entry::Unknown(at) if at.elapsed() < self.ttl => Some(None),
             _ => None,
         }
     }
 
     /// The app's snapshot, `None` for an unknown app.
     pub async fn get(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
-        match self.cached(app_id) {
-            Some(Ok(answer)) => return Ok(answer),
-            // Expired: one request reloads while the others keep answering from the old
-            // snapshot, which is then at most one reload older than the TTL promises.
-            Some(Err(refreshing)) => {
-                if refreshing.swap(true, Ordering::SeqCst)
-                    && let Some(stale) = self.stale(app_id)
-                {
-                    return Ok(Some(stale));
-                }
-                let result = self.load_and_install(app_id).await;
-                refreshing.store(false, Ordering::SeqCst);
-                return result;
-            }
-            None => {}
-        }
-        let _one_at_a_time = self.cold_load.lock().await;
-        if let Some(Ok(answer)) = self.cached(app_id) {
+        if let Some(answer) = self.cached(app_id) {
             return Ok(answer);
         }
-        self.load_and_install(app_id).await
+        let _one_at_a_time = self.cold_load.lock().await;
+        if let Some(answer) = self.cached(app_id) {
+            return Ok(answer);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let loaded = self.db.app_config(app_id).await?.map(AppSnapshot::from_config);
+        Ok(self.install(app_id, generation, loaded))
     }
 
-    async fn load_and_install(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
-        let generation = self.generation.load(Ordering::SeqCst);
-        let loaded = self.load(app_id).await?;
+    /// Installs what a load read (unless an invalidation came in meanwhile); answers it.
+    fn install(&self, app_id: &str, generation: u64, loaded: Option<(AppSnapshot, i64)>) -> Option<Arc<AppSnapshot>> {
         let mut entries = self.entries.write().expect("cache lock");
-        if self.generation.load(Ordering::SeqCst) == generation {
-            let entry = match &loaded {
-                Some(snapshot) => Entry::Known(snapshot.clone(), Instant::now(), Arc::new(AtomicBool::new(false))),
-                None => {
-                    if entries.len() >= MAX_UNKNOWN {
-                        entries.retain(|_, e| matches!(e, Entry::Known(..)));
-                    }
-                    Entry::Unknown(Instant::now())
+        let (entry, answer) = match loaded {
+            Some((snapshot, revision)) => {
+                let snapshot = Arc::new(snapshot);
+                (Entry::Known { snapshot: snapshot.clone(), revision, confirmed: Instant::now() }, Some(snapshot))
+            }
+            None => {
+                if entries.len() >= MAX_UNKNOWN {
+                    entries.retain(|_, e| matches!(e, Entry::Known { .. }));
                 }
-            };
+                (Entry::Unknown(Instant::now()), None)
+            }
+        };
+        if self.generation.load(Ordering::SeqCst) == generation {
             entries.insert(app_id.to_owned(), entry);
         }
-        Ok(loaded)
+        answer
     }
 
     /// Forgets an app's configuration after a write.
@@ -154,21 +156,89 @@ impl ConfigCache {
         self.entries.write().expect("cache lock").remove(app_id);
     }
 
-    async fn load(&self, app_id: &str) -> StoreResult<Option<Arc<AppSnapshot>>> {
-        let Some(app) = self.db.get_app(app_id).await? else {
-            return Ok(None);
+    /// A device's own override was stored (`Some`) or removed (`None`) in the database: the
+    /// cached app sees it at once, without a reload.
+    pub fn device_override_set(&self, app_id: &str, device_id: &str, stored: Option<DeviceOverride>) {
+        let table = match self.entries.read().expect("cache lock").get(app_id) {
+            Some(Entry::Known { snapshot, .. }) => Some(snapshot.overrides.clone()),
+            _ => None,
         };
-        let channels = self.db.list_channels(app_id).await?;
-        let bundles = self.db.list_bundles(app_id).await?.into_iter().map(|b| (b.bundle.version.clone(), b)).collect();
-        let overrides = self.db.list_overrides(app_id).await?.into_iter().map(|o| (o.device_id.clone(), o)).collect();
-        // Only what channels serve: an app keeps many bundles of hundreds of files each.
-        let mut files = HashMap::new();
-        for version in served_versions(&channels) {
-            let listed = self.db.bundle_files(app_id, &version).await?;
-            if !listed.is_empty() {
-                files.insert(version, listed);
+        let Some(table) = table else {
+            // Not cached: a load in flight may have read the database before this write, so it
+            // must not install what it read (the next request loads again).
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            return;
+        };
+        match stored {
+            Some(entry) => table.insert(entry),
+            None => {
+                table.remove(device_id);
             }
         }
-        Ok(Some(Arc::new(AppSnapshot { app, channels, bundles, overrides, files })))
+    }
+
+    /// One check against the database: confirms the entries whose revision did not move, and
+    /// reloads the others (the old snapshot is served until the new one is complete).
+    pub async fn check(&self) -> StoreResult<()> {
+        let asked = Instant::now();
+        let revisions: HashMap<String, i64> = self.db.config_revisions().await?.into_iter().collect();
+        let mut stale = Vec::new();
+        {
+            let mut entries = self.entries.write().expect("cache lock");
+            entries.retain(|app_id, entry| match entry {
+                Entry::Known { revision, confirmed, .. } => {
+                    if revisions.get(app_id) == Some(&*revision) {
+                        *confirmed = asked;
+                    } else {
+                        stale.push(app_id.clone());
+                    }
+                    true
+                }
+                // An app created through another replica is looked up again at its next request.
+                Entry::Unknown(at) if !revisions.contains_key(app_id) => {
+                    *at = asked;
+                    true
+                }
+                Entry::Unknown(_) => false,
+            });
+        }
+        let mut failed = Ok(());
+        for app_id in stale {
+            let generation = self.generation.load(Ordering::SeqCst);
+            match self.db.app_config(&app_id).await {
+                Ok(loaded) => {
+                    self.install(&app_id, generation, loaded.map(AppSnapshot::from_config));
+                }
+                Err(error) => {
+                    // Do not keep serving what is known to be outdated: the next request loads it.
+                    self.entries.write().expect("cache lock").remove(&app_id);
+                    failed = Err(error);
+                }
+            }
+        }
+        failed
+    }
+
+    /// Runs [`ConfigCache::check`] every `every` until `stop` turns true or the cache is dropped.
+    pub fn watch(
+        cache: &Arc<ConfigCache>,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let cache: Weak<ConfigCache> = Arc::downgrade(cache);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every.max(Duration::from_millis(10)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let Some(cache) = cache.upgrade() else { return };
+                if let Err(error) = cache.check().await {
+                    tracing::warn!(%error, "cannot check configuration revisions; cached apps expire unconfirmed");
+                }
+            }
+        })
     }
 }

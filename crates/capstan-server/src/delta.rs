@@ -102,6 +102,18 @@ impl ArtifactSink for SpoolSink {
     }
 }
 
+/// Whether a blob key has the layout artifacts are stored under (`<app>/files/<sha256>-<random
+/// hex>[.br]`): the orphan sweep removes only keys the server writes.
+pub(crate) fn is_artifact_key(key: &str) -> bool {
+    let hex = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut parts = key.split('/');
+    let (Some(_app), Some("files"), Some(name), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let name = name.strip_suffix(".br").unwrap_or(name);
+    matches!(name.split_once('-'), Some((sha, random)) if sha.len() == 64 && hex(sha) && hex(random))
+}
+
 /// Stores the spooled artifacts in the blob store, [`CONCURRENT_PUTS`] at a time. On failure,
 /// removes those it stored.
 async fn store_new(state: &AppState, new: Vec<(StoredArtifact, TempFile)>) -> Result<Vec<StoredArtifact>, AppError> {
@@ -258,6 +270,25 @@ impl Job for CollectArtifacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_orphan_sweep_recognises_only_artifact_keys() {
+        let sha = "ab".repeat(32);
+        for ours in [format!("app/files/{sha}-0f3a"), format!("app/files/{sha}-0f3a.br")] {
+            assert!(is_artifact_key(&ours), "{ours}");
+        }
+        for other in [
+            format!("app/files/{sha}"),
+            format!("app/files/{sha}-"),
+            format!("app/files/{sha}-zz"),
+            format!("app/other/{sha}-0f3a"),
+            format!("app/files/x/{sha}-0f3a"),
+            format!("app/files/{}-0f3a", "ab".repeat(31)),
+            "backups/files/readme.txt".into(),
+        ] {
+            assert!(!is_artifact_key(&other), "{other}");
+        }
+    }
 
     fn bundle(version: &str, at: i64, line: Option<&str>) -> StoredBundle {
         let bundle = Bundle {

@@ -10,11 +10,11 @@
 //!   events, so even a SIGKILL loses nothing acknowledged, and batching keeps the fsync count
 //!   per second small however many devices post at once.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -24,6 +24,13 @@ use crate::store::Database;
 
 /// Most devices buffered before a flush is forced early.
 const DEVICE_BUFFER_SOFT_MAX: usize = 50_000;
+/// Written records kept for their text buffers, so the next devices reuse them instead of
+/// allocating (the buffer allocates nothing in steady state).
+const SPARE_RECORDS_MAX: usize = DEVICE_BUFFER_SOFT_MAX;
+/// Slots of the table of what was last handed to the writer (8 bytes each: 8 MiB). About a
+/// million devices each keep a slot of their own; beyond that devices share slots, which only
+/// costs writes that could have been skipped.
+const WRITTEN_SLOTS: usize = 1 << 20;
 /// Most events committed in one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// Most devices written in one transaction. Device flushes share the single SQLite writer with
@@ -32,57 +39,245 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// Bounded transactions let a waiting stats commit in between.
 const DEVICES_PER_TRANSACTION: usize = 10_000;
 
+/// What `/updates` heard from a device, borrowed from the request. It becomes a stored
+/// [`DeviceRecord`] only when it tells the database something new: another state, or a sighting
+/// in a later period of `device_seen_precision_ms` (see [`DeviceBuffer`]).
+///
+/// A new column of the devices table is a field here, in [`DeviceRecord`] and in the upsert;
+/// the two functions below destructure this struct, so the compiler points at them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting<'a> {
+    /// App.
+    pub app_id: &'a str,
+    /// Device (lowercase).
+    pub device_id: &'a str,
+    /// App-set user id.
+    pub custom_id: &'a str,
+    /// Platform.
+    pub platform: &'a str,
+    /// Native version.
+    pub native_version: &'a str,
+    /// Bundle running.
+    pub bundle_version: &'a str,
+    /// Plugin release.
+    pub plugin_version: &'a str,
+    /// OS version.
+    pub os_version: &'a str,
+    /// Key id the app trusts (None: the device sent none).
+    pub key_id: Option<&'a str>,
+    /// Production build.
+    pub is_prod: bool,
+    /// Emulator.
+    pub is_emulator: bool,
+    /// Channel resolved now (`None`: none was; the stored one is kept).
+    pub channel: Option<&'a str>,
+    /// When, epoch ms.
+    pub seen_ms: i64,
+}
+
+impl Sighting<'_> {
+    /// A hash of everything stored about the device except the time, and of the period of
+    /// `precision_ms` the time falls in (each device's periods start at its own offset, so
+    /// devices do not all cross into a new period at the same instant). Never 0 (an empty slot).
+    fn fingerprint(&self, hasher: &DefaultHashBuilder, key: u64, precision_ms: i64) -> u64 {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let Sighting {
+            app_id,
+            device_id,
+            custom_id,
+            platform,
+            native_version,
+            bundle_version,
+            plugin_version,
+            os_version,
+            key_id,
+            is_prod,
+            is_emulator,
+            channel,
+            seen_ms,
+        } = *self;
+        let period = match u64::try_from(precision_ms) {
+            Ok(precision) if precision > 0 => (seen_ms.max(0) as u64 + key % precision) / precision,
+            _ => seen_ms as u64,
+        };
+        let mut state = hasher.build_hasher();
+        (key, app_id, device_id, custom_id, platform, native_version, bundle_version).hash(&mut state);
+        (plugin_version, os_version, key_id, is_prod, is_emulator, channel, period).hash(&mut state);
+        state.finish().max(1)
+    }
+
+    /// Writes this sighting into `record` (a new one, or the device's pending one), reusing
+    /// the record's text buffers. Keeps the earlier first-seen time and, when no channel was
+    /// resolved now, the channel recorded before.
+    fn write_into(&self, record: &mut DeviceRecord, is_new: bool) {
+        let Sighting {
+            app_id,
+            device_id,
+            custom_id,
+            platform,
+            native_version,
+            bundle_version,
+            plugin_version,
+            os_version,
+            key_id,
+            is_prod,
+            is_emulator,
+            channel,
+            seen_ms,
+        } = *self;
+        let set = |field: &mut String, value: &str| {
+            field.clear();
+            field.push_str(value);
+        };
+        set(&mut record.app_id, app_id);
+        set(&mut record.device_id, device_id);
+        set(&mut record.custom_id, custom_id);
+        set(&mut record.platform, platform);
+        set(&mut record.native_version, native_version);
+        set(&mut record.bundle_version, bundle_version);
+        set(&mut record.plugin_version, plugin_version);
+        set(&mut record.os_version, os_version);
+        match (key_id, &mut record.key_id) {
+            (Some(now), Some(stored)) => set(stored, now),
+            (Some(now), stored) => *stored = Some(now.to_owned()),
+            (None, stored) => *stored = None,
+        }
+        record.is_prod = is_prod;
+        record.is_emulator = is_emulator;
+        match (channel, &mut record.channel) {
+            (Some(now), Some(stored)) => set(stored, now),
+            (Some(now), stored) => *stored = Some(now.to_owned()),
+            (None, stored) if is_new => *stored = None,
+            (None, _) => {}
+        }
+        record.first_seen_ms = if is_new { seen_ms } else { record.first_seen_ms.min(seen_ms) };
+        record.last_seen_ms = seen_ms;
+    }
+}
+
+/// Device records waiting for the writer, and the memory they recycle.
+#[derive(Default)]
+struct Pending {
+    /// The latest record per (app, device).
+    table: HashTable<DeviceRecord>,
+    /// Records already written, reused for new devices.
+    spare: Vec<DeviceRecord>,
+    /// An empty vector with room, for the next flush's batch.
+    batch: Vec<DeviceRecord>,
+}
+
 /// Latest device state per (app, device), waiting to be written.
+///
+/// `/updates` only tells the database what it does not know: a table of fixed size remembers,
+/// per device slot, a fingerprint of the state last handed to the writer and of the period of
+/// `device_seen_precision_ms` it was seen in. A device that reports the same state within the
+/// same period costs two hash computations and one atomic read, nothing else. So a device's
+/// `last_seen_ms` is the first time it was heard in its latest period: at most
+/// `device_seen_precision_ms` earlier than the last time (5 minutes by default), while any
+/// change of state is written at the next flush. After a restart the table is empty and each
+/// device is written once again.
 pub struct DeviceBuffer {
-    pending: Mutex<HashMap<(String, String), DeviceRecord>>,
+    pending: Mutex<Pending>,
+    /// Fingerprint of the last state handed to the writer, per slot (0: none).
+    written: Box<[AtomicU64]>,
+    hasher: DefaultHashBuilder,
+    precision_ms: i64,
     wake: tokio::sync::Notify,
 }
 
 impl DeviceBuffer {
-    fn new() -> Self {
-        DeviceBuffer { pending: Mutex::new(HashMap::new()), wake: tokio::sync::Notify::new() }
+    fn new(precision_ms: i64) -> Self {
+        DeviceBuffer {
+            pending: Mutex::new(Pending::default()),
+            written: (0..WRITTEN_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hasher: DefaultHashBuilder::default(),
+            precision_ms,
+            wake: tokio::sync::Notify::new(),
+        }
     }
 
-    /// Records what a device just told us; keeps the first-seen time of an earlier record.
-    pub fn record(&self, mut device: DeviceRecord) {
+    fn key(&self, app_id: &str, device_id: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((app_id, device_id))
+    }
+
+    fn slot(&self, key: u64) -> &AtomicU64 {
+        &self.written[key as usize % WRITTEN_SLOTS]
+    }
+
+    /// Records what a device just told us, unless the database already has it (same state,
+    /// same period).
+    pub fn record(&self, seen: &Sighting<'_>) {
+        let key = self.key(seen.app_id, seen.device_id);
+        let fingerprint = seen.fingerprint(&self.hasher, key, self.precision_ms);
+        // Relaxed: a stale read only costs one redundant write of the same state.
+        if self.slot(key).load(Ordering::Relaxed) == fingerprint {
+            return;
+        }
         let mut pending = self.pending.lock().expect("device buffer lock");
-        let key = (device.app_id.clone(), device.device_id.clone());
-        if let Some(previous) = pending.get(&key) {
-            device.first_seen_ms = device.first_seen_ms.min(previous.first_seen_ms);
-            if device.channel.is_none() {
-                device.channel = previous.channel.clone();
+        let Pending { table, spare, .. } = &mut *pending;
+        match table.find_mut(key, |r| r.app_id == seen.app_id && r.device_id == seen.device_id) {
+            Some(record) => seen.write_into(record, false),
+            None => {
+                let mut record = spare.pop().unwrap_or_default();
+                seen.write_into(&mut record, true);
+                table.insert_unique(key, record, |r| self.key(&r.app_id, &r.device_id));
             }
         }
-        pending.insert(key, device);
-        if pending.len() >= DEVICE_BUFFER_SOFT_MAX {
+        self.slot(key).store(fingerprint, Ordering::Relaxed);
+        if table.len() >= DEVICE_BUFFER_SOFT_MAX {
             self.wake.notify_one();
         }
     }
 
+    /// How many device records wait for the writer.
+    pub fn pending(&self) -> usize {
+        self.pending.lock().expect("device buffer lock").table.len()
+    }
+
     fn take(&self) -> Vec<DeviceRecord> {
-        std::mem::take(&mut *self.pending.lock().expect("device buffer lock")).into_values().collect()
+        let mut pending = self.pending.lock().expect("device buffer lock");
+        let mut batch = std::mem::take(&mut pending.batch);
+        batch.extend(pending.table.drain());
+        batch
+    }
+
+    /// Keeps written records for reuse (up to a bound) and the batch vector for the next flush.
+    fn recycle(&self, mut batch: Vec<DeviceRecord>) {
+        let mut pending = self.pending.lock().expect("device buffer lock");
+        let room = SPARE_RECORDS_MAX.saturating_sub(pending.spare.len());
+        pending.spare.extend(batch.drain(..).take(room));
+        batch.clear();
+        if batch.capacity() > pending.batch.capacity() {
+            pending.batch = batch;
+        }
     }
 
     /// Puts back records whose write failed, unless a newer record arrived meanwhile.
     fn restore(&self, records: Vec<DeviceRecord>) {
         let mut pending = self.pending.lock().expect("device buffer lock");
         for record in records {
-            pending.entry((record.app_id.clone(), record.device_id.clone())).or_insert(record);
+            let key = self.key(&record.app_id, &record.device_id);
+            if pending.table.find(key, |r| r.app_id == record.app_id && r.device_id == record.device_id).is_none() {
+                pending.table.insert_unique(key, record, |r| self.key(&r.app_id, &r.device_id));
+            }
         }
     }
 
     /// Writes everything buffered now, in transactions of at most [`DEVICES_PER_TRANSACTION`].
     /// Device state is last-writer-wins per device, so nothing needs the whole batch atomic.
     pub async fn flush(&self, db: &dyn Database) {
-        let batch = self.take();
-        for (index, chunk) in batch.chunks(DEVICES_PER_TRANSACTION).enumerate() {
+        let mut batch = self.take();
+        for index in (0..batch.len()).step_by(DEVICES_PER_TRANSACTION) {
+            let chunk = &batch[index..(index + DEVICES_PER_TRANSACTION).min(batch.len())];
             if let Err(error) = db.upsert_devices(chunk).await {
-                let unwritten = batch[index * DEVICES_PER_TRANSACTION..].to_vec();
+                let unwritten = batch.split_off(index);
                 tracing::warn!(%error, devices = unwritten.len(), "device state flush failed; will retry");
                 self.restore(unwritten);
-                return;
+                break;
             }
         }
+        self.recycle(batch);
     }
 }
 
@@ -144,8 +339,13 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the writer tasks on the current runtime.
-    pub fn start(db: Arc<dyn Database>, device_flush: Duration, max_queued_events: usize) -> Ingest {
-        let devices = Arc::new(DeviceBuffer::new());
+    pub fn start(
+        db: Arc<dyn Database>,
+        device_flush: Duration,
+        device_seen_precision_ms: i64,
+        max_queued_events: usize,
+    ) -> Ingest {
+        let devices = Arc::new(DeviceBuffer::new(device_seen_precision_ms));
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let (sender, receiver) = mpsc::unbounded_channel();
         let queued_events = Arc::new(AtomicUsize::new(0));
@@ -248,35 +448,99 @@ mod tests {
     use crate::store::DeviceStore;
     use crate::store::sqlite::SqliteDatabase;
 
-    fn device(i: usize) -> DeviceRecord {
-        DeviceRecord {
-            app_id: "com.flush".into(),
-            device_id: format!("dev-{i}"),
-            custom_id: String::new(),
-            platform: "android".into(),
-            native_version: "1.0.0".into(),
-            bundle_version: "1.0.1".into(),
-            plugin_version: "8.0.0".into(),
-            os_version: "14".into(),
+    const MINUTE: i64 = 60_000;
+
+    fn seen<'a>(device_id: &'a str, bundle: &'static str, channel: Option<&'static str>, at: i64) -> Sighting<'a> {
+        Sighting {
+            app_id: "com.flush",
+            device_id,
+            custom_id: "",
+            platform: "android",
+            native_version: "1.0.0",
+            bundle_version: bundle,
+            plugin_version: "8.0.0",
+            os_version: "14",
             key_id: None,
             is_prod: true,
             is_emulator: false,
-            channel: None,
-            first_seen_ms: 1,
-            last_seen_ms: 1,
+            channel,
+            seen_ms: at,
         }
+    }
+
+    async fn database() -> (tempfile::TempDir, SqliteDatabase) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDatabase::open(&dir.path().join("flush.db"), false).await.unwrap();
+        (dir, db)
     }
 
     #[tokio::test]
     async fn a_flush_larger_than_one_transaction_writes_every_device() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = SqliteDatabase::open(&dir.path().join("flush.db"), false).await.unwrap();
-        let buffer = DeviceBuffer::new();
+        let (_dir, db) = database().await;
+        let buffer = DeviceBuffer::new(5 * MINUTE);
         let total = DEVICES_PER_TRANSACTION * 2 + 7;
-        (0..total).for_each(|i| buffer.record(device(i)));
+        let ids: Vec<String> = (0..total).map(|i| format!("dev-{i}")).collect();
+        ids.iter().for_each(|id| buffer.record(&seen(id, "1.0.1", None, 1)));
+        assert_eq!(buffer.pending(), total);
         buffer.flush(&db).await;
         let counts = db.device_counts("com.flush", 0).await.unwrap();
         assert_eq!(counts.iter().map(|c| c.devices).sum::<i64>(), total as i64);
         assert!(buffer.take().is_empty(), "nothing left behind");
+    }
+
+    #[tokio::test]
+    async fn only_what_the_database_does_not_know_is_written() {
+        let (_dir, db) = database().await;
+        let buffer = DeviceBuffer::new(5 * MINUTE);
+        let start = 1_700_000_000_000;
+        buffer.record(&seen("d1", "1.0.1", Some("beta"), start));
+        buffer.flush(&db).await;
+        // The same state a few seconds later: nothing to write.
+        buffer.record(&seen("d1", "1.0.1", Some("beta"), start + 5_000));
+        assert_eq!(buffer.pending(), 0);
+        // Another bundle: written at once, first-seen kept.
+        buffer.record(&seen("d1", "1.0.2", Some("beta"), start + 6_000));
+        assert_eq!(buffer.pending(), 1);
+        // No channel resolved this time: the recorded one stays.
+        buffer.record(&seen("d1", "1.0.2", None, start + 7_000));
+        buffer.flush(&db).await;
+        let stored = db.get_device("com.flush", "d1").await.unwrap().unwrap();
+        assert_eq!(
+            (stored.bundle_version.as_str(), stored.channel.as_deref(), stored.first_seen_ms, stored.last_seen_ms),
+            ("1.0.2", Some("beta"), start, start + 7_000)
+        );
+        // Same state again: written once per period, so last seen lags by less than a period.
+        for minute in 1..=30 {
+            buffer.record(&seen("d1", "1.0.2", None, start + 7_000 + minute * MINUTE));
+            buffer.flush(&db).await;
+        }
+        let stored = db.get_device("com.flush", "d1").await.unwrap().unwrap();
+        let last_heard = start + 7_000 + 30 * MINUTE;
+        assert!(last_heard - stored.last_seen_ms < 5 * MINUTE, "{}", last_heard - stored.last_seen_ms);
+        assert!(stored.last_seen_ms > start + 7_000);
+    }
+
+    #[tokio::test]
+    async fn written_records_are_reused_for_the_next_devices() {
+        let (_dir, db) = database().await;
+        let buffer = DeviceBuffer::new(5 * MINUTE);
+        let ids: Vec<String> = (0..100).map(|i| format!("dev-{i}")).collect();
+        ids.iter().for_each(|id| buffer.record(&seen(id, "1.0.1", Some("production"), 1)));
+        buffer.flush(&db).await;
+        assert_eq!(buffer.pending.lock().unwrap().spare.len(), 100);
+        let others: Vec<String> = (100..150).map(|i| format!("dev-{i}")).collect();
+        others.iter().for_each(|id| buffer.record(&seen(id, "1.0.1", None, 2)));
+        let pending = buffer.pending.lock().unwrap();
+        assert_eq!((pending.spare.len(), pending.table.len()), (50, 50));
+        assert!(pending.table.iter().all(|r| r.channel.is_none() && r.first_seen_ms == 2), "no state carried over");
+    }
+
+    #[test]
+    fn precision_zero_writes_every_sighting() {
+        let buffer = DeviceBuffer::new(0);
+        buffer.record(&seen("d1", "1.0.1", None, 1));
+        let first = buffer.take();
+        buffer.record(&seen("d1", "1.0.1", None, 2));
+        assert_eq!((first.len(), buffer.pending()), (1, 1));
     }
 }

@@ -44,7 +44,48 @@ pub trait Job: Send + Sync + 'static {
 
 /// Every periodic job of the server.
 pub fn server_jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(crate::delta::CollectArtifacts)]
+    vec![Arc::new(EventRetention), Arc::new(crate::delta::CollectArtifacts)]
+}
+
+/// Deletes raw stats events older than `stats_retention_days` (when set), keeping the hourly
+/// counters, so a server's event table stops growing with time.
+pub struct EventRetention;
+
+/// Events deleted per transaction, so the writer is never held long.
+const RETENTION_BATCH: u32 = 10_000;
+/// Most batches per run; the rest waits for the next run.
+const RETENTION_BATCHES_PER_RUN: u32 = 100;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[async_trait]
+impl Job for EventRetention {
+    fn name(&self) -> &'static str {
+        "event_retention"
+    }
+
+    fn every_ms(&self) -> i64 {
+        3600 * 1000
+    }
+
+    async fn run(&self, state: &AppState) -> Result<(), JobError> {
+        let days = state.config().stats_retention_days;
+        if days == 0 {
+            return Ok(());
+        }
+        let before = state.now_ms() - i64::from(days) * DAY_MS;
+        let mut deleted = 0;
+        for _ in 0..RETENTION_BATCHES_PER_RUN {
+            let batch = state.db().delete_events_before(before, RETENTION_BATCH).await?;
+            deleted += batch;
+            if batch < u64::from(RETENTION_BATCH) {
+                break;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, days, "deleted stats events past the retention period");
+        }
+        Ok(())
+    }
 }
 
 /// What one pass of the runner did with a job.

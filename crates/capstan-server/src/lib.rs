@@ -10,18 +10,22 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod delta;
 pub mod device;
 pub mod error;
 pub mod ingest;
 pub mod jobs;
+pub mod migrate;
+pub mod overrides;
 pub mod ratelimit;
 pub mod store;
+pub mod uploads;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +39,8 @@ use tokio::net::TcpListener;
 
 use crate::cache::ConfigCache;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+use crate::device::download::DownloadLinks;
 use crate::ingest::Ingest;
 use crate::ratelimit::RateLimiter;
 use crate::store::{BlobStore, Database, OpenError, Storage, StoreError};
@@ -49,17 +54,28 @@ struct Inner {
     base_url: String,
     db: Arc<dyn Database>,
     blobs: Arc<dyn BlobStore>,
-    cache: ConfigCache,
+    cache: Arc<ConfigCache>,
+    /// Stops the cache's revision watcher.
+    cache_watch: tokio::sync::watch::Sender<bool>,
+    links: DownloadLinks,
     ingest: Ingest,
     limiter: RateLimiter,
+    client_address: client_addr::ClientAddress,
+    stats_budget: device::stats::StatsBudget,
+    channel_writes: RateLimiter,
     clock: Arc<dyn Clock>,
     upload_dir: PathBuf,
+    /// Holds the upload directory's lock while the server runs (see `uploads`).
+    _uploads: Option<uploads::UploadDir>,
     jobs: jobs::JobRunner,
 }
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Settings that cannot work together.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The storage could not be opened.
     #[error(transparent)]
     Storage(#[from] OpenError),
@@ -76,44 +92,71 @@ pub enum StartError {
     Cleanup(#[from] StoreError),
 }
 
-/// How old an unreferenced blob must be before start-up removes it. A blob is stored before
-/// its bundle row is committed (an upload's last step, a second or two); another replica may be
-/// between those two steps right now, so only what a crash left long ago is collected.
-const ORPHAN_GRACE_MS: i64 = 60 * 60 * 1000;
+use crate::store::blob::ORPHAN_GRACE_MS;
 
 impl AppState {
     /// The configured storage (the embedded SQLite file and blob directory by default). Cleans
-    /// what a crash may have left: partial uploads, and blobs that no bundle row references.
+    /// what a crash may have left: partial uploads of servers that stopped, and blobs that no
+    /// bundle row references once they are older than [`ORPHAN_GRACE_MS`].
     pub async fn open(config: Config) -> Result<AppState, StartError> {
+        config.check()?;
         let storage = store::open(&config).await?;
-        let upload_dir = config.data_dir.join("uploads");
-        if upload_dir.exists() {
-            std::fs::remove_dir_all(&upload_dir)
-                .map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
-        }
-        std::fs::create_dir_all(&upload_dir).map_err(|source| StartError::Dir { path: upload_dir.clone(), source })?;
+        let root = config.data_dir.join("uploads");
+        let holder = format!("server-{}", auth::random_hex(6));
+        let uploads = uploads::UploadDir::claim(&root, &holder)
+            .map_err(|source| StartError::Dir { path: root.clone(), source })?;
         let clock = Arc::new(SystemClock);
         remove_orphan_blobs(&*storage.db, &*storage.blobs, clock.now_ms()).await?;
-        Ok(AppState::new(config, storage, clock, upload_dir))
+        let upload_dir = uploads.path().to_path_buf();
+        Ok(AppState::build(config, storage, clock, upload_dir, Some(uploads)))
     }
 
     /// A state over any storage backends and clock. Starts the background writers, so it must
     /// be called inside a Tokio runtime.
     pub fn new(config: Config, storage: Storage, clock: Arc<dyn Clock>, upload_dir: PathBuf) -> AppState {
+        AppState::build(config, storage, clock, upload_dir, None)
+    }
+
+    fn build(
+        config: Config,
+        storage: Storage,
+        clock: Arc<dyn Clock>,
+        upload_dir: PathBuf,
+        uploads: Option<uploads::UploadDir>,
+    ) -> AppState {
         let Storage { db, blobs } = storage;
-        let ingest =
-            Ingest::start(db.clone(), Duration::from_millis(config.device_flush_ms), config.stats_queue_events);
+        let ingest = Ingest::start(
+            db.clone(),
+            Duration::from_millis(config.device_flush_ms),
+            i64::try_from(config.device_seen_precision_ms).unwrap_or(i64::MAX),
+            config.stats_queue_events,
+        );
         let background_jobs = config.background_jobs;
+        let cache = Arc::new(ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)));
+        let (cache_watch, stop_watching) = tokio::sync::watch::channel(false);
+        ConfigCache::watch(&cache, Duration::from_millis(config.cache_check_ms), stop_watching);
         let state = AppState(Arc::new(Inner {
             base_url: config.public_base_url(),
-            cache: ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)),
+            cache,
+            cache_watch,
+            links: DownloadLinks::new(&config),
             limiter: RateLimiter::new(&config.rate_limit),
+            client_address: client_addr::ClientAddress::new(
+                config.rate_limit.client_ip_header.as_deref(),
+                &config.rate_limit.trusted_proxies,
+            ),
+            stats_budget: device::stats::StatsBudget::new(&config.stats_limit),
+            channel_writes: RateLimiter::with_rate(
+                u64::from(config.channel_self.writes_per_second),
+                u64::from(config.channel_self.writes_burst),
+            ),
             config,
             db,
             blobs,
             ingest,
             clock,
             upload_dir,
+            _uploads: uploads,
             jobs: jobs::JobRunner::new(jobs::server_jobs(), format!("replica-{}", auth::random_hex(6))),
         }));
         if background_jobs {
@@ -138,6 +181,10 @@ impl AppState {
     pub fn cache(&self) -> &ConfigCache {
         &self.0.cache
     }
+    /// Where offered bundles are downloaded from.
+    pub fn links(&self) -> &DownloadLinks {
+        &self.0.links
+    }
     /// Periodic work under database leases.
     pub fn jobs(&self) -> &jobs::JobRunner {
         &self.0.jobs
@@ -149,6 +196,18 @@ impl AppState {
     /// Device endpoint rate limiter.
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+    /// How a request's client address is found (trusted proxies).
+    pub fn client_address(&self) -> &client_addr::ClientAddress {
+        &self.0.client_address
+    }
+    /// Per-address `/stats` budgets.
+    pub fn stats_budget(&self) -> &device::stats::StatsBudget {
+        &self.0.stats_budget
+    }
+    /// Per-address limit on channels stored by legacy `setChannel`.
+    pub fn channel_writes(&self) -> &RateLimiter {
+        &self.0.channel_writes
     }
     /// Now, epoch ms.
     pub fn now_ms(&self) -> i64 {
@@ -165,6 +224,7 @@ impl AppState {
 
     /// Writes everything buffered (device state, queued stats) and stops the writers.
     pub async fn shutdown(&self) {
+        let _ = self.0.cache_watch.send(true);
         self.0.jobs.shutdown(self).await;
         self.0.ingest.shutdown().await;
     }
@@ -178,7 +238,11 @@ pub(crate) async fn remove_orphan_blobs(
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
     let stored = blobs.list().await.map_err(StoreError::backend)?;
     for blob in stored {
-        if referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
+        // Only keys of the layouts uploads write (`app/version/file.zip`, and artifacts): anything
+        // else under the store's root or prefix is not ours to remove.
+        let ours =
+            (blob.key.ends_with(".zip") && blob.key.split('/').count() == 3) || delta::is_artifact_key(&blob.key);
+        if !ours || referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
             continue;
         }
         tracing::info!(key = %blob.key, "removing blob left by an interrupted upload");
@@ -209,37 +273,40 @@ fn health_routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
+/// Request logs (tower-http's trace layer, at DEBUG) only when the log filter lets them
+/// through: the layer costs a span, a clock read and a wrapped body per request even when it
+/// prints nothing. Failures are logged by `error::AppError` either way.
+fn traced(routes: Router<AppState>) -> Router<AppState> {
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        routes.layer(tower_http::trace::TraceLayer::new_for_http())
+    } else {
+        routes
+    }
+}
+
 /// Device endpoints and health checks only (for a public listener).
 pub fn device_router(state: AppState) -> Router {
-    device::routes().merge(health_routes()).layer(tower_http::trace::TraceLayer::new_for_http()).with_state(state)
+    traced(device::routes().merge(health_routes())).with_state(state)
 }
 
 /// Management API and health checks only (for a private listener).
 pub fn management_router(state: AppState) -> Router {
-    api::routes()
-        .merge(health_routes())
-        // The role checks in front of each route find the state here (see `auth::require`).
-        .layer(axum::Extension(state.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    // The role checks in front of each route find the state in an extension (`auth::require`).
+    traced(api::routes().merge(health_routes()).layer(axum::Extension(state.clone()))).with_state(state)
 }
 
 /// Everything on one listener.
 pub fn router(state: AppState) -> Router {
-    device::routes()
-        .merge(api::routes())
-        .merge(health_routes())
-        .layer(axum::Extension(state.clone()))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+    // The state extension only where the role checks need it: not on the device hot path.
+    let api = api::routes().layer(axum::Extension(state.clone()));
+    traced(device::routes().merge(api).merge(health_routes())).with_state(state)
 }
 
-async fn run(listener: TcpListener, app: Router, mut stop: tokio::sync::watch::Receiver<bool>) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        })
-        .await
+fn connection_registry(config: &Config) -> Arc<connections::Connections> {
+    connections::Connections::new(connections::ConnectionSettings {
+        max_connections: config.connections.max,
+        header_timeout: Duration::from_millis(config.connections.header_timeout_ms.max(1)),
+    })
 }
 
 /// Serves [`router`] on `listener` until `shutdown` completes, lets requests in flight finish,
@@ -254,7 +321,8 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     });
-    let result = run(listener, router(state.clone()), stopped).await;
+    let registry = connection_registry(state.config());
+    let result = connections::serve(listener, router(state.clone()), registry, stopped).await;
     state.shutdown().await;
     result
 }
@@ -271,9 +339,10 @@ pub async fn serve_split(
         shutdown.await;
         let _ = stop.send(true);
     });
+    let registry = connection_registry(state.config());
     let result = tokio::try_join!(
-        run(public, device_router(state.clone()), stopped.clone()),
-        run(management, management_router(state.clone()), stopped)
+        connections::serve(public, device_router(state.clone()), registry.clone(), stopped.clone()),
+        connections::serve(management, management_router(state.clone()), registry, stopped)
     );
     state.shutdown().await;
     result.map(|_| ())

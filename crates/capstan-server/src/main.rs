@@ -32,6 +32,21 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy this embedded install (SQLite + blob directory) into PostgreSQL and an S3-compatible
+    /// store, then verify every row and every blob. Safe while the embedded server runs; run it
+    /// again to resume an interrupted copy, or after stopping the embedded server to copy what
+    /// it wrote since. The S3 settings (`[s3]`, AWS_* variables) say how to reach the store.
+    Migrate {
+        /// The PostgreSQL database to fill (postgres://user:password@host/db).
+        #[arg(long, value_name = "URL")]
+        to_database: String,
+        /// The object store to fill (s3://bucket/prefix).
+        #[arg(long, value_name = "URL")]
+        to_storage: String,
+        /// The embedded install's data directory (default: the configured data_dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +85,8 @@ enum CliError {
     Serve(std::io::Error),
     #[error("no live token with id {0}")]
     NoSuchToken(i64),
+    #[error(transparent)]
+    Migrate(#[from] capstan_server::migrate::MigrateError),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +112,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve => serve_command(config).await,
         Command::Token(command) => token_command(config, command).await,
+        Command::Migrate { to_database, to_storage, from } => {
+            let options = capstan_server::migrate::MigrateOptions {
+                source: from.unwrap_or_else(|| config.data_dir.clone()),
+                database_url: to_database,
+                storage_url: to_storage,
+                s3: config.s3.clone(),
+            };
+            let report = capstan_server::migrate::migrate(&options, &|line| eprintln!("migrate: {line}")).await?;
+            for (table, rows) in &report.rows {
+                println!("{table:<16} {rows:>12} rows");
+            }
+            println!("{:<16} {:>12} blobs, {} bytes, each SHA-256 checked", "blobs", report.blobs, report.blob_bytes);
+            Ok(())
+        }
     }
 }
 
@@ -123,6 +154,13 @@ async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, Cli
 
 async fn serve_command(mut config: Config) -> Result<(), CliError> {
     tracing::info!(?config, "starting");
+    // One descriptor per client connection: the usual soft limit (1,024) is far below what the
+    // hard limit allows. The connection cap is then derived from the limit in force.
+    match capstan_server::connections::raise_open_files_limit() {
+        Ok((limit, Some(before))) => tracing::info!(?limit, ?before, "raised the open-files limit to the hard limit"),
+        Ok((limit, None)) => tracing::info!(?limit, "open-files limit (already the hard limit)"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-files limit"),
+    }
     let public = bind(config.listen).await?;
     if config.public_url.is_none() {
         // With port 0 the configured address is not where devices can reach us: use the real one.

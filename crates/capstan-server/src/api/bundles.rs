@@ -214,7 +214,9 @@ pub async fn upload(
         None
     };
 
-    let blob_key = format!("{app_id}/{}/{sha256}.zip", params.version);
+    // Unique per upload (not only per content): no other upload, on this replica or another,
+    // ever writes or deletes this key, whatever happens to a bundle of the same version.
+    let blob_key = format!("{app_id}/{}/{sha256}-{}.zip", params.version, random_hex(4));
     if let Err(error) = state.blobs().put_file(&blob_key, &temp.0).await {
         if let Some(generated) = &generated {
             delta::discard(&state, &generated.written).await;
@@ -277,19 +279,9 @@ pub async fn upload(
             if let Some(generated) = &generated {
                 delta::discard(&state, &generated.written).await;
             }
-            // A concurrent upload of the same version won; its blob has the same key only if
-            // the bytes are identical, in which case deleting would break it.
-            if !matches!(&error, StoreError::Conflict(_))
-                || state
-                    .db()
-                    .get_bundle(&app_id, &stored.bundle.version)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_none_or(|b| b.blob_key != blob_key)
-            {
-                let _ = state.blobs().delete(&blob_key).await;
-            }
+            // Not committed (a concurrent upload of the same version won, or the database
+            // failed): the blob is this upload's alone.
+            let _ = state.blobs().delete(&blob_key).await;
             Err(error.into())
         }
     }
@@ -351,7 +343,13 @@ pub async fn download(
 ) -> Result<Json<BundleDownload>, AppError> {
     let stored = state.db().get_bundle(&app_id, &version).await?;
     let stored = stored.ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
-    Ok(Json(BundleDownload { url: crate::device::download::url(state.base_url(), &stored.blob_key) }))
+    // The same URL `/updates` offers: presigned when downloads go straight from the store.
+    let presigned = match state.links().presigned() {
+        true => state.links().presigned_url(state.blobs(), &stored.blob_key).await,
+        false => None,
+    };
+    let url = presigned.unwrap_or_else(|| crate::device::download::url(state.base_url(), &stored.blob_key));
+    Ok(Json(BundleDownload { url }))
 }
 
 /// List bundles.

@@ -6,6 +6,16 @@
 //! `Content-Encoding` (protocol §6). A `Range` this server does not serve as one range (another
 //! unit, several ranges, a malformed one) is ignored, as RFC 9110 §14.2 allows: the whole blob
 //! with 200. A range starting past the end is 416 with `Content-Range: bytes */SIZE`.
+//!
+//! With `downloads = "presigned"`, `/updates` offers a presigned URL of the object store
+//! instead ([`DownloadLinks`]), so the bytes go from the store (or whatever serves its public
+//! endpoint) straight to the device; S3-compatible stores answer single ranges with 206 in the
+//! same way. The URL is given in the answer, never as a redirect (protocol §6: Android's zip
+//! path does not follow a redirect that switches between http and https).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -13,8 +23,63 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
+use crate::config::{Config, DownloadMode};
 use crate::error::AppError;
-use crate::store::{BlobError, ByteRange, check_blob_key};
+use crate::store::{BlobError, BlobStore, ByteRange, check_blob_key};
+
+/// Most presigned URLs remembered (one per bundle offered recently).
+const MAX_SIGNED: usize = 10_000;
+
+/// Where devices download offered bundles from, and the presigned URLs signed so far: each is
+/// reused for half its lifetime, so the hot path signs once per bundle per half-TTL, not per
+/// request, and a device always has at least half the TTL to finish (and resume) its download.
+pub struct DownloadLinks {
+    mode: DownloadMode,
+    ttl: Duration,
+    signed: RwLock<HashMap<String, (String, Instant)>>,
+}
+
+impl DownloadLinks {
+    /// As configured.
+    pub fn new(config: &Config) -> DownloadLinks {
+        DownloadLinks {
+            mode: config.downloads,
+            ttl: Duration::from_secs(config.presigned_url_ttl_secs),
+            signed: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Whether offers carry presigned URLs (otherwise they point at `/dl/` on this server).
+    pub fn presigned(&self) -> bool {
+        self.mode == DownloadMode::Presigned
+    }
+
+    /// A presigned URL for the blob, from memory when one was signed less than half a TTL ago.
+    /// `None` if the store cannot sign (the caller keeps the server's own URL).
+    pub async fn presigned_url(&self, blobs: &dyn BlobStore, key: &str) -> Option<String> {
+        if let Some((url, at)) = self.signed.read().expect("links lock").get(key)
+            && at.elapsed() < self.ttl / 2
+        {
+            return Some(url.clone());
+        }
+        let signed_at = Instant::now();
+        match blobs.signed_url(key, self.ttl).await {
+            Ok(Some(url)) => {
+                let mut signed = self.signed.write().expect("links lock");
+                if signed.len() >= MAX_SIGNED {
+                    signed.retain(|_, (_, at)| at.elapsed() < self.ttl / 2);
+                }
+                signed.insert(key.to_owned(), (url.clone(), signed_at));
+                Some(url)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, key, "cannot presign a download URL; offering the server's own");
+                None
+            }
+        }
+    }
+}
 
 /// What a `Range` header asks of a blob of a given size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +159,8 @@ async fn serve(state: &AppState, key: &str, headers: &HeaderMap) -> Result<Respo
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.len));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // A key names one upload's bytes forever: a CDN in front of `/dl/` may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     if let Some(range) = range {
         let content_range = format!("bytes {}-{}/{size}", range.start, range.end);
         headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ASCII digits"));

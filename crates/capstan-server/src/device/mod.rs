@@ -10,14 +10,17 @@ pub mod stats;
 pub mod updates;
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use capstan_core::protocol::{RefusalKind, UpdateAnswer};
+use futures_util::FutureExt;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -27,34 +30,61 @@ pub const MAX_INFO_BODY: usize = 64 * 1024;
 /// Largest `/stats` body: 200 events of a few hundred bytes each, with room to spare.
 pub const MAX_STATS_BODY: usize = 2 * 1024 * 1024;
 
-/// Device routes.
+/// Device routes. Each handler reads its body itself ([`read_body`]): with a size limit, a
+/// deadline, and only after the checks that can refuse the request without it.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/updates", post(updates::updates).layer(DefaultBodyLimit::max(MAX_INFO_BODY)))
-        .route("/stats", post(stats::stats).layer(DefaultBodyLimit::max(MAX_STATS_BODY)))
+        .route("/updates", post(updates::updates))
+        .route("/stats", post(stats::stats))
         .route(
             "/channel_self",
-            post(channel_self::set)
-                .put(channel_self::get)
-                .get(channel_self::list)
-                .delete(channel_self::unset)
-                .layer(DefaultBodyLimit::max(MAX_INFO_BODY)),
+            post(channel_self::set).put(channel_self::get).get(channel_self::list).delete(channel_self::unset),
         )
         .route("/dl/{*key}", get(download::download))
 }
 
-/// The address a request counts against for rate limiting.
+/// The address a request counts against for rate limits and budgets.
 pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    state
-        .config()
-        .rate_limit
-        .client_ip_header
-        .as_deref()
-        .and_then(|name| headers.get(name))
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .and_then(|first| first.trim().parse().ok())
-        .unwrap_or(peer.ip())
+    state.client_address().of(headers, peer)
+}
+
+/// The body's declared size, when the request has a readable `Content-Length`.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Reads a device request's body: at most `limit` bytes, all of it within the body deadline
+/// (`connections.body_timeout_ms`). The error is the answer: 413 over the limit (known from
+/// `Content-Length` before reading), 408 too slow (the plugin retries), 400 unreadable.
+pub async fn read_body(state: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+    if declared_length(headers).is_some_and(|length| length > limit as u64) {
+        return Err(invalid_body(true, "request body too large"));
+    }
+    let mut collect = std::pin::pin!(Limited::new(body, limit).collect());
+    // A small body usually arrived with the head: then no timer is armed at all.
+    let collected = match collect.as_mut().now_or_never() {
+        Some(collected) => collected,
+        None => {
+            let deadline = Duration::from_millis(state.config().connections.body_timeout_ms.max(1));
+            match tokio::time::timeout(deadline, collect).await {
+                Ok(collected) => collected,
+                Err(_) => return Err(body_timeout()),
+            }
+        }
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(invalid_body(true, "request body too large")),
+        Err(_) => Err(invalid_body(false, "cannot read request body")),
+    }
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed after it.
+fn body_timeout() -> Response {
+    let body = json!({ "error": "request_timeout", "message": "the request body did not arrive in time" });
+    let mut response = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
 }
 
 /// 400 `invalid_json_body`, or 413 for a body over the limit.
@@ -66,14 +96,8 @@ pub fn invalid_body(too_large: bool, message: &str) -> Response {
 
 /// Reads a body that must be a JSON object.
 #[allow(clippy::result_large_err, reason = "the error is the early answer itself, built at most once per request")]
-pub fn object_body(
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Map<String, Value>, Response> {
-    let bytes = body.map_err(|rejection| {
-        let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-        invalid_body(too_large, if too_large { "request body too large" } else { "cannot read request body" })
-    })?;
-    match serde_json::from_slice::<Value>(&bytes) {
+pub fn object_body(bytes: &[u8]) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(invalid_body(false, "expected the device info object")),
         Err(_) => Err(invalid_body(false, "body is not valid JSON")),

@@ -29,7 +29,7 @@ pub fn choose_channel<'a>(
     snapshot: &'a AppSnapshot,
     info: &DeviceInfo,
 ) -> Result<(&'a Channel, ChannelSource), UpdateAnswer> {
-    if let Some(channel) = snapshot.overrides.get(&info.device_id).and_then(|o| snapshot.channel_by_id(o.channel_id)) {
+    if let Some(channel) = snapshot.overrides.channel_id(&info.device_id).and_then(|id| snapshot.channel_by_id(id)) {
         return Ok((channel, ChannelSource::Override));
     }
     if let Some(channel) = info.default_channel.as_deref().and_then(|name| snapshot.channel(name)) {
@@ -63,7 +63,7 @@ pub fn default_channel<'a>(snapshot: &'a AppSnapshot, platform: &str) -> Option<
 pub fn class_block(channel: &Channel, info: &DeviceInfo) -> Option<&'static str> {
     let s = &channel.settings;
     let code = if !s.allows_platform(&info.platform) {
-        match info.platform.as_str() {
+        match &*info.platform {
             "ios" => "disabled_platform_ios",
             "android" => "disabled_platform_android",
             _ => "disabled_platform_electron",
@@ -152,15 +152,15 @@ pub fn offer(app_id: &str, channel: &Channel, device_id: &str, native: &semver::
 
 /// The answer to `/updates` and the channel name it came from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resolution {
+pub struct Resolution<'a> {
     /// What to send.
     pub answer: UpdateAnswer,
     /// The channel used, when one was found.
-    pub channel: Option<String>,
+    pub channel: Option<&'a str>,
 }
 
 /// The whole algorithm. `info` must have passed `check_required`.
-pub fn resolve(snapshot: &AppSnapshot, info: &DeviceInfo, base_url: &str) -> Resolution {
+pub fn resolve<'a>(snapshot: &'a AppSnapshot, info: &DeviceInfo, base_url: &str) -> Resolution<'a> {
     let Ok(native) = parse_lenient(&info.version_build) else {
         let answer = UpdateAnswer::refusal(
             "semver_error",
@@ -176,7 +176,7 @@ pub fn resolve(snapshot: &AppSnapshot, info: &DeviceInfo, base_url: &str) -> Res
         }
     };
     let answer = answer_for_channel(snapshot, channel, info, &native, base_url);
-    Resolution { answer, channel: Some(channel.name.clone()) }
+    Resolution { answer, channel: Some(&channel.name) }
 }
 
 fn answer_for_channel(

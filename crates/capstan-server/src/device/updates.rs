@@ -4,33 +4,30 @@
 use std::net::SocketAddr;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use capstan_core::protocol::{DeviceInfo, RefusalKind};
+use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
 
-use super::{client_ip, invalid_body, refusal, resolve};
+use super::{MAX_INFO_BODY, client_ip, invalid_body, read_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
-use capstan_core::api::DeviceRecord;
+use crate::ingest::Sighting;
 
 /// The handler.
 pub async fn updates(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
-    let bytes = match body {
+    // Taken apart rather than extracted as `HeaderMap` (which clones every header).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let bytes = match read_body(&state, headers, body, MAX_INFO_BODY).await {
         Ok(bytes) => bytes,
-        Err(rejection) => {
-            let too_large = rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
-            return invalid_body(too_large, "cannot read request body");
-        }
+        Err(answer) => return answer,
     };
-    // Read flat from the bytes (no JSON tree): this runs for every device, many times a day.
+    // Typed and borrowed from the bytes (no JSON tree, no copies of text that is only
+    // compared): this runs for every device, many times a day.
     let Ok(info) = DeviceInfo::from_json_slice(&bytes) else {
         return invalid_body(false, "expected the device info object as JSON");
     };
@@ -45,30 +42,36 @@ pub async fn updates(
         }
         Err(error) => return AppError::from(error).into_response(),
     };
-    if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
+    if let Err(limited) = state.limiter().check(client_ip(&state, headers, peer)) {
         return limited.into_response();
     }
-    let resolution = resolve::resolve(&snapshot, &info, state.base_url());
-    state.ingest().devices.record(device_record(&info, resolution.channel, state.now_ms()));
+    let mut resolution = resolve::resolve(&snapshot, &info, state.base_url());
+    if let UpdateAnswer::Offer(offer) = &mut resolution.answer
+        && state.links().presigned()
+        && let Some(stored) = snapshot.bundles.get(&offer.version)
+        && let Some(url) = state.links().presigned_url(state.blobs(), &stored.blob_key).await
+    {
+        offer.url = url;
+    }
+    state.ingest().devices.record(&sighting(&info, resolution.channel, state.now_ms()));
     Json(resolution.answer).into_response()
 }
 
-/// What the device told us, as stored.
-pub fn device_record(info: &DeviceInfo, channel: Option<String>, now_ms: i64) -> DeviceRecord {
-    DeviceRecord {
-        app_id: info.app_id.clone(),
-        device_id: info.device_id.clone(),
-        custom_id: info.custom_id.clone(),
-        platform: info.platform.clone(),
-        native_version: info.version_build.clone(),
-        bundle_version: info.version_name.clone(),
-        plugin_version: info.plugin_version.clone(),
-        os_version: info.version_os.clone(),
+/// What the device told us, as it is stored.
+pub fn sighting<'a>(info: &'a DeviceInfo<'_>, channel: Option<&'a str>, now_ms: i64) -> Sighting<'a> {
+    Sighting {
+        app_id: &info.app_id,
+        device_id: &info.device_id,
+        custom_id: &info.custom_id,
+        platform: &info.platform,
+        native_version: &info.version_build,
+        bundle_version: &info.version_name,
+        plugin_version: &info.plugin_version,
+        os_version: &info.version_os,
         is_prod: info.is_prod,
         is_emulator: info.is_emulator,
         channel,
-        key_id: info.key_id.clone(),
-        first_seen_ms: now_ms,
-        last_seen_ms: now_ms,
+        key_id: info.key_id.as_deref(),
+        seen_ms: now_ms,
     }
 }

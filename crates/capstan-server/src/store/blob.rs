@@ -60,6 +60,12 @@ pub struct BlobRead {
     pub body: ByteStream,
 }
 
+/// How old an unreferenced blob (or a temporary file of a directory store) must be before a
+/// start-up clean-up removes it. A blob is stored before its bundle row is committed (an
+/// upload's last step, a second or two); another replica may be between those two steps right
+/// now, so only what a crash left long ago is collected.
+pub const ORPHAN_GRACE_MS: i64 = 60 * 60 * 1000;
+
 /// A stored blob and when it was written (to tell a crash's leftovers from an upload that is
 /// being committed right now by another replica).
 #[derive(Debug, Clone, PartialEq, Eq)]

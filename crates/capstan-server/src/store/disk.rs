@@ -21,12 +21,15 @@ pub struct DiskBlobStore {
 }
 
 impl DiskBlobStore {
-    /// Uses (creating) `root`, and removes temporary files a crash left behind.
+    /// Uses (creating) `root`, and removes temporary files a crash left behind long ago (a
+    /// fresh one may be another server's write in progress, on a shared directory).
     pub fn open(root: &Path) -> io::Result<DiskBlobStore> {
         std::fs::create_dir_all(root)?;
+        let grace = Duration::from_millis(super::blob::ORPHAN_GRACE_MS as u64);
         for entry in std::fs::read_dir(root)? {
             let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) && age > grace {
                 std::fs::remove_file(entry.path())?;
             }
         }

@@ -1,22 +1,28 @@
-//! Storage behind small traits, one implementation per backend: the database (SQLite today;
-//! PostgreSQL next) behind [`Database`], bundle bytes behind [`BlobStore`] (a directory; S3
-//! next). [`open`] picks the backends from the configuration, in one place.
+//! Storage behind small traits, one implementation per backend: the database (SQLite, or
+//! PostgreSQL for several replicas) behind [`Database`], bundle bytes behind [`BlobStore`] (a
+//! directory, or an S3-compatible bucket). [`open`] picks the backends from the configuration,
+//! in one place.
 //!
 //! The database traits are split by concern (tokens, apps, channels, bundles, devices, events,
 //! audit, leases, signing), and every method that changes state is one transaction that also
 //! writes its audit entry (and channel history where relevant): a crash leaves either the whole
 //! change or none of it. Rules that are not about storage (which override wins, when a bundle is in use, what
 //! a release does to a channel) live in `capstan-core`, and backends call them; the SQL is
-//! written to run on SQLite and PostgreSQL alike where it can, and row decoding is typed
-//! ([`rows`]) so a bad row is an error, never a panic.
+//! written once to run on SQLite and PostgreSQL alike where it can ([`sql`]), and row decoding
+//! is typed ([`rows`]) so a bad row is an error, never a panic.
 //!
 //! The contract every backend must meet is a test suite (`tests/server/contract.rs`), run
 //! against each backend pair.
 
 pub mod blob;
 pub mod disk;
+pub mod postgres;
 pub mod rows;
+pub mod s3;
+pub mod snapshot;
+pub mod sql;
 pub mod sqlite;
+pub mod tables;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -75,6 +81,36 @@ pub struct StoredToken {
     pub record: TokenRecord,
     /// SHA-256 of the token, lowercase hex.
     pub hash: String,
+}
+
+/// Everything devices of one app are answered from, read in one read transaction (so a channel
+/// never points at a bundle the same read did not see).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The app.
+    pub app: App,
+    /// Its configuration revision when read: every change to the app, its channels, bundles or
+    /// overrides increases it (see `crate::cache`).
+    pub revision: i64,
+    /// Its channels, by id.
+    pub channels: Vec<Channel>,
+    /// Its bundles.
+    pub bundles: Vec<StoredBundle>,
+    /// Its device overrides.
+    pub overrides: Vec<DeviceOverride>,
+    /// Files of the served bundles that have per-file artifacts (delta updates), by version:
+    /// only what channels serve, as an app keeps many bundles of hundreds of files each.
+    pub files: HashMap<String, Vec<BundleFile>>,
+}
+
+/// Every bundle version a channel serves to some device: targets and rollouts of every line.
+pub(crate) fn served_versions(channels: &[Channel]) -> std::collections::BTreeSet<String> {
+    channels
+        .iter()
+        .flat_map(|channel| &channel.lanes)
+        .flat_map(|lane| lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str())))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A history line to write with a channel save: what happened to one native line.
@@ -184,6 +220,10 @@ pub trait AppStore: Send + Sync {
     async fn get_app(&self, id: &str) -> StoreResult<Option<App>>;
     /// Saves an app's name and default channel.
     async fn update_app(&self, app: &App, audit: NewAudit) -> StoreResult<App>;
+    /// Every app's configuration revision (one small query: replicas poll it).
+    async fn config_revisions(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// An app's whole configuration, read consistently; `None` for an unknown app.
+    async fn app_config(&self, app_id: &str) -> StoreResult<Option<AppConfig>>;
 }
 
 /// Channels and their history.
@@ -356,11 +396,20 @@ pub trait DeviceStore: Send + Sync {
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>>;
 }
 
+/// What the hourly counters call a version that is not a bundle of the app (nor `builtin`):
+/// made-up versions are counted together under it. Not a semver version, so never a bundle's.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
 /// Stats events and their hourly counters.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Inserts events (and adds them to the counters) in one transaction.
+    /// Inserts events (and adds them to the counters) in one transaction. Counters are kept
+    /// per version only for the app's bundles and `builtin`; other versions are counted under
+    /// [`UNKNOWN_VERSION`] (the events themselves keep what the device sent).
     async fn insert_events(&self, events: &[DeviceEvent]) -> StoreResult<()>;
+    /// Deletes up to `limit` of the oldest events received before `before_ms` (the retention
+    /// job; counters are kept). Answers how many were deleted: fewer than `limit` when done.
+    async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64>;
     /// A device's events, newest first.
     async fn device_events(&self, app_id: &str, device_id: &str, limit: u32) -> StoreResult<Vec<DeviceEvent>>;
     /// How many events an app has.
@@ -415,6 +464,52 @@ pub trait Database:
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// A history line's before and after, as stored: one native line's target and rollout in
+/// `before` and in `after` (text and JSON text).
+pub(crate) struct HistoryColumns<'a> {
+    pub target_before: Option<&'a str>,
+    pub target_after: Option<&'a str>,
+    pub rollout_before: Option<String>,
+    pub rollout_after: Option<String>,
+}
+
+/// What a save did to the line `line.min_native`, as [`HistoryColumns`].
+pub(crate) fn history_columns<'a>(before: &'a Channel, after: &'a Channel, line: &NewHistory) -> HistoryColumns<'a> {
+    use capstan_core::api::Target;
+    let (was, now) = (before.lane(line.min_native.as_deref()), after.lane(line.min_native.as_deref()));
+    HistoryColumns {
+        target_before: was.and_then(|l| l.target.as_ref()).map(Target::as_text),
+        target_after: now.and_then(|l| l.target.as_ref()).map(Target::as_text),
+        rollout_before: rows::rollout_text(was.and_then(|l| l.rollout.as_ref())),
+        rollout_after: rows::rollout_text(now.and_then(|l| l.rollout.as_ref())),
+    }
+}
+
+/// Whether a bundle's native fingerprint is still to be recorded, given the digest recorded
+/// (`None`: no such bundle): `NotFound` without the bundle, `false` for the same digest again
+/// (idempotent, so a client can retry), `Conflict` for another one (it would rewrite history).
+pub(crate) fn needs_fingerprint(recorded: Option<Option<String>>, version: &str, digest: &str) -> StoreResult<bool> {
+    match recorded {
+        None => Err(StoreError::NotFound),
+        Some(Some(existing)) if existing == digest => Ok(false),
+        Some(Some(_)) => Err(StoreError::Conflict(format!("bundle {version} already has another native fingerprint"))),
+        Some(None) => Ok(true),
+    }
+}
+
+/// `InUse` if one of `channels` serves `version`.
+pub(crate) fn refuse_if_served(channels: Vec<Channel>, version: &str) -> StoreResult<()> {
+    match channels.iter().find(|channel| channel.serves(version)) {
+        Some(channel) => Err(StoreError::InUse(format!("channel `{}` serves {version}", channel.name))),
+        None => Ok(()),
+    }
+}
+
+/// The conflict of a channel save whose revision check failed.
+pub(crate) fn changed_meanwhile(before: &Channel) -> StoreError {
+    StoreError::Conflict(format!("channel `{}` changed meanwhile; reload and retry", before.name))
+}
+
 /// A stable 64-bit key for (app, device) (FNV-1a), for compact event indexes. Collisions are
 /// harmless: lookups also compare the app and device ids.
 pub fn device_key(app_id: &str, device_id: &str) -> i64 {
@@ -446,7 +541,8 @@ pub enum OpenError {
         /// Why.
         source: std::io::Error,
     },
-    /// A database or storage URL names a backend this server does not have.
+    /// A database or storage URL names a backend this server does not have, or settings
+    /// contradict each other.
     #[error("{setting}: {message}")]
     Unsupported {
         /// The setting.
@@ -457,10 +553,29 @@ pub enum OpenError {
     /// The database could not be opened or migrated.
     #[error("cannot open the database: {0}")]
     Database(#[from] StoreError),
+    /// PostgreSQL could not be reached, logged into or migrated.
+    #[error(transparent)]
+    Postgres(#[from] postgres::PostgresOpenError),
+    /// The object store is misconfigured.
+    #[error(transparent)]
+    S3(#[from] s3::S3OpenError),
+    /// The blob store does not answer.
+    #[error("cannot reach the blob store {store}: {source}")]
+    Blobs {
+        /// Which store.
+        store: String,
+        /// Why.
+        source: BlobError,
+    },
+    /// The database is being filled by `capstan-server migrate`, or is in another state that
+    /// a server must not start on.
+    #[error("{0}")]
+    NotReady(String),
 }
 
-/// Opens the database the configuration names (the embedded SQLite file under the data
-/// directory unless `database_url` says otherwise).
+/// Opens the database the configuration names: the embedded SQLite file under the data
+/// directory, or PostgreSQL when `database_url` is a `postgres://` URL. A server must not start
+/// on a PostgreSQL database while `capstan-server migrate` is filling it (see `crate::migrate`).
 pub async fn open_database(config: &Config) -> Result<Arc<dyn Database>, OpenError> {
     match config.database_url.as_deref() {
         None => {
@@ -468,24 +583,47 @@ pub async fn open_database(config: &Config) -> Result<Arc<dyn Database>, OpenErr
             std::fs::create_dir_all(dir).map_err(|source| OpenError::DataDir { path: dir.clone(), source })?;
             Ok(Arc::new(sqlite::SqliteDatabase::open(&dir.join("capstan.db"), config.durable_writes).await?))
         }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let db = postgres::PostgresDatabase::open(url, config.database_max_connections).await?;
+            crate::migrate::claim_for_serving(&db).await?;
+            Ok(Arc::new(db))
+        }
         Some(url) => Err(OpenError::Unsupported {
             setting: "database_url",
             message: format!(
-                "`{}` is not a database this server can use (only the embedded SQLite database, without a URL)",
+                "`{}` is not a database this server can use (postgres://…, or unset for the embedded SQLite file)",
                 crate::config::redact_url(url)
             ),
         }),
     }
 }
 
-/// Opens the blob store the configuration names (a directory under the data directory).
-pub fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, OpenError> {
-    let dir = config.data_dir.join("blobs");
-    let store = disk::DiskBlobStore::open(&dir).map_err(|source| OpenError::DataDir { path: dir.clone(), source })?;
-    Ok(Arc::new(store))
+/// Opens the blob store the configuration names (a directory under the data directory, or
+/// the S3 bucket of `storage_url`) and checks that it answers.
+pub async fn open_blobs(config: &Config) -> Result<Arc<dyn BlobStore>, OpenError> {
+    let store: Arc<dyn BlobStore> = match config.storage_url.as_deref() {
+        None => {
+            let dir = config.data_dir.join("blobs");
+            Arc::new(
+                disk::DiskBlobStore::open(&dir).map_err(|source| OpenError::DataDir { path: dir.clone(), source })?,
+            )
+        }
+        Some(url) if url.starts_with("s3://") => Arc::new(s3::S3BlobStore::open(url, &config.s3)?),
+        Some(url) => {
+            return Err(OpenError::Unsupported {
+                setting: "storage_url",
+                message: format!(
+                    "`{url}` is not a store this server can use (s3://bucket/prefix, or unset for a directory)"
+                ),
+            });
+        }
+    };
+    let name = config.storage_url.clone().unwrap_or_else(|| config.data_dir.join("blobs").display().to_string());
+    store.ping().await.map_err(|source| OpenError::Blobs { store: name, source })?;
+    Ok(store)
 }
 
 /// Opens both, as configured.
 pub async fn open(config: &Config) -> Result<Storage, OpenError> {
-    Ok(Storage { db: open_database(config).await?, blobs: open_blobs(config)? })
+    Ok(Storage { db: open_database(config).await?, blobs: open_blobs(config).await? })
 }

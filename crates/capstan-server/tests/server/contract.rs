@@ -1,6 +1,6 @@
 //! The storage contract: behaviour every [`Database`] and [`BlobStore`] must have, written once
-//! and run against every backend pair ([`backends`]: SQLite + a directory always; more when
-//! they are configured). Each check panics with a message on failure.
+//! and run against every backend pair ([`backends`]: SQLite + a directory always; PostgreSQL +
+//! S3 when the test services run, see `services`). Each check panics with a message on failure.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,8 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 use capstan_server::store::blob::read_all;
 use capstan_server::store::disk::DiskBlobStore;
+use capstan_server::store::postgres::PostgresDatabase;
+use capstan_server::store::s3::S3BlobStore;
 use capstan_server::store::sqlite::SqliteDatabase;
 use capstan_server::store::{
     BlobError, BlobStore, ByteRange, Database, FilesInserted, NewAudit, NewChannel, NewHistory, StoreError,
@@ -27,16 +29,23 @@ pub struct Backends {
 }
 
 /// Every backend pair available here, each empty.
-pub async fn backends() -> Vec<Backends> {
+pub async fn backends(test: &str) -> Vec<Backends> {
     let scratch = tempfile::tempdir().unwrap();
     let db = SqliteDatabase::open(&scratch.path().join("contract.db"), true).await.unwrap();
     let blobs = DiskBlobStore::open(&scratch.path().join("blobs")).unwrap();
-    vec![Backends { name: "sqlite+disk", db: Arc::new(db), blobs: Arc::new(blobs), scratch }]
+    let mut pairs = vec![Backends { name: "sqlite+disk", db: Arc::new(db), blobs: Arc::new(blobs), scratch }];
+    if let Some(services) = crate::services::services(test).await {
+        let db = PostgresDatabase::open(&services.database_url, 8).await.expect("open PostgreSQL");
+        let blobs = S3BlobStore::open(&services.storage_url, &services.s3).expect("configure S3");
+        let scratch = tempfile::tempdir().unwrap();
+        pairs.push(Backends { name: "postgres+s3", db: Arc::new(db), blobs: Arc::new(blobs), scratch });
+    }
+    pairs
 }
 
 #[tokio::test]
 async fn every_database_meets_the_contract() {
-    for backend in backends().await {
+    for backend in backends("database_contract").await {
         eprintln!("database contract: {}", backend.name);
         database_contract(&*backend.db).await;
     }
@@ -44,7 +53,7 @@ async fn every_database_meets_the_contract() {
 
 #[tokio::test]
 async fn every_blob_store_meets_the_contract() {
-    for backend in backends().await {
+    for backend in backends("blob_contract").await {
         eprintln!("blob contract: {}", backend.name);
         blob_contract(&*backend.blobs, backend.scratch.path()).await;
     }
@@ -93,10 +102,54 @@ async fn database_contract(db: &dyn Database) {
     tokens(db).await;
     apps_channels_bundles(db).await;
     overrides(db).await;
+    config_revisions(db).await;
     devices_and_events(db).await;
     leases(db).await;
     signing(db).await;
+    signing_rule_under_concurrent_changes(db).await;
     artifacts(db).await;
+}
+
+/// Turning "require signed bundles" on while another change points a channel at an unsigned
+/// bundle: one of the two must lose, however the transactions interleave (on PostgreSQL they
+/// run side by side on two connections, as on two replicas).
+async fn signing_rule_under_concurrent_changes(db: &dyn Database) {
+    const APP: &str = "com.signing.race";
+    let app = App { id: APP.into(), name: "Race".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    let key = SigningKeyRecord {
+        key_id: "MIIBCgKCAQEAracerace".into(),
+        public_key: "pem".into(),
+        created_by: "contract".into(),
+        created_at_ms: 1,
+    };
+    db.insert_signing_key(APP, &key, audit("signing.key_register", Some(APP))).await.unwrap();
+    db.insert_bundle(&bundle(APP, "1.0.0"), audit("bundle.upload", Some(APP))).await.unwrap();
+    let mut signed = bundle(APP, "1.1.0");
+    signed.bundle.session_key = "aXY=:a2V5".into();
+    signed.bundle.key_id = Some(key.key_id.clone());
+    db.insert_bundle(&signed, audit("bundle.upload", Some(APP))).await.unwrap();
+    let point = |target: &'static str| async move {
+        let before = db.get_channel(APP, "production").await.unwrap().unwrap();
+        let mut after = before.clone();
+        after.lane_mut(None).target = Some(Target::Bundle(target.into()));
+        db.save_channel(&before, &after, &[], audit("channel.publish", Some(APP))).await
+    };
+    for round in 0..20 {
+        point("1.1.0").await.unwrap();
+        let (rule, unsigned) =
+            tokio::join!(db.set_require_signed(APP, true, audit("signing.require", Some(APP))), point("1.0.0"));
+        let served = db.get_channel(APP, "production").await.unwrap().unwrap();
+        let required = db.app_signing(APP).await.unwrap().require_signed;
+        assert!(
+            !(required && served.serves("1.0.0")),
+            "round {round}: the rule is on and the channel serves an unsigned bundle ({rule:?}, {unsigned:?})"
+        );
+        assert!(rule.is_ok() != unsigned.is_ok(), "round {round}: exactly one wins ({rule:?}, {unsigned:?})");
+        db.set_require_signed(APP, false, audit("signing.require", Some(APP))).await.unwrap();
+    }
 }
 
 fn artifact(sha: &str, blob_key: &str) -> StoredArtifact {
@@ -459,7 +512,56 @@ async fn overrides(db: &dyn Database) {
     assert!(db.list_overrides("com.contract").await.unwrap().is_empty());
 }
 
+/// Every change to what devices are answered from moves the app's revision (replicas reload on
+/// it); device state and events do not.
+async fn config_revisions(db: &dyn Database) {
+    let app = "com.contract";
+    let revision = || async {
+        let all = db.config_revisions().await.unwrap();
+        all.into_iter().find(|(id, _)| id == app).expect("every app has a revision").1
+    };
+    let mut last = revision().await;
+    let config = db.app_config(app).await.unwrap().expect("the app's configuration");
+    assert_eq!(config.revision, last);
+    let mut moved = |now: i64, what: &str| {
+        assert!(now > last, "{what} moves the revision ({now} after {last})");
+        last = now;
+    };
+    assert_eq!((config.channels.len(), config.bundles.len(), config.overrides.len()), (2, 1, 0));
+    let mut recorded = bundle(app, "1.0.0");
+    recorded.bundle.native_digest = Some("d1".into()); // recorded by `apps_channels_bundles`
+    assert_eq!(config.bundles[0], recorded);
+    assert!(db.app_config("com.nobody").await.unwrap().is_none());
+
+    let beta = db.get_channel(app, "beta").await.unwrap().unwrap();
+    let pin = DeviceOverride {
+        app_id: app.into(),
+        device_id: "d9".into(),
+        channel_id: beta.id,
+        source: OverrideSource::Operator,
+        set_at_ms: 1,
+    };
+    db.set_override(&pin, None).await.unwrap();
+    moved(revision().await, "an override");
+    assert_eq!(db.app_config(app).await.unwrap().unwrap().overrides, vec![pin]);
+    db.clear_override(app, "d9", None, None).await.unwrap();
+    moved(revision().await, "clearing an override");
+    db.insert_bundle(&bundle(app, "2.0.0"), audit("bundle.upload", Some(app))).await.unwrap();
+    moved(revision().await, "a bundle");
+    db.delete_bundle(app, "2.0.0", audit("bundle.delete", Some(app))).await.unwrap();
+    moved(revision().await, "deleting a bundle");
+    let mut stricter = beta.clone();
+    stricter.settings.allow_emulator = !beta.settings.allow_emulator;
+    db.save_channel(&beta, &stricter, &[], audit("channel.update", Some(app))).await.unwrap();
+    moved(revision().await, "a channel's settings");
+    let mut renamed = db.get_app(app).await.unwrap().unwrap();
+    renamed.name = "Renamed".into();
+    db.update_app(&renamed, audit("app.update", Some(app))).await.unwrap();
+    moved(revision().await, "the app");
+}
+
 async fn devices_and_events(db: &dyn Database) {
+    let revision_before = db.config_revisions().await.unwrap();
     let device = |id: &str, seen: i64, bundle: &str| DeviceRecord {
         app_id: "com.contract".into(),
         device_id: id.into(),
@@ -478,14 +580,18 @@ async fn devices_and_events(db: &dyn Database) {
     };
     let many: Vec<DeviceRecord> = (0..1200).map(|i| device(&format!("dev-{i:04}"), 100, "1.0.0")).collect();
     db.upsert_devices(&many).await.expect("batch upsert beyond one statement");
-    db.upsert_devices(&[device("dev-0001", 50, "1.1.0")]).await.unwrap();
+    // Replicas flush independently: a report older than the stored one changes nothing.
+    db.upsert_devices(&[device("dev-0001", 50, "0.9.0")]).await.unwrap();
     let one = db.get_device("com.contract", "dev-0001").await.unwrap().unwrap();
     assert_eq!(one.key_id.as_deref(), Some("MIIBCgKCAQEAcontract"), "the reported key id is kept");
     assert_eq!(
         (one.bundle_version.as_str(), one.first_seen_ms, one.last_seen_ms),
-        ("1.1.0", 100, 100),
-        "last_seen never goes back"
+        ("1.0.0", 100, 100),
+        "an older report does not overwrite a newer one"
     );
+    db.upsert_devices(&[device("dev-0001", 150, "1.1.0")]).await.unwrap();
+    let one = db.get_device("com.contract", "dev-0001").await.unwrap().unwrap();
+    assert_eq!((one.bundle_version.as_str(), one.first_seen_ms, one.last_seen_ms), ("1.1.0", 100, 150));
     let found = db
         .search_devices("com.contract", &DeviceFilter { q: Some("user-dev-0002".into()), ..Default::default() })
         .await
@@ -540,6 +646,7 @@ async fn devices_and_events(db: &dyn Database) {
     let days = db.event_buckets("com.contract", 24 * 3_600_000, 0, None).await.unwrap();
     assert_eq!(days.iter().map(|b| b.count).sum::<i64>(), 2100);
     assert!(db.event_buckets("com.contract", 3_600_000, 2 * 3_600_000, None).await.unwrap().is_empty());
+    assert_eq!(db.config_revisions().await.unwrap(), revision_before, "device state and events are not configuration");
 }
 
 /// Runs every blob store check. `scratch` is a directory for source files.
@@ -562,7 +669,9 @@ async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
     assert_eq!(read.len, range.len());
     let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(read.body).await.unwrap();
     assert_eq!(chunks.concat(), &bytes[70_000..=150_000], "ranged read");
-    assert!(matches!(store.size("com.app/1.0.0").await, Err(BlobError::NotFound)), "a key prefix is not a blob");
+    // A key prefix is not a blob (S3 answers 404; s3s-fs, which keeps objects as files, answers
+    // an error for the directory it has there).
+    assert!(store.size("com.app/1.0.0").await.is_err(), "a key prefix is not a blob");
     assert!(matches!(store.size("com.app/none.zip").await, Err(BlobError::NotFound)));
     assert!(matches!(store.read("com.app/none.zip", None).await, Err(BlobError::NotFound)));
     for bad in ["../x.zip", "/abs.zip", "a/../../b", "a//b", ".tmp-x", "a\\b"] {
@@ -572,4 +681,19 @@ async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
     store.delete(key).await.expect("deleting twice is fine");
     assert!(!store.exists(key).await.unwrap());
     assert!(store.list().await.unwrap().is_empty());
+
+    // A bundle larger than an S3 multipart part (8 MiB): stored in parts, read back whole and
+    // across a part boundary.
+    let large: Vec<u8> =
+        (0..(17 * 1024 * 1024 + 123) as u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(&source, &large).unwrap();
+    let key = "com.app/2.0.0/large.zip";
+    store.put_file(key, &source).await.expect("put a large blob");
+    assert_eq!(store.size(key).await.unwrap(), large.len() as u64);
+    assert!(read_all(store, key).await.unwrap() == large, "large whole read");
+    let boundary = ByteRange { start: 8 * 1024 * 1024 - 10, end: 8 * 1024 * 1024 + 10 };
+    let read = store.read(key, Some(boundary)).await.unwrap();
+    let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(read.body).await.unwrap();
+    assert_eq!(chunks.concat(), &large[boundary.start as usize..=boundary.end as usize], "across a part boundary");
+    store.delete(key).await.unwrap();
 }

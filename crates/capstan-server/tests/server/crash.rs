@@ -48,10 +48,22 @@ fn token(data: &Path) -> String {
     stdout.trim().to_owned()
 }
 
+/// Upload files under `dir` (each server receives uploads in a directory of its own there,
+/// next to the lock file that says it is running).
 fn files_in(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default()
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else if !name.ends_with(".lock") {
+                files.push(name);
+            }
+        }
+    }
+    files
 }
 
 #[tokio::test]

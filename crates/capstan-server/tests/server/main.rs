@@ -1,8 +1,10 @@
 //! Integration suite of the update server: real HTTP on 127.0.0.1 port 0, real SQLite and a real
 //! blob directory in a temporary folder. One binary, one module per area.
 
+mod services;
 mod support;
 
+mod abuse;
 mod channel_self;
 mod contract;
 mod crash;
@@ -12,10 +14,12 @@ mod hostile_input;
 mod jobs;
 mod lanes;
 mod management;
+mod migrate;
 mod native;
 mod openapi;
 mod roles;
 mod rollout;
+mod scale;
 mod signing;
 mod stats;
 mod updates;

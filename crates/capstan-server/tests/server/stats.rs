@@ -19,6 +19,8 @@ fn event(device_id: &str, action: &str, version: &str) -> Value {
 async fn legacy_objects_and_current_arrays_are_stored_with_any_action() {
     let server = TestServer::start().await;
     server.create_app(APP).await;
+    // Counters are kept per version for the app's bundles only (see abuse.rs for the others).
+    server.upload_ok(APP, "1.0.1", "").await;
     let (status, body) = server.send(Method::POST, "/stats", None, Some(event("Legacy-1", "set", "1.0.1"))).await;
     assert_eq!((status, body), (StatusCode::OK, json!({ "status": "ok" })));
     let batch = json!([

@@ -40,6 +40,14 @@ impl TestServer {
         Self::launch(|_| {}, Some(clock)).await
     }
 
+    /// Starts a server whose business logic reads `clock`, with `adjust` applied to the test defaults.
+    pub async fn start_configured_with_clock(
+        adjust: impl FnOnce(&mut Config),
+        clock: std::sync::Arc<dyn capstan_server::clock::Clock>,
+    ) -> TestServer {
+        Self::launch(adjust, Some(clock)).await
+    }
+
     async fn launch(
         adjust: impl FnOnce(&mut Config),
         clock: Option<std::sync::Arc<dyn capstan_server::clock::Clock>>,
@@ -240,7 +248,8 @@ impl TestServer {
                 for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                     if entry.file_type().unwrap().is_dir() {
                         stack.push(entry.path());
-                    } else {
+                    } else if entry.path().extension().is_none_or(|e| e != "lock") {
+                        // (A running server's lock on its upload directory is not a file it stored.)
                         files.push(entry.path().display().to_string());
                     }
                 }

@@ -261,7 +261,8 @@ fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
         overrides: Default::default(),
         files: Default::default(),
     };
-    let info = capstan_core::protocol::DeviceInfo::from_fields(device(APP, "d1").as_object().unwrap());
+    let body = device(APP, "d1");
+    let info = capstan_core::protocol::DeviceInfo::from_fields(body.as_object().unwrap());
     let answer =
         serde_json::to_value(capstan_server::device::resolve::resolve(&snapshot, &info, "http://x").answer).unwrap();
     assert_eq!(refusal(&answer), ("misconfigured_channel", "failed"));

@@ -3,95 +3,36 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use capstan_core::bundle::artifacts::Encoding;
 
 use super::bundles::insert_bundle_row;
 use super::{SqliteDatabase, Tx, commit};
+use crate::store::rows::{ArtifactRow, FileRow, encoding_text};
+use crate::store::sql::{
+    APP_ARTIFACTS, APP_BUNDLE_FILES, BUNDLE_FILES, FIND_ARTIFACT, INSERT_ARTIFACT, INSERT_BUNDLE_FILE,
+};
 use crate::store::{
     ArtifactStore, BundleFile, FilesInserted, NewAudit, StoreError, StoreResult, StoredArtifact, StoredBundle,
 };
 
-/// An `artifacts` row.
-#[derive(Debug, sqlx::FromRow)]
-struct ArtifactRow {
-    sha256: String,
-    encoding: String,
-    size: i64,
-    stored_size: i64,
-    blob_key: String,
-}
-
-impl TryFrom<ArtifactRow> for StoredArtifact {
-    type Error = StoreError;
-    fn try_from(row: ArtifactRow) -> StoreResult<StoredArtifact> {
-        let encoding = match row.encoding.as_str() {
-            "raw" => Encoding::Raw,
-            "brotli" => Encoding::Brotli,
-            other => {
-                return Err(StoreError::Backend(format!("artifacts.encoding: unknown encoding `{other}`").into()));
-            }
-        };
-        Ok(StoredArtifact {
-            sha256: row.sha256,
-            encoding,
-            size: row.size,
-            stored_size: row.stored_size,
-            blob_key: row.blob_key,
-        })
-    }
-}
-
-/// A `bundle_files` row joined with its artifact.
-#[derive(Debug, sqlx::FromRow)]
-struct FileRow {
-    version: String,
-    path: String,
-    #[sqlx(flatten)]
-    artifact: ArtifactRow,
-}
-
-fn encoding_text(encoding: Encoding) -> &'static str {
-    match encoding {
-        Encoding::Raw => "raw",
-        Encoding::Brotli => "brotli",
-    }
-}
-
 async fn artifact_in(tx: &mut Tx, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>> {
-    let row: Option<ArtifactRow> = sqlx::query_as(
-        "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1 AND sha256 = $2",
-    )
-    .bind(app_id)
-    .bind(sha256)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(StoreError::backend)?;
+    let row: Option<ArtifactRow> = sqlx::query_as(FIND_ARTIFACT)
+        .bind(app_id)
+        .bind(sha256)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
     row.map(StoredArtifact::try_from).transpose()
 }
 
 #[async_trait]
 impl ArtifactStore for SqliteDatabase {
     async fn find_artifact(&self, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>> {
-        let row: Option<ArtifactRow> = self
-            .one(
-                sqlx::query_as(
-                    "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts \
-                     WHERE app_id = $1 AND sha256 = $2",
-                )
-                .bind(app_id)
-                .bind(sha256),
-            )
-            .await?;
+        let row: Option<ArtifactRow> = self.one(sqlx::query_as(FIND_ARTIFACT).bind(app_id).bind(sha256)).await?;
         row.map(StoredArtifact::try_from).transpose()
     }
 
     async fn app_artifacts(&self, app_id: &str) -> StoreResult<HashMap<String, StoredArtifact>> {
-        let rows: Vec<ArtifactRow> = self
-            .all(
-                sqlx::query_as("SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1")
-                    .bind(app_id),
-            )
-            .await?;
+        let rows: Vec<ArtifactRow> = self.all(sqlx::query_as(APP_ARTIFACTS).bind(app_id)).await?;
         rows.into_iter()
             .map(|row| StoredArtifact::try_from(row).map(|artifact| (artifact.sha256.clone(), artifact)))
             .collect()
@@ -127,70 +68,46 @@ impl ArtifactStore for SqliteDatabase {
                 }
                 Some(_) => {}
                 None => {
-                    sqlx::query(
-                        "INSERT INTO artifacts (app_id, sha256, encoding, size, stored_size, blob_key, created_at_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(app_id)
-                    .bind(&artifact.sha256)
-                    .bind(encoding_text(artifact.encoding))
-                    .bind(artifact.size)
-                    .bind(artifact.stored_size)
-                    .bind(&artifact.blob_key)
-                    .bind(stored.bundle.created_at_ms)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::backend)?;
+                    sqlx::query(INSERT_ARTIFACT)
+                        .bind(app_id)
+                        .bind(&artifact.sha256)
+                        .bind(encoding_text(artifact.encoding))
+                        .bind(artifact.size)
+                        .bind(artifact.stored_size)
+                        .bind(&artifact.blob_key)
+                        .bind(stored.bundle.created_at_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::backend)?;
                 }
             }
         }
         for (position, (path, sha256)) in files.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO bundle_files (app_id, version, position, path, sha256) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(app_id)
-            .bind(&stored.bundle.version)
-            .bind(position as i64)
-            .bind(path)
-            .bind(sha256)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+            sqlx::query(INSERT_BUNDLE_FILE)
+                .bind(app_id)
+                .bind(&stored.bundle.version)
+                .bind(position as i64)
+                .bind(path)
+                .bind(sha256)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
         }
         commit(tx, Some(&audit)).await?;
         Ok(FilesInserted::Inserted { unused_blobs })
     }
 
     async fn bundle_files(&self, app_id: &str, version: &str) -> StoreResult<Vec<BundleFile>> {
-        let rows: Vec<FileRow> = self
-            .all(
-                sqlx::query_as(
-                    "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
-                     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
-                     WHERE f.app_id = $1 AND f.version = $2 ORDER BY f.position",
-                )
-                .bind(app_id)
-                .bind(version),
-            )
-            .await?;
-        rows.into_iter().map(|row| Ok(BundleFile { path: row.path, artifact: row.artifact.try_into()? })).collect()
+        let rows: Vec<FileRow> = self.all(sqlx::query_as(BUNDLE_FILES).bind(app_id).bind(version)).await?;
+        rows.into_iter().map(BundleFile::try_from).collect()
     }
 
     async fn app_bundle_files(&self, app_id: &str) -> StoreResult<HashMap<String, Vec<BundleFile>>> {
-        let rows: Vec<FileRow> = self
-            .all(
-                sqlx::query_as(
-                    "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
-                     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
-                     WHERE f.app_id = $1 ORDER BY f.version, f.position",
-                )
-                .bind(app_id),
-            )
-            .await?;
+        let rows: Vec<FileRow> = self.all(sqlx::query_as(APP_BUNDLE_FILES).bind(app_id)).await?;
         let mut by_version: HashMap<String, Vec<BundleFile>> = HashMap::new();
         for row in rows {
-            let file = BundleFile { path: row.path, artifact: row.artifact.try_into()? };
-            by_version.entry(row.version).or_default().push(file);
+            let version = row.version.clone();
+            by_version.entry(version).or_default().push(row.try_into()?);
         }
         Ok(by_version)
     }

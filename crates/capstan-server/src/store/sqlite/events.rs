@@ -1,15 +1,17 @@
 //! Stats events: appended in group commits, indexed per device within id buckets, and summed
 //! into hourly counters in the same transaction.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use capstan_core::api::{BucketCount, DeviceEvent};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, Tx, commit};
 use crate::store::rows::EventRow;
-use crate::store::{ActionCount, EventStore, StoreError, StoreResult, device_key};
+use crate::store::sql::{
+    ACTION_COUNTS, ADD_EVENT_COUNTS_HEAD, ADD_EVENT_COUNTS_MIDDLE, ADD_EVENT_COUNTS_TAIL, COUNT_EVENTS,
+    DELETE_EVENTS_BEFORE, EVENT_BUCKETS, HOUR_MS, summed_event_counts, whole_hours,
+};
+use crate::store::{ActionCount, EventStore, StoreError, StoreResult, UNKNOWN_VERSION, device_key};
 
 /// Rows per multi-row INSERT: 14 columns × 800 stays under SQLite's 32 766 parameters.
 const EVENT_ROWS_PER_STATEMENT: usize = 800;
@@ -18,8 +20,6 @@ const COUNT_ROWS_PER_STATEMENT: usize = 2000;
 /// Events are indexed per device within buckets of 2^16 consecutive ids, so a commit only
 /// touches the newest bucket's index pages (migration 0002 uses the same width).
 pub(crate) const EVENT_ID_BUCKET_BITS: i64 = 16;
-/// Event counters are kept per hour.
-const HOUR_MS: i64 = 3_600_000;
 
 /// Appends events with explicit ids, so each row's `id_bucket` is known as it is written.
 /// The single writer connection and `BEGIN IMMEDIATE` make `MAX(id) + 1` safe to take.
@@ -56,23 +56,18 @@ async fn insert_event_rows(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<(
 }
 
 /// Adds a batch to the hourly counters: summed per (app, hour, bundle, action) in memory
-/// first, so a batch of thousands of events upserts a handful of rows.
+/// first, so a batch of thousands of events upserts a handful of rows (see
+/// [`ADD_EVENT_COUNTS_HEAD`] for versions that are not bundles).
 async fn add_event_counts(tx: &mut Tx, events: &[DeviceEvent]) -> StoreResult<()> {
-    let mut counts: HashMap<(&str, i64, &str, &str), i64> = HashMap::new();
-    for e in events {
-        let hour = e.received_ms.div_euclid(HOUR_MS) * HOUR_MS;
-        *counts.entry((&e.app_id, hour, &e.version_name, &e.action)).or_default() += 1;
-    }
-    let counts: Vec<_> = counts.into_iter().collect();
+    let counts = summed_event_counts(events);
     for chunk in counts.chunks(COUNT_ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new("INSERT INTO event_counts (app_id, hour_ms, version_name, action, count) ");
+        let mut query: QueryBuilder<Sqlite> = QueryBuilder::new(ADD_EVENT_COUNTS_HEAD);
+        query.push_bind(UNKNOWN_VERSION);
+        query.push(ADD_EVENT_COUNTS_MIDDLE);
         query.push_values(chunk, |mut row, ((app, hour, version, action), n)| {
             row.push_bind(*app).push_bind(*hour).push_bind(*version).push_bind(*action).push_bind(*n);
         });
-        query.push(
-            " ON CONFLICT (app_id, hour_ms, version_name, action) DO UPDATE SET count = event_counts.count + excluded.count",
-        );
+        query.push(ADD_EVENT_COUNTS_TAIL);
         query.build().execute(&mut **tx).await.map_err(StoreError::backend)?;
     }
     Ok(())
@@ -97,12 +92,11 @@ impl EventStore for SqliteDatabase {
             .all(
                 sqlx::query_as(
                     "WITH RECURSIVE buckets(b) AS ( \
-                 SELECT COALESCE(MAX(id), 0) >> $5 FROM events \
-                 UNION ALL SELECT b - 1 FROM buckets WHERE b > 0) \
-             SELECT events.* FROM buckets CROSS JOIN events \
-             WHERE events.id_bucket = buckets.b AND events.device_key = $1 AND events.app_id = $2 \
-               AND events.device_id = $3 \
-             ORDER BY events.id DESC LIMIT $4",
+                     SELECT COALESCE(MAX(id), 0) >> $5 FROM events \
+                     UNION ALL SELECT b - 1 FROM buckets WHERE b > 0) \
+                     SELECT events.* FROM buckets CROSS JOIN events \
+                     WHERE events.id_bucket = buckets.b AND events.device_key = $1 AND events.app_id = $2 \
+                     AND events.device_id = $3 ORDER BY events.id DESC LIMIT $4",
                 )
                 .bind(device_key(app_id, device_id))
                 .bind(app_id)
@@ -114,24 +108,25 @@ impl EventStore for SqliteDatabase {
         Ok(rows.into_iter().map(DeviceEvent::from).collect())
     }
 
-    async fn count_events(&self, app_id: &str) -> StoreResult<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE app_id = $1")
-            .bind(app_id)
-            .fetch_one(&self.reader)
+    async fn delete_events_before(&self, before_ms: i64, limit: u32) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let deleted = sqlx::query(DELETE_EVENTS_BEFORE)
+            .bind(before_ms)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
             .await
-            .map_err(StoreError::backend)
+            .map_err(StoreError::backend)?
+            .rows_affected();
+        commit(tx, None).await?;
+        Ok(deleted)
+    }
+
+    async fn count_events(&self, app_id: &str) -> StoreResult<i64> {
+        sqlx::query_scalar(COUNT_EVENTS).bind(app_id).fetch_one(&self.reader).await.map_err(StoreError::backend)
     }
 
     async fn action_counts(&self, app_id: &str) -> StoreResult<Vec<ActionCount>> {
-        let rows: Vec<(String, String, i64)> = self
-            .all(
-                sqlx::query_as(
-                    "SELECT version_name, action, SUM(count) FROM event_counts WHERE app_id = $1 \
-             GROUP BY version_name, action ORDER BY version_name, action",
-                )
-                .bind(app_id),
-            )
-            .await?;
+        let rows: Vec<(String, String, i64)> = self.all(sqlx::query_as(ACTION_COUNTS).bind(app_id)).await?;
         Ok(rows.into_iter().map(|(version, action, count)| ActionCount { version, action, count }).collect())
     }
 
@@ -142,19 +137,15 @@ impl EventStore for SqliteDatabase {
         since_ms: i64,
         version: Option<&str>,
     ) -> StoreResult<Vec<BucketCount>> {
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
-            "SELECT (hour_ms / $1) * $1 AS start_ms, action, SUM(count) FROM event_counts \
-             WHERE app_id = $2 AND hour_ms >= $3 AND ($4 IS NULL OR version_name = $4) \
-             GROUP BY start_ms, action ORDER BY start_ms, action",
-        )
-        // Counters are hourly: buckets are whole hours.
-        .bind((bucket_ms.max(1) + HOUR_MS - 1) / HOUR_MS * HOUR_MS)
-        .bind(app_id)
-        .bind(since_ms.div_euclid(HOUR_MS) * HOUR_MS)
-        .bind(version)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(StoreError::backend)?;
+        let rows: Vec<(i64, String, i64)> = self
+            .all(
+                sqlx::query_as(EVENT_BUCKETS)
+                    .bind(whole_hours(bucket_ms))
+                    .bind(app_id)
+                    .bind(since_ms.div_euclid(HOUR_MS) * HOUR_MS)
+                    .bind(version),
+            )
+            .await?;
         Ok(rows.into_iter().map(|(start_ms, action, count)| BucketCount { start_ms, action, count }).collect())
     }
 }

@@ -27,6 +27,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
 
+use super::sql::INSERT_AUDIT;
+pub(super) use super::sql::unique_or_backend;
 use super::{Database, NewAudit, StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -74,6 +76,12 @@ impl SqliteDatabase {
         Ok(SqliteDatabase { writer, reader })
     }
 
+    /// The pool of read-only connections (for tools that read whole tables, such as
+    /// `capstan-server migrate` reading a snapshot).
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.reader
+    }
+
     /// At most one row, read beside the writer.
     async fn one<R>(&self, query: TypedQuery<'_, R>) -> StoreResult<Option<R>>
     where
@@ -90,6 +98,12 @@ impl SqliteDatabase {
         query.fetch_all(&self.reader).await.map_err(StoreError::backend)
     }
 
+    /// Starts a read transaction: every read in it sees the same committed state (WAL keeps
+    /// that snapshot while the writer goes on).
+    async fn begin_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.reader.begin().await.map_err(StoreError::backend)
+    }
+
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock now, so nothing read
     /// inside can change before the commit.
     async fn begin(&self) -> StoreResult<Tx> {
@@ -101,30 +115,19 @@ impl SqliteDatabase {
 /// the change it describes, then both commit together.
 async fn commit(mut tx: Tx, audit: Option<&NewAudit>) -> StoreResult<()> {
     if let Some(audit) = audit {
-        sqlx::query(
-            "INSERT INTO audit (actor, app_id, action, subject, before, after, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&audit.actor)
-        .bind(&audit.app_id)
-        .bind(&audit.action)
-        .bind(&audit.subject)
-        .bind(audit.before.as_ref().map(super::rows::to_json))
-        .bind(audit.after.as_ref().map(super::rows::to_json))
-        .bind(audit.at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::backend)?;
+        sqlx::query(INSERT_AUDIT)
+            .bind(&audit.actor)
+            .bind(&audit.app_id)
+            .bind(&audit.action)
+            .bind(&audit.subject)
+            .bind(audit.before.as_ref().map(super::rows::to_json))
+            .bind(audit.after.as_ref().map(super::rows::to_json))
+            .bind(audit.at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
     }
     tx.commit().await.map_err(StoreError::backend)
-}
-
-/// A database error, with unique-key violations turned into `Conflict(message)`.
-fn unique_or_backend(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
-        _ => StoreError::backend(e),
-    }
 }
 
 #[async_trait]

@@ -7,29 +7,27 @@ use capstan_core::api::{AppSigning, Channel, SigningKeyRecord};
 
 use super::{SqliteDatabase, Tx, commit, unique_or_backend};
 use crate::store::rows::{ChannelRow, SigningKeyRow, convert};
+use crate::store::sql::{
+    BUNDLE_SIGNER, DELETE_SIGNING_KEY, GET_SIGNING_KEY, INSERT_SIGNING_KEY, KEY_ID_COUNTS, LIST_CHANNELS,
+    REQUIRE_SIGNED, SET_REQUIRE_SIGNED, SIGNED_BUNDLE, SIGNING_KEYS,
+};
 use crate::store::{KeyIdCount, NewAudit, SigningStore, StoreError, StoreResult};
 
 /// Whether `app_id` requires signed bundles, read inside `tx`. `NotFound` for an unknown app.
 async fn requires_signed(tx: &mut Tx, app_id: &str) -> StoreResult<bool> {
-    let required: Option<bool> = sqlx::query_scalar("SELECT require_signed FROM apps WHERE id = $1")
-        .bind(app_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(StoreError::backend)?;
+    let required: Option<bool> =
+        sqlx::query_scalar(REQUIRE_SIGNED).bind(app_id).fetch_optional(&mut **tx).await.map_err(StoreError::backend)?;
     required.ok_or(StoreError::NotFound)
 }
 
 /// Whether bundle `version` of `app_id` is signed with a key registered for the app now.
 async fn is_signed(tx: &mut Tx, app_id: &str, version: &str) -> StoreResult<bool> {
-    let signed: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM bundles b JOIN signing_keys k ON k.app_id = b.app_id AND k.key_id = b.key_id \
-         WHERE b.app_id = $1 AND b.version = $2 AND b.session_key <> ''",
-    )
-    .bind(app_id)
-    .bind(version)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(StoreError::backend)?;
+    let signed: Option<String> = sqlx::query_scalar(SIGNED_BUNDLE)
+        .bind(app_id)
+        .bind(version)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
     Ok(signed.is_some())
 }
 
@@ -50,39 +48,27 @@ pub(super) async fn check_signed(tx: &mut Tx, app_id: &str, versions: &[&str]) -
 }
 
 async fn channels(tx: &mut Tx, app_id: &str) -> StoreResult<Vec<Channel>> {
-    let rows: Vec<ChannelRow> = sqlx::query_as("SELECT * FROM channels WHERE app_id = $1 ORDER BY id")
-        .bind(app_id)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(StoreError::backend)?;
+    let rows: Vec<ChannelRow> =
+        sqlx::query_as(LIST_CHANNELS).bind(app_id).fetch_all(&mut **tx).await.map_err(StoreError::backend)?;
     convert(rows)
 }
 
 async fn keys(tx: &mut Tx, app_id: &str) -> StoreResult<Vec<SigningKeyRecord>> {
     let rows: Vec<SigningKeyRow> =
-        sqlx::query_as("SELECT * FROM signing_keys WHERE app_id = $1 ORDER BY created_at_ms, key_id")
-            .bind(app_id)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(StoreError::backend)?;
+        sqlx::query_as(SIGNING_KEYS).bind(app_id).fetch_all(&mut **tx).await.map_err(StoreError::backend)?;
     Ok(rows.into_iter().map(SigningKeyRecord::from).collect())
 }
 
 #[async_trait]
 impl SigningStore for SqliteDatabase {
     async fn app_signing(&self, app_id: &str) -> StoreResult<AppSigning> {
-        let required: Option<bool> = sqlx::query_scalar("SELECT require_signed FROM apps WHERE id = $1")
+        let required: Option<bool> = sqlx::query_scalar(REQUIRE_SIGNED)
             .bind(app_id)
             .fetch_optional(&self.reader)
             .await
             .map_err(StoreError::backend)?;
         let require_signed = required.ok_or(StoreError::NotFound)?;
-        let rows: Vec<SigningKeyRow> = self
-            .all(
-                sqlx::query_as("SELECT * FROM signing_keys WHERE app_id = $1 ORDER BY created_at_ms, key_id")
-                    .bind(app_id),
-            )
-            .await?;
+        let rows: Vec<SigningKeyRow> = self.all(sqlx::query_as(SIGNING_KEYS).bind(app_id)).await?;
         Ok(AppSigning {
             app_id: app_id.to_owned(),
             require_signed,
@@ -92,23 +78,21 @@ impl SigningStore for SqliteDatabase {
 
     async fn insert_signing_key(&self, app_id: &str, key: &SigningKeyRecord, audit: NewAudit) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (app_id, key_id, public_key, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(app_id)
-        .bind(&key.key_id)
-        .bind(&key.public_key)
-        .bind(&key.created_by)
-        .bind(key.created_at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_or_backend(e, || format!("a key with key id {} is already registered", key.key_id)))?;
+        sqlx::query(INSERT_SIGNING_KEY)
+            .bind(app_id)
+            .bind(&key.key_id)
+            .bind(&key.public_key)
+            .bind(&key.created_by)
+            .bind(key.created_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_or_backend(e, || format!("a key with key id {} is already registered", key.key_id)))?;
         commit(tx, Some(&audit)).await
     }
 
     async fn delete_signing_key(&self, app_id: &str, key_id: &str, audit: NewAudit) -> StoreResult<SigningKeyRecord> {
         let mut tx = self.begin().await?;
-        let row: SigningKeyRow = sqlx::query_as("SELECT * FROM signing_keys WHERE app_id = $1 AND key_id = $2")
+        let row: SigningKeyRow = sqlx::query_as(GET_SIGNING_KEY)
             .bind(app_id)
             .bind(key_id)
             .fetch_optional(&mut *tx)
@@ -118,13 +102,12 @@ impl SigningStore for SqliteDatabase {
         if requires_signed(&mut tx, app_id).await? {
             for channel in channels(&mut tx, app_id).await? {
                 for version in channel.served_bundles() {
-                    let signer: Option<Option<String>> =
-                        sqlx::query_scalar("SELECT key_id FROM bundles WHERE app_id = $1 AND version = $2")
-                            .bind(app_id)
-                            .bind(version)
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(StoreError::backend)?;
+                    let signer: Option<Option<String>> = sqlx::query_scalar(BUNDLE_SIGNER)
+                        .bind(app_id)
+                        .bind(version)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(StoreError::backend)?;
                     if signer.flatten().as_deref() == Some(key_id) {
                         return Err(StoreError::InUse(format!(
                             "channel `{}` serves {version}, signed with key {key_id}, and the app requires signed \
@@ -135,7 +118,7 @@ impl SigningStore for SqliteDatabase {
                 }
             }
         }
-        sqlx::query("DELETE FROM signing_keys WHERE app_id = $1 AND key_id = $2")
+        sqlx::query(DELETE_SIGNING_KEY)
             .bind(app_id)
             .bind(key_id)
             .execute(&mut *tx)
@@ -161,7 +144,7 @@ impl SigningStore for SqliteDatabase {
                 }
             }
         }
-        sqlx::query("UPDATE apps SET require_signed = $1 WHERE id = $2")
+        sqlx::query(SET_REQUIRE_SIGNED)
             .bind(require)
             .bind(app_id)
             .execute(&mut *tx)
@@ -173,16 +156,8 @@ impl SigningStore for SqliteDatabase {
     }
 
     async fn key_id_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<KeyIdCount>> {
-        let rows: Vec<(String, Option<String>, i64)> = self
-            .all(
-                sqlx::query_as(
-                    "SELECT native_version, key_id, COUNT(*) FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 \
-                     GROUP BY native_version, key_id ORDER BY native_version, key_id",
-                )
-                .bind(app_id)
-                .bind(since_ms),
-            )
-            .await?;
+        let rows: Vec<(String, Option<String>, i64)> =
+            self.all(sqlx::query_as(KEY_ID_COUNTS).bind(app_id).bind(since_ms)).await?;
         Ok(rows
             .into_iter()
             .map(|(native_version, key_id, devices)| KeyIdCount { native_version, key_id, devices })

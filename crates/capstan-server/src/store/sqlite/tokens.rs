@@ -5,6 +5,7 @@ use capstan_core::api::{Role, TokenRecord};
 
 use super::{SqliteDatabase, commit, unique_or_backend};
 use crate::store::rows::{TokenRow, convert};
+use crate::store::sql::{INSERT_TOKEN, LIST_TOKENS, REVOKE_TOKEN, TOKEN_BY_HASH};
 use crate::store::{NewAudit, StoreError, StoreResult, StoredToken, TokenStore};
 
 #[async_trait]
@@ -18,42 +19,38 @@ impl TokenStore for SqliteDatabase {
         audit: Option<NewAudit>,
     ) -> StoreResult<TokenRecord> {
         let mut tx = self.begin().await?;
-        let row: TokenRow =
-            sqlx::query_as("INSERT INTO tokens (name, role, hash, created_at_ms) VALUES ($1, $2, $3, $4) RETURNING *")
-                .bind(name)
-                .bind(role.as_str())
-                .bind(hash)
-                .bind(at_ms)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| unique_or_backend(e, || "token exists".into()))?;
+        let row: TokenRow = sqlx::query_as(INSERT_TOKEN)
+            .bind(name)
+            .bind(role.as_str())
+            .bind(hash)
+            .bind(at_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| unique_or_backend(e, || "token exists".into()))?;
         commit(tx, audit.as_ref()).await?;
         Ok(StoredToken::try_from(row)?.record)
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let rows: Vec<TokenRow> = self.all(sqlx::query_as("SELECT * FROM tokens ORDER BY id")).await?;
+        let rows: Vec<TokenRow> = self.all(sqlx::query_as(LIST_TOKENS)).await?;
         Ok(convert::<_, StoredToken>(rows)?.into_iter().map(|t| t.record).collect())
     }
 
     async fn revoke_token(&self, id: i64, at_ms: i64, audit: Option<NewAudit>) -> StoreResult<TokenRecord> {
         let mut tx = self.begin().await?;
-        let row: TokenRow =
-            sqlx::query_as("UPDATE tokens SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL RETURNING *")
-                .bind(at_ms)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?
-                .ok_or(StoreError::NotFound)?;
+        let row: TokenRow = sqlx::query_as(REVOKE_TOKEN)
+            .bind(at_ms)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?
+            .ok_or(StoreError::NotFound)?;
         commit(tx, audit.as_ref()).await?;
         Ok(StoredToken::try_from(row)?.record)
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<StoredToken>> {
-        let row: Option<TokenRow> = self
-            .one(sqlx::query_as("SELECT * FROM tokens WHERE hash = $1 AND revoked_at_ms IS NULL").bind(hash))
-            .await?;
+        let row: Option<TokenRow> = self.one(sqlx::query_as(TOKEN_BY_HASH).bind(hash)).await?;
         row.map(StoredToken::try_from).transpose()
     }
 }

@@ -1,0 +1,156 @@
+//! Devices: the last state each one reported, and per-device channel overrides.
+
+use async_trait::async_trait;
+use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
+
+use super::{PostgresDatabase, commit};
+use crate::store::rows::{DeviceRow, OverrideRow, convert};
+use crate::store::sql::{
+    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, SEARCH_DEVICES, UPSERT_DEVICES_HEAD,
+    UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, devices_in_key_order, like_prefix,
+};
+use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
+
+/// The shared upsert (its conflict rule: the newer report wins) over arrays instead of VALUES.
+static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{UPSERT_DEVICES_HEAD} SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[], $12::text[], $13::bigint[], $14::bigint[]) \
+         {UPSERT_DEVICES_TAIL}"
+    )
+});
+
+/// Serialises override changes of one device across replicas until the transaction ends, so
+/// "may this source replace the override in force" is decided on what is really in force (the
+/// row may not exist yet, so a row lock cannot do it).
+async fn lock_device(tx: &mut super::Tx, app_id: &str, device_id: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(crate::store::device_key(app_id, device_id))
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+#[async_trait]
+impl DeviceStore for PostgresDatabase {
+    async fn set_override(&self, entry: &DeviceOverride, audit: Option<NewAudit>) -> StoreResult<DeviceOverride> {
+        let mut tx = self.begin().await?;
+        lock_device(&mut tx, &entry.app_id, &entry.device_id).await?;
+        let existing: Option<OverrideRow> = sqlx::query_as(GET_OVERRIDE)
+            .bind(&entry.app_id)
+            .bind(&entry.device_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        if let Some(existing) = existing.map(DeviceOverride::try_from).transpose()?
+            && !entry.source.may_replace(existing.source)
+        {
+            return Ok(existing);
+        }
+        sqlx::query(UPSERT_OVERRIDE)
+            .bind(&entry.app_id)
+            .bind(&entry.device_id)
+            .bind(entry.channel_id)
+            .bind(entry.source.as_str())
+            .bind(entry.set_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, audit.as_ref()).await?;
+        Ok(entry.clone())
+    }
+
+    async fn clear_override(
+        &self,
+        app_id: &str,
+        device_id: &str,
+        source: Option<OverrideSource>,
+        audit: Option<NewAudit>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        lock_device(&mut tx, app_id, device_id).await?;
+        let done = sqlx::query(CLEAR_OVERRIDE)
+            .bind(app_id)
+            .bind(device_id)
+            .bind(source.map(OverrideSource::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, audit.as_ref()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_overrides(&self, app_id: &str) -> StoreResult<Vec<DeviceOverride>> {
+        let rows: Vec<OverrideRow> = self.all(sqlx::query_as(LIST_OVERRIDES).bind(app_id)).await?;
+        convert(rows)
+    }
+
+    async fn get_override(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceOverride>> {
+        let row: Option<OverrideRow> = self.one(sqlx::query_as(GET_OVERRIDE).bind(app_id).bind(device_id)).await?;
+        row.map(DeviceOverride::try_from).transpose()
+    }
+
+    async fn upsert_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()> {
+        if devices.is_empty() {
+            return Ok(());
+        }
+        // One statement per batch, one array per column (see `events::insert_event_rows`); the
+        // rows in key order, so replicas flushing the same devices lock them in the same order.
+        let devices = devices_in_key_order(devices);
+        let column = |f: fn(&DeviceRecord) -> &String| devices.iter().map(|d| f(d).as_str()).collect::<Vec<&str>>();
+        let mut tx = self.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(UPSERT_DEVICES_UNNEST.as_str()))
+            .bind(column(|d| &d.app_id))
+            .bind(column(|d| &d.device_id))
+            .bind(column(|d| &d.custom_id))
+            .bind(column(|d| &d.platform))
+            .bind(column(|d| &d.native_version))
+            .bind(column(|d| &d.bundle_version))
+            .bind(column(|d| &d.plugin_version))
+            .bind(column(|d| &d.os_version))
+            .bind(devices.iter().map(|d| d.is_prod).collect::<Vec<bool>>())
+            .bind(devices.iter().map(|d| d.is_emulator).collect::<Vec<bool>>())
+            .bind(devices.iter().map(|d| d.channel.as_deref()).collect::<Vec<Option<&str>>>())
+            .bind(devices.iter().map(|d| d.key_id.as_deref()).collect::<Vec<Option<&str>>>())
+            .bind(devices.iter().map(|d| d.first_seen_ms).collect::<Vec<i64>>())
+            .bind(devices.iter().map(|d| d.last_seen_ms).collect::<Vec<i64>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::backend)?;
+        commit(tx, None).await
+    }
+
+    async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
+        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
+        let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
+        let rows: Vec<DeviceRow> = self
+            .all(
+                sqlx::query_as(SEARCH_DEVICES)
+                    .bind(app_id)
+                    .bind(q)
+                    .bind(prefix)
+                    .bind(filter.channel.as_deref().filter(|s| !s.is_empty()))
+                    .bind(filter.native_version.as_deref().filter(|s| !s.is_empty()))
+                    .bind(filter.bundle.as_deref().filter(|s| !s.is_empty()))
+                    .bind(limit),
+            )
+            .await?;
+        Ok(rows.into_iter().map(DeviceRecord::from).collect())
+    }
+
+    async fn get_device(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        let row: Option<DeviceRow> = self.one(sqlx::query_as(GET_DEVICE).bind(app_id).bind(device_id)).await?;
+        Ok(row.map(DeviceRecord::from))
+    }
+
+    async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>> {
+        let rows: Vec<(Option<String>, String, i64)> =
+            self.all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, bundle_version, devices)| DeviceCount { channel, bundle_version, devices })
+            .collect())
+    }
+}

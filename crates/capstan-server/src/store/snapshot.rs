@@ -1,0 +1,177 @@
+//! A consistent copy of an embedded install (the SQLite database and the blobs its bundles
+//! reference), taken while its server keeps running: what `capstan-server migrate` reads from,
+//! and what a backup would archive.
+//!
+//! How it stays consistent without stopping the server:
+//! 1. every blob file is hard-linked (copied across filesystems) into the snapshot directory:
+//!    blobs are immutable, so a link is the blob as it will ever be;
+//! 2. `VACUUM INTO` writes the database as of one instant (SQLite reads it in one transaction;
+//!    WAL lets the server keep writing meanwhile);
+//! 3. blobs of bundles uploaded between 1 and 2 are linked now. A bundle's blob is stored before
+//!    its row commits and removed only after its row is deleted, so every blob the copied rows
+//!    name still exists, unless its bundle was deleted after step 2 *and* uploaded after step 1:
+//!    then taking the snapshot again succeeds.
+//!
+//! The copy is then opened like any SQLite database of this server (migrations applied to the
+//! copy only), so an install written by an older release reads with the current schema.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use super::blob::BlobStore;
+use super::disk::DiskBlobStore;
+use super::sqlite::SqliteDatabase;
+use super::{BundleStore, StoreError};
+
+/// How many times a snapshot is retaken when a blob vanished while it was taken.
+const ATTEMPTS: usize = 3;
+
+/// Why a snapshot could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// No embedded database at the source.
+    #[error("no Capstan database at {0}")]
+    NoDatabase(PathBuf),
+    /// Reading or copying failed.
+    #[error("cannot snapshot {path}: {source}")]
+    Io {
+        /// What was being read or written.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite refused.
+    #[error("cannot copy the database: {0}")]
+    Database(#[from] StoreError),
+    /// A bundle's blob was deleted while the snapshot was taken, every time.
+    #[error("the blob of bundle `{0}` disappeared while the snapshot was taken, {ATTEMPTS} times; retry later")]
+    Unsettled(String),
+}
+
+/// An embedded install frozen at one instant: `capstan.db` and `blobs/` in a directory.
+pub struct EmbeddedSnapshot {
+    dir: PathBuf,
+    /// The copied database (read it, never write it back to the source).
+    pub db: SqliteDatabase,
+    /// The copied blobs.
+    pub blobs: DiskBlobStore,
+}
+
+impl EmbeddedSnapshot {
+    /// Snapshots the install in `data_dir` (its `capstan.db` and `blobs/`) into `into`, an
+    /// empty directory on the same filesystem ideally (blobs are then linked, not copied).
+    pub async fn take(data_dir: &Path, into: &Path) -> Result<EmbeddedSnapshot, SnapshotError> {
+        let source_db = data_dir.join("capstan.db");
+        if !source_db.is_file() {
+            return Err(SnapshotError::NoDatabase(source_db));
+        }
+        let source_blobs = data_dir.join("blobs");
+        let mut last_missing = String::new();
+        for _ in 0..ATTEMPTS {
+            let _ = std::fs::remove_dir_all(into);
+            let io = |path: &Path| {
+                let path = path.to_path_buf();
+                move |source| SnapshotError::Io { path, source }
+            };
+            std::fs::create_dir_all(into.join("blobs")).map_err(io(into))?;
+            link_tree(&source_blobs, &into.join("blobs")).await?;
+            vacuum_into(&source_db, &into.join("capstan.db")).await?;
+            let db = SqliteDatabase::open(&into.join("capstan.db"), false).await?;
+            let blobs = DiskBlobStore::open(&into.join("blobs")).map_err(io(into))?;
+            match link_late_blobs(&db, &blobs, &source_blobs, &into.join("blobs")).await? {
+                None => return Ok(EmbeddedSnapshot { dir: into.to_path_buf(), db, blobs }),
+                Some(missing) => last_missing = missing,
+            }
+        }
+        Err(SnapshotError::Unsettled(last_missing))
+    }
+
+    /// Where the snapshot lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// `VACUUM INTO`: a compact copy of the database as of one read transaction.
+async fn vacuum_into(source: &Path, target: &Path) -> Result<(), SnapshotError> {
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(StoreError::backend)?
+        .filename(source)
+        .create_if_missing(false)
+        // The server may be writing: wait for its write lock rather than fail.
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let mut conn = options.connect().await.map_err(StoreError::backend)?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(target.to_string_lossy().into_owned())
+        .execute(&mut conn)
+        .await
+        .map_err(StoreError::backend)?;
+    conn.close().await.map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Links (or copies) every file under `from` into `to`, keeping relative paths; temporary
+/// files of uploads in progress are left out.
+async fn link_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let mut stack = vec![from.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(SnapshotError::Io { path: dir, source }),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|source| SnapshotError::Io { path: dir.clone(), source })?;
+                let path = entry.path();
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&from) {
+                    link_file(&path, &to.join(relative))?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| SnapshotError::Io { path: PathBuf::new(), source: std::io::Error::other(e) })?
+}
+
+fn link_file(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+    let fail = |source| SnapshotError::Io { path: from.to_path_buf(), source };
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    if std::fs::hard_link(from, to).is_err() {
+        std::fs::copy(from, to).map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Links blobs that rows of the copy reference but step 1 did not see. Answers the first
+/// bundle whose blob is gone from the source too, if any.
+async fn link_late_blobs(
+    db: &SqliteDatabase,
+    blobs: &DiskBlobStore,
+    source: &Path,
+    target: &Path,
+) -> Result<Option<String>, SnapshotError> {
+    for key in db.blob_keys().await? {
+        if blobs.exists(&key).await.unwrap_or(false) {
+            continue;
+        }
+        let from = source.join(&key);
+        if !from.is_file() {
+            return Ok(Some(key));
+        }
+        link_file(&from, &target.join(&key))?;
+    }
+    Ok(None)
+}
