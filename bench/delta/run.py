@@ -10,7 +10,10 @@ small chunks and index.html. In the same run it prints:
     (capstan bundle pack) and against @capgo/cli bundle zip's zip of v2 (when npm installs it);
   - the time to generate artifacts (bytes discarded, into an empty folder store, and into
     the store already holding v1's) against packing the zip alone (capstan bundle pack), wall and CPU (user + system):
-    CPU time moves less than wall time when others load the machine.
+    CPU time moves less than wall time when others load the machine;
+  - the time capstan-server takes to accept the upload of v2 (a server already holding v1),
+    with delta artifacts (the default) against without (`delta_artifacts = false`): the
+    upload must not become more than twice as slow.
 
 Goal: delta at most 10 % of the full zip. Times are medians of REPEAT runs; these 2-core
 machines are noisy, so compare the ratios.
@@ -25,8 +28,13 @@ import os
 import random
 import shutil
 import statistics
+import hashlib
+import re
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,8 +93,63 @@ def artifacts(tool: Path, zip_path: Path, store: Path, previous: Path | None, ke
     return measured, json.loads(output.read_text())
 
 
+class Server:
+    """A capstan-server on a free loopback port with its own data directory and admin token."""
+
+    def __init__(self, binary: Path, delta: bool):
+        self.data = Path(tempfile.mkdtemp(prefix="capstan-bench-delta-"))
+        env = {**os.environ, "CAPSTAN_DATA_DIR": str(self.data), "CAPSTAN_LISTEN": "127.0.0.1:0",
+               "CAPSTAN_DELTA_ARTIFACTS": "true" if delta else "false", "CAPSTAN_LOG": "info"}
+        self.token = subprocess.run([binary, "token", "create", "--role", "admin", "--name", "bench"], env=env,
+                                    check=True, capture_output=True, text=True).stdout.strip()
+        self.process = subprocess.Popen([binary, "serve"], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        for line in self.process.stderr:
+            found = re.search(r"ready.*listen=\"?([0-9.:]+)", line)
+            if found:
+                self.url = f"http://{found.group(1)}"
+                break
+        else:
+            sys.exit("capstan-server did not start")
+        # Keep reading its log so the server never blocks on a full pipe.
+        threading.Thread(target=lambda: [None for _ in self.process.stderr], daemon=True).start()
+
+    def request(self, *args) -> None:
+        subprocess.run(["curl", "-sSf", "-o", "/dev/null", "-H", f"Authorization: Bearer {self.token}", *args],
+                       check=True)
+
+    def upload_command(self, zip_path: Path, version: str) -> list:
+        sha = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+        return ["curl", "-sSf", "-o", "/dev/null", "-H", f"Authorization: Bearer {self.token}",
+                "-H", "Content-Type: application/zip", "--data-binary", f"@{zip_path}",
+                f"{self.url}/api/v1/apps/com.example.bench/bundles?version={version}&sha256={sha}"]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def upload_seconds(server_binary: Path, zips: dict, delta: bool, repeat: int):
+    """Median wall seconds of uploading v2 to a server already holding v1."""
+    server = Server(server_binary, delta)
+    try:
+        server.request("-H", "Content-Type: application/json", "--data", '{"id": "com.example.bench"}',
+                       f"{server.url}/api/v1/apps")
+        subprocess.run(server.upload_command(zips["v1"], "1.0.0"), check=True)
+        walls = []
+        for round_ in range(repeat):
+            command = server.upload_command(zips["v2"], f"2.0.{round_}")
+            start = time.perf_counter()
+            subprocess.run(command, check=True)
+            walls.append(time.perf_counter() - start)
+        return statistics.median(walls)
+    finally:
+        server.stop()
+
+
 def run_corpus(name, v1, tools, repeat):
-    capstan, example, capgo = tools
+    capstan, example, capgo, server_binary = tools
     work = OUT / "work"
     v2 = OUT / f"corpus-{name}-v2"
     changed = release_v2(v1, v2, seed=12)
@@ -154,9 +217,13 @@ def run_corpus(name, v1, tools, repeat):
         print(f"  {label:<44}{wall:>10.2f}{wall / pack_seconds[0]:>10.2f}{cpu:>10.2f}{cpu / pack_seconds[1]:>10.2f}")
     print(f"  (v2: {len(v2_output['files'])} files, {v2_output['new_artifacts']} new artifacts, "
           f"{v2_output['new_bytes'] / 1e6:.3f} MB stored)")
-    # Upload timing through capstan-server (with artifacts against without) belongs here once the
-    # server generates artifacts on upload: time `capstan bundle upload` of v2 against a server
-    # with delta off and on, and add both rows to the time table.
+    without = upload_seconds(server_binary, zips, False, repeat)
+    with_artifacts = upload_seconds(server_binary, zips, True, repeat)
+    print(f"{'upload of v2 to capstan-server holding v1':<46}{'wall s':>10}{'x zip only':>12}")
+    print(f"  {'zip only (delta_artifacts = false)':<44}{without:>10.2f}{1:>12.2f}")
+    print(f"  {'zip and artifacts (the default)':<44}{with_artifacts:>10.2f}{with_artifacts / without:>12.2f}")
+    upload_verdict = "met" if with_artifacts <= 2 * without else "NOT met"
+    print(f"goal: upload with artifacts at most twice as slow: {upload_verdict}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     verdict = "met" if delta <= 0.10 * full else "NOT met"
     print(f"goal: delta at most 10 % of the full zip: {verdict} ({100 * delta / full:.2f} %)")
@@ -169,27 +236,30 @@ def main():
     args = parser.parse_args()
 
     print("building capstan and the artifact generator (release) ...", flush=True)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-cli", "-p", "capstan-server"], cwd=ROOT,
+                   check=True)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "capstan-core", "--example", "bundle_artifacts"],
                    cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     tools = (target / "release" / "capstan", target / "release" / "examples" / "bundle_artifacts")
+    server_binary = target / "release" / "capstan-server"
     if not shutil.which("/usr/bin/time"):
         sys.exit("/usr/bin/time is missing: run `make bench-deps` first")
 
     shutil.rmtree(OUT / "work", ignore_errors=True)
     (OUT / "work").mkdir(parents=True)
-    corpora = [("60MB", 60_000_000, 3_000, 60)]
+    # The corpora of bench/pack: (name, total bytes, files, seed, with its large files).
+    corpora = [("60MB", 60_000_000, 3_000, 60, False)]
     if not args.quick:
-        corpora.append(("300MB", 300_000_000, 20_000, 300))
+        corpora.append(("300MB", 300_000_000, 20_000, 300, True))
     print("generating corpora (cached under bench/out/pack) ...", flush=True)
-    for name, total, files, seed in corpora:
-        pack.generate(pack.OUT / f"corpus-{name}", total, files, seed)
+    for name, total, files, seed, large_files in corpora:
+        pack.generate(pack.OUT / f"corpus-{name}", total, files, seed, large_files)
     capgo = pack.capgo_command()
     repeat = 1 if args.quick else args.repeat
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; {repeat} round(s) per timing")
-    for name, _, _, _ in corpora:
-        run_corpus(name, pack.OUT / f"corpus-{name}", (*tools, capgo), repeat)
+    for name, _, _, _, _ in corpora:
+        run_corpus(name, pack.OUT / f"corpus-{name}", (*tools, capgo, server_binary), repeat)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,36 @@ pub fn is_current_plugin(plugin_version: &str) -> bool {
     }
 }
 
+/// Whether a plugin release builds a bundle from an answer's `manifest`, Brotli-decoding only
+/// the `.br` entries (6.25+, 7.0.35+, every 8.x and later; protocol.md §8). Earlier releases
+/// either ignore the manifest or Brotli-decode every file, so they get the zip alone.
+/// Unreadable versions get the zip, the safe side.
+pub fn supports_manifest(plugin_version: &str) -> bool {
+    let Ok(version) = crate::version::parse_lenient(plugin_version) else {
+        return false;
+    };
+    let v = (version.major, version.minor, version.patch);
+    match version.major {
+        0..=5 => false,
+        6 => v >= (6, 25, 0),
+        7 => v >= (7, 0, 35),
+        _ => true,
+    }
+}
+
+/// One file of a delta update (protocol.md §8): the plugin fetches `download_url` unless it
+/// already holds a file hashing to `file_hash`, and Brotli-decodes it when `file_name` ends in
+/// `.br`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestEntry {
+    /// Path in the bundle, plus `.br` when the body is Brotli-compressed.
+    pub file_name: String,
+    /// Lowercase hex SHA-256 of the original file.
+    pub file_hash: String,
+    /// Where to download the (possibly compressed) bytes.
+    pub download_url: String,
+}
+
 /// One stats event (protocol.md §3), normalised and bounded; text borrowed from the body
 /// where it can be, as in [`DeviceInfo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +339,10 @@ pub struct UpdateOffer {
     /// Makes the plugin fire its breaking-update event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaking: Option<bool>,
+    /// Every file of the bundle, for plugins that build it file by file; `url` stays valid.
+    /// (A boxed slice: answers travel by value, and most carry none.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Box<[ManifestEntry]>>,
 }
 
 /// A refusal: up to date, blocked or failed.
@@ -878,6 +912,16 @@ mod tests {
     }
 
     #[test]
+    fn manifests_go_to_plugins_that_decode_only_br_entries() {
+        for yes in ["6.25.0", "6.99.1", "7.0.35", "7.1.0", "8.0.0", "8.51.14", "9.0.0"] {
+            assert!(supports_manifest(yes), "{yes}");
+        }
+        for no in ["5.10.0", "6.24.9", "7.0.34", "4.0.0", "", "banana"] {
+            assert!(!supports_manifest(no), "{no}");
+        }
+    }
+
+    #[test]
     fn an_oversized_array_is_refused_after_a_scan() {
         let body = format!("[{}{{}}]", "{},".repeat(5000));
         assert_eq!(StatsEvent::parse_json_slice(body.as_bytes(), 1000), Err(StatsBodyError::TooManyEvents(1000)));
@@ -895,10 +939,25 @@ mod tests {
             checksum: "c".into(),
             session_key: String::new(),
             breaking: None,
+            manifest: None,
         });
         assert_eq!(
             serde_json::to_value(&offer).unwrap(),
             json!({"version": "1.0.0", "url": "u", "checksum": "c", "session_key": ""})
+        );
+        let entry = ManifestEntry { file_name: "a.js.br".into(), file_hash: "h".into(), download_url: "d".into() };
+        let with_manifest = UpdateAnswer::Offer(UpdateOffer {
+            version: "1.0.0".into(),
+            url: "u".into(),
+            checksum: "c".into(),
+            session_key: String::new(),
+            breaking: None,
+            manifest: Some(vec![entry].into()),
+        });
+        assert_eq!(
+            serde_json::to_value(&with_manifest).unwrap(),
+            json!({"version": "1.0.0", "url": "u", "checksum": "c", "session_key": "",
+                   "manifest": [{"file_name": "a.js.br", "file_hash": "h", "download_url": "d"}]})
         );
         assert_eq!(serde_json::to_value(UpdateAnswer::builtin()).unwrap(), json!({"version": "builtin"}));
         assert_eq!(

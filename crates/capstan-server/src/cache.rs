@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use capstan_core::api::{App, Channel, DeviceOverride};
 
 use crate::overrides::DeviceOverrides;
-use crate::store::{AppConfig, Database, StoreResult, StoredBundle};
+use crate::store::{AppConfig, BundleFile, Database, StoreResult, StoredBundle};
 
 /// Everything needed to answer a device of one app, read together.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub struct AppSnapshot {
     pub bundles: HashMap<String, StoredBundle>,
     /// Per-device overrides, changed in place by devices' own writes.
     pub overrides: Arc<DeviceOverrides>,
+    /// Files of the served bundles that have per-file artifacts (delta updates), by version.
+    pub files: HashMap<String, Vec<BundleFile>>,
 }
 
 impl AppSnapshot {
@@ -62,6 +64,7 @@ impl AppSnapshot {
             channels: config.channels,
             bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
             overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
+            files: config.files,
         };
         (snapshot, config.revision)
     }

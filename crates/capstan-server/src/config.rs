@@ -69,6 +69,9 @@ pub struct Config {
     /// Run periodic jobs (rollout plans, retention) on a timer. Tests that move an injected
     /// clock turn it off and run the jobs themselves.
     pub background_jobs: bool,
+    /// Store every file of a plain bundle on its own at upload (delta updates: capable plugins
+    /// then download only the files they lack). Off: new bundles are served as zips only.
+    pub delta_artifacts: bool,
 }
 
 /// Where devices download bundles from.
@@ -265,6 +268,7 @@ impl Default for Config {
             downloads: DownloadMode::Server,
             presigned_url_ttl_secs: 3600,
             background_jobs: true,
+            delta_artifacts: true,
         }
     }
 }
@@ -323,6 +327,7 @@ impl std::fmt::Debug for Config {
             .field("downloads", &self.downloads)
             .field("presigned_url_ttl_secs", &self.presigned_url_ttl_secs)
             .field("background_jobs", &self.background_jobs)
+            .field("delta_artifacts", &self.delta_artifacts)
             .finish()
     }
 }
@@ -442,6 +447,7 @@ impl Config {
             "CAPSTAN_PRESIGNED_URL_TTL_SECS" => {
                 self.presigned_url_ttl_secs = parse("CAPSTAN_PRESIGNED_URL_TTL_SECS", value)?
             }
+            "CAPSTAN_DELTA_ARTIFACTS" => self.delta_artifacts = parse("CAPSTAN_DELTA_ARTIFACTS", value)?,
             aws if aws.starts_with("AWS_") => self.s3.aws_env.push((aws.to_owned(), value)),
             _ => {}
         }

@@ -14,6 +14,7 @@ pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod delta;
 pub mod device;
 pub mod error;
 pub mod ingest;
@@ -241,13 +242,18 @@ impl AppState {
     }
 }
 
-async fn remove_orphan_blobs(db: &dyn Database, blobs: &dyn BlobStore, now_ms: i64) -> Result<(), StoreError> {
+pub(crate) async fn remove_orphan_blobs(
+    db: &dyn Database,
+    blobs: &dyn BlobStore,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let referenced: std::collections::HashSet<String> = db.blob_keys().await?.into_iter().collect();
     let stored = blobs.list().await.map_err(StoreError::backend)?;
     for blob in stored {
-        // Only keys of the layout uploads write (`app/version/file.zip`): anything else under the
-        // store's root or prefix is not ours to remove.
-        let ours = blob.key.ends_with(".zip") && blob.key.split('/').count() == 3;
+        // Only keys of the layouts uploads write (`app/version/file.zip`, and artifacts): anything
+        // else under the store's root or prefix is not ours to remove.
+        let ours =
+            (blob.key.ends_with(".zip") && blob.key.split('/').count() == 3) || delta::is_artifact_key(&blob.key);
         if !ours || referenced.contains(&blob.key) || now_ms - blob.modified_ms < ORPHAN_GRACE_MS {
             continue;
         }

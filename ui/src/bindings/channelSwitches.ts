@@ -13,4 +13,5 @@ export const CHANNEL_SWITCHES: ReadonlyArray<{ key: keyof ChannelSettings; descr
   { key: "allow_emulator", description: "Serve emulators and simulators." },
   { key: "strategy", description: "Semver boundary a bundle may not cross relative to the device's native version." },
   { key: "block_under_native", description: "Refuse bundles older than the device's native version." },
+  { key: "delivery", description: "How devices download bundles: per-file delta updates where the plugin supports them, or always the zip." },
 ];

@@ -33,6 +33,7 @@ export function makeChannel(
     allow_emulator: true,
     strategy: 'none',
     block_under_native: true,
+    delivery: 'delta',
     ...rest,
   };
 }
@@ -54,6 +55,7 @@ export function makeBundle(overrides: Partial<Bundle> = {}): Bundle {
     native_digest: null,
     created_by: 'ci',
     created_at_ms: 0,
+    delta: null,
     ...overrides,
   };
 }

@@ -77,6 +77,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
                 b.version.clone(),
                 human_bytes(b.size.max(0) as u64),
                 or_dash(b.min_native_version.as_deref()),
+                delta_text(b),
                 b.sha256.chars().take(12).collect(),
                 b.created_by.clone(),
                 time(b.created_at_ms),
@@ -84,11 +85,25 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(
-        &["VERSION", "SIZE", "MIN NATIVE", "SHA256", "BY", "CREATED"],
+        &["VERSION", "SIZE", "MIN NATIVE", "DELTA UPDATE", "SHA256", "BY", "CREATED"],
         &rows,
         "no bundles yet: `capstan publish`",
     );
     Ok(())
+}
+
+/// What a device on the previous bundle downloads with a delta update, against the zip:
+/// "83 KB instead of 2.1 MB from 1.4.1", or a dash when there is no delta.
+fn delta_text(bundle: &capstan_core::api::Bundle) -> String {
+    match &bundle.delta {
+        Some(delta) => format!(
+            "{} instead of {} from {}",
+            human_bytes(delta.download_bytes.max(0) as u64),
+            human_bytes(bundle.size.max(0) as u64),
+            delta.from_version
+        ),
+        None => "-".to_owned(),
+    }
 }
 
 fn pack(args: PackArgs, json: bool) -> anyhow::Result<()> {

@@ -212,5 +212,10 @@ fn print_channel(c: &Channel) {
     println!("  devices             physical {}, emulators {}", yes(s.allow_device), yes(s.allow_emulator));
     println!("  strategy            {}", format!("{:?}", s.strategy).to_lowercase());
     println!("  block under native  {}", yes(s.block_under_native));
+    let delivery = match s.delivery {
+        capstan_core::api::Delivery::Delta => "delta updates where the plugin supports them, else the zip",
+        capstan_core::api::Delivery::Zip => "the zip to every device",
+    };
+    println!("  delivery            {delivery}");
     println!("  changed             {}", time(c.updated_at_ms));
 }

@@ -2,6 +2,7 @@
 
 mod bundle;
 mod client;
+mod delta;
 mod e2e;
 mod keys;
 mod login;

@@ -225,6 +225,11 @@ impl Api {
         }
     }
 
+    /// Deletes a bundle no channel serves (with its per-file artifacts no other bundle uses).
+    pub async fn delete_bundle(&self, app: &str, version: &str) -> ClientResult<Bundle> {
+        self.send::<Bundle>(Method::DELETE, &["apps", app, "bundles", version], None::<&()>).await
+    }
+
     /// The native fingerprint recorded for a bundle, or `None` when it has none.
     pub async fn native_fingerprint(&self, app: &str, version: &str) -> ClientResult<Option<NativeFingerprint>> {
         match self.get(&["apps", app, "bundles", version, "native"], &()).await {

@@ -40,6 +40,22 @@ pub struct Bundle {
     pub created_by: String,
     /// When, epoch ms.
     pub created_at_ms: i64,
+    /// What a device holding the previous bundle of the same native line downloads to get this
+    /// one with a delta update, computed by the server; `null` without a previous bundle or
+    /// when either bundle has no per-file artifacts (encrypted bundles, bundles uploaded before
+    /// delta updates).
+    pub delta: Option<DeltaSize>,
+}
+
+/// A bundle's delta download against its predecessor, next to the full zip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct DeltaSize {
+    /// The bundle a device is assumed to hold (the previous upload of the same native line).
+    pub from_version: String,
+    /// Bytes it downloads with a delta update (only files missing from its delta cache).
+    pub download_bytes: i64,
 }
 
 /// Query parameters of a bundle upload (`POST .../bundles`, the zip is the raw body).

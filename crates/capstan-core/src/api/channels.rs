@@ -103,6 +103,8 @@ macro_rules! channel_switches {
         /// rules). `Default` is a new channel's settings.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        // A setting added later takes its default in rows stored before it existed.
+        #[serde(default)]
         pub struct ChannelSettings {
             $( $(#[doc = $doc])* pub $field: $ty, )+
         }
@@ -163,6 +165,22 @@ channel_switches! {
     strategy: Strategy = Strategy::None, flag "strategy" "STRATEGY";
     /// Refuse bundles older than the device's native version.
     block_under_native: bool = true, flag "block-under-native" "BOOL";
+    /// How devices download bundles: per-file delta updates where the plugin supports them, or always the zip.
+    delivery: Delivery = Delivery::Delta, flag "delivery" "DELIVERY";
+}
+
+/// How a channel's devices download a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Plugins that build a bundle file by file (6.25+, 7.0.35+, 8+) get a `manifest` and
+    /// download only the files they do not already have; older plugins get the zip.
+    #[default]
+    Delta,
+    /// Every device downloads the whole zip.
+    Zip,
 }
 
 impl ChannelSettings {

@@ -39,11 +39,11 @@ mod tokens;
 
 pub use apps::{App, AppDetail, CreateApp, UpdateApp};
 pub use audit::{AuditEntry, AuditQuery};
-pub use bundles::{Bundle, UploadParams};
+pub use bundles::{Bundle, DeltaSize, UploadParams};
 pub use channels::{
-    BUILTIN, CHANNEL_SWITCHES, ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryAction, HistoryEntry,
-    Lane, LaneQuery, Promote, Publish, Rollback, RollbackTo, Rollout, SettingsPatch, StartRollout, Target,
-    describe_lanes, describe_line,
+    BUILTIN, CHANNEL_SWITCHES, ChangeRollout, Channel, ChannelSettings, CreateChannel, Delivery, HistoryAction,
+    HistoryEntry, Lane, LaneQuery, Promote, Publish, Rollback, RollbackTo, Rollout, SettingsPatch, StartRollout,
+    Target, describe_lanes, describe_line,
 };
 pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,

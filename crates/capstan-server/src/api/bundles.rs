@@ -5,6 +5,8 @@
 //! rules the CLI applies before uploading), moved into the blob store durably, and only then
 //! inserted in the database in one transaction. Until that insert nothing is visible; if the
 //! server dies before it, startup removes the temporary file and the unreferenced blob.
+//! A plain bundle's per-file artifacts (delta updates, [`crate::delta`]) are stored before the
+//! zip and committed with the bundle row in the same transaction.
 //!
 //! An encrypted (signed) upload is opened first, exactly as a device opens it, with the
 //! registered public key its `key_id` names: the signed checksum and session key must open, the
@@ -30,8 +32,9 @@ use tokio::io::AsyncWriteExt;
 use super::{ApiJson, ApiQuery, audit, require_app, snapshot_of};
 use crate::AppState;
 use crate::auth::{Caller, random_hex};
+use crate::delta;
 use crate::error::AppError;
-use crate::store::{StoreError, StoredBundle};
+use crate::store::{FilesInserted, StoreError, StoredBundle};
 
 /// Header carrying the SHA-256 the client computed (alternative to the `sha256` parameter).
 pub const SHA256_HEADER: &str = "x-capstan-sha256";
@@ -205,12 +208,22 @@ pub async fn upload(
         }
         _ => (sha256.clone(), String::new(), None, inspect(temp.0.clone()).await?),
     };
-    let (file_count, warnings) = (report.files.len() as i64, report.warnings);
+    let file_count = report.files.len() as i64;
+    let generated = if delta::deliverable(&state, &session_key, &report.files) {
+        Some(delta::generate(&state, &app_id, temp.0.clone()).await?)
+    } else {
+        None
+    };
 
     // Unique per upload (not only per content): no other upload, on this replica or another,
     // ever writes or deletes this key, whatever happens to a bundle of the same version.
     let blob_key = format!("{app_id}/{}/{sha256}-{}.zip", params.version, random_hex(4));
-    state.blobs().put_file(&blob_key, &temp.0).await?;
+    if let Err(error) = state.blobs().put_file(&blob_key, &temp.0).await {
+        if let Some(generated) = &generated {
+            delta::discard(&state, &generated.written).await;
+        }
+        return Err(error.into());
+    }
     let bundle = Bundle {
         app_id: app_id.clone(),
         version: params.version.clone(),
@@ -222,20 +235,51 @@ pub async fn upload(
         notes: params.notes.unwrap_or_default(),
         session_key,
         key_id,
-        warnings,
+        warnings: report.warnings,
         native_digest: None,
         created_by: caller.actor(),
         created_at_ms: state.now_ms(),
+        delta: None,
     };
     let entry =
         audit(&state, caller.actor(), Some(&app_id), "bundle.upload", &bundle.version, None, snapshot_of(&bundle));
     let stored = StoredBundle { bundle, blob_key: blob_key.clone() };
-    match state.db().insert_bundle(&stored, entry).await {
-        Ok(saved) => {
+    let inserted = match &generated {
+        None => {
+            state.db().insert_bundle(&stored, entry).await.map(|_| FilesInserted::Inserted { unused_blobs: vec![] })
+        }
+        Some(generated) => {
+            state
+                .db()
+                .insert_bundle_with_files(&stored, &generated.files, &generated.written, &generated.reused, entry)
+                .await
+        }
+    };
+    match inserted {
+        Ok(FilesInserted::Inserted { unused_blobs }) => {
+            for key in unused_blobs {
+                let _ = state.blobs().delete(&key).await;
+            }
             state.cache().invalidate(&app_id);
-            Ok((StatusCode::CREATED, Json(saved.bundle)))
+            let mut bundle = stored.bundle;
+            delta::fill_delta_sizes(&state, &app_id, std::slice::from_mut(&mut bundle)).await?;
+            Ok((StatusCode::CREATED, Json(bundle)))
+        }
+        Ok(FilesInserted::ArtifactsGone(gone)) => {
+            let _ = state.blobs().delete(&blob_key).await;
+            if let Some(generated) = &generated {
+                delta::discard(&state, &generated.written).await;
+            }
+            Err(AppError::Conflict(format!(
+                "{} file(s) this bundle shares with a bundle deleted during the upload were removed meanwhile; \
+                 upload it again",
+                gone.len()
+            )))
         }
         Err(error) => {
+            if let Some(generated) = &generated {
+                delta::discard(&state, &generated.written).await;
+            }
             // Not committed (a concurrent upload of the same version won, or the database
             // failed): the blob is this upload's alone.
             let _ = state.blobs().delete(&blob_key).await;
@@ -312,7 +356,9 @@ pub async fn download(
 /// List bundles.
 pub async fn list(State(state): State<AppState>, Path(app_id): Path<String>) -> Result<Json<Vec<Bundle>>, AppError> {
     require_app(&state, &app_id).await?;
-    Ok(Json(state.db().list_bundles(&app_id).await?.into_iter().map(|b| b.bundle).collect()))
+    let mut bundles: Vec<Bundle> = state.db().list_bundles(&app_id).await?.into_iter().map(|b| b.bundle).collect();
+    delta::fill_delta_sizes(&state, &app_id, &mut bundles).await?;
+    Ok(Json(bundles))
 }
 
 /// Show a bundle.
@@ -320,8 +366,10 @@ pub async fn show(
     State(state): State<AppState>,
     Path((app_id, version)): Path<(String, String)>,
 ) -> Result<Json<Bundle>, AppError> {
-    let bundle = state.db().get_bundle(&app_id, &version).await?;
-    bundle.map(|b| Json(b.bundle)).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))
+    let stored = state.db().get_bundle(&app_id, &version).await?;
+    let mut bundle = stored.map(|b| b.bundle).ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
+    delta::fill_delta_sizes(&state, &app_id, std::slice::from_mut(&mut bundle)).await?;
+    Ok(Json(bundle))
 }
 
 /// Delete a bundle that no channel serves.
@@ -345,6 +393,10 @@ pub async fn remove(
     // After the commit: a crash here leaves an orphan blob that the next start removes.
     if let Err(error) = state.blobs().delete(&deleted.blob_key).await {
         tracing::warn!(%error, key = %deleted.blob_key, "could not remove a deleted bundle's blob");
+    }
+    // Its files no other bundle lists; a crash here leaves them to the collection job.
+    if let Err(error) = delta::collect(&state, Some(&app_id)).await {
+        tracing::warn!(%error, "could not collect a deleted bundle's artifacts; the collection job will");
     }
     Ok(Json(deleted.bundle))
 }

@@ -1,13 +1,14 @@
 //! Which channel and bundle a device gets: protocol.md §2's algorithm as a pure function of
 //! one app's configuration snapshot and the device's info object, so it is tested without HTTP.
 
-use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer, UpdateOffer};
+use capstan_core::bundle::artifacts::Encoding;
+use capstan_core::protocol::{DeviceInfo, ManifestEntry, RefusalKind, UpdateAnswer, UpdateOffer, supports_manifest};
 use capstan_core::version::{
     CompatibilityRules, RolloutShare, VersionBlock, check_compatibility, parse_lenient, rollout_bucket,
 };
 
 use crate::cache::AppSnapshot;
-use capstan_core::api::{Channel, Lane, Target};
+use capstan_core::api::{Channel, Delivery, Lane, Target};
 
 /// How the device's channel was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,11 +275,41 @@ fn answer_for_channel(
             version,
         );
     }
+    let manifest = delta_manifest(snapshot, channel, info, &version, base_url);
     UpdateAnswer::Offer(UpdateOffer {
         url: format!("{base_url}/dl/{}", stored.blob_key),
         version,
         checksum: bundle.checksum.clone(),
         session_key: bundle.session_key.clone(),
         breaking: None,
+        manifest,
     })
+}
+
+/// The `manifest` of a delta update (protocol.md §8), when the channel delivers deltas, the
+/// plugin builds bundles file by file, and the bundle has per-file artifacts (plain bundles
+/// uploaded since delta updates; encrypted bundles have none, so their devices get the zip).
+fn delta_manifest(
+    snapshot: &AppSnapshot,
+    channel: &Channel,
+    info: &DeviceInfo,
+    version: &str,
+    base_url: &str,
+) -> Option<Box<[ManifestEntry]>> {
+    if channel.settings.delivery != Delivery::Delta || !supports_manifest(&info.plugin_version) {
+        return None;
+    }
+    let files = snapshot.files.get(version)?;
+    let entries = files
+        .iter()
+        .map(|file| ManifestEntry {
+            file_name: match file.artifact.encoding {
+                Encoding::Raw => file.path.clone(),
+                Encoding::Brotli => format!("{}.br", file.path),
+            },
+            file_hash: file.artifact.sha256.clone(),
+            download_url: super::download::url(base_url, &file.artifact.blob_key),
+        })
+        .collect();
+    Some(entries)
 }

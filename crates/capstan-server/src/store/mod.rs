@@ -24,6 +24,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod tables;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,6 +32,7 @@ use capstan_core::api::{
     App, AppSigning, AuditEntry, BucketCount, Bundle, Channel, ChannelSettings, DeviceEvent, DeviceFilter,
     DeviceOverride, DeviceRecord, HistoryAction, HistoryEntry, OverrideSource, Role, SigningKeyRecord, TokenRecord,
 };
+use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
 
@@ -96,6 +98,19 @@ pub struct AppConfig {
     pub bundles: Vec<StoredBundle>,
     /// Its device overrides.
     pub overrides: Vec<DeviceOverride>,
+    /// Files of the served bundles that have per-file artifacts (delta updates), by version:
+    /// only what channels serve, as an app keeps many bundles of hundreds of files each.
+    pub files: HashMap<String, Vec<BundleFile>>,
+}
+
+/// Every bundle version a channel serves to some device: targets and rollouts of every line.
+pub(crate) fn served_versions(channels: &[Channel]) -> std::collections::BTreeSet<String> {
+    channels
+        .iter()
+        .flat_map(|channel| &channel.lanes)
+        .flat_map(|lane| lane.target_bundle().into_iter().chain(lane.rollout.as_ref().map(|r| r.version.as_str())))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A history line to write with a channel save: what happened to one native line.
@@ -263,6 +278,76 @@ pub trait BundleStore: Send + Sync {
     async fn native_fingerprint(&self, app_id: &str, version: &str) -> StoreResult<Option<String>>;
 }
 
+/// A per-file artifact of a plain bundle (delta updates), as stored: stored once per app and
+/// content, whatever bundles list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredArtifact {
+    /// SHA-256 of the original file, lowercase hex (the manifest's `file_hash`).
+    pub sha256: String,
+    /// Raw, or Brotli (served under the file's name plus `.br`).
+    pub encoding: Encoding,
+    /// Bytes of the original file.
+    pub size: i64,
+    /// Bytes stored and downloaded.
+    pub stored_size: i64,
+    /// Where its bytes are in the blob store.
+    pub blob_key: String,
+}
+
+/// One file of a bundle, in zip order, and its artifact: one entry of the bundle's manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleFile {
+    /// Path below the folder holding `index.html`.
+    pub path: String,
+    /// Its artifact.
+    pub artifact: StoredArtifact,
+}
+
+/// How [`ArtifactStore::insert_bundle_with_files`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilesInserted {
+    /// The bundle and its files are stored. These blobs the upload wrote lost to an artifact
+    /// another upload recorded first for the same content: nothing lists them, delete them.
+    Inserted {
+        /// Blob keys no row names.
+        unused_blobs: Vec<String>,
+    },
+    /// Nothing was stored: artifacts the upload found recorded (and did not write again) were
+    /// collected meanwhile. Generate the artifacts again and retry.
+    ArtifactsGone(Vec<String>),
+}
+
+/// Per-file artifacts of plain bundles, and which bundle lists which (delta updates).
+///
+/// An artifact is recorded with the first bundle listing it and removed, with its blob, once
+/// no bundle lists it ([`ArtifactStore::collect_artifacts`], after a bundle is deleted and
+/// periodically). Deleting a bundle (`BundleStore::delete_bundle`) removes its file list.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// The app's artifact for this content, if one is recorded.
+    async fn find_artifact(&self, app_id: &str, sha256: &str) -> StoreResult<Option<StoredArtifact>>;
+    /// Every artifact the app has, by SHA-256 (read once per upload instead of once per file).
+    async fn app_artifacts(&self, app_id: &str) -> StoreResult<HashMap<String, StoredArtifact>>;
+    /// Inserts a bundle (`Conflict` if the version exists) with its files in one transaction.
+    /// `written` are artifacts this upload stored: recorded unless one is already recorded for
+    /// the content. `reused` are artifacts it found recorded: they must still be.
+    async fn insert_bundle_with_files(
+        &self,
+        bundle: &StoredBundle,
+        files: &[(String, String)],
+        written: &[StoredArtifact],
+        reused: &[StoredArtifact],
+        audit: NewAudit,
+    ) -> StoreResult<FilesInserted>;
+    /// The files of one bundle in zip order (empty when it has no artifacts).
+    async fn bundle_files(&self, app_id: &str, version: &str) -> StoreResult<Vec<BundleFile>>;
+    /// The files of every bundle of the app that has them, by version, in zip order.
+    async fn app_bundle_files(&self, app_id: &str) -> StoreResult<HashMap<String, Vec<BundleFile>>>;
+    /// Removes the artifacts (of one app, or of all) that no bundle lists; answers their blob
+    /// keys, for the caller to delete after this commits.
+    async fn collect_artifacts(&self, app_id: Option<&str>) -> StoreResult<Vec<String>>;
+}
+
 /// Signing: registered public keys and the "require signed bundles" rule, per app.
 ///
 /// While an app requires signed bundles, every bundle a channel serves is signed with a
@@ -372,6 +457,7 @@ pub trait Database:
     + AuditStore
     + LeaseStore
     + SigningStore
+    + ArtifactStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

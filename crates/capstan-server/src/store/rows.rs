@@ -10,7 +10,9 @@ use capstan_core::api::{
     OverrideSource, Role, Rollout, SigningKeyRecord, Target, TokenRecord,
 };
 
-use super::{StoreError, StoreResult, StoredBundle, StoredToken};
+use capstan_core::bundle::artifacts::Encoding;
+
+use super::{BundleFile, StoreError, StoreResult, StoredArtifact, StoredBundle, StoredToken};
 
 /// A stored value that does not read back (a hand-edited database, a downgrade).
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +195,7 @@ impl TryFrom<BundleRow> for StoredBundle {
             native_digest: row.native_digest,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
+            delta: None,
         };
         Ok(StoredBundle { bundle, blob_key: row.blob_key })
     }
@@ -348,4 +351,58 @@ impl TryFrom<AuditRow> for AuditEntry {
 /// Converts every row, failing on the first unreadable one.
 pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> StoreResult<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
+}
+
+/// An `artifacts` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ArtifactRow {
+    sha256: String,
+    encoding: String,
+    size: i64,
+    stored_size: i64,
+    blob_key: String,
+}
+
+impl TryFrom<ArtifactRow> for StoredArtifact {
+    type Error = StoreError;
+    fn try_from(row: ArtifactRow) -> StoreResult<StoredArtifact> {
+        let encoding = match row.encoding.as_str() {
+            "raw" => Encoding::Raw,
+            "brotli" => Encoding::Brotli,
+            other => {
+                return Err(bad("artifacts", "encoding", format!("unknown encoding `{other}`")));
+            }
+        };
+        Ok(StoredArtifact {
+            sha256: row.sha256,
+            encoding,
+            size: row.size,
+            stored_size: row.stored_size,
+            blob_key: row.blob_key,
+        })
+    }
+}
+
+/// A `bundle_files` row joined with its artifact.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FileRow {
+    pub(crate) version: String,
+    pub(crate) path: String,
+    #[sqlx(flatten)]
+    pub(crate) artifact: ArtifactRow,
+}
+
+/// How an artifact's encoding is stored.
+pub(crate) fn encoding_text(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Raw => "raw",
+        Encoding::Brotli => "brotli",
+    }
+}
+
+impl TryFrom<FileRow> for BundleFile {
+    type Error = StoreError;
+    fn try_from(row: FileRow) -> StoreResult<BundleFile> {
+        Ok(BundleFile { path: row.path, artifact: row.artifact.try_into()? })
+    }
 }

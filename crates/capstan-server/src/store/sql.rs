@@ -66,8 +66,10 @@ pub const GET_BUNDLE: &str = "SELECT * FROM bundles WHERE app_id = $1 AND versio
 /// A bundle's version if it exists (a check inside a write transaction; PostgreSQL appends a
 /// row lock).
 pub const BUNDLE_EXISTS: &str = "SELECT version FROM bundles WHERE app_id = $1 AND version = $2";
+pub const DELETE_BUNDLE_FILES: &str = "DELETE FROM bundle_files WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE: &str = "DELETE FROM bundles WHERE app_id = $1 AND version = $2";
-pub const BLOB_KEYS: &str = "SELECT blob_key FROM bundles";
+/// Every blob a row names: bundles' zips and artifacts (the orphan sweep keeps these).
+pub const BLOB_KEYS: &str = "SELECT blob_key FROM bundles UNION ALL SELECT blob_key FROM artifacts";
 /// A bundle's recorded native digest (a check inside the write transaction that records one;
 /// PostgreSQL's twin takes a row lock).
 pub const NATIVE_DIGEST: &str = "SELECT native_digest FROM bundles WHERE app_id = $1 AND version = $2";
@@ -215,6 +217,21 @@ pub fn unique_or_backend(e: sqlx::Error, message: impl FnOnce() -> String) -> su
         _ => super::StoreError::backend(e),
     }
 }
+
+// Artifacts (delta updates) and the file list of each bundle.
+pub const FIND_ARTIFACT: &str =
+    "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1 AND sha256 = $2";
+pub const APP_ARTIFACTS: &str = "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1";
+pub const INSERT_ARTIFACT: &str = "INSERT INTO artifacts (app_id, sha256, encoding, size, stored_size, blob_key, \
+     created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const INSERT_BUNDLE_FILE: &str =
+    "INSERT INTO bundle_files (app_id, version, position, path, sha256) VALUES ($1, $2, $3, $4, $5)";
+pub const BUNDLE_FILES: &str = "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
+     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+     WHERE f.app_id = $1 AND f.version = $2 ORDER BY f.position";
+pub const APP_BUNDLE_FILES: &str = "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, \
+     a.blob_key FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+     WHERE f.app_id = $1 ORDER BY f.version, f.position";
 
 #[cfg(test)]
 mod tests {

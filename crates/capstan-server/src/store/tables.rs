@@ -152,6 +152,28 @@ pub const TABLES: &[Table] = &[
         growth: Growth::UpdatedAndDeleted,
     },
     Table {
+        name: "artifacts",
+        columns: &[
+            ("app_id", Text),
+            ("sha256", Text),
+            ("encoding", Text),
+            ("size", Int),
+            ("stored_size", Int),
+            ("blob_key", Text),
+            ("created_at_ms", Int),
+        ],
+        key: &["app_id", "sha256"],
+        identity: false,
+        growth: Growth::UpdatedAndDeleted,
+    },
+    Table {
+        name: "bundle_files",
+        columns: &[("app_id", Text), ("version", Text), ("position", Int), ("path", Text), ("sha256", Text)],
+        key: &["app_id", "version", "position"],
+        identity: false,
+        growth: Growth::UpdatedAndDeleted,
+    },
+    Table {
         name: "overrides",
         columns: &[("app_id", Text), ("device_id", Text), ("channel_id", Int), ("source", Text), ("set_at_ms", Int)],
         key: &["app_id", "device_id"],

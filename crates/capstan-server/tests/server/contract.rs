@@ -9,13 +9,15 @@ use capstan_core::api::{
     App, Bundle, ChannelSettings, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, HistoryAction,
     OverrideSource, Role, Rollout, SigningKeyRecord, Target,
 };
+use capstan_core::bundle::artifacts::Encoding;
 use capstan_server::store::blob::read_all;
 use capstan_server::store::disk::DiskBlobStore;
 use capstan_server::store::postgres::PostgresDatabase;
 use capstan_server::store::s3::S3BlobStore;
 use capstan_server::store::sqlite::SqliteDatabase;
 use capstan_server::store::{
-    BlobError, BlobStore, ByteRange, Database, NewAudit, NewChannel, NewHistory, StoreError, StoredBundle,
+    BlobError, BlobStore, ByteRange, Database, FilesInserted, NewAudit, NewChannel, NewHistory, StoreError,
+    StoredArtifact, StoredBundle,
 };
 
 /// One backend pair to run the contract against, with what keeps it alive.
@@ -85,6 +87,7 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
         native_digest: None,
         created_by: "contract".into(),
         created_at_ms: 5,
+        delta: None,
     };
     StoredBundle { bundle, blob_key: format!("{app}/{version}/x.zip") }
 }
@@ -104,6 +107,7 @@ async fn database_contract(db: &dyn Database) {
     leases(db).await;
     signing(db).await;
     signing_rule_under_concurrent_changes(db).await;
+    artifacts(db).await;
 }
 
 /// Turning "require signed bundles" on while another change points a channel at an unsigned
@@ -146,6 +150,97 @@ async fn signing_rule_under_concurrent_changes(db: &dyn Database) {
         assert!(rule.is_ok() != unsigned.is_ok(), "round {round}: exactly one wins ({rule:?}, {unsigned:?})");
         db.set_require_signed(APP, false, audit("signing.require", Some(APP))).await.unwrap();
     }
+}
+
+fn artifact(sha: &str, blob_key: &str) -> StoredArtifact {
+    StoredArtifact {
+        sha256: sha.into(),
+        encoding: Encoding::Brotli,
+        size: 100,
+        stored_size: 40,
+        blob_key: blob_key.into(),
+    }
+}
+
+/// Per-file artifacts: stored once per app, listed per bundle in order, collected once no
+/// bundle lists them, and a bundle never commits listing an artifact that was collected.
+async fn artifacts(db: &dyn Database) {
+    const APP: &str = "com.artifacts";
+    let app = App { id: APP.into(), name: "A".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    let files = |names: &[(&str, &str)]| -> Vec<(String, String)> {
+        names.iter().map(|(path, sha)| (path.to_string(), sha.to_string())).collect()
+    };
+
+    let (a, b) = (artifact("aa", "k/a-1.br"), artifact("bb", "k/b-1"));
+    let first = db
+        .insert_bundle_with_files(
+            &bundle(APP, "1.0.0"),
+            &files(&[("index.html", "bb"), ("app.js", "aa"), ("copy/app.js", "aa")]),
+            &[a.clone(), b.clone()],
+            &[],
+            audit("bundle.upload", Some(APP)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first, FilesInserted::Inserted { unused_blobs: vec![] });
+    assert_eq!(db.find_artifact(APP, "aa").await.unwrap(), Some(a.clone()));
+    assert_eq!(db.find_artifact("com.other", "aa").await.unwrap(), None, "artifacts belong to one app");
+    let known = db.app_artifacts(APP).await.unwrap();
+    assert_eq!((known.len(), known.get("bb")), (2, Some(&b)));
+
+    // A second upload stored `aa` again concurrently (another blob): the first record wins and
+    // its blob is handed back for deletion. It reuses `bb`.
+    let (a_again, c) = (artifact("aa", "k/a-2.br"), artifact("cc", "k/c-1"));
+    let second = db
+        .insert_bundle_with_files(
+            &bundle(APP, "1.0.1"),
+            &files(&[("index.html", "cc"), ("app.js", "aa"), ("b.css", "bb")]),
+            &[a_again, c.clone()],
+            std::slice::from_ref(&b),
+            audit("bundle.upload", Some(APP)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second, FilesInserted::Inserted { unused_blobs: vec!["k/a-2.br".into()] });
+    let listed = db.app_bundle_files(APP).await.unwrap();
+    let paths: Vec<(&str, &str)> =
+        listed["1.0.1"].iter().map(|f| (f.path.as_str(), f.artifact.blob_key.as_str())).collect();
+    assert_eq!(paths, [("index.html", "k/c-1"), ("app.js", "k/a-1.br"), ("b.css", "k/b-1")], "zip order");
+    assert_eq!(listed["1.0.0"].len(), 3);
+    assert_eq!(db.bundle_files(APP, "1.0.1").await.unwrap(), listed["1.0.1"]);
+    assert_eq!(db.bundle_files(APP, "9.9.9").await.unwrap(), Vec::new());
+    let mut keys = db.blob_keys().await.unwrap();
+    keys.sort();
+    assert!(["k/a-1.br", "k/b-1", "k/c-1"].iter().all(|k| keys.contains(&k.to_string())), "{keys:?}");
+
+    // Nothing to collect while every artifact is listed; deleting 1.0.0 frees nothing 1.0.1 uses.
+    assert_eq!(db.collect_artifacts(Some(APP)).await.unwrap(), Vec::<String>::new());
+    db.delete_bundle(APP, "1.0.0", audit("bundle.delete", Some(APP))).await.unwrap();
+    assert_eq!(db.collect_artifacts(None).await.unwrap(), Vec::<String>::new());
+    assert!(!db.app_bundle_files(APP).await.unwrap().contains_key("1.0.0"));
+    db.delete_bundle(APP, "1.0.1", audit("bundle.delete", Some(APP))).await.unwrap();
+    let mut collected = db.collect_artifacts(Some(APP)).await.unwrap();
+    collected.sort();
+    assert_eq!(collected, ["k/a-1.br", "k/b-1", "k/c-1"]);
+    assert_eq!(db.find_artifact(APP, "bb").await.unwrap(), None);
+
+    // An upload that reused `bb` before it was collected commits nothing.
+    let gone = db
+        .insert_bundle_with_files(
+            &bundle(APP, "1.0.2"),
+            &files(&[("index.html", "bb")]),
+            &[],
+            &[b],
+            audit("bundle.upload", Some(APP)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(gone, FilesInserted::ArtifactsGone(vec!["bb".into()]));
+    assert!(db.get_bundle(APP, "1.0.2").await.unwrap().is_none(), "no bundle without its files");
+    assert!(db.app_bundle_files(APP).await.unwrap().is_empty());
 }
 
 async fn signing(db: &dyn Database) {

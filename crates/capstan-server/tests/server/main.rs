@@ -8,6 +8,7 @@ mod abuse;
 mod channel_self;
 mod contract;
 mod crash;
+mod delta;
 mod downloads;
 mod hostile_input;
 mod jobs;

@@ -217,7 +217,9 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     assert_eq!(answer["warnings"][0]["code"], "source_maps", "{answer}");
     c.check_answer(&upload, 201, &answer, "upload with warnings");
     c.seen.insert(("POST".into(), format!("{app}/bundles")));
-    c.call("GET", &format!("{app}/bundles"), &format!("{a}/bundles"), None).await;
+    let listed = c.call("GET", &format!("{app}/bundles"), &format!("{a}/bundles"), None).await;
+    let with_delta = listed.as_array().unwrap().iter().find(|b| b["version"] == "1.2.0").unwrap();
+    assert_eq!(with_delta["delta"]["from_version"], "1.1.0", "the delta size is checked against the schema too");
     c.call("GET", &format!("{app}/bundles/{{version}}"), &format!("{a}/bundles/1.3.0"), None).await;
     c.call("GET", &format!("{app}/bundles/{{version}}/download"), &format!("{a}/bundles/1.3.0/download"), None).await;
 
@@ -246,7 +248,7 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
 
     let created = json!({ "name": "beta", "public": false, "strategy": "major", "allow_emulator": null });
     c.call("POST", &format!("{app}/channels"), &format!("{a}/channels"), Some(created)).await;
-    c.call("PATCH", ch, &beta, Some(json!({ "allow_dev": false, "strategy": "patch" }))).await;
+    c.call("PATCH", ch, &beta, Some(json!({ "allow_dev": false, "strategy": "patch", "delivery": "zip" }))).await;
     c.call("PATCH", app, &a, Some(json!({ "default_channel": "beta" }))).await;
     let fresh = c.call("GET", ch, &beta, None).await;
     assert_eq!(fresh["lanes"][0]["target"], Value::Null, "nothing published yet");
@@ -315,7 +317,7 @@ async fn an_answer_that_breaks_its_schema_is_caught() {
     let schema = json!({ "$ref": "#/components/schemas/Channel" });
     assert_valid(&document, &schema, &channel, "channel");
     let bad_lane = json!([{ "min_native": null, "target": { "version": "1.0.0" }, "rollout": null }]);
-    for (field, wrong) in [("lanes", bad_lane), ("strategy", json!("sideways"))] {
+    for (field, wrong) in [("lanes", bad_lane), ("strategy", json!("sideways")), ("delivery", json!("pigeon"))] {
         let mut broken = channel.clone();
         broken[field] = wrong;
         let caught = std::panic::catch_unwind(|| assert_valid(&document, &schema, &broken, "broken"));

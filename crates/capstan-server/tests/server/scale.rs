@@ -98,6 +98,17 @@ async fn two_replicas_share_releases_downloads_and_stats() {
     let endpoint = services.s3.endpoint.clone().unwrap();
     assert!(presigned.starts_with(&endpoint) && presigned.contains("X-Amz-Signature="), "{presigned}");
     assert_eq!(a.updates(&device(APP, "phone-2")).await["url"], presigned, "signed once, reused");
+    // The delta manifest's files stay on a's own /dl/ (immutable, cacheable URLs), streamed from
+    // the store; the noise and the tiny text files are stored raw, so each body hashes as listed.
+    let manifest = a.updates(&phone).await["manifest"].as_array().cloned().unwrap_or_default();
+    assert_eq!(manifest.len(), 3, "index.html, app.js and big.bin: {manifest:?}");
+    for entry in &manifest {
+        let url = entry["download_url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/dl/", a.base)), "manifest files are not presigned: {url}");
+        let (status, _, body) = get(url, None).await;
+        assert_eq!(status, StatusCode::OK, "{url}");
+        assert_eq!(entry["file_hash"], sha256_hex(&body), "{entry}");
+    }
     downloads_exactly(&presigned, &first).await;
     let tampered = presigned.replace("X-Amz-Expires=", "X-Amz-Expires=1");
     assert_eq!(get(&tampered, None).await.0, StatusCode::FORBIDDEN, "the store checks the signature");
@@ -205,9 +216,14 @@ async fn uploads_in_progress_on_one_replica_survive_another_starting() {
     a.state.blobs().put_file(&format!("{APP}/9.9.9/pending.zip"), &source).await.unwrap();
     let b = replica(&services, DownloadMode::Server).await;
     assert!(b.state.blobs().exists(&format!("{APP}/9.9.9/pending.zip")).await.unwrap());
+    // The committed bundle's zip and its per-file artifacts are all kept.
     let keys = b.state.db().blob_keys().await.unwrap();
-    assert_eq!(keys.len(), 1);
-    assert!(b.state.blobs().exists(&keys[0]).await.unwrap());
+    let artifacts = b.state.db().app_artifacts(APP).await.unwrap();
+    assert!(!artifacts.is_empty());
+    assert_eq!(keys.len(), 1 + artifacts.len(), "{keys:?}");
+    for key in &keys {
+        assert!(b.state.blobs().exists(key).await.unwrap(), "{key}");
+    }
     a.stop().await;
     b.stop().await;
 }

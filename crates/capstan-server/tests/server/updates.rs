@@ -17,7 +17,10 @@ async fn update_answer_has_exact_keys_and_a_working_url() {
     server.publish(APP, "production", "1.0.1").await;
 
     let answer = server.updates(&device(APP, "A0A0A0A0-0000-4000-8000-000000000001")).await;
-    assert_eq!(keys(&answer), ["checksum", "session_key", "url", "version"]);
+    assert_eq!(keys(&answer), ["checksum", "manifest", "session_key", "url", "version"]);
+    for entry in answer["manifest"].as_array().unwrap() {
+        assert_eq!(keys(entry), ["download_url", "file_hash", "file_name"]);
+    }
     assert_eq!(answer["version"], "1.0.1");
     assert_eq!(answer["checksum"], sha256_hex(&zip));
     assert_eq!(answer["session_key"], "");
@@ -256,6 +259,7 @@ fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
         channels: vec![channel],
         bundles: Default::default(),
         overrides: Default::default(),
+        files: Default::default(),
     };
     let body = device(APP, "d1");
     let info = capstan_core::protocol::DeviceInfo::from_fields(body.as_object().unwrap());

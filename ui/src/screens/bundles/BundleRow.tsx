@@ -1,6 +1,6 @@
 import { formatBytes, formatTime, shortHash } from '../../lib/format';
 import { BundleDetails } from './BundleDetails';
-import { failureBreakdown, type BundleRowData } from './bundleRows';
+import { deltaText, failureBreakdown, type BundleRowData } from './bundleRows';
 import { HealthMark } from './HealthMark';
 
 export const BUNDLE_COLUMNS = 11;
@@ -38,6 +38,18 @@ export function BundleRow({ row, expanded, onToggle }: Props) {
         </td>
         <td className="num" title={`${bundle.file_count} files`}>
           {formatBytes(bundle.size)}
+          {bundle.delta != null && (
+            <>
+              <br />
+              <span
+                className="muted"
+                data-testid="delta"
+                title={`A device on ${bundle.delta.from_version} downloads only the files that changed`}
+              >
+                {deltaText(bundle)} from {bundle.delta.from_version}
+              </span>
+            </>
+          )}
         </td>
         <td className="mono bundle-hash" title={bundle.checksum}>
           {shortHash(bundle.checksum)}

@@ -35,6 +35,7 @@ const bundles = [
     notes: 'Faster checkout',
     warnings: [{ code: 'source_maps', count: 2 }],
     checksum: 'cd'.repeat(32),
+    delta: { from_version: '1.0.0', download_bytes: 83_000 },
   }),
   bundle('1.0.0', { created_by: 'bob', min_native_version: null }),
 ];
@@ -94,6 +95,8 @@ describe('BundlesScreen', () => {
     expect(hash.className).toContain('mono');
 
     const fresh = within(row('1.1.0'));
+    expect(fresh.getByTestId('delta').textContent).toBe('83.0 kB instead of 1.5 MB from 1.0.0');
+    expect(stable.queryByTestId('delta')).toBeNull();
     expect(fresh.getByTitle('production: rollout 10 %').textContent).toBe('production · 10 %');
     expect(fresh.getByTitle('beta: serves everyone').textContent).toBe('beta');
     expect(fresh.getByText('3.0.0')).toBeTruthy();

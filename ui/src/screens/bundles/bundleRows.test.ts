@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Bundle } from '../../bindings/Bundle';
 import type { Channel } from '../../bindings/Channel';
 import type { Lane } from '../../bindings/Lane';
-import { bundleRows, channelUses, describeWarnings, failureBreakdown, healthHint } from './bundleRows';
+import { bundleRows, channelUses, deltaText, describeWarnings, failureBreakdown, healthHint } from './bundleRows';
 import { makeChannel } from '../../test/fixtures';
 
 function channel(name: string, target: string | null, rollout: Lane['rollout'] = null): Channel {
@@ -73,5 +73,14 @@ describe('bundleRows', () => {
       { action: 'download_fail', count: 4 },
       { action: 'unzip_fail', count: 1 },
     ]);
+  });
+});
+
+describe('deltaText', () => {
+  it('puts the delta download next to the zip, and says nothing without a delta', () => {
+    expect(deltaText({ size: 2_100_000, delta: { from_version: '1.0.0', download_bytes: 83_000 } })).toBe(
+      '83.0 kB instead of 2.1 MB',
+    );
+    expect(deltaText({ size: 2_100_000, delta: null })).toBeNull();
   });
 });

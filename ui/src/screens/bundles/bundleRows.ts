@@ -126,3 +126,13 @@ export function describeWarnings(warnings: unknown): string[] {
   const items = Array.isArray(warnings) ? warnings : [warnings];
   return items.map(describeWarning).filter((w): w is string => !!w);
 }
+
+/**
+ * What a device on the previous bundle downloads with a delta update, against the zip:
+ * "83.0 kB instead of 2.1 MB"; null when the server computed no delta (first bundle of its
+ * line, encrypted bundles, bundles uploaded before delta updates).
+ */
+export function deltaText(bundle: Pick<Bundle, 'size' | 'delta'>): string | null {
+  if (bundle.delta == null) return null;
+  return `${formatBytes(bundle.delta.download_bytes)} instead of ${formatBytes(bundle.size)}`;
+}

@@ -1,16 +1,22 @@
 import { useState } from 'react';
 import type { Channel } from '../../bindings/Channel';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
+import type { Delivery } from '../../bindings/Delivery';
 import type { Strategy } from '../../bindings/Strategy';
 import { CHANNEL_SWITCHES } from '../../bindings/channelSwitches';
 
-type Flag = Exclude<keyof SettingsPatch, 'strategy'>;
+type Flag = Exclude<keyof SettingsPatch, 'strategy' | 'delivery'>;
 
 // Every on/off switch the server has, in its order and its words (generated from Rust); the
-// strategy has its own select below.
-const FLAGS: { key: Flag; label: string }[] = CHANNEL_SWITCHES.filter(({ key }) => key !== 'strategy').map(
-  ({ key, description }) => ({ key: key as Flag, label: description.replace(/\.$/, '') }),
-);
+// strategy and the delivery have their own selects below.
+const FLAGS: { key: Flag; label: string }[] = CHANNEL_SWITCHES.filter(
+  ({ key }) => key !== 'strategy' && key !== 'delivery',
+).map(({ key, description }) => ({ key: key as Flag, label: description.replace(/\.$/, '') }));
+
+const DELIVERIES: { value: Delivery; label: string }[] = [
+  { value: 'delta', label: 'Changed files only where the plugin supports it (6.25+, 7.0.35+, 8+), else the zip' },
+  { value: 'zip', label: 'The whole zip to every device' },
+];
 
 const STRATEGIES: { value: Strategy; label: string }[] = [
   { value: 'none', label: 'Any version (MIN_NATIVE_VERSION decides)' },
@@ -32,6 +38,9 @@ export function describePatch(channel: Channel, patch: SettingsPatch): string[] 
   }
   if (patch.strategy != null && patch.strategy !== channel.strategy) {
     lines.push(`Version rule: ${STRATEGIES.find((s) => s.value === patch.strategy)?.label}`);
+  }
+  if (patch.delivery != null && patch.delivery !== channel.delivery) {
+    lines.push(`Downloads: ${DELIVERIES.find((d) => d.value === patch.delivery)?.label}`);
   }
   return lines;
 }
@@ -78,6 +87,20 @@ export function FlagsEditor({
           {STRATEGIES.map((s) => (
             <option key={s.value} value={s.value}>
               {s.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Downloads</span>
+        <select
+          name="delivery"
+          value={patch.delivery ?? channel.delivery}
+          onChange={(e) => setPatch({ ...patch, delivery: e.target.value as Delivery })}
+        >
+          {DELIVERIES.map((d) => (
+            <option key={d.value} value={d.value}>
+              {d.label}
             </option>
           ))}
         </select>

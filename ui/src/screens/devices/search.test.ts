@@ -40,6 +40,7 @@ const channel = (name: string, patch: Partial<Channel> = {}): Channel => ({
   allow_emulator: true,
   strategy: 'major' as Channel['strategy'],
   block_under_native: false,
+  delivery: 'delta',
   ...patch,
 });
 

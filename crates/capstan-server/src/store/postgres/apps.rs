@@ -1,16 +1,18 @@
 //! Apps, created together with their default channel, and the configuration snapshot devices
 //! are answered from.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use capstan_core::api::App;
+use capstan_core::api::{App, Channel};
 
 use super::{PostgresDatabase, channels::insert_channel, commit, unique_or_backend};
-use crate::store::rows::{AppRow, BundleRow, ChannelRow, OverrideRow, convert};
+use crate::store::rows::{AppRow, BundleRow, ChannelRow, FileRow, OverrideRow, convert};
 use crate::store::sql::{
-    APP_REVISION, APP_REVISIONS, GET_APP, INSERT_APP, LIST_APPS, LIST_BUNDLES, LIST_CHANNELS, LIST_OVERRIDES,
-    UPDATE_APP,
+    APP_REVISION, APP_REVISIONS, BUNDLE_FILES, GET_APP, INSERT_APP, LIST_APPS, LIST_BUNDLES, LIST_CHANNELS,
+    LIST_OVERRIDES, UPDATE_APP,
 };
-use crate::store::{AppConfig, AppStore, NewAudit, NewChannel, StoreError, StoreResult};
+use crate::store::{AppConfig, AppStore, BundleFile, NewAudit, NewChannel, StoreError, StoreResult, served_versions};
 
 #[async_trait]
 impl AppStore for PostgresDatabase {
@@ -75,12 +77,26 @@ impl AppStore for PostgresDatabase {
             sqlx::query_as(LIST_BUNDLES).bind(app_id).fetch_all(&mut *tx).await.map_err(StoreError::backend)?;
         let overrides: Vec<OverrideRow> =
             sqlx::query_as(LIST_OVERRIDES).bind(app_id).fetch_all(&mut *tx).await.map_err(StoreError::backend)?;
+        let channels: Vec<Channel> = convert(channels)?;
+        let mut files = HashMap::new();
+        for version in served_versions(&channels) {
+            let rows: Vec<FileRow> = sqlx::query_as(BUNDLE_FILES)
+                .bind(app_id)
+                .bind(&version)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
+            if !rows.is_empty() {
+                files.insert(version, rows.into_iter().map(BundleFile::try_from).collect::<StoreResult<_>>()?);
+            }
+        }
         Ok(Some(AppConfig {
             app: app.into(),
             revision,
-            channels: convert(channels)?,
+            channels,
             bundles: convert(bundles)?,
             overrides: convert(overrides)?,
+            files,
         }))
     }
 }

@@ -7,6 +7,7 @@
 //! transaction runs at `READ COMMITTED`; the few checks later writes rely on take row locks.
 
 mod apps;
+mod artifacts;
 mod audit;
 mod bundles;
 mod channels;

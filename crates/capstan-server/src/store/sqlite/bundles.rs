@@ -2,39 +2,43 @@
 
 use async_trait::async_trait;
 
-use super::{SqliteDatabase, commit, unique_or_backend};
+use super::{SqliteDatabase, Tx, commit, unique_or_backend};
 use crate::store::rows::{BundleRow, ChannelRow, convert, to_json};
 use crate::store::sql::{
-    BLOB_KEYS, DELETE_BUNDLE, GET_BUNDLE, INSERT_BUNDLE, LIST_BUNDLES, LIST_CHANNELS, NATIVE_DIGEST,
-    NATIVE_FINGERPRINT, SET_NATIVE_FINGERPRINT,
+    BLOB_KEYS, DELETE_BUNDLE, DELETE_BUNDLE_FILES, GET_BUNDLE, INSERT_BUNDLE, LIST_BUNDLES, LIST_CHANNELS,
+    NATIVE_DIGEST, NATIVE_FINGERPRINT, SET_NATIVE_FINGERPRINT,
 };
 use crate::store::{BundleStore, NewAudit, StoreError, StoreResult, StoredBundle, needs_fingerprint, refuse_if_served};
+
+/// Inserts a bundle row inside `tx` (also used when a bundle is inserted with its files).
+pub(super) async fn insert_bundle_row(tx: &mut Tx, stored: &StoredBundle) -> StoreResult<()> {
+    let b = &stored.bundle;
+    sqlx::query(INSERT_BUNDLE)
+        .bind(&b.app_id)
+        .bind(&b.version)
+        .bind(&b.sha256)
+        .bind(&b.checksum)
+        .bind(b.size)
+        .bind(b.file_count)
+        .bind(&b.min_native_version)
+        .bind(&b.notes)
+        .bind(&b.session_key)
+        .bind(&b.key_id)
+        .bind(&stored.blob_key)
+        .bind(to_json(&b.warnings))
+        .bind(&b.created_by)
+        .bind(b.created_at_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| unique_or_backend(e, || format!("bundle {} already exists; versions are immutable", b.version)))?;
+    Ok(())
+}
 
 #[async_trait]
 impl BundleStore for SqliteDatabase {
     async fn insert_bundle(&self, stored: &StoredBundle, audit: NewAudit) -> StoreResult<StoredBundle> {
-        let b = &stored.bundle;
         let mut tx = self.begin().await?;
-        sqlx::query(INSERT_BUNDLE)
-            .bind(&b.app_id)
-            .bind(&b.version)
-            .bind(&b.sha256)
-            .bind(&b.checksum)
-            .bind(b.size)
-            .bind(b.file_count)
-            .bind(&b.min_native_version)
-            .bind(&b.notes)
-            .bind(&b.session_key)
-            .bind(&b.key_id)
-            .bind(&stored.blob_key)
-            .bind(to_json(&b.warnings))
-            .bind(&b.created_by)
-            .bind(b.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                unique_or_backend(e, || format!("bundle {} already exists; versions are immutable", b.version))
-            })?;
+        insert_bundle_row(&mut tx, stored).await?;
         commit(tx, Some(&audit)).await?;
         Ok(stored.clone())
     }
@@ -61,7 +65,11 @@ impl BundleStore for SqliteDatabase {
         let channels: Vec<ChannelRow> =
             sqlx::query_as(LIST_CHANNELS).bind(app_id).fetch_all(&mut *tx).await.map_err(StoreError::backend)?;
         refuse_if_served(convert(channels)?, version)?;
-        sqlx::query(DELETE_BUNDLE).bind(app_id).bind(version).execute(&mut *tx).await.map_err(StoreError::backend)?;
+        // Its artifacts that no other bundle lists are collected after the commit
+        // (`ArtifactStore::collect_artifacts`), or by the collection job after a crash.
+        for delete in [DELETE_BUNDLE_FILES, DELETE_BUNDLE] {
+            sqlx::query(delete).bind(app_id).bind(version).execute(&mut *tx).await.map_err(StoreError::backend)?;
+        }
         commit(tx, Some(&audit)).await?;
         row.try_into()
     }

@@ -7,6 +7,7 @@
 //! which WAL allows.
 
 mod apps;
+mod artifacts;
 mod audit;
 mod bundles;
 mod channels;
