@@ -277,7 +277,7 @@ fn answer_for_channel(
     }
     let manifest = delta_manifest(snapshot, channel, info, &version, base_url);
     UpdateAnswer::Offer(UpdateOffer {
-        url: format!("{base_url}/dl/{}", stored.blob_key),
+        url: super::download::url(base_url, &stored.blob_key),
         version,
         checksum: bundle.checksum.clone(),
         session_key: bundle.session_key.clone(),
