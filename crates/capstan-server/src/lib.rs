@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod client_addr;
 pub mod clock;

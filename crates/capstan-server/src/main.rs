@@ -47,6 +47,27 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
     },
+    /// Back up this embedded install (SQLite database and bundles) into a new directory, while
+    /// the server runs: a consistent copy as of one instant, checked (integrity, every bundle's
+    /// SHA-256) and sealed with backup.json. For PostgreSQL + S3, use their own tools.
+    Backup {
+        /// Where to write the backup (must not exist, or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The install's data directory (default: the configured data_dir).
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
+    },
+    /// Restore a backup made by `backup` into a data directory that holds no database yet
+    /// (the server must not be running on it), checking it as it is copied.
+    Restore {
+        /// The backup directory.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The data directory to restore into (default: the configured data_dir).
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +108,8 @@ enum CliError {
     NoSuchToken(i64),
     #[error(transparent)]
     Migrate(#[from] capstan_server::migrate::MigrateError),
+    #[error(transparent)]
+    Backup(#[from] capstan_server::backup::BackupError),
 }
 
 fn main() -> ExitCode {
@@ -126,7 +149,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{:<16} {:>12} blobs, {} bytes, each SHA-256 checked", "blobs", report.blobs, report.blob_bytes);
             Ok(())
         }
+        Command::Backup { out, from } => {
+            let source = from.unwrap_or_else(|| config.data_dir.clone());
+            let manifest = capstan_server::backup::backup(&source, &out).await?;
+            print_backup(&manifest);
+            eprintln!("backup of {} written to {}", source.display(), out.display());
+            Ok(())
+        }
+        Command::Restore { from, to } => {
+            let target = to.unwrap_or_else(|| config.data_dir.clone());
+            let manifest = capstan_server::backup::restore(&from, &target).await?;
+            print_backup(&manifest);
+            eprintln!("restored {} into {}", from.display(), target.display());
+            Ok(())
+        }
     }
+}
+
+fn print_backup(manifest: &capstan_server::backup::BackupManifest) {
+    for (table, rows) in &manifest.rows {
+        println!("{table:<16} {rows:>12} rows");
+    }
+    println!("{:<16} {:>12} blobs, {} bytes, checked", "blobs", manifest.blobs, manifest.blob_bytes);
 }
 
 async fn shutdown_signal() {

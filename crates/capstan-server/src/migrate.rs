@@ -24,8 +24,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use futures_util::TryStreamExt;
-use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use crate::clock::{Clock, SystemClock};
@@ -33,7 +31,7 @@ use crate::config::S3Config;
 use crate::store::blob::{BlobError, BlobStore};
 use crate::store::postgres::PostgresDatabase;
 use crate::store::s3::S3BlobStore;
-use crate::store::snapshot::{EmbeddedSnapshot, SnapshotError};
+use crate::store::snapshot::{BlobCopy, EmbeddedSnapshot, SnapshotError};
 use crate::store::tables::{Growth, TABLES, Table, Values, postgres_insert, postgres_value, sqlite_value};
 use crate::store::{BundleStore, OpenError, StoreError};
 
@@ -186,7 +184,7 @@ pub async fn migrate(
         .prefix(".migrate-snapshot-")
         .tempdir_in(&options.source)
         .map_err(|source| SnapshotError::Io { path: options.source.clone(), source })?;
-    let snapshot = EmbeddedSnapshot::take(&options.source, scratch.path()).await?;
+    let snapshot = EmbeddedSnapshot::take(&options.source, scratch.path(), BlobCopy::Link).await?;
     let source = snapshot.db.read_pool();
 
     sqlx::query(
@@ -428,16 +426,9 @@ async fn all_bundles(snapshot: &EmbeddedSnapshot) -> Result<Vec<crate::store::St
 
 /// Reads a blob back from the target store and checks its size and SHA-256; answers its size.
 async fn verify_blob(store: &dyn BlobStore, key: &str, sha256: &str, size: i64) -> Result<u64, MigrateError> {
-    let fail = |source| MigrateError::Blob { key: key.to_owned(), source };
-    let read = store.read(key, None).await.map_err(fail)?;
-    let mut hasher = Sha256::new();
-    let mut len: u64 = 0;
-    let mut body = read.body;
-    while let Some(chunk) = body.try_next().await.map_err(|e| fail(BlobError::Io(e)))? {
-        len += chunk.len() as u64;
-        hasher.update(&chunk);
-    }
-    let got = hex::encode(hasher.finalize());
+    let (len, got) = crate::store::blob::digest(store, key)
+        .await
+        .map_err(|source| MigrateError::Blob { key: key.to_owned(), source })?;
     if got != sha256 || len as i64 != size {
         return Err(MigrateError::Mismatch(format!(
             "blob {key} reads back as {len} bytes with SHA-256 {got}, recorded {size} bytes with {sha256}"

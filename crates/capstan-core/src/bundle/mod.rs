@@ -82,6 +82,12 @@ pub enum Warning {
         /// Compressed size in bytes.
         size: u64,
     },
+    /// The files add up to an unusually large size once unzipped (whatever the zip's size):
+    /// every device writes it to storage.
+    LargeUnpacked {
+        /// Total uncompressed size in bytes.
+        size: u64,
+    },
 }
 
 impl std::fmt::Display for Warning {
@@ -103,6 +109,14 @@ impl std::fmt::Display for Warning {
                     "bundle is {} compressed (over {}): every device downloads it",
                     human_bytes(*size),
                     human_bytes(rules::LARGE_BUNDLE_WARNING)
+                )
+            }
+            Warning::LargeUnpacked { size } => {
+                write!(
+                    f,
+                    "files add up to {} unzipped (over {}): every device stores that much",
+                    human_bytes(*size),
+                    human_bytes(rules::LARGE_UNPACKED_WARNING)
                 )
             }
         }
@@ -138,6 +152,10 @@ fn collect_warnings(files: &[BundleFile], zip_size: u64, mentions_notify_app_rea
     if zip_size > rules::LARGE_BUNDLE_WARNING {
         warnings.push(Warning::LargeBundle { size: zip_size });
     }
+    let unpacked: u64 = files.iter().map(|f| f.size).sum();
+    if unpacked > rules::LARGE_UNPACKED_WARNING {
+        warnings.push(Warning::LargeUnpacked { size: unpacked });
+    }
     warnings
 }
 
@@ -170,5 +188,16 @@ mod tests {
             ]
         );
         assert!(collect_warnings(&files[..1], 10, true).is_empty());
+    }
+
+    #[test]
+    fn many_small_files_that_inflate_far_earn_a_warning_a_small_zip_would_hide() {
+        // 2,000 files of 1 MB each (a zip of compressible data can be a few MB): no single file
+        // is large and the zip is small, but devices would write 2 GB.
+        let files: Vec<BundleFile> = (0..2000)
+            .map(|i| BundleFile { path: format!("data/{i}.json"), size: 1_000_000, compressed_size: 1_000 })
+            .collect();
+        assert_eq!(collect_warnings(&files, 2_000_000, true), vec![Warning::LargeUnpacked { size: 2_000_000_000 }]);
+        assert!(collect_warnings(&files[..200], 200_000, true).is_empty(), "200 MB is the limit, not over it");
     }
 }

@@ -7,6 +7,9 @@
 pub const LARGE_FILE_WARNING: u64 = 20_000_000;
 /// A bundle whose zip is above this size earns a warning (50 MB).
 pub const LARGE_BUNDLE_WARNING: u64 = 50_000_000;
+/// A bundle whose files add up to more than this once unzipped earns a warning (200 MB): every
+/// device writes that much, and a small zip of many compressible files can hide it.
+pub const LARGE_UNPACKED_WARNING: u64 = 200_000_000;
 /// Longest entry name accepted (bytes). Real web builds stay far below it.
 pub const MAX_NAME_LEN: usize = 1024;
 

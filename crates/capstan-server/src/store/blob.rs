@@ -121,3 +121,18 @@ pub async fn read_all(store: &dyn BlobStore, key: &str) -> Result<Vec<u8>, BlobE
     let chunks: Vec<Bytes> = read.body.try_collect().await?;
     Ok(chunks.concat())
 }
+
+/// Reads a whole blob as a stream and answers its size and SHA-256 (hex), to check a copy
+/// against what its bundle row records.
+pub async fn digest(store: &dyn BlobStore, key: &str) -> Result<(u64, String), BlobError> {
+    use futures_util::TryStreamExt;
+    use sha2::{Digest, Sha256};
+    let mut body = store.read(key, None).await?.body;
+    let mut hasher = Sha256::new();
+    let mut len: u64 = 0;
+    while let Some(chunk) = body.try_next().await? {
+        len += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    Ok((len, hex::encode(hasher.finalize())))
+}

@@ -51,6 +51,16 @@ pub enum SnapshotError {
     Unsettled(String),
 }
 
+/// How a snapshot holds the blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobCopy {
+    /// Hard links where the filesystem allows (copies across filesystems): instant, and enough
+    /// for a snapshot read and thrown away (`migrate`), since blobs are never modified.
+    Link,
+    /// Independent copies: a backup must survive damage to the original files.
+    Copy,
+}
+
 /// An embedded install frozen at one instant: `capstan.db` and `blobs/` in a directory.
 pub struct EmbeddedSnapshot {
     dir: PathBuf,
@@ -62,8 +72,8 @@ pub struct EmbeddedSnapshot {
 
 impl EmbeddedSnapshot {
     /// Snapshots the install in `data_dir` (its `capstan.db` and `blobs/`) into `into`, an
-    /// empty directory on the same filesystem ideally (blobs are then linked, not copied).
-    pub async fn take(data_dir: &Path, into: &Path) -> Result<EmbeddedSnapshot, SnapshotError> {
+    /// empty directory (on the same filesystem, blobs can be linked rather than copied).
+    pub async fn take(data_dir: &Path, into: &Path, blobs: BlobCopy) -> Result<EmbeddedSnapshot, SnapshotError> {
         let source_db = data_dir.join("capstan.db");
         if !source_db.is_file() {
             return Err(SnapshotError::NoDatabase(source_db));
@@ -77,12 +87,12 @@ impl EmbeddedSnapshot {
                 move |source| SnapshotError::Io { path, source }
             };
             std::fs::create_dir_all(into.join("blobs")).map_err(io(into))?;
-            link_tree(&source_blobs, &into.join("blobs")).await?;
+            link_tree(&source_blobs, &into.join("blobs"), blobs).await?;
             vacuum_into(&source_db, &into.join("capstan.db")).await?;
             let db = SqliteDatabase::open(&into.join("capstan.db"), false).await?;
-            let blobs = DiskBlobStore::open(&into.join("blobs")).map_err(io(into))?;
-            match link_late_blobs(&db, &blobs, &source_blobs, &into.join("blobs")).await? {
-                None => return Ok(EmbeddedSnapshot { dir: into.to_path_buf(), db, blobs }),
+            let store = DiskBlobStore::open(&into.join("blobs")).map_err(io(into))?;
+            match link_late_blobs(&db, &store, &source_blobs, &into.join("blobs"), blobs).await? {
+                None => return Ok(EmbeddedSnapshot { dir: into.to_path_buf(), db, blobs: store }),
                 Some(missing) => last_missing = missing,
             }
         }
@@ -115,7 +125,7 @@ async fn vacuum_into(source: &Path, target: &Path) -> Result<(), SnapshotError> 
 
 /// Links (or copies) every file under `from` into `to`, keeping relative paths; temporary
 /// files of uploads in progress are left out.
-async fn link_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+async fn link_tree(from: &Path, to: &Path, mode: BlobCopy) -> Result<(), SnapshotError> {
     let (from, to) = (from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let mut stack = vec![from.clone()];
@@ -134,7 +144,7 @@ async fn link_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
                 if path.is_dir() {
                     stack.push(path);
                 } else if let Ok(relative) = path.strip_prefix(&from) {
-                    link_file(&path, &to.join(relative))?;
+                    link_file(&path, &to.join(relative), mode)?;
                 }
             }
         }
@@ -144,12 +154,12 @@ async fn link_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
     .map_err(|e| SnapshotError::Io { path: PathBuf::new(), source: std::io::Error::other(e) })?
 }
 
-fn link_file(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+fn link_file(from: &Path, to: &Path, mode: BlobCopy) -> Result<(), SnapshotError> {
     let fail = |source| SnapshotError::Io { path: from.to_path_buf(), source };
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(fail)?;
     }
-    if std::fs::hard_link(from, to).is_err() {
+    if mode == BlobCopy::Copy || std::fs::hard_link(from, to).is_err() {
         std::fs::copy(from, to).map_err(fail)?;
     }
     Ok(())
@@ -162,6 +172,7 @@ async fn link_late_blobs(
     blobs: &DiskBlobStore,
     source: &Path,
     target: &Path,
+    mode: BlobCopy,
 ) -> Result<Option<String>, SnapshotError> {
     for key in db.blob_keys().await? {
         if blobs.exists(&key).await.unwrap_or(false) {
@@ -171,7 +182,7 @@ async fn link_late_blobs(
         if !from.is_file() {
             return Ok(Some(key));
         }
-        link_file(&from, &target.join(&key))?;
+        link_file(&from, &target.join(&key), mode)?;
     }
     Ok(None)
 }

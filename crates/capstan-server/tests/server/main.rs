@@ -5,6 +5,7 @@ mod services;
 mod support;
 
 mod abuse;
+mod backup;
 mod channel_self;
 mod contract;
 mod crash;

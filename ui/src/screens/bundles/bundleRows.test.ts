@@ -46,6 +46,7 @@ describe('describeWarnings', () => {
       describeWarnings([
         { code: 'source_maps', count: 3 },
         { code: 'large_bundle', size: 12_000_000 },
+        { code: 'large_unpacked', size: 2_000_000_000 },
         { code: 'x', message: 'a message' },
         'plain text',
         { code: 'brand_new_thing' },
@@ -54,6 +55,7 @@ describe('describeWarnings', () => {
     ).toEqual([
       '3 source map(s) included: larger downloads, and your sources become public',
       'Bundle is large (12.0 MB compressed): every device downloads it',
+      'Files add up to 2.0 GB unzipped: every device stores that much',
       'a message',
       'plain text',
       'brand new thing',

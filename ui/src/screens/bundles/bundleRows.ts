@@ -114,6 +114,8 @@ function describeWarning(item: unknown): string | null {
       return `${typeof w.path === 'string' ? w.path : 'A file'} is large${num(w.size) !== null ? ` (${formatBytes(num(w.size)!)})` : ''}`;
     case 'large_bundle':
       return `Bundle is large${num(w.size) !== null ? ` (${formatBytes(num(w.size)!)} compressed)` : ''}: every device downloads it`;
+    case 'large_unpacked':
+      return `Files add up to ${num(w.size) !== null ? formatBytes(num(w.size)!) : 'a lot'} unzipped: every device stores that much`;
     default:
       if (typeof w.code === 'string') return w.code.replace(/_/g, ' ');
       return JSON.stringify(w);

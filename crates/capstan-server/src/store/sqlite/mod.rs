@@ -76,6 +76,15 @@ impl SqliteDatabase {
         Ok(SqliteDatabase { writer, reader })
     }
 
+    /// Closes the database with everything in its main file (the write-ahead log checkpointed
+    /// and emptied), so that file alone is the whole database: what a tool copying it needs.
+    pub async fn close(self) -> StoreResult<()> {
+        self.reader.close().await;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await.map_err(StoreError::backend)?;
+        self.writer.close().await;
+        Ok(())
+    }
+
     /// The pool of read-only connections (for tools that read whole tables, such as
     /// `capstan-server migrate` reading a snapshot).
     pub fn read_pool(&self) -> &SqlitePool {
