@@ -133,12 +133,10 @@ pub async fn attach(
     .map_err(|e| AppError::Internal(Box::new(e)))??;
 
     // One blob per content of the bundle (two paths with the same content share it).
-    let mut keys: HashMap<String, String> = HashMap::new();
     let mut new = Vec::with_capacity(sink.made.len());
     for (sha256, made) in sink.made {
         let suffix = if made.encoding == Encoding::Brotli { ".br" } else { "" };
         let blob_key = format!("{}/files/{sha256}-{}{suffix}", bundle.app_id, random_hex(8));
-        keys.insert(sha256.clone(), blob_key.clone());
         let artifact = StoredArtifact {
             sha256,
             encoding: made.encoding,
