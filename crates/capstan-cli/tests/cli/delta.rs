@@ -229,7 +229,8 @@ fn encrypted_bundles_are_delivered_file_by_file_to_plugins_holding_the_key() {
     assert_eq!(manifest.len(), 7, "every file is listed: {answer}");
     assert!(manifest.iter().all(|e| e.file_hash.len() == 512), "signed hashes: {answer}");
     let names: BTreeSet<&str> = manifest.iter().map(|e| e.file_name.as_str()).collect();
-    for expected in ["assets/vendor.js.br", "assets/app.js.br", "assets/empty.txt.br", "assets/img/logo.png", "index.html"]
+    for expected in
+        ["assets/vendor.js.br", "assets/app.js.br", "assets/empty.txt.br", "assets/img/logo.png", "index.html"]
     {
         assert!(names.contains(expected), "{expected} in {names:?}");
     }

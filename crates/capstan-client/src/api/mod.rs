@@ -17,11 +17,10 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use capstan_core::api::{
-    EncryptedFiles,
     ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
     ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
-    DeviceRecord, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey, Removed,
-    Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
+    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey,
+    Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
     TokenRecord, UpdateSigning, UploadParams,
 };
 
@@ -252,7 +251,12 @@ impl Api {
 
     /// Sends the signed per-file hashes of an encrypted bundle, so devices can get it file by
     /// file (delta updates). A server from before this existed answers 404.
-    pub async fn attach_encrypted_files(&self, app: &str, version: &str, files: &EncryptedFiles) -> ClientResult<Bundle> {
+    pub async fn attach_encrypted_files(
+        &self,
+        app: &str,
+        version: &str,
+        files: &EncryptedFiles,
+    ) -> ClientResult<Bundle> {
         self.send(Method::PUT, &["apps", app, "bundles", version, "encrypted-files"], Some(files)).await
     }
 

@@ -11,9 +11,9 @@
 pub mod apps;
 pub mod audit;
 pub mod bundles;
-pub mod encrypted_files;
 pub mod channels;
 pub mod devices;
+pub mod encrypted_files;
 pub mod openapi;
 pub mod signing;
 pub mod stats;
@@ -26,8 +26,8 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
-    DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
-    RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
+    DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote,
+    Publish, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
     TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
 use capstan_core::native::NativeFingerprint;

@@ -185,8 +185,9 @@ async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_p
     let dir = tempfile::tempdir().unwrap();
     for entry in &manifest {
         let name = entry["file_name"].as_str().unwrap();
-        let hash = open_signed_sha256(signer.verifying_key(), entry["file_hash"].as_str().unwrap(), SignedField::FileHash)
-            .unwrap();
+        let hash =
+            open_signed_sha256(signer.verifying_key(), entry["file_hash"].as_str().unwrap(), SignedField::FileHash)
+                .unwrap();
         let response = server.client.get(entry["download_url"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let encrypted = dir.path().join("encrypted");

@@ -17,12 +17,13 @@ impl EncryptedFileStore for PostgresDatabase {
     ) -> StoreResult<()> {
         // The row lock keeps the bundle from being deleted before the commit.
         let mut tx = self.begin().await?;
-        let bundle: Option<String> = sqlx::query_scalar("SELECT version FROM bundles WHERE app_id = $1 AND blob_key = $2 FOR SHARE")
-            .bind(app_id)
-            .bind(bundle_blob_key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+        let bundle: Option<String> =
+            sqlx::query_scalar("SELECT version FROM bundles WHERE app_id = $1 AND blob_key = $2 FOR SHARE")
+                .bind(app_id)
+                .bind(bundle_blob_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
         if bundle.is_none() {
             return Err(StoreError::NotFound);
         }

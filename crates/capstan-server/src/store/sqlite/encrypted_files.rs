@@ -17,12 +17,13 @@ impl EncryptedFileStore for SqliteDatabase {
     ) -> StoreResult<()> {
         // BEGIN IMMEDIATE holds the write lock: the bundle cannot be deleted before the commit.
         let mut tx = self.begin().await?;
-        let bundle: Option<String> = sqlx::query_scalar("SELECT version FROM bundles WHERE app_id = $1 AND blob_key = $2")
-            .bind(app_id)
-            .bind(bundle_blob_key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
+        let bundle: Option<String> =
+            sqlx::query_scalar("SELECT version FROM bundles WHERE app_id = $1 AND blob_key = $2")
+                .bind(app_id)
+                .bind(bundle_blob_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::backend)?;
         if bundle.is_none() {
             return Err(StoreError::NotFound);
         }
