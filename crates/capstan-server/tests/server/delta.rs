@@ -116,7 +116,7 @@ fn signed_files(signer: &capstan_core::signing::SigningKey, version: &str) -> Ve
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).unwrap();
             let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-            (entry.name().to_owned(), capstan_core::signing::manifest_file_hash(signer, &sha).unwrap())
+            (entry.name().unwrap().into_owned(), capstan_core::signing::manifest_file_hash(signer, &sha).unwrap())
         })
         .collect()
 }
