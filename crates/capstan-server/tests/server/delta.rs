@@ -130,8 +130,27 @@ fn body_of(files: &[(String, String)]) -> Value {
 /// bundle's session key, and deleting the bundle removes them.
 #[tokio::test]
 async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_plugins() {
+    encrypted_files_flow(TestServer::start().await, true).await;
+}
+
+/// The same on PostgreSQL and S3, with presigned downloads: the zip's link is presigned, the
+/// manifest's stay on this server's `/dl/`.
+#[tokio::test]
+async fn encrypted_files_on_postgres_and_s3_with_presigned_zips() {
+    let Some(services) = crate::services::services("encrypted_files").await else { return };
+    let server = TestServer::start_with(|config| {
+        services.apply(config);
+        config.downloads = capstan_server::config::DownloadMode::Presigned;
+    })
+    .await;
+    encrypted_files_flow(server, false).await;
+}
+
+/// `on_disk`: the blobs are files under the server's data folder (counted directly); otherwise
+/// they are checked through their download links only.
+async fn encrypted_files_flow(server: TestServer, on_disk: bool) {
     use capstan_core::signing::{SessionKey, SignedField, open_signed_sha256};
-    let server = TestServer::start().await;
+    let blob_count = |server: &TestServer| on_disk.then(|| artifact_files(server).len());
     server.create_app(APP).await;
     let signer = test_signer();
     server.register_key(APP, signer.verifying_key().pem()).await;
@@ -166,7 +185,7 @@ async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_p
         let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(body)).await;
         assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
         assert!(server.updates(&device(APP, "d1")).await.get("manifest").is_none());
-        assert_eq!(artifact_files(&server), Vec::<String>::new(), "{code}: nothing stored");
+        assert!(blob_count(&server).is_none_or(|n| n == 0), "{code}: nothing stored");
     }
     let huge = json!({ "files": (0..200).map(|i| json!({ "path": format!("{i}{}", "x".repeat(900)), "file_hash": "ab".repeat(256) })).collect::<Vec<_>>() });
     let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(huge)).await;
@@ -181,6 +200,8 @@ async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_p
     let manifest = answer["manifest"].as_array().expect("a manifest for plugin 8.51.14").clone();
     let names: Vec<&str> = manifest.iter().map(|e| e["file_name"].as_str().unwrap()).collect();
     assert_eq!(names, ["index.html", "assets/app.js.br", "assets/noise.bin"]);
+    let dl = format!("{}/dl/", server.base);
+    assert!(manifest.iter().all(|e| e["download_url"].as_str().unwrap().starts_with(&dl)), "{answer}");
     let session = SessionKey::open(signer.verifying_key(), answer["session_key"].as_str().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     for entry in &manifest {
@@ -206,7 +227,7 @@ async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_p
         let answer = server.updates(&device_with(APP, "d2", json!({ "plugin_version": old }))).await;
         assert!(answer.get("manifest").is_none(), "{old}: {answer}");
     }
-    assert_eq!(artifact_files(&server).len(), 3);
+    assert!(blob_count(&server).is_none_or(|n| n == 3));
 
     // A plain bundle's files are made at upload.
     let (status, _) = server.upload(APP, "1.0.2", delta_zip("1.0.2"), "").await;
@@ -220,7 +241,11 @@ async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_p
     server.publish(APP, "production", "1.0.2").await;
     let (status, answer) = server.api(reqwest::Method::DELETE, &format!("/apps/{APP}/bundles/1.0.1"), None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(artifact_files(&server).len(), 3, "only 1.0.2's");
+    assert!(blob_count(&server).is_none_or(|n| n == 3), "only 1.0.2's");
+    for entry in &manifest {
+        let response = server.client.get(entry["download_url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{entry} is gone with its bundle");
+    }
     server.stop().await;
 }
 
