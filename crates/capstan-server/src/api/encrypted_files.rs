@@ -14,23 +14,30 @@ use crate::AppState;
 use crate::delta_encrypted::{self, BODY_PER_FILE, BODY_SLACK};
 use crate::error::AppError;
 
+/// Most bytes of a request body: about 50,000 files' worth.
+const MAX_BODY: u64 = 64 << 20;
+
 /// Attach the signed per-file hashes of an encrypted bundle (once).
 pub async fn attach(
     State(state): State<AppState>,
     Path((app_id, version)): Path<(String, String)>,
     body: Body,
 ) -> Result<Json<Bundle>, AppError> {
+    // JSON is read before anything is looked up (as every JSON route does), bounded first by
+    // the largest bundle's worth, then by the bundle it describes.
+    let bytes = read_bounded(body, MAX_BODY).await?;
+    let request: EncryptedFiles = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::bad_request("invalid_json", format!("not a list of signed files: {e}")))?;
     require_app(&state, &app_id).await?;
     let stored = state
         .db()
         .get_bundle(&app_id, &version)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("bundle {version}")))?;
-    // Bounded by the bundle it describes (JSON of a path and 512 hex characters per file).
     let limit = BODY_SLACK + BODY_PER_FILE * stored.bundle.file_count.max(0) as u64;
-    let bytes = read_bounded(body, limit).await?;
-    let request: EncryptedFiles = serde_json::from_slice(&bytes)
-        .map_err(|e| AppError::bad_request("invalid_json", format!("not a list of signed files: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(AppError::TooLarge { limit });
+    }
     let Some(key_id) = stored.bundle.key_id.as_deref().filter(|_| !stored.bundle.session_key.is_empty()) else {
         return Err(AppError::bad_request(
             "not_encrypted",

@@ -107,18 +107,7 @@ async fn encrypted_bundles_get_no_artifacts_and_no_manifest() {
 
 /// The signed per-file hashes of `delta_zip(version)`, as the publishing client sends them.
 fn signed_files(signer: &capstan_core::signing::SigningKey, version: &str) -> Vec<(String, String)> {
-    let zip = delta_zip(version);
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            use std::io::Read;
-            let mut entry = archive.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
-            (entry.name().unwrap().into_owned(), capstan_core::signing::manifest_file_hash(signer, &sha).unwrap())
-        })
-        .collect()
+    signed_files_of(signer, &delta_zip(version))
 }
 
 fn body_of(files: &[(String, String)]) -> Value {
