@@ -19,6 +19,7 @@ mod blocking;
 pub mod channels;
 pub mod connect;
 pub mod discovery;
+mod encrypted_files;
 mod error;
 pub mod keychain;
 pub mod native;

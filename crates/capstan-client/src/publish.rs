@@ -10,7 +10,9 @@
 //! - when the app has registered signing keys, the bundle is signed and encrypted with this
 //!   machine's key (`CAPSTAN_SIGNING_KEY`, else the keychain's: [`crate::signing`]), which must
 //!   pair with a registered public key; what the server stores is then downloaded from the URL
-//!   devices get and opened exactly as a device opens it, or nothing is assigned.
+//!   devices get and opened exactly as a device opens it, or nothing is assigned; then every
+//!   file's SHA-256 is signed and sent, so devices can get it file by file (delta updates;
+//!   [`crate::encrypted_files`]).
 //!
 //! Everything that can be refused is checked before any byte is uploaded.
 
@@ -30,6 +32,7 @@ use capstan_core::signing::{SignedField, SigningKey, VerifyingKey, open_signed_s
 use crate::api::Api;
 use crate::blocking::run_with_progress;
 use crate::discovery::{self, Found, Source};
+use crate::encrypted_files;
 use crate::error::{ClientError, ClientResult};
 use crate::native::{NativeReview, review};
 use crate::signed;
@@ -220,6 +223,7 @@ pub async fn publish(
             (stored, false)
         }
     };
+    let mut warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
     match &plan.signing {
         Some(signing) => {
             let verify = progress.verify;
@@ -234,6 +238,13 @@ pub async fn publish(
                 cancel,
             )
             .await?;
+            // Before any channel points at it, so its first devices already get it file by file.
+            if !reused
+                && let Some(why) =
+                    encrypted_files::attach(api, &request.app, &version, signing.key.clone(), &zip, cancel).await?
+            {
+                warnings.push(why);
+            }
         }
         None if stored.sha256 != report.sha256 => {
             return Err(ClientError::ChecksumMismatch { local: report.sha256, server: stored.sha256 });
@@ -270,7 +281,7 @@ pub async fn publish(
         checksum: stored.checksum,
         size: report.zip_size,
         files: report.files.len(),
-        warnings: report.warnings.iter().map(ToString::to_string).collect(),
+        warnings,
         reused,
         rollout_percent: plan.share.filter(|s| *s != RolloutShare::ALL).map(RolloutShare::percent),
         channel_after,

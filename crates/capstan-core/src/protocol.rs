@@ -184,6 +184,23 @@ pub fn supports_manifest(plugin_version: &str) -> bool {
     }
 }
 
+/// Whether a plugin release builds an *encrypted* bundle from a `manifest`: it must also read
+/// the signed `file_hash` in hex, the only form Capstan signs (6.30+, 7.30+, every 8.x and
+/// later; the hosted CLI's `encryptChecksumV3` threshold). Those releases are the ones that
+/// read the bundle's hex `checksum` too, so older ones cannot open an encrypted bundle at all.
+pub fn supports_encrypted_manifest(plugin_version: &str) -> bool {
+    let Ok(version) = crate::version::parse_lenient(plugin_version) else {
+        return false;
+    };
+    let v = (version.major, version.minor, version.patch);
+    match version.major {
+        0..=5 => false,
+        6 => v >= (6, 30, 0),
+        7 => v >= (7, 30, 0),
+        _ => true,
+    }
+}
+
 /// One file of a delta update (protocol.md §8): the plugin fetches `download_url` unless it
 /// already holds a file hashing to `file_hash`, and Brotli-decodes it when `file_name` ends in
 /// `.br`.
@@ -918,6 +935,16 @@ mod tests {
         }
         for no in ["5.10.0", "6.24.9", "7.0.34", "4.0.0", "", "banana"] {
             assert!(!supports_manifest(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn encrypted_manifests_go_to_plugins_that_read_hex_signed_hashes() {
+        for yes in ["6.30.0", "6.50.1", "7.30.0", "7.50.1", "8.0.0", "8.51.14", "9.0.0"] {
+            assert!(supports_encrypted_manifest(yes), "{yes}");
+        }
+        for no in ["5.30.0", "6.25.0", "6.29.9", "7.0.35", "7.29.9", "", "banana"] {
+            assert!(!supports_encrypted_manifest(no), "{no}");
         }
     }
 

@@ -11,8 +11,10 @@
 //! crash. Blob keys carry a random suffix, so collecting an artifact never deletes the blob of
 //! an upload that stored the same content again meanwhile.
 //!
-//! Encrypted bundles get no artifacts (per-file encryption and signed per-file hashes would
-//! need the publishing client): their devices download the zip.
+//! Encrypted bundles get no artifacts at upload: their files are encrypted with the bundle's own
+//! session key and their manifest hashes must be signed with the private key, which only the
+//! publishing client holds. It sends those signed hashes afterwards and the server then stores
+//! the bundle's own encrypted files ([`crate::delta_encrypted`]).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -62,7 +64,7 @@ struct SpoolSink {
 }
 
 /// Removes a temporary file however the upload ends (the blob store may have moved it away).
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -116,7 +118,10 @@ pub(crate) fn is_artifact_key(key: &str) -> bool {
 
 /// Stores the spooled artifacts in the blob store, [`CONCURRENT_PUTS`] at a time. On failure,
 /// removes those it stored.
-async fn store_new(state: &AppState, new: Vec<(StoredArtifact, TempFile)>) -> Result<Vec<StoredArtifact>, AppError> {
+pub(crate) async fn store_new(
+    state: &AppState,
+    new: Vec<(StoredArtifact, TempFile)>,
+) -> Result<Vec<StoredArtifact>, AppError> {
     let results: Vec<(StoredArtifact, Result<(), crate::store::BlobError>)> = futures_util::stream::iter(new)
         .map(|(artifact, temp)| async move {
             let result = state.blobs().put_file(&artifact.blob_key, &temp.0).await;
@@ -194,9 +199,11 @@ async fn delete_blobs(state: &AppState, keys: &[String]) {
     }
 }
 
-/// Removes the app's artifacts that no bundle lists any more, and their blobs.
+/// Removes the app's artifacts that no bundle lists any more, and the files of its deleted
+/// encrypted bundles, with their blobs.
 pub async fn collect(state: &AppState, app_id: Option<&str>) -> Result<usize, JobError> {
-    let keys = state.db().collect_artifacts(app_id).await?;
+    let mut keys = state.db().collect_artifacts(app_id).await?;
+    keys.extend(state.db().collect_encrypted_files(app_id).await?);
     delete_blobs(state, &keys).await;
     Ok(keys.len())
 }

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod delta;
+pub mod delta_encrypted;
 pub mod device;
 pub mod error;
 pub mod ingest;

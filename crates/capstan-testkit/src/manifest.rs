@@ -13,9 +13,14 @@
 //! an exact `Content-Length`, no `Content-Encoding`, and a 206 a `Content-Range` starting where
 //! the partial ends (protocol.md §6); a breach is a [`FetchError::Contract`].
 //!
-//! Not modelled: encrypted bundles (the plugin decrypts each file with the session key and
-//! recovers `file_hash` with the app's public key), parallel downloads (the plugin fetches up to
-//! 64 files at once), redirects.
+//! Encrypted bundles ([`Device::install_encrypted`]): as the plugin does when the app has a
+//! `publicKey` and the answer a `session_key`, each `file_hash` is first opened with the public
+//! key (the plain SHA-256 is then what the cache and the check use), and each download is
+//! decrypted on its own with the session key (opened with the public key) before it is
+//! Brotli-decoded. The RSA and AES steps are `capstan-core`'s, which its `signing` tests check
+//! against Java's `Cipher` and Node's `crypto` (what the plugin and the hosted CLI use).
+//!
+//! Not modelled: parallel downloads (the plugin fetches up to 64 files at once), redirects.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -24,6 +29,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use capstan_core::signing::{SessionKey, SignedField, VerifyingKey, open_signed_sha256};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -156,6 +162,15 @@ pub enum FetchError {
         /// What the file hashes to.
         actual: String,
     },
+    /// A signed `file_hash` did not open with the public key, or a download did not decrypt
+    /// with the session key (the plugin's `decrypt_fail` / checksum failures).
+    #[error("`{file_name}`: cannot decrypt: {problem}")]
+    Decrypt {
+        /// The entry.
+        file_name: String,
+        /// What failed.
+        problem: String,
+    },
     /// Network or disk.
     #[error("`{file_name}`: {source}")]
     Io {
@@ -200,6 +215,31 @@ impl Device {
         bundle: &Path,
         cut: Option<&Cut>,
     ) -> Result<InstallReport, FetchError> {
+        self.install_with(manifest, bundle, cut, None)
+    }
+
+    /// [`Device::install`] for an encrypted bundle: an app whose `publicKey` is `public`, and an
+    /// answer whose `session_key` is `session_key`.
+    pub fn install_encrypted(
+        &self,
+        manifest: &[ManifestEntry],
+        bundle: &Path,
+        cut: Option<&Cut>,
+        public: &VerifyingKey,
+        session_key: &str,
+    ) -> Result<InstallReport, FetchError> {
+        let session = SessionKey::open(public, session_key)
+            .map_err(|e| FetchError::Decrypt { file_name: String::new(), problem: format!("session_key: {e}") })?;
+        self.install_with(manifest, bundle, cut, Some((public, &session)))
+    }
+
+    fn install_with(
+        &self,
+        manifest: &[ManifestEntry],
+        bundle: &Path,
+        cut: Option<&Cut>,
+        encryption: Option<(&VerifyingKey, &SessionKey)>,
+    ) -> Result<InstallReport, FetchError> {
         let io_error = |file_name: &str| {
             let file_name = file_name.to_owned();
             move |source| FetchError::Io { file_name, source }
@@ -212,7 +252,11 @@ impl Device {
             let name = entry.file_name.as_str();
             let target = bundle.join(&relative);
             fs::create_dir_all(target.parent().expect("a target is inside the bundle")).map_err(io_error(name))?;
-            let hash = entry.file_hash.to_ascii_lowercase();
+            let hash = match encryption {
+                None => entry.file_hash.to_ascii_lowercase(),
+                Some((public, _)) => open_signed_sha256(public, &entry.file_hash, SignedField::FileHash)
+                    .map_err(|e| FetchError::Decrypt { file_name: name.to_owned(), problem: e.to_string() })?,
+            };
 
             if let Some(builtin) = &self.builtin
                 && sha256_file(&builtin.join(&relative)).is_ok_and(|actual| actual == hash)
@@ -232,7 +276,18 @@ impl Device {
             let partial = self.cache.join(format!("partial_{hash}_{}.tmp", &sha256_hex(name.as_bytes())[..16]));
             let cut_after = cut.filter(|c| c.file_name == name).map(|c| c.after_bytes);
             download(entry, &partial, cut_after, &mut report)?;
-            let actual = decode_into(entry, &partial, &target)?;
+            let actual = match encryption {
+                None => decode_into(entry, &partial, &target)?,
+                Some((_, session)) => {
+                    let decrypted = partial.with_extension("decrypted");
+                    session
+                        .decrypt_file(&partial, &decrypted)
+                        .map_err(|e| FetchError::Decrypt { file_name: name.to_owned(), problem: e.to_string() })?;
+                    let actual = decode_into(entry, &decrypted, &target);
+                    let _ = fs::remove_file(&decrypted);
+                    actual?
+                }
+            };
             if actual != hash {
                 let _ = fs::remove_file(&partial);
                 let _ = fs::remove_file(&target);

@@ -186,3 +186,136 @@ fn delta_capable_plugins_build_bundles_file_by_file_and_older_ones_get_the_zip()
     runtime.block_on(api.delete_bundle(APP, "1.0.1")).unwrap();
     assert_eq!(artifact_blobs(&server), BTreeSet::new(), "no artifact outlives every bundle listing it");
 }
+
+/// Encrypted bundles file by file (issue 12, point 4): the real `capstan publish` with the app's
+/// key signs every file's hash; a current plugin with the matching `publicKey` opens each
+/// `file_hash` with the public key, decrypts each download with the session key, Brotli-decodes
+/// `.br`, checks the SHA-256 and rebuilds the tree byte for byte. Older plugins get the zip, and
+/// deleting the bundles leaves no encrypted file behind.
+#[test]
+fn encrypted_bundles_are_delivered_file_by_file_to_plugins_holding_the_key() {
+    let server = Server::start();
+    let root = tempfile::tempdir().unwrap();
+    let cwd = root.path();
+    server.json(cwd, &["app", "create", APP]);
+    let public_pem = crate::keys::key_fixture("rsa2048.public.pkcs1.pem");
+    let public = capstan_core::signing::VerifyingKey::from_pem(&public_pem).unwrap();
+    std::fs::write(cwd.join("public.pem"), &public_pem).unwrap();
+    server.json(cwd, &with_app(&["keys", "register", "--public-key", "public.pem"]));
+    let private = crate::keys::key_fixture("rsa2048.pkcs8.pem");
+    let publish = |version: &str| {
+        let args = with_app(&["publish", "dist", "--channel", "production", "--version", version, "--json"]);
+        let output = crate::keys::capstan(&server, cwd, &args, &[("CAPSTAN_SIGNING_KEY", &private)]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let published: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(published["warnings"], json!([]), "{published}");
+        published
+    };
+    let device_info = |running: &str, plugin: &str| {
+        let mut info = info("00000002-0000-4000-8000-000000000002", running, plugin);
+        info["key_id"] = json!(public.key_id());
+        info
+    };
+
+    // 1.0.0, with an empty file (sent Brotli-encoded: Android refuses an empty decryption).
+    let dist = web_build(cwd, 0);
+    std::fs::write(dist.join("assets/empty.txt"), b"").unwrap();
+    publish("1.0.0");
+    let (status, answer) = server.post("/updates", &device_info("builtin", "8.51.14"));
+    assert_eq!(status, 200, "{answer}");
+    let session_key = answer["session_key"].as_str().unwrap().to_owned();
+    assert!(!session_key.is_empty(), "an encrypted bundle: {answer}");
+    let manifest = ManifestEntry::list_from_answer(&answer);
+    assert_eq!(manifest.len(), 7, "every file is listed: {answer}");
+    assert!(manifest.iter().all(|e| e.file_hash.len() == 512), "signed hashes: {answer}");
+    let names: BTreeSet<&str> = manifest.iter().map(|e| e.file_name.as_str()).collect();
+    for expected in
+        ["assets/vendor.js.br", "assets/app.js.br", "assets/empty.txt.br", "assets/img/logo.png", "index.html"]
+    {
+        assert!(names.contains(expected), "{expected} in {names:?}");
+    }
+    let zip_tree = |answer: &Value, name: &str| {
+        // The zip devices without delta get: decrypted as a device does, then unzipped.
+        let encrypted = cwd.join(format!("{name}.encrypted"));
+        std::fs::write(&encrypted, get_bytes(&server, answer["url"].as_str().unwrap())).unwrap();
+        let zip = cwd.join(format!("{name}.zip"));
+        let cancel = capstan_core::progress::CancelFlag::new();
+        let (session_key, checksum) = (answer["session_key"].as_str().unwrap(), answer["checksum"].as_str().unwrap());
+        capstan_core::signing::open_bundle(
+            &public,
+            &encrypted,
+            session_key,
+            checksum,
+            &zip,
+            &capstan_core::progress::NoProgress,
+            &cancel,
+        )
+        .unwrap();
+        unzip_bundle(&zip, &cwd.join(name))
+    };
+    let expected = zip_tree(&answer, "zip-1.0.0");
+
+    // A cut download resumes with Range; every file decrypts, decodes and checks.
+    let device = Device::new(cwd.join("device-cache"));
+    let first = cwd.join("bundle-1.0.0");
+    let cut = Cut { file_name: "assets/vendor.js.br".into(), after_bytes: 5_000 };
+    match device.install_encrypted(&manifest, &first, Some(&cut), &public, &session_key) {
+        Err(FetchError::Interrupted(name)) => assert_eq!(name, "assets/vendor.js.br"),
+        other => panic!("the cut download should interrupt the install: {other:?}"),
+    }
+    std::fs::remove_dir_all(&first).unwrap();
+    let report = device.install_encrypted(&manifest, &first, None, &public, &session_key).unwrap();
+    let resumed = report.exchanges.iter().find(|e| e.file_name == "assets/vendor.js.br").unwrap();
+    assert_eq!((resumed.range_from, resumed.status), (Some(5_000), 206), "{report:?}");
+    assert_same_tree(&first, &expected);
+    assert_same_tree(&first, &dist);
+
+    // A device trusting another key refuses the bundle: neither the session key nor a signed
+    // hash opens with it.
+    let other = capstan_core::signing::SigningKey::generate().unwrap();
+    let refused = Device::new(cwd.join("other-cache")).install_encrypted(
+        &manifest,
+        &cwd.join("other"),
+        None,
+        other.verifying_key(),
+        &session_key,
+    );
+    assert!(matches!(refused, Err(FetchError::Decrypt { .. })), "{refused:?}");
+
+    // 1.0.1 changes app.js, chunk.js and index.html: a device holding 1.0.0 downloads only
+    // those, although every encrypted file of 1.0.1 is new (its own session key).
+    web_build(cwd, 1);
+    publish("1.0.1");
+    let (_, answer) = server.post("/updates", &device_info("1.0.0", "8.51.14"));
+    assert_eq!(answer["version"], "1.0.1");
+    let session_key = answer["session_key"].as_str().unwrap().to_owned();
+    let manifest = ManifestEntry::list_from_answer(&answer);
+    let second = cwd.join("bundle-1.0.1");
+    let report = device.install_encrypted(&manifest, &second, None, &public, &session_key).unwrap();
+    assert_same_tree(&second, &zip_tree(&answer, "zip-1.0.1"));
+    let downloaded: BTreeSet<String> = report.downloaded_files().into_iter().collect();
+    let changed: BTreeSet<String> =
+        ["assets/app.js.br", "assets/chunk.js", "index.html"].into_iter().map(str::to_owned).collect();
+    assert_eq!(downloaded, changed);
+    let listed = server.json(cwd, &with_app(&["bundle", "list"]));
+    let latest = listed.as_array().unwrap().iter().find(|b| b["version"] == "1.0.1").unwrap();
+    assert_eq!(latest["delta"], json!({ "from_version": "1.0.0", "download_bytes": report.downloaded_bytes() }));
+
+    // Plugins that cannot read hex-signed hashes in a manifest get the zip alone.
+    for old in ["7.0.35", "6.29.0", "7.29.9"] {
+        let (_, answer) = server.post("/updates", &device_info("1.0.0", old));
+        assert_eq!(answer["version"], "1.0.1");
+        assert!(answer.get("manifest").is_none() && answer["url"].is_string(), "{old}: {answer}");
+    }
+
+    // Encrypted files belong to their bundle: deleting the bundles removes every one.
+    // 1.0.0 holds 6 distinct contents (the vendor copy shares its blob), 1.0.1 5 (no empty file).
+    assert_eq!(artifact_blobs(&server).len(), 11, "each bundle its own encrypted files");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let api = Api::new(&server.url(), &server.token).unwrap();
+    runtime.block_on(api.delete_bundle(APP, "1.0.0")).unwrap();
+    assert_eq!(artifact_blobs(&server).len(), 5, "1.0.1's files stay");
+    server.json(cwd, &with_app(&["channel", "rollback", "production", "--to", "builtin"]));
+    runtime.block_on(api.delete_bundle(APP, "1.0.1")).unwrap();
+    assert_eq!(artifact_blobs(&server), BTreeSet::new(), "no encrypted file outlives its bundle");
+}

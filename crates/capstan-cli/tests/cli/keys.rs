@@ -21,7 +21,7 @@ fn repo() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test")).join("../..")
 }
 
-fn key_fixture(name: &str) -> String {
+pub(crate) fn key_fixture(name: &str) -> String {
     std::fs::read_to_string(repo().join("crates/capstan-core/tests/signing/keys").join(name)).unwrap()
 }
 
@@ -35,7 +35,7 @@ fn device(id: usize, key_id: &str) -> Value {
 }
 
 /// `capstan` against `server` CI style, with no session bus (so no keychain) and `env` added.
-fn capstan(server: &Server, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn capstan(server: &Server, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let missing = cwd.join("no-bus");
     let mut command = Command::new(env!("CARGO_BIN_EXE_capstan"));
     command

@@ -19,8 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use capstan_core::api::{
     ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
     ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
-    DeviceRecord, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey, Removed,
-    Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
+    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey,
+    Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
     TokenRecord, UpdateSigning, UploadParams,
 };
 
@@ -247,6 +247,17 @@ impl Api {
         fingerprint: &NativeFingerprint,
     ) -> ClientResult<Bundle> {
         self.send(Method::PUT, &["apps", app, "bundles", version, "native"], Some(fingerprint)).await
+    }
+
+    /// Sends the signed per-file hashes of an encrypted bundle, so devices can get it file by
+    /// file (delta updates). A server from before this existed answers 404.
+    pub async fn attach_encrypted_files(
+        &self,
+        app: &str,
+        version: &str,
+        files: &EncryptedFiles,
+    ) -> ClientResult<Bundle> {
+        self.send(Method::PUT, &["apps", app, "bundles", version, "encrypted-files"], Some(files)).await
     }
 
     /// Streams the zip at `path` to the server, reporting bytes sent; stops when `cancel` is set.

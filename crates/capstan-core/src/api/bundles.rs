@@ -58,6 +58,28 @@ pub struct DeltaSize {
     pub download_bytes: i64,
 }
 
+/// One file of an encrypted bundle with its signed hash, as the publishing client sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignedFile {
+    /// Path below the folder holding `index.html`, `/`-separated, as in the zip.
+    pub path: String,
+    /// The delta manifest's `file_hash`: the SHA-256 of the original file signed with the
+    /// app's private key, 512 hex characters (`capstan_core::signing::manifest_file_hash`).
+    pub file_hash: String,
+}
+
+/// Body of `PUT .../bundles/{version}/encrypted-files`: every file of an encrypted bundle with
+/// its signed hash, so the server can offer the bundle file by file (delta updates).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EncryptedFiles {
+    /// Every file of the bundle, once.
+    pub files: Vec<SignedFile>,
+}
+
 /// Query parameters of a bundle upload (`POST .../bundles`, the zip is the raw body).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -39,7 +39,7 @@ mod tokens;
 
 pub use apps::{App, AppDetail, CreateApp, UpdateApp};
 pub use audit::{AuditEntry, AuditQuery};
-pub use bundles::{Bundle, DeltaSize, UploadParams};
+pub use bundles::{Bundle, DeltaSize, EncryptedFiles, SignedFile, UploadParams};
 pub use channels::{
     BUILTIN, CHANNEL_SWITCHES, ChangeRollout, Channel, ChannelSettings, CreateChannel, Delivery, HistoryAction,
     HistoryEntry, Lane, LaneQuery, Promote, Publish, Rollback, RollbackTo, Rollout, SettingsPatch, StartRollout,

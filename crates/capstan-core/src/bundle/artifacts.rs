@@ -427,6 +427,16 @@ fn choose_form(mut raw: SpooledTempFile, size: u64, worth_trying: bool) -> io::R
     }
 }
 
+/// A complete Brotli stream that decodes to no bytes. An encrypted manifest sends an empty file
+/// this way (as `NAME.br`): encrypted as it is, an empty file decrypts to nothing, which
+/// current Android plugins refuse ("Empty decrypted data").
+pub fn empty_brotli_stream() -> Vec<u8> {
+    let mut stream = Vec::new();
+    brotli::BrotliCompress(&mut io::empty(), &mut stream, &brotli::enc::BrotliEncoderParams::default())
+        .expect("compressing nothing into memory cannot fail");
+    stream
+}
+
 /// A sink that keeps artifacts as files in one folder: `<key>` for raw ones, `<key>.br` for
 /// Brotli ones, so a plain static file server can serve them. For tests, benchmarks and tools:
 /// each file is written to a temporary name and renamed (no reader sees half an artifact) but
@@ -494,6 +504,15 @@ pub fn open_stored(path: &Path, encoding: Encoding) -> io::Result<Box<dyn Read>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_empty_brotli_stream_is_not_empty_and_decodes_to_nothing() {
+        let stream = empty_brotli_stream();
+        assert!(!stream.is_empty());
+        let mut decoded = Vec::new();
+        brotli::Decompressor::new(stream.as_slice(), 4096).read_to_end(&mut decoded).unwrap();
+        assert!(decoded.is_empty());
+    }
 
     fn manifest_file(path: &str, sha256: &str, stored_size: u64) -> ManifestFile {
         ManifestFile { path: path.into(), sha256: sha256.into(), size: 1, encoding: Encoding::Raw, stored_size }

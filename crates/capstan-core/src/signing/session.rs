@@ -97,6 +97,20 @@ impl SessionKey {
         Ok(written)
     }
 
+    /// Encrypts everything `input` yields into `out`, as [`SessionKey::encrypt_file`] does a
+    /// file (for bytes produced on the fly, such as a Brotli stream). Returns the encrypted
+    /// size. Nothing is left at `out` on failure.
+    pub fn encrypt_reader(&self, input: &mut dyn std::io::Read, out: &Path) -> Result<u64, EncryptError> {
+        let output = Output::create(out).map_err(|source| EncryptError::Io { path: out.to_path_buf(), source })?;
+        let mut writer = BufWriter::new(output.file());
+        let written = self
+            .encrypt_stream(&mut BufReader::new(input), &mut writer, &mut |_: &[u8], _| true)
+            .map_err(|error| encrypt_error(error, Path::new("(input)"), out))?;
+        drop(writer);
+        output.keep(out).map_err(|source| EncryptError::Io { path: out.to_path_buf(), source })?;
+        Ok(written)
+    }
+
     /// Decrypts one file encrypted with this key and IV (a delta manifest entry as downloaded).
     /// Nothing is left at `out` on failure.
     pub fn decrypt_file(&self, encrypted: &Path, out: &Path) -> Result<DecryptedFile, OpenError> {

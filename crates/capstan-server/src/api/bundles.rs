@@ -289,7 +289,7 @@ pub async fn upload(
 }
 
 /// The registered key an encrypted upload names, or why it cannot be accepted.
-fn registered_key(signing: &AppSigning, key_id: &str) -> Result<VerifyingKey, AppError> {
+pub(crate) fn registered_key(signing: &AppSigning, key_id: &str) -> Result<VerifyingKey, AppError> {
     let record = signing.key(key_id).ok_or_else(|| AppError::InvalidBundle {
         code: "unregistered_key",
         message: format!(

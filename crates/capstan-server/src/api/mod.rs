@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bundles;
 pub mod channels;
 pub mod devices;
+pub mod encrypted_files;
 pub mod openapi;
 pub mod signing;
 pub mod stats;
@@ -25,8 +26,8 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
-    DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
-    RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
+    DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote,
+    Publish, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
     TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
 use capstan_core::native::NativeFingerprint;
@@ -284,6 +285,16 @@ pub fn table() -> RouteTable {
                 "Delete a bundle no channel uses",
             ),
             bundles::remove,
+        )
+        .add(
+            route::<Bundle>(
+                "PUT",
+                "/api/v1/apps/{app}/bundles/{version}/encrypted-files",
+                Role::Publisher,
+                "Attach the signed per-file hashes of an encrypted bundle (once), so devices can get it file by file",
+            )
+            .json::<EncryptedFiles>(),
+            encrypted_files::attach,
         )
         .add(
             route::<Bundle>(

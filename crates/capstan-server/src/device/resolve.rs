@@ -2,7 +2,9 @@
 //! one app's configuration snapshot and the device's info object, so it is tested without HTTP.
 
 use capstan_core::bundle::artifacts::Encoding;
-use capstan_core::protocol::{DeviceInfo, ManifestEntry, RefusalKind, UpdateAnswer, UpdateOffer, supports_manifest};
+use capstan_core::protocol::{
+    DeviceInfo, ManifestEntry, RefusalKind, UpdateAnswer, UpdateOffer, supports_encrypted_manifest, supports_manifest,
+};
 use capstan_core::version::{
     CompatibilityRules, RolloutShare, VersionBlock, check_compatibility, parse_lenient, rollout_bucket,
 };
@@ -275,7 +277,8 @@ fn answer_for_channel(
             version,
         );
     }
-    let manifest = delta_manifest(snapshot, channel, info, &version, base_url);
+    let encrypted = !bundle.session_key.is_empty();
+    let manifest = delta_manifest(snapshot, channel, info, &version, encrypted, base_url);
     UpdateAnswer::Offer(UpdateOffer {
         url: super::download::url(base_url, &stored.blob_key),
         version,
@@ -287,16 +290,23 @@ fn answer_for_channel(
 }
 
 /// The `manifest` of a delta update (protocol.md §8), when the channel delivers deltas, the
-/// plugin builds bundles file by file, and the bundle has per-file artifacts (plain bundles
-/// uploaded since delta updates; encrypted bundles have none, so their devices get the zip).
+/// plugin builds bundles file by file, and the bundle has per-file artifacts: plain bundles
+/// uploaded since delta updates, and encrypted ones whose publishing client sent the signed
+/// per-file hashes (`crate::delta_encrypted`). An encrypted bundle's manifest needs a plugin
+/// that reads hex-signed hashes; its entries' `file_hash` are those signed hashes.
 fn delta_manifest(
     snapshot: &AppSnapshot,
     channel: &Channel,
     info: &DeviceInfo,
     version: &str,
+    encrypted: bool,
     base_url: &str,
 ) -> Option<Box<[ManifestEntry]>> {
-    if channel.settings.delivery != Delivery::Delta || !supports_manifest(&info.plugin_version) {
+    let capable = match encrypted {
+        true => supports_encrypted_manifest(&info.plugin_version),
+        false => supports_manifest(&info.plugin_version),
+    };
+    if channel.settings.delivery != Delivery::Delta || !capable {
         return None;
     }
     let files = snapshot.files.get(version)?;

@@ -348,6 +348,49 @@ pub trait ArtifactStore: Send + Sync {
     async fn collect_artifacts(&self, app_id: Option<&str>) -> StoreResult<Vec<String>>;
 }
 
+/// One file of an encrypted bundle's manifest: encrypted with that bundle's session key, so
+/// stored for that upload alone (delta updates of encrypted bundles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedFile {
+    /// Path below the folder holding `index.html`.
+    pub path: String,
+    /// The manifest's `file_hash`: the original file's SHA-256 signed with the app's private
+    /// key, 512 lowercase hex characters.
+    pub file_hash: String,
+    /// SHA-256 of the original file, lowercase hex (what `file_hash` opens to).
+    pub sha256: String,
+    /// Raw or Brotli before encryption (Brotli is served as the path plus `.br`).
+    pub encoding: Encoding,
+    /// Bytes of the original file.
+    pub size: i64,
+    /// Encrypted bytes stored and downloaded.
+    pub stored_size: i64,
+    /// Where the encrypted bytes are in the blob store.
+    pub blob_key: String,
+}
+
+/// The files of encrypted bundles, each bundle's own (delta updates of encrypted bundles).
+///
+/// They are tied to one upload (the bundle row's blob key), not to a version: once that bundle
+/// is deleted they are served to nobody, and [`EncryptedFileStore::collect_encrypted_files`]
+/// removes them (right after a delete, and periodically). A bundle's files are read with the
+/// plain ones ([`ArtifactStore::bundle_files`]).
+#[async_trait]
+pub trait EncryptedFileStore: Send + Sync {
+    /// Records the files of the bundle stored under `bundle_blob_key`, in manifest order, in one
+    /// transaction. `NotFound` when that bundle does not exist (deleted meanwhile), `Conflict`
+    /// when it has files already.
+    async fn insert_encrypted_files(
+        &self,
+        app_id: &str,
+        bundle_blob_key: &str,
+        files: &[EncryptedFile],
+    ) -> StoreResult<()>;
+    /// Removes the files (of one app, or of all) whose bundle no longer exists; answers their
+    /// blob keys, for the caller to delete after this commits.
+    async fn collect_encrypted_files(&self, app_id: Option<&str>) -> StoreResult<Vec<String>>;
+}
+
 /// Signing: registered public keys and the "require signed bundles" rule, per app.
 ///
 /// While an app requires signed bundles, every bundle a channel serves is signed with a
@@ -458,6 +501,7 @@ pub trait Database:
     + LeaseStore
     + SigningStore
     + ArtifactStore
+    + EncryptedFileStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

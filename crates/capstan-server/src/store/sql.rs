@@ -68,8 +68,10 @@ pub const GET_BUNDLE: &str = "SELECT * FROM bundles WHERE app_id = $1 AND versio
 pub const BUNDLE_EXISTS: &str = "SELECT version FROM bundles WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE_FILES: &str = "DELETE FROM bundle_files WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE: &str = "DELETE FROM bundles WHERE app_id = $1 AND version = $2";
-/// Every blob a row names: bundles' zips and artifacts (the orphan sweep keeps these).
-pub const BLOB_KEYS: &str = "SELECT blob_key FROM bundles UNION ALL SELECT blob_key FROM artifacts";
+/// Every blob a row names: bundles' zips, artifacts and encrypted bundles' files (the orphan
+/// sweep keeps these).
+pub const BLOB_KEYS: &str = "SELECT blob_key FROM bundles UNION ALL SELECT blob_key FROM artifacts \
+     UNION ALL SELECT blob_key FROM encrypted_files";
 /// A bundle's recorded native digest (a check inside the write transaction that records one;
 /// PostgreSQL's twin takes a row lock).
 pub const NATIVE_DIGEST: &str = "SELECT native_digest FROM bundles WHERE app_id = $1 AND version = $2";
@@ -226,12 +228,27 @@ pub const INSERT_ARTIFACT: &str = "INSERT INTO artifacts (app_id, sha256, encodi
      created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub const INSERT_BUNDLE_FILE: &str =
     "INSERT INTO bundle_files (app_id, version, position, path, sha256) VALUES ($1, $2, $3, $4, $5)";
-pub const BUNDLE_FILES: &str = "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key \
-     FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
-     WHERE f.app_id = $1 AND f.version = $2 ORDER BY f.position";
+/// A bundle's manifest files in zip order: a plain bundle's from the shared artifacts, an
+/// encrypted one's from its own (`sha256` is then the signed hash the manifest carries). A
+/// bundle has one kind or the other, never both.
+pub const BUNDLE_FILES: &str = "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, a.blob_key, \
+     f.position FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+     WHERE f.app_id = $1 AND f.version = $2 \
+     UNION ALL SELECT b.version, e.path, e.file_hash AS sha256, e.encoding, e.size, e.stored_size, e.blob_key, \
+     e.position FROM encrypted_files e JOIN bundles b ON b.app_id = e.app_id AND b.blob_key = e.bundle_blob_key \
+     WHERE e.app_id = $1 AND b.version = $2 ORDER BY position";
+/// [`BUNDLE_FILES`] of every bundle of an app.
 pub const APP_BUNDLE_FILES: &str = "SELECT f.version, f.path, a.sha256, a.encoding, a.size, a.stored_size, \
-     a.blob_key FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
-     WHERE f.app_id = $1 ORDER BY f.version, f.position";
+     a.blob_key, f.position FROM bundle_files f JOIN artifacts a ON a.app_id = f.app_id AND a.sha256 = f.sha256 \
+     WHERE f.app_id = $1 \
+     UNION ALL SELECT b.version, e.path, e.file_hash AS sha256, e.encoding, e.size, e.stored_size, e.blob_key, \
+     e.position FROM encrypted_files e JOIN bundles b ON b.app_id = e.app_id AND b.blob_key = e.bundle_blob_key \
+     WHERE e.app_id = $1 ORDER BY version, position";
+
+// Encrypted bundles' own files (delta updates of encrypted bundles).
+pub const COUNT_ENCRYPTED_FILES: &str = "SELECT COUNT(*) FROM encrypted_files WHERE bundle_blob_key = $1";
+pub const INSERT_ENCRYPTED_FILE: &str = "INSERT INTO encrypted_files (app_id, bundle_blob_key, position, path, \
+     file_hash, sha256, encoding, size, stored_size, blob_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 #[cfg(test)]
 mod tests {

@@ -105,6 +105,139 @@ async fn encrypted_bundles_get_no_artifacts_and_no_manifest() {
     server.stop().await;
 }
 
+/// The signed per-file hashes of `delta_zip(version)`, as the publishing client sends them.
+fn signed_files(signer: &capstan_core::signing::SigningKey, version: &str) -> Vec<(String, String)> {
+    signed_files_of(signer, &delta_zip(version))
+}
+
+fn body_of(files: &[(String, String)]) -> Value {
+    json!({ "files": files.iter().map(|(path, hash)| json!({ "path": path, "file_hash": hash })).collect::<Vec<_>>() })
+}
+
+/// The server takes an encrypted bundle's signed hashes only when they describe exactly its
+/// files and open with its key; then capable plugins get a manifest of files encrypted with the
+/// bundle's session key, and deleting the bundle removes them.
+#[tokio::test]
+async fn encrypted_files_are_checked_against_the_bundle_then_served_to_capable_plugins() {
+    encrypted_files_flow(TestServer::start().await, true).await;
+}
+
+/// The same on PostgreSQL and S3, with presigned downloads: the zip's link is presigned, the
+/// manifest's stay on this server's `/dl/`.
+#[tokio::test]
+async fn encrypted_files_on_postgres_and_s3_with_presigned_zips() {
+    let Some(services) = crate::services::services("encrypted_files").await else { return };
+    let server = TestServer::start_with(|config| {
+        services.apply(config);
+        config.downloads = capstan_server::config::DownloadMode::Presigned;
+    })
+    .await;
+    encrypted_files_flow(server, false).await;
+}
+
+/// `on_disk`: the blobs are files under the server's data folder (counted directly); otherwise
+/// they are checked through their download links only.
+async fn encrypted_files_flow(server: TestServer, on_disk: bool) {
+    use capstan_core::signing::{SessionKey, SignedField, open_signed_sha256};
+    let blob_count = |server: &TestServer| on_disk.then(|| artifact_files(server).len());
+    server.create_app(APP).await;
+    let signer = test_signer();
+    server.register_key(APP, signer.verifying_key().pem()).await;
+    let (bytes, fields) = encrypt_zip(&signer, &delta_zip("1.0.1"));
+    let (status, body) = server.upload_encrypted(APP, "1.0.1", bytes, &fields).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.publish(APP, "production", "1.0.1").await;
+    let path = format!("/apps/{APP}/bundles/1.0.1/encrypted-files");
+    let good = signed_files(&signer, "1.0.1");
+
+    let other = capstan_core::signing::SigningKey::generate().unwrap();
+    let mut missing = good.clone();
+    missing.pop();
+    let mut extra = good.clone();
+    extra.push(("assets/ghost.js".into(), good[0].1.clone()));
+    let mut swapped = good.clone();
+    swapped[0].1 = good[1].1.clone();
+    let mut not_hex = good.clone();
+    not_hex[0].1 = "zz".repeat(256);
+    let mut plain_hash = good.clone();
+    plain_hash[0].1 = "ab".repeat(32);
+    let cases = [
+        (body_of(&missing), "missing_file"),
+        (body_of(&extra), "unknown_file"),
+        (body_of(&swapped), "file_hash_mismatch"),
+        (body_of(&not_hex), "invalid_file_hash"),
+        (body_of(&plain_hash), "invalid_file_hash"),
+        (body_of(&signed_files(&other, "1.0.1")), "invalid_file_hash"),
+        (json!({ "files": [{ "path": "index.html" }] }), "invalid_json"),
+    ];
+    for (body, code) in cases {
+        let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(body)).await;
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{answer}");
+        assert!(server.updates(&device(APP, "d1")).await.get("manifest").is_none());
+        assert!(blob_count(&server).is_none_or(|n| n == 0), "{code}: nothing stored");
+    }
+    let huge = json!({ "files": (0..200).map(|i| json!({ "path": format!("{i}{}", "x".repeat(900)), "file_hash": "ab".repeat(256) })).collect::<Vec<_>>() });
+    let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "bounded by the bundle's 3 files: {answer}");
+
+    let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(body_of(&good))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = server.api(reqwest::Method::PUT, &path, Some(body_of(&good))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "once: {answer}");
+
+    let answer = server.updates(&device(APP, "d1")).await;
+    let manifest = answer["manifest"].as_array().expect("a manifest for plugin 8.51.14").clone();
+    let names: Vec<&str> = manifest.iter().map(|e| e["file_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["index.html", "assets/app.js.br", "assets/noise.bin"]);
+    let dl = format!("{}/dl/", server.base);
+    assert!(manifest.iter().all(|e| e["download_url"].as_str().unwrap().starts_with(&dl)), "{answer}");
+    let session = SessionKey::open(signer.verifying_key(), answer["session_key"].as_str().unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for entry in &manifest {
+        let name = entry["file_name"].as_str().unwrap();
+        let hash =
+            open_signed_sha256(signer.verifying_key(), entry["file_hash"].as_str().unwrap(), SignedField::FileHash)
+                .unwrap();
+        let response = server.client.get(entry["download_url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let encrypted = dir.path().join("encrypted");
+        std::fs::write(&encrypted, response.bytes().await.unwrap()).unwrap();
+        let decrypted = dir.path().join("decrypted");
+        session.decrypt_file(&encrypted, &decrypted).unwrap();
+        let mut plain = std::fs::read(&decrypted).unwrap();
+        if name.ends_with(".br") {
+            let mut decoded = Vec::new();
+            brotli_decode(&plain, &mut decoded);
+            plain = decoded;
+        }
+        assert_eq!(sha256_hex(&plain), hash, "{name}");
+    }
+    for old in ["7.29.0", "6.29.9", "7.0.35"] {
+        let answer = server.updates(&device_with(APP, "d2", json!({ "plugin_version": old }))).await;
+        assert!(answer.get("manifest").is_none(), "{old}: {answer}");
+    }
+    assert!(blob_count(&server).is_none_or(|n| n == 3));
+
+    // A plain bundle's files are made at upload.
+    let (status, _) = server.upload(APP, "1.0.2", delta_zip("1.0.2"), "").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, answer) = server
+        .api(reqwest::Method::PUT, &format!("/apps/{APP}/bundles/1.0.2/encrypted-files"), Some(body_of(&good)))
+        .await;
+    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("not_encrypted")), "{answer}");
+
+    // Deleting the encrypted bundle removes its files (the plain one keeps its own 3).
+    server.publish(APP, "production", "1.0.2").await;
+    let (status, answer) = server.api(reqwest::Method::DELETE, &format!("/apps/{APP}/bundles/1.0.1"), None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(blob_count(&server).is_none_or(|n| n == 3), "only 1.0.2's");
+    for entry in &manifest {
+        let response = server.client.get(entry["download_url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{entry} is gone with its bundle");
+    }
+    server.stop().await;
+}
+
 /// A crash after a bundle's row was deleted but before its artifacts were collected, and one
 /// during an upload after some artifact blobs were stored: the collection job removes both.
 #[tokio::test]

@@ -231,6 +231,13 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     let (status, answer) = server.upload_encrypted(APP, "1.4.0", bytes, &fields).await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     c.check_answer(&upload, 201, &answer, "signed upload");
+    let files: Vec<Value> = signed_files_of(&signer, &bundle_zip("1.4.0"))
+        .into_iter()
+        .map(|(path, file_hash)| json!({ "path": path, "file_hash": file_hash }))
+        .collect();
+    let attach = format!("{a}/bundles/1.4.0/encrypted-files");
+    c.call("PUT", &format!("{app}/bundles/{{version}}/encrypted-files"), &attach, Some(json!({ "files": files })))
+        .await;
     c.call("GET", &format!("{app}/signing"), &format!("{a}/signing"), None).await;
     let off = json!({ "require_signed": false });
     c.call("PATCH", &format!("{app}/signing"), &format!("{a}/signing"), Some(off)).await;

@@ -364,3 +364,19 @@ pub async fn replica_of(server: &TestServer, clock: std::sync::Arc<dyn capstan_s
     let uploads = tempfile::tempdir().unwrap().keep();
     AppState::new(config, storage, clock, uploads)
 }
+
+/// Every file of `zip` with its SHA-256 signed by `signer`: what the publishing client sends
+/// for an encrypted bundle (`PUT .../encrypted-files`), as (path, file_hash).
+pub fn signed_files_of(signer: &SigningKey, zip: &[u8]) -> Vec<(String, String)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&bytes).into();
+            (entry.name().unwrap().into_owned(), capstan_core::signing::manifest_file_hash(signer, &sha).unwrap())
+        })
+        .collect()
+}

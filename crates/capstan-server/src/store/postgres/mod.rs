@@ -12,6 +12,7 @@ mod audit;
 mod bundles;
 mod channels;
 mod devices;
+mod encrypted_files;
 mod events;
 mod leases;
 mod signing;
