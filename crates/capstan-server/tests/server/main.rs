@@ -26,3 +26,4 @@ mod stats;
 mod updates;
 mod upgrade;
 mod uploads;
+mod webhooks;

@@ -16,6 +16,7 @@ mod events;
 mod leases;
 mod signing;
 mod tokens;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
