@@ -48,7 +48,7 @@ percent: number | null,
  */
 reason: string | null, 
 /**
- * Who: a token's name, or `capstan` for the server itself.
+ * Who: as the audit log names them (`name (token id)`), or `capstan` for the server itself.
  */
 actor: string, 
 /**

@@ -121,7 +121,7 @@ pub struct WebhookEvent {
     pub percent: Option<f64>,
     /// Why, in words (pauses and guard actions).
     pub reason: Option<String>,
-    /// Who: a token's name, or `capstan` for the server itself.
+    /// Who: as the audit log names them (`name (token id)`), or `capstan` for the server itself.
     pub actor: String,
     /// When, epoch ms.
     pub at_ms: i64,
