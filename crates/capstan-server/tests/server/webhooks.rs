@@ -19,6 +19,9 @@ use crate::support::*;
 
 const START_MS: i64 = 1_700_000_000_000;
 
+/// An event's kind, version, previous target and rollout share.
+type Summary = (String, Option<String>, Option<String>, Option<f64>);
+
 /// One request a receiver got.
 struct Received {
     headers: HeaderMap,
@@ -160,7 +163,7 @@ async fn a_receiver_gets_every_release_event_signed_with_the_secret_shown_once()
         run_jobs(&server).await;
 
         let got = all.verified(&secret, clock.now_ms());
-        let summary: Vec<(String, Option<String>, Option<String>, Option<f64>)> = got
+        let summary: Vec<Summary> = got
             .iter()
             .map(|(_, _, e)| (e.kind.as_str().to_owned(), e.version.clone(), e.previous.clone(), e.percent))
             .collect();
