@@ -12,6 +12,7 @@ mod tests {
         CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, RollbackTo,
         SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
+    use capstan_core::api::{CreatedWebhook, Webhook, WebhookDelivery, WebhookEventKind};
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
@@ -65,6 +66,10 @@ mod tests {
         SigningKeyRecord::export_all(&config).unwrap();
         AppSigning::export_all(&config).unwrap();
         KeyCoverage::export_all(&config).unwrap();
+        Webhook::export_all(&config).unwrap();
+        CreatedWebhook::export_all(&config).unwrap();
+        WebhookDelivery::export_all(&config).unwrap();
+        WebhookEventKind::export_all(&config).unwrap();
         export_switches(dir);
     }
 

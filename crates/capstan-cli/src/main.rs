@@ -58,6 +58,10 @@ enum Command {
     /// require signed bundles, and which keys installed apps trust.
     #[command(subcommand)]
     Keys(commands::keys::KeysCommand),
+    /// Webhooks: URLs that receive the app's release events (publish, rollout steps, pauses,
+    /// rollbacks, guard actions) as signed JSON, and their delivery log (admin).
+    #[command(subcommand)]
+    Webhook(commands::webhook::WebhookCommand),
     /// Release health: installs, failures and rollbacks per bundle, adoption per channel.
     Stats(commands::report::StatsArgs),
     /// The audit log: who changed what, when.
@@ -94,6 +98,7 @@ async fn run_remote(command: Command, global: &GlobalArgs) -> anyhow::Result<()>
         Command::Channel(command) => commands::channel::run(command, global).await,
         Command::Device(command) => commands::device::run(command, global).await,
         Command::Keys(command) => commands::keys::run(command, global).await,
+        Command::Webhook(command) => commands::webhook::run(command, global).await,
         Command::Stats(args) => commands::report::stats(args, global).await,
         Command::Audit(args) => commands::report::audit(args, global).await,
         Command::Bundle(_) => unreachable!("bundle commands run without a runtime"),

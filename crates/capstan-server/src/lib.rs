@@ -27,6 +27,7 @@ pub mod overrides;
 pub mod ratelimit;
 pub mod store;
 pub mod uploads;
+pub mod webhooks;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod operations;
 pub mod publish;
 pub mod session;
+pub mod webhooks;
 
 use capstan_client::api::Api;
 use capstan_client::connect::{self, ConnectOptions};

@@ -47,4 +47,8 @@ export const unusedBackend: Backend = {
   registerSigningKey: unexpected('registerSigningKey'),
   setRequireSigned: unexpected('setRequireSigned'),
   keyCoverage: unexpected('keyCoverage'),
+  listWebhooks: unexpected('listWebhooks'),
+  createWebhook: unexpected('createWebhook'),
+  removeWebhook: unexpected('removeWebhook'),
+  webhookDeliveries: unexpected('webhookDeliveries'),
 };

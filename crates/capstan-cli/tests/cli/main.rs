@@ -7,6 +7,7 @@ mod e2e;
 mod keys;
 mod login;
 mod native;
+mod webhook;
 
 use std::path::Path;
 use std::process::{Command, Output};

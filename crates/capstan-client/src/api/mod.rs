@@ -23,6 +23,7 @@ use capstan_core::api::{
     Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
     TokenRecord, UpdateSigning, UploadParams,
 };
+use capstan_core::api::{CreateWebhook, CreatedWebhook, DeliveryQuery, Webhook, WebhookDelivery};
 
 use capstan_core::native::NativeFingerprint;
 
@@ -409,6 +410,26 @@ impl Api {
     /// Adoption per channel.
     pub async fn channel_stats(&self, app: &str) -> ClientResult<Vec<ChannelAdoption>> {
         self.get(&["apps", app, "stats", "channels"], &ActiveQuery::default()).await
+    }
+
+    /// The app's webhooks (admin; never their secrets).
+    pub async fn webhooks(&self, app: &str) -> ClientResult<Vec<Webhook>> {
+        self.get(&["apps", app, "webhooks"], &()).await
+    }
+
+    /// Registers a webhook; its signing secret is in the answer only (admin).
+    pub async fn create_webhook(&self, app: &str, body: &CreateWebhook) -> ClientResult<CreatedWebhook> {
+        self.send(Method::POST, &["apps", app, "webhooks"], Some(body)).await
+    }
+
+    /// Removes webhook `id`: nothing more is sent to it (admin).
+    pub async fn remove_webhook(&self, app: &str, id: i64) -> ClientResult<Webhook> {
+        self.send(Method::DELETE, &["apps", app, "webhooks", &id.to_string()], None::<&()>).await
+    }
+
+    /// The webhook delivery log, newest first, optionally of one webhook (admin).
+    pub async fn webhook_deliveries(&self, app: &str, query: &DeliveryQuery) -> ClientResult<Vec<WebhookDelivery>> {
+        self.get(&["apps", app, "webhooks", "deliveries"], query).await
     }
 
     /// Every token of the server, revoked ones included (admin).

@@ -36,6 +36,7 @@ mod devices;
 mod signing;
 mod stats;
 mod tokens;
+mod webhooks;
 
 pub use apps::{App, AppDetail, CreateApp, UpdateApp};
 pub use audit::{AuditEntry, AuditQuery};
@@ -54,6 +55,11 @@ pub use signing::{
 };
 pub use stats::{ActiveQuery, BucketCount, BundleHealth, ChannelAdoption, Timeline, TimelineQuery};
 pub use tokens::{CreateToken, CreatedToken, Me, Role, TokenRecord, UnknownRole};
+pub use webhooks::{
+    CreateWebhook, CreatedWebhook, DELIVERY_HEADER, DeliveryQuery, DeliveryStatus, EVENT_HEADER, SIGNATURE_HEADER,
+    SignatureError, UnknownEventKind, Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookEventKind,
+    signature, verify_signature,
+};
 
 use serde::{Deserialize, Serialize};
 

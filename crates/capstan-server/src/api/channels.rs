@@ -97,7 +97,12 @@ async fn release(
         .iter()
         .map(|step| NewHistory { action: step.action, min_native: step.min_native.clone(), actor: caller.actor() })
         .collect();
-    save(state, caller, &before, change.channel, &audit_action, history).await
+    let saved = save(state, caller, &before, change.channel, &audit_action, history).await?;
+    // Announced once committed (see `crate::webhooks::emit`).
+    for event in crate::webhooks::channel_events(state, &before, &saved.0, &change.steps, &caller.actor()) {
+        crate::webhooks::emit_logged(state, &event).await;
+    }
+    Ok(saved)
 }
 
 /// The publish-time native rule for `version` on `channel`: `None` when the bundle was uploaded

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod signing;
 pub mod stats;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -30,6 +31,7 @@ use capstan_core::api::{
     Publish, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
     TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
+use capstan_core::api::{CreateWebhook, CreatedWebhook, DeliveryQuery, Webhook, WebhookDelivery};
 use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -477,6 +479,40 @@ pub fn table() -> RouteTable {
             )
             .query::<TimelineQuery>(),
             stats::timeline,
+        )
+        .add(
+            route::<Vec<Webhook>>("GET", "/api/v1/apps/{app}/webhooks", Role::Admin, "List an app's webhooks"),
+            webhooks::list,
+        )
+        .add(
+            route::<CreatedWebhook>(
+                "POST",
+                "/api/v1/apps/{app}/webhooks",
+                Role::Admin,
+                "Register a webhook URL for release events (its signing secret is shown once)",
+            )
+            .json::<CreateWebhook>()
+            .created(),
+            webhooks::create,
+        )
+        .add(
+            route::<Webhook>(
+                "DELETE",
+                "/api/v1/apps/{app}/webhooks/{id}",
+                Role::Admin,
+                "Remove a webhook (its pending deliveries are cancelled)",
+            ),
+            webhooks::remove,
+        )
+        .add(
+            route::<Vec<WebhookDelivery>>(
+                "GET",
+                "/api/v1/apps/{app}/webhooks/deliveries",
+                Role::Admin,
+                "The webhook delivery log: each event sent, with every attempt",
+            )
+            .query::<DeliveryQuery>(),
+            webhooks::deliveries,
         )
         .add(
             route::<Vec<AuditEntry>>("GET", "/api/v1/audit", Role::Viewer, "The audit log").query::<AuditQuery>(),

@@ -4,7 +4,7 @@
 //! in one place.
 //!
 //! The database traits are split by concern (tokens, apps, channels, bundles, devices, events,
-//! audit, leases, signing), and every method that changes state is one transaction that also
+//! audit, leases, signing, webhooks), and every method that changes state is one transaction that also
 //! writes its audit entry (and channel history where relevant): a crash leaves either the whole
 //! change or none of it. Rules that are not about storage (which override wins, when a bundle is in use, what
 //! a release does to a channel) live in `capstan-core`, and backends call them; the SQL is
@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod sql;
 pub mod sqlite;
 pub mod tables;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
+pub use webhooks::WebhookStore;
 
 use crate::config::Config;
 
@@ -502,6 +504,7 @@ pub trait Database:
     + SigningStore
     + ArtifactStore
     + EncryptedFileStore
+    + WebhookStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

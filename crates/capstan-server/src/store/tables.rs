@@ -264,6 +264,56 @@ pub const TABLES: &[Table] = &[
         identity: true,
         growth: Growth::Appended,
     },
+    // Webhooks: removed ones keep their row (with an empty secret), so the log stays whole.
+    Table {
+        name: "webhooks",
+        columns: &[
+            ("id", Int),
+            ("app_id", Text),
+            ("url", Text),
+            ("events", Text),
+            ("secret", Text),
+            ("created_by", Text),
+            ("created_at_ms", Int),
+            ("removed_at_ms", Int),
+        ],
+        key: &["id"],
+        identity: true,
+        growth: Growth::Updated,
+    },
+    Table {
+        name: "webhook_deliveries",
+        columns: &[
+            ("id", Int),
+            ("webhook_id", Int),
+            ("event_id", Text),
+            ("kind", Text),
+            ("payload", Text),
+            ("status", Text),
+            ("attempts", Int),
+            ("next_attempt_ms", Int),
+            ("created_at_ms", Int),
+            ("finished_at_ms", Int),
+        ],
+        key: &["id"],
+        identity: true,
+        growth: Growth::Updated,
+    },
+    Table {
+        name: "webhook_attempts",
+        columns: &[
+            ("id", Int),
+            ("delivery_id", Int),
+            ("attempt", Int),
+            ("at_ms", Int),
+            ("status_code", Int),
+            ("error", Text),
+            ("duration_ms", Int),
+        ],
+        key: &["id"],
+        identity: true,
+        growth: Growth::Appended,
+    },
 ];
 
 /// One column's value.

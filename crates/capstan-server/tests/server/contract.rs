@@ -108,6 +108,7 @@ async fn database_contract(db: &dyn Database) {
     signing(db).await;
     signing_rule_under_concurrent_changes(db).await;
     artifacts(db).await;
+    webhooks(db).await;
 }
 
 /// Turning "require signed bundles" on while another change points a channel at an unsigned
@@ -696,4 +697,98 @@ async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
     let chunks: Vec<bytes::Bytes> = futures_util::TryStreamExt::try_collect(read.body).await.unwrap();
     assert_eq!(chunks.concat(), &large[boundary.start as usize..=boundary.end as usize], "across a part boundary");
     store.delete(key).await.unwrap();
+}
+
+/// Webhooks: registered and listed without their secret, events queued only for the webhooks
+/// that take them, due deliveries with what sending needs, attempts recorded once, removal
+/// cancelling what was queued.
+async fn webhooks(db: &dyn Database) {
+    use capstan_core::api::{DeliveryStatus, WebhookEvent, WebhookEventKind};
+    use capstan_server::store::webhooks::{AttemptRecord, NewWebhook};
+    const APP: &str = "com.webhooks";
+    let app = App { id: APP.into(), name: "Hooks".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    let new = |url: &str, events: Vec<WebhookEventKind>| NewWebhook {
+        app_id: APP.into(),
+        url: url.into(),
+        events,
+        secret: format!("whsec_{url}"),
+        created_by: "contract".into(),
+        at_ms: 10,
+    };
+    let all = db
+        .insert_webhook(&new("http://a/", WebhookEventKind::ALL.to_vec()), audit("webhook.create", Some(APP)))
+        .await
+        .unwrap();
+    let rollbacks = db
+        .insert_webhook(&new("http://b/", vec![WebhookEventKind::Rollback]), audit("webhook.create", Some(APP)))
+        .await
+        .unwrap();
+    assert_eq!(db.list_webhooks(APP).await.unwrap(), vec![all.clone(), rollbacks.clone()]);
+    assert_eq!(rollbacks.events, vec![WebhookEventKind::Rollback]);
+
+    let event = |id: &str, kind| WebhookEvent::new(id.into(), kind, APP, "contract", 20);
+    assert_eq!(db.enqueue_webhook_event(&event("evt_1", WebhookEventKind::Publish), 20).await.unwrap(), 1);
+    assert_eq!(db.enqueue_webhook_event(&event("evt_2", WebhookEventKind::Rollback), 30).await.unwrap(), 2);
+    assert!(db.due_webhook_deliveries(19, 10).await.unwrap().is_empty(), "nothing is due before its time");
+    let due = db.due_webhook_deliveries(30, 10).await.unwrap();
+    assert_eq!(due.len(), 3);
+    assert_eq!(
+        (due[0].url.as_str(), due[0].secret.as_str(), due[0].kind.as_str()),
+        ("http://a/", "whsec_http://a/", "publish")
+    );
+    let body: WebhookEvent = serde_json::from_str(&due[0].payload).unwrap();
+    assert_eq!(body, event("evt_1", WebhookEventKind::Publish));
+
+    let record = |id: i64, attempt: u32, status: DeliveryStatus, next: Option<i64>| AttemptRecord {
+        delivery_id: id,
+        attempt,
+        at_ms: 40,
+        status_code: Some(if status == DeliveryStatus::Delivered { 204 } else { 503 }),
+        error: (status != DeliveryStatus::Delivered).then(|| "answered 503".to_owned()),
+        duration_ms: 7,
+        status,
+        next_attempt_ms: next,
+    };
+    assert!(db.record_webhook_attempt(&record(due[0].id, 1, DeliveryStatus::Pending, Some(100))).await.unwrap());
+    assert!(
+        !db.record_webhook_attempt(&record(due[0].id, 1, DeliveryStatus::Pending, Some(100))).await.unwrap(),
+        "an attempt is recorded once"
+    );
+    assert!(db.record_webhook_attempt(&record(due[1].id, 1, DeliveryStatus::Delivered, None)).await.unwrap());
+    let later = db.due_webhook_deliveries(100, 10).await.unwrap();
+    assert_eq!(later.iter().map(|d| (d.id, d.attempts)).collect::<Vec<_>>(), vec![(due[2].id, 0), (due[0].id, 1)]);
+
+    let log = db.webhook_deliveries(APP, None, 10).await.unwrap();
+    assert_eq!(log.iter().map(|d| d.id).collect::<Vec<_>>(), vec![due[2].id, due[1].id, due[0].id], "newest first");
+    assert_eq!(log[1].status, DeliveryStatus::Delivered);
+    assert_eq!(log[1].attempts[0].status_code, Some(204));
+    assert_eq!(log[2].attempts.len(), 1);
+    assert_eq!(log[2].next_attempt_at_ms, Some(100));
+    assert_eq!(db.webhook_deliveries(APP, Some(rollbacks.id), 10).await.unwrap().len(), 1);
+
+    // Removal: the secret goes, queued deliveries are cancelled, nothing new is queued.
+    let removed = db.remove_webhook(APP, all.id, 50, audit("webhook.remove", Some(APP))).await.unwrap();
+    assert_eq!(removed.id, all.id);
+    assert!(matches!(
+        db.remove_webhook(APP, all.id, 50, audit("webhook.remove", Some(APP))).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        db.remove_webhook("com.none", rollbacks.id, 50, audit("x", None)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(db.list_webhooks(APP).await.unwrap(), vec![rollbacks.clone()]);
+    let due = db.due_webhook_deliveries(1_000, 10).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(), vec!["http://b/"]);
+    assert_eq!(db.enqueue_webhook_event(&event("evt_3", WebhookEventKind::Publish), 60).await.unwrap(), 0);
+    let cancelled = db.webhook_deliveries(APP, Some(all.id), 10).await.unwrap();
+    let statuses: Vec<_> = cancelled.iter().map(|d| (d.event.id.as_str(), d.status, d.next_attempt_at_ms)).collect();
+    assert_eq!(
+        statuses,
+        vec![("evt_2", DeliveryStatus::Delivered, None), ("evt_1", DeliveryStatus::Cancelled, None)],
+        "what was delivered stays so"
+    );
 }

@@ -27,3 +27,4 @@ mod stats;
 mod updates;
 mod upgrade;
 mod uploads;
+mod webhooks;

@@ -253,6 +253,13 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     let recorded = c.call("GET", &native, &format!("{a}/bundles/1.0.0/native"), None).await;
     assert_eq!(recorded, fingerprint);
 
+    // A webhook before the channel changes below, so they queue deliveries for the log.
+    let hooks = format!("{app}/webhooks");
+    let hook = json!({ "url": "http://127.0.0.1:9/hook", "events": ["publish", "rollout.step"] });
+    let made = c.call("POST", &hooks, &format!("{a}/webhooks"), Some(hook)).await;
+    let webhook_id = made["webhook"]["id"].as_i64().unwrap();
+    c.call("GET", &hooks, &format!("{a}/webhooks"), None).await;
+
     let created = json!({ "name": "beta", "public": false, "strategy": "major", "allow_emulator": null });
     c.call("POST", &format!("{app}/channels"), &format!("{a}/channels"), Some(created)).await;
     c.call("PATCH", ch, &beta, Some(json!({ "allow_dev": false, "strategy": "patch", "delivery": "zip" }))).await;
@@ -299,6 +306,10 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     c.call("GET", &format!("{app}/stats/bundles"), &format!("{a}/stats/bundles"), None).await;
     let timeline = format!("{a}/stats/timeline?bucket=day&days=2&version=1.0.0");
     c.call("GET", &format!("{app}/stats/timeline"), &timeline, None).await;
+
+    let log = c.call("GET", &format!("{hooks}/deliveries"), &format!("{a}/webhooks/deliveries?limit=20"), None).await;
+    assert!(log.as_array().unwrap().len() >= 4, "{log}");
+    c.call("DELETE", &format!("{hooks}/{{id}}"), &format!("{a}/webhooks/{webhook_id}"), None).await;
 
     let token = json!({ "name": "ci", "role": "publisher" });
     let made = c.call("POST", "/api/v1/tokens", "/api/v1/tokens", Some(token)).await;

@@ -33,6 +33,10 @@ import type { PublishForm } from '../../bindings/PublishForm';
 import type { PublishResult } from '../../bindings/PublishResult';
 import type { Session } from '../../bindings/Session';
 import type { UiError } from '../../bindings/UiError';
+import type { CreatedWebhook } from '../../bindings/CreatedWebhook';
+import type { Webhook } from '../../bindings/Webhook';
+import type { WebhookDelivery } from '../../bindings/WebhookDelivery';
+import type { WebhookEventKind } from '../../bindings/WebhookEventKind';
 
 export interface Backend {
   /** The active profile and who its token is; rejects with `not_connected` when there is none. */
@@ -129,6 +133,16 @@ export interface Backend {
   setRequireSigned(app: string, required: boolean): Promise<AppSigning>;
   /** Which keys the devices active in the last `activeDays` days trust, per native version. */
   keyCoverage(app: string, activeDays: number): Promise<KeyCoverage>;
+
+  // Webhooks (admin)
+  /** The app's webhooks (never their secrets). */
+  listWebhooks(app: string): Promise<Webhook[]>;
+  /** Registers a URL for `events` (all when null); its signing secret is in this answer only. */
+  createWebhook(app: string, url: string, events: WebhookEventKind[] | null): Promise<CreatedWebhook>;
+  /** Removes a webhook: nothing more is sent to it, and its queued deliveries are cancelled. */
+  removeWebhook(app: string, id: number): Promise<Webhook>;
+  /** The delivery log, newest first, with every attempt (of one webhook when given). */
+  webhookDeliveries(app: string, webhook: number | null, limit: number): Promise<WebhookDelivery[]>;
 }
 
 /** A drag over the window: `hover` while files are over it, then `drop` (with the first path) or `leave`. */

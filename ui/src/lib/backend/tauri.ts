@@ -46,6 +46,10 @@ export const tauriBackend: Backend = {
   registerSigningKey: (app) => invoke('register_signing_key', { app }),
   setRequireSigned: (app, required) => invoke('set_require_signed', { app, required }),
   keyCoverage: (app, activeDays) => invoke('key_coverage', { app, activeDays }),
+  listWebhooks: (app) => invoke('list_webhooks', { app }),
+  createWebhook: (app, url, events) => invoke('create_webhook', { app, url, events }),
+  removeWebhook: (app, id) => invoke('remove_webhook', { app, id }),
+  webhookDeliveries: (app, webhook, limit) => invoke('webhook_deliveries', { app, webhook, limit }),
   onProgress: (listener) => listen<ProgressEvent>('operation-progress', (event) => listener(event.payload)),
   onFileDrag: (listener) =>
     getCurrentWebview().onDragDropEvent(({ payload }) => {

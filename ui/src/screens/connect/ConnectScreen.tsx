@@ -5,9 +5,11 @@ import type { Session } from '../../bindings/Session';
 import type { UiError } from '../../bindings/UiError';
 import { ErrorBanner } from '../../components/ErrorBanner';
 import { toUiError } from '../../lib/backend/backend';
+import { useCurrentApp } from '../../lib/app';
 import { useBackend } from '../../lib/backend/context';
 import { CreateAppCard } from './CreateAppCard';
 import { TeamTokens } from './TeamTokens';
+import { WebhooksCard } from '../webhooks/WebhooksCard';
 
 interface Props {
   session: Session | null;
@@ -19,6 +21,7 @@ interface Props {
 /** Connect: add a server profile (URL + token), test it, keep the token in the OS keychain. */
 export function ConnectScreen({ session, onConnected, onAppCreated }: Props) {
   const backend = useBackend();
+  const currentApp = useCurrentApp();
   const [profiles, setProfiles] = useState<ProfileSummary[]>([]);
   const [form, setForm] = useState({ profile: '', url: '', token: '', app: '' });
   const [busy, setBusy] = useState(false);
@@ -133,6 +136,7 @@ export function ConnectScreen({ session, onConnected, onAppCreated }: Props) {
       )}
       {session && <CreateAppCard role={session.role} onCreated={(app) => onAppCreated?.(app)} />}
       {session?.role === 'admin' && <TeamTokens currentTokenId={session.token_id} />}
+      {session?.role === 'admin' && currentApp && <WebhooksCard key={currentApp} app={currentApp} />}
     </div>
   );
 }

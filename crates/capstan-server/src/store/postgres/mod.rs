@@ -17,6 +17,7 @@ mod events;
 mod leases;
 mod signing;
 mod tokens;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

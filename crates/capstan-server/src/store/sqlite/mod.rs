@@ -17,6 +17,7 @@ mod events;
 mod leases;
 mod signing;
 mod tokens;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
