@@ -19,4 +19,8 @@ size: number, } | { "code": "large_bundle",
 /**
  * Compressed size in bytes.
  */
+size: number, } | { "code": "large_unpacked", 
+/**
+ * Total uncompressed size in bytes.
+ */
 size: number, };
