@@ -44,7 +44,7 @@ pub trait Job: Send + Sync + 'static {
 
 /// Every periodic job of the server.
 pub fn server_jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(EventRetention), Arc::new(crate::delta::CollectArtifacts)]
+    vec![Arc::new(EventRetention), Arc::new(crate::delta::CollectArtifacts), Arc::new(crate::rollouts::ReleaseSafety)]
 }
 
 /// Deletes raw stats events older than `stats_retention_days` (when set), keeping the hourly

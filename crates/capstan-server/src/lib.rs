@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod overrides;
 pub mod ratelimit;
+pub mod rollouts;
 pub mod store;
 pub mod uploads;
 

@@ -8,3 +8,4 @@ pub mod keys;
 pub mod profile;
 pub mod publish;
 pub mod report;
+pub mod safety;

@@ -17,6 +17,7 @@
 pub mod blob;
 pub mod disk;
 pub mod postgres;
+pub mod rollouts;
 pub mod rows;
 pub mod s3;
 pub mod snapshot;
@@ -34,6 +35,7 @@ use capstan_core::api::{
 };
 use capstan_core::bundle::artifacts::Encoding;
 
+pub use rollouts::RolloutStore;
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
 
 use crate::config::Config;
@@ -122,6 +124,8 @@ pub struct NewHistory {
     pub min_native: Option<String>,
     /// Who.
     pub actor: String,
+    /// Why, when the server acted by itself (a plan, the guard, a schedule).
+    pub reason: Option<String>,
 }
 
 /// An audit entry to write in the same transaction as the change it describes.
@@ -458,6 +462,7 @@ pub trait Database:
     + LeaseStore
     + SigningStore
     + ArtifactStore
+    + RolloutStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

@@ -14,6 +14,7 @@ mod channels;
 mod devices;
 mod events;
 mod leases;
+mod rollouts;
 mod signing;
 mod tokens;
 
