@@ -8,9 +8,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_core::api::{
-        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreatePlan, CreateToken,
-        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, PlanView, RollbackTo,
-        SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
+        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreatePlan,
+        CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage,
+        PlanView, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use ts_rs::{Config, TS};
 

@@ -82,7 +82,8 @@ pub async fn channel_health(
             if history.is_none() {
                 history = Some(state.db().channel_history(channel.id, HISTORY_FOR_BASELINE).await?);
             }
-            let previous = release::previous_target(min_native, lane.target.as_ref(), history.as_deref().unwrap_or(&[]));
+            let previous =
+                release::previous_target(min_native, lane.target.as_ref(), history.as_deref().unwrap_or(&[]));
             let baseline = previous.as_ref().and_then(|t| t.bundle());
             let served = Served { channel: &channel.name, min_native, version: target, rollout: false, baseline };
             out.push(release_health(served, &rows, threshold(min_native, target)));
@@ -93,7 +94,11 @@ pub async fn channel_health(
 
 /// The health of everything the app's channels serve, judged against each channel's plan (for
 /// its rollout) or guard threshold: what the Stats and Bundles screens show.
-pub async fn app_health(state: &AppState, app_id: &str, channels: &[Channel]) -> Result<Vec<ReleaseHealth>, StoreError> {
+pub async fn app_health(
+    state: &AppState,
+    app_id: &str,
+    channels: &[Channel],
+) -> Result<Vec<ReleaseHealth>, StoreError> {
     let counts = state.db().health_counts(app_id).await?;
     let mut out = Vec::new();
     for channel in channels {
@@ -110,11 +115,7 @@ pub async fn app_health(state: &AppState, app_id: &str, channels: &[Channel]) ->
 
 /// The health of a plan's rollout, against the plan's threshold (None when the channel no
 /// longer rolls the plan's bundle out).
-pub fn plan_health(
-    channel: &Channel,
-    plan: &RolloutPlan,
-    counts: &[ChannelHealthCount],
-) -> Option<ReleaseHealth> {
+pub fn plan_health(channel: &Channel, plan: &RolloutPlan, counts: &[ChannelHealthCount]) -> Option<ReleaseHealth> {
     let lane = channel.lane(plan.min_native.as_deref())?;
     let rollout = lane.rollout.as_ref().filter(|r| r.version == plan.version)?;
     let served = Served {
@@ -175,7 +176,15 @@ pub(crate) fn change_write(
 }
 
 /// A write that changes nothing the channel serves: one history line saying what happened.
-pub(crate) fn note_write(state: &AppState, channel: &Channel, action: HistoryAction, min_native: Option<String>, actor: &str, audit_action: &str, reason: &str) -> ReleaseWrite {
+pub(crate) fn note_write(
+    state: &AppState,
+    channel: &Channel,
+    action: HistoryAction,
+    min_native: Option<String>,
+    actor: &str,
+    audit_action: &str,
+    reason: &str,
+) -> ReleaseWrite {
     let entry = audit(state, actor, channel, audit_action, Some(serde_json::json!({ "reason": reason })));
     ReleaseWrite {
         before: channel.clone(),
@@ -216,7 +225,15 @@ async fn run_plan(state: &AppState, stored: &StoredPlan, counts: &[ChannelHealth
         } else {
             (PlanStatus::Cancelled, format!("the rollout of {} was ended by hand", plan.version))
         };
-        let mut write = note_write(state, &channel, HistoryAction::RolloutPause, plan.min_native.clone(), PLAN_ACTOR, "rollout_plan.end", &reason);
+        let mut write = note_write(
+            state,
+            &channel,
+            HistoryAction::RolloutPause,
+            plan.min_native.clone(),
+            PLAN_ACTOR,
+            "rollout_plan.end",
+            &reason,
+        );
         write.history.clear();
         write.plan = Some(updated(stored, status, &reason, None));
         announce(state, write).await?;
@@ -229,14 +246,16 @@ async fn run_plan(state: &AppState, stored: &StoredPlan, counts: &[ChannelHealth
             let share = RolloutShare::from_basis_points(plan.steps_bp[step as usize])
                 .map_err(|e| JobError::Other(e.to_string()))?;
             let command = ReleaseCommand::ChangeRollout { line: line(&plan.min_native), share };
-            let mut write = change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
+            let mut write =
+                change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
             write.audit.action = "rollout_plan.step".into();
             write.plan = Some(updated(stored, PlanStatus::Active, &reason, Some((step, now))));
             write
         }
         PlanDecision::Finish(reason) => {
             let command = ReleaseCommand::FinishRollout { line: line(&plan.min_native) };
-            let mut write = change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
+            let mut write =
+                change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
             write.audit.action = "rollout_plan.finish".into();
             let last = (plan.steps_bp.len() - 1) as u32;
             write.plan = Some(updated(stored, PlanStatus::Done, &reason, Some((last, now))));
@@ -244,14 +263,23 @@ async fn run_plan(state: &AppState, stored: &StoredPlan, counts: &[ChannelHealth
         }
         PlanDecision::Breach { action: FailureAction::Pause, reason } => {
             let reason = format!("paused: {reason}");
-            let mut write = note_write(state, &channel, HistoryAction::RolloutPause, plan.min_native.clone(), PLAN_ACTOR, "rollout_plan.pause", &reason);
+            let mut write = note_write(
+                state,
+                &channel,
+                HistoryAction::RolloutPause,
+                plan.min_native.clone(),
+                PLAN_ACTOR,
+                "rollout_plan.pause",
+                &reason,
+            );
             write.plan = Some(updated(stored, PlanStatus::Paused, &reason, None));
             write
         }
         PlanDecision::Breach { action: FailureAction::Rollback, reason } => {
             let reason = format!("rolled back: {reason}");
             let command = ReleaseCommand::AbortRollout { line: line(&plan.min_native) };
-            let mut write = change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
+            let mut write =
+                change_write(state, &channel, prepared(state, &channel, command).await?, PLAN_ACTOR, &reason);
             write.audit.action = "rollout_plan.rollback".into();
             write.plan = Some(updated(stored, PlanStatus::RolledBack, &reason, None));
             write
@@ -314,9 +342,10 @@ async fn guard_act(state: &AppState, channel: &Channel, failing: &ReleaseHealth)
     let rollback = match (action, failing.rollout) {
         (FailureAction::Pause, _) => None,
         (FailureAction::Rollback, true) => Some(ReleaseCommand::AbortRollout { line: line(&failing.min_native) }),
-        (FailureAction::Rollback, false) => {
-            Some(ReleaseCommand::Rollback { to: capstan_core::api::RollbackTo::Previous, line: line(&failing.min_native) })
-        }
+        (FailureAction::Rollback, false) => Some(ReleaseCommand::Rollback {
+            to: capstan_core::api::RollbackTo::Previous,
+            line: line(&failing.min_native),
+        }),
     };
     let trip = |action: FailureAction, reason: &str| GuardTrip {
         version: failing.version.clone(),
@@ -350,7 +379,15 @@ async fn guard_act(state: &AppState, channel: &Channel, failing: &ReleaseHealth)
             } else {
                 format!("guard: {}; every device of the line has it, roll back by hand", failing.summary)
             };
-            let mut write = note_write(state, channel, HistoryAction::RolloutPause, failing.min_native.clone(), GUARD_ACTOR, "guard.pause", &reason);
+            let mut write = note_write(
+                state,
+                channel,
+                HistoryAction::RolloutPause,
+                failing.min_native.clone(),
+                GUARD_ACTOR,
+                "guard.pause",
+                &reason,
+            );
             write.guard_trip = Some(trip(FailureAction::Pause, &reason));
             write.plan = plan.map(|p| updated(&p, PlanStatus::Paused, &reason, None));
             write
@@ -368,9 +405,9 @@ async fn run_schedule(state: &AppState, due: &StoredSchedule) -> Result<(), JobE
     let reason = format!("scheduled publish of {} at {} (epoch ms)", schedule.version, schedule.at_ms);
     let command = match schedule.version.as_str() {
         capstan_core::api::BUILTIN => Ok(ReleaseCommand::PublishBuiltin),
-        version => crate::api::channels::line_of(state, &due.app_id, version).await.map(|min_native| {
-            ReleaseCommand::Publish { version: version.to_owned(), min_native, force: false }
-        }),
+        version => crate::api::channels::line_of(state, &due.app_id, version)
+            .await
+            .map(|min_native| ReleaseCommand::Publish { version: version.to_owned(), min_native, force: false }),
     };
     let prepared = match command {
         Ok(command) => prepare(state, &channel, command, false).await,
@@ -380,14 +417,17 @@ async fn run_schedule(state: &AppState, due: &StoredSchedule) -> Result<(), JobE
         Ok(prepared) => {
             let mut write = change_write(state, &channel, prepared, &actor, &reason);
             write.audit.action = "schedule.publish".into();
-            write.schedule = Some(ScheduleWrite { id: schedule.id, status: ScheduleStatus::Done, outcome: Some(reason) });
+            write.schedule =
+                Some(ScheduleWrite { id: schedule.id, status: ScheduleStatus::Done, outcome: Some(reason) });
             write
         }
         Err(error) => {
             let outcome = format!("not published: {}", app_error_text(&error));
-            let mut write = note_write(state, &channel, HistoryAction::Publish, None, &actor, "schedule.failed", &outcome);
+            let mut write =
+                note_write(state, &channel, HistoryAction::Publish, None, &actor, "schedule.failed", &outcome);
             write.history.clear();
-            write.schedule = Some(ScheduleWrite { id: schedule.id, status: ScheduleStatus::Failed, outcome: Some(outcome) });
+            write.schedule =
+                Some(ScheduleWrite { id: schedule.id, status: ScheduleStatus::Failed, outcome: Some(outcome) });
             write
         }
     };

@@ -93,7 +93,13 @@ pub struct PlanOptions {
 }
 
 /// Starts a plan and prints it.
-pub async fn start_plan(api: &Api, app: &str, channel: &str, options: PlanOptions, global: &GlobalArgs) -> anyhow::Result<()> {
+pub async fn start_plan(
+    api: &Api,
+    app: &str,
+    channel: &str,
+    options: PlanOptions,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
     let version = match options.version {
         Some(version) => version,
         None => {
@@ -164,7 +170,12 @@ fn print_plan(view: &PlanView) {
             if i as u32 == plan.step { format!("[{text}]") } else { text }
         })
         .collect();
-    println!("Rollout plan of `{}`: {} on {}", plan.channel, plan.version, capstan_core::api::describe_line(plan.min_native.as_deref()));
+    println!(
+        "Rollout plan of `{}`: {} on {}",
+        plan.channel,
+        plan.version,
+        capstan_core::api::describe_line(plan.min_native.as_deref())
+    );
     println!("  status              {}", plan.status.as_str());
     println!("  steps               {}", steps.join(" → "));
     println!("  every               {} min, at least {} install attempts", plan.every_ms / 60_000, plan.min_devices);
@@ -189,7 +200,11 @@ pub async fn health(api: &Api, app: &str, channel: &str, global: &GlobalArgs) ->
         return print_json(&health);
     }
     let rows: Vec<Vec<String>> = health.iter().map(health_row).collect();
-    print_table(&["BUNDLE", "LINE", "AS", "ATTEMPTS", "FAILURES", "RATE", "95% INTERVAL", "VERDICT"], &rows, "serves no bundle");
+    print_table(
+        &["BUNDLE", "LINE", "AS", "ATTEMPTS", "FAILURES", "RATE", "95% INTERVAL", "VERDICT"],
+        &rows,
+        "serves no bundle",
+    );
     for h in &health {
         println!("{}", h.summary);
     }
@@ -210,14 +225,28 @@ fn health_row(h: &ReleaseHealth) -> Vec<String> {
 }
 
 /// Schedules a publish and prints it.
-pub async fn schedule(api: &Api, app: &str, channel: &str, version: String, at: &str, global: &GlobalArgs) -> anyhow::Result<()> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+pub async fn schedule(
+    api: &Api,
+    app: &str,
+    channel: &str,
+    version: String,
+    at: &str,
+    global: &GlobalArgs,
+) -> anyhow::Result<()> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let at_ms = parse_time(at, now).map_err(anyhow::Error::msg)?;
     let created = api.schedule_publish(app, channel, &SchedulePublish { version, at_ms }).await?;
     if global.json {
         return print_json(&created);
     }
-    println!("Scheduled #{}: {} to channel `{}` at {}", created.id, created.version, created.channel, time(created.at_ms));
+    println!(
+        "Scheduled #{}: {} to channel `{}` at {}",
+        created.id,
+        created.version,
+        created.channel,
+        time(created.at_ms)
+    );
     Ok(())
 }
 

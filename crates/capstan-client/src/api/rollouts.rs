@@ -38,7 +38,12 @@ impl Api {
     }
 
     /// Schedules a publish.
-    pub async fn schedule_publish(&self, app: &str, channel: &str, body: &SchedulePublish) -> ClientResult<ScheduledPublish> {
+    pub async fn schedule_publish(
+        &self,
+        app: &str,
+        channel: &str,
+        body: &SchedulePublish,
+    ) -> ClientResult<ScheduledPublish> {
         self.send(Method::POST, &["apps", app, "channels", channel, "schedule"], Some(body)).await
     }
 

@@ -25,11 +25,11 @@ use axum::handler::Handler;
 use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
-    ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
-    DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
-    RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
-    TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams, CreatePlan, PlanView, ReleaseHealth,
-    ScheduledPublish, SchedulePublish,
+    ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreatePlan, CreateToken, CreatedToken,
+    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, PlanView,
+    Promote, Publish, RegisterKey, ReleaseHealth, Removed, Rollback, SchedulePublish, ScheduledPublish, SetOverride,
+    SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery, TokenRecord, UpdateApp, UpdateSigning,
+    UploadParams,
 };
 use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};

@@ -22,7 +22,13 @@ use crate::rollouts::{announce, app_health, change_write, note_write, plan_healt
 use crate::store::NewAudit;
 use crate::store::rollouts::{NewSchedule, PlanWrite, ReleaseWrite, ScheduleWrite, StoredPlan};
 
-fn audit_entry(state: &AppState, caller: &Caller, channel: &Channel, action: &str, after: serde_json::Value) -> NewAudit {
+fn audit_entry(
+    state: &AppState,
+    caller: &Caller,
+    channel: &Channel,
+    action: &str,
+    after: serde_json::Value,
+) -> NewAudit {
     NewAudit {
         actor: caller.actor(),
         app_id: Some(channel.app_id.clone()),
@@ -89,8 +95,7 @@ pub async fn create_plan(
     ApiJson(body): ApiJson<CreatePlan>,
 ) -> Result<(StatusCode, Json<PlanView>), AppError> {
     let steps_bp = plan_steps(&body.steps).map_err(|e| AppError::bad_request("invalid_plan", e))?;
-    let max_failure_bp =
-        threshold_bp(body.max_failure_rate).map_err(|e| AppError::bad_request("invalid_plan", e))?;
+    let max_failure_bp = threshold_bp(body.max_failure_rate).map_err(|e| AppError::bad_request("invalid_plan", e))?;
     if body.every_ms < 0 {
         return Err(AppError::bad_request("invalid_plan", "the wait between steps cannot be negative"));
     }
@@ -124,8 +129,12 @@ pub async fn create_plan(
         }
         None => {
             let share = RolloutShare::from_basis_points(steps_bp[0]).expect("checked steps");
-            let command =
-                ReleaseCommand::StartRollout { version: version.clone(), min_native: min_native.clone(), share, force: body.force };
+            let command = ReleaseCommand::StartRollout {
+                version: version.clone(),
+                min_native: min_native.clone(),
+                share,
+                force: body.force,
+            };
             (0, Some(command))
         }
     };
@@ -185,7 +194,15 @@ pub async fn pause_plan(
     }
     let reason = format!("paused by {}", caller.actor());
     let min_native = stored.plan.min_native.clone();
-    let mut write = note_write(&state, &channel, HistoryAction::RolloutPause, min_native, &caller.actor(), "rollout_plan.pause", &reason);
+    let mut write = note_write(
+        &state,
+        &channel,
+        HistoryAction::RolloutPause,
+        min_native,
+        &caller.actor(),
+        "rollout_plan.pause",
+        &reason,
+    );
     write.plan = Some(updated(&stored, PlanStatus::Paused, &reason, None));
     announce(&state, write).await?;
     Ok(Json(view(&state, &channel, load_plan(&state, &channel).await?).await?))
@@ -214,7 +231,15 @@ pub async fn resume_plan(
     }
     let reason = format!("resumed by {}", caller.actor());
     let min_native = stored.plan.min_native.clone();
-    let mut write = note_write(&state, &channel, HistoryAction::RolloutResume, min_native, &caller.actor(), "rollout_plan.resume", &reason);
+    let mut write = note_write(
+        &state,
+        &channel,
+        HistoryAction::RolloutResume,
+        min_native,
+        &caller.actor(),
+        "rollout_plan.resume",
+        &reason,
+    );
     write.plan = Some(updated(&stored, PlanStatus::Active, &reason, Some((stored.plan.step, state.now_ms()))));
     announce(&state, write).await?;
     Ok(Json(view(&state, &channel, load_plan(&state, &channel).await?).await?))
@@ -232,7 +257,15 @@ pub async fn cancel_plan(
         return Err(AppError::Conflict(format!("the plan is already {}", stored.plan.status.as_str())));
     }
     let reason = format!("cancelled by {}", caller.actor());
-    let mut write = note_write(&state, &channel, HistoryAction::RolloutPause, None, &caller.actor(), "rollout_plan.cancel", &reason);
+    let mut write = note_write(
+        &state,
+        &channel,
+        HistoryAction::RolloutPause,
+        None,
+        &caller.actor(),
+        "rollout_plan.cancel",
+        &reason,
+    );
     write.history.clear();
     write.plan = Some(updated(&stored, PlanStatus::Cancelled, &reason, None));
     announce(&state, write).await?;
@@ -272,7 +305,13 @@ pub async fn schedule(
         created_by: caller.actor(),
         created_at_ms: now,
     };
-    let entry = audit_entry(&state, &caller, &channel, "schedule.create", serde_json::json!({ "version": new.version, "at_ms": new.at_ms }));
+    let entry = audit_entry(
+        &state,
+        &caller,
+        &channel,
+        "schedule.create",
+        serde_json::json!({ "version": new.version, "at_ms": new.at_ms }),
+    );
     let created = state.db().insert_schedule(&new, entry).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -302,7 +341,13 @@ pub async fn cancel_schedule(
         plan: None,
         guard_trip: None,
         schedule: Some(ScheduleWrite { id, status: ScheduleStatus::Cancelled, outcome: Some(outcome.clone()) }),
-        audit: audit_entry(&state, &caller, &channel, "schedule.cancel", serde_json::json!({ "id": id, "version": found.schedule.version })),
+        audit: audit_entry(
+            &state,
+            &caller,
+            &channel,
+            "schedule.cancel",
+            serde_json::json!({ "id": id, "version": found.schedule.version }),
+        ),
     };
     state.db().record_release(&write).await?;
     let mut schedule = found.schedule;

@@ -85,13 +85,14 @@ pub async fn channels(
         let on_target: i64 =
             rows.iter().filter(|c| targets.contains(&c.bundle_version.as_str())).map(|c| c.devices).sum();
         let by_bundle = rows.iter().map(|c| (c.bundle_version.clone(), c.devices)).collect();
+        let served_health = health.extract_if(.., |h| h.channel == channel.name).collect();
         out.push(ChannelAdoption {
+            health: served_health,
             active_devices: total,
             adoption: if total > 0 { on_target as f64 / total as f64 } else { 0.0 },
             by_bundle,
             channel: channel.name,
             on_target,
-            health: health.extract_if(.., |h| h.channel == channel.name).collect(),
             lanes: channel.lanes,
         });
     }

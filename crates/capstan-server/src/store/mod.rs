@@ -35,8 +35,8 @@ use capstan_core::api::{
 };
 use capstan_core::bundle::artifacts::Encoding;
 
-pub use rollouts::RolloutStore;
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
+pub use rollouts::RolloutStore;
 
 use crate::config::Config;
 

@@ -5,9 +5,7 @@
 //! The SQL here runs unchanged on SQLite and PostgreSQL; each backend's `rollouts.rs` runs it.
 
 use async_trait::async_trait;
-use capstan_core::api::{
-    Channel, FailureAction, PlanStatus, RolloutPlan, ScheduleStatus, ScheduledPublish,
-};
+use capstan_core::api::{Channel, FailureAction, PlanStatus, RolloutPlan, ScheduleStatus, ScheduledPublish};
 use capstan_core::rollout::{HealthCount, health_delta};
 
 use super::rows::bad;
@@ -177,7 +175,8 @@ pub fn summed_health(events: &[capstan_core::api::DeviceEvent]) -> Vec<(HealthKe
 
 // Plans.
 
-pub const PLAN_SELECT: &str = "SELECT p.*, c.name AS channel FROM rollout_plans p JOIN channels c ON c.id = p.channel_id";
+pub const PLAN_SELECT: &str =
+    "SELECT p.*, c.name AS channel FROM rollout_plans p JOIN channels c ON c.id = p.channel_id";
 pub const GET_PLAN: &str = "SELECT p.*, c.name AS channel FROM rollout_plans p JOIN channels c ON c.id = p.channel_id \
      WHERE p.channel_id = $1";
 pub const ACTIVE_PLANS: &str = "SELECT p.*, c.name AS channel FROM rollout_plans p JOIN channels c ON c.id = p.channel_id \
@@ -238,15 +237,13 @@ pub struct PlanRow {
 impl TryFrom<PlanRow> for StoredPlan {
     type Error = StoreError;
     fn try_from(row: PlanRow) -> StoreResult<StoredPlan> {
-        let steps_bp: Vec<u32> =
-            serde_json::from_str(&row.steps).map_err(|e| bad("rollout_plans", "steps", e))?;
+        let steps_bp: Vec<u32> = serde_json::from_str(&row.steps).map_err(|e| bad("rollout_plans", "steps", e))?;
         let on_failure = FailureAction::from_text(&row.on_failure)
             .ok_or_else(|| bad("rollout_plans", "on_failure", unknown(&row.on_failure)))?;
-        let status = PlanStatus::from_text(&row.status)
-            .ok_or_else(|| bad("rollout_plans", "status", unknown(&row.status)))?;
-        let number = |column: &'static str, value: i64| {
-            u32::try_from(value).map_err(|e| bad("rollout_plans", column, e))
-        };
+        let status =
+            PlanStatus::from_text(&row.status).ok_or_else(|| bad("rollout_plans", "status", unknown(&row.status)))?;
+        let number =
+            |column: &'static str, value: i64| u32::try_from(value).map_err(|e| bad("rollout_plans", column, e));
         Ok(StoredPlan {
             channel_id: row.channel_id,
             app_id: row.app_id,

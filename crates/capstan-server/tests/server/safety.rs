@@ -190,7 +190,10 @@ async fn a_failing_plan_set_to_roll_back_rolls_back() {
     let last = &history(&server).await[0];
     assert_eq!(last["action"], "rollout_abort");
     let reason = last["reason"].as_str().unwrap();
-    assert!(reason.starts_with("rolled back: step 1 (1 %)") && reason.contains("12 failures in 12 attempts"), "{reason}");
+    assert!(
+        reason.starts_with("rolled back: step 1 (1 %)") && reason.contains("12 failures in 12 attempts"),
+        "{reason}"
+    );
     let answer = server.updates(&device_with(APP, "bad-0", json!({ "version_name": "1.1.0" }))).await;
     assert_eq!(answer["version"], "1.0.0", "devices are sent back");
     server.stop().await;
@@ -213,9 +216,21 @@ async fn plans_refuse_bad_input_and_change_nothing() {
     let (status, _) = server.api(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(production(&server).await["rollout"].is_null());
-    let (status, _) = server.api(Method::PUT, &path, Some(json!({ "version": "1.1.0", "steps": [1, 100], "every_ms": 1, "max_failure_rate": 2 }))).await;
+    let (status, _) = server
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({ "version": "1.1.0", "steps": [1, 100], "every_ms": 1, "max_failure_rate": 2 })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, body) = server.api(Method::PUT, &path, Some(json!({ "version": "1.1.0", "steps": [1, 100], "every_ms": 1, "max_failure_rate": 2 }))).await;
+    let (status, body) = server
+        .api(
+            Method::PUT,
+            &path,
+            Some(json!({ "version": "1.1.0", "steps": [1, 100], "every_ms": 1, "max_failure_rate": 2 })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     server.stop().await;
 }
@@ -241,7 +256,10 @@ async fn the_guard_rolls_back_a_failing_rollout_once_and_only_where_it_is_on() {
     // The health the screens show: the same figures.
     let (_, health) = server.api(Method::GET, &format!("/apps/{APP}/channels/production/health"), None).await;
     let rollout = health.as_array().unwrap().iter().find(|h| h["version"] == "1.1.0").unwrap();
-    assert_eq!((rollout["current"]["attempts"].as_i64(), rollout["current"]["failures"].as_i64()), (Some(20), Some(15)));
+    assert_eq!(
+        (rollout["current"]["attempts"].as_i64(), rollout["current"]["failures"].as_i64()),
+        (Some(20), Some(15))
+    );
     assert_eq!((rollout["verdict"].as_str(), rollout["baseline_version"].as_str()), (Some("failing"), Some("1.0.0")));
     let (_, bundles) = server.api(Method::GET, &format!("/apps/{APP}/stats/bundles"), None).await;
     let bundle = bundles.as_array().unwrap().iter().find(|b| b["version"] == "1.1.0").unwrap();
@@ -256,10 +274,17 @@ async fn the_guard_rolls_back_a_failing_rollout_once_and_only_where_it_is_on() {
     let lane = production(&server).await;
     assert_eq!((lane["target"].as_str(), lane["rollout"].is_null()), (Some("1.0.0"), true), "{lane}");
     let entries = history(&server).await;
-    assert_eq!((entries[0]["action"].as_str(), entries[0]["actor"].as_str()), (Some("rollout_abort"), Some("capstan (guard)")));
+    assert_eq!(
+        (entries[0]["action"].as_str(), entries[0]["actor"].as_str()),
+        (Some("rollout_abort"), Some("capstan (guard)"))
+    );
     let reason = entries[0]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("guard rolled back: 1.1.0 on `production` is failing") && reason.contains("over the 5 %"), "{reason}");
-    let (status, _) = server.api(Method::POST, &path, Some(json!({ "version": "1.1.0", "percent": 5, "force": true }))).await;
+    assert!(
+        reason.starts_with("guard rolled back: 1.1.0 on `production` is failing") && reason.contains("over the 5 %"),
+        "{reason}"
+    );
+    let (status, _) =
+        server.api(Method::POST, &path, Some(json!({ "version": "1.1.0", "percent": 5, "force": true }))).await;
     assert_eq!(status, StatusCode::OK);
     clock.advance(60_000);
     jobs.run_due(&server.state).await;
@@ -280,9 +305,11 @@ async fn a_scheduled_publish_happens_at_its_time() {
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_time")));
     let (status, body) = server.api(Method::POST, &path, Some(json!({ "version": "7.0.0", "at_ms": T0 + HOUR }))).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unknown_bundle")));
-    let (status, first) = server.api(Method::POST, &path, Some(json!({ "version": "1.1.0", "at_ms": T0 + 2 * HOUR }))).await;
+    let (status, first) =
+        server.api(Method::POST, &path, Some(json!({ "version": "1.1.0", "at_ms": T0 + 2 * HOUR }))).await;
     assert_eq!((status, first["status"].as_str()), (StatusCode::CREATED, Some("pending")), "{first}");
-    let (_, second) = server.api(Method::POST, &path, Some(json!({ "version": "1.2.0", "at_ms": T0 + 3 * HOUR }))).await;
+    let (_, second) =
+        server.api(Method::POST, &path, Some(json!({ "version": "1.2.0", "at_ms": T0 + 3 * HOUR }))).await;
     let (status, cancelled) =
         server.api(Method::DELETE, &format!("/apps/{APP}/schedules/{}", second["id"]), None).await;
     assert_eq!((status, cancelled["status"].as_str()), (StatusCode::OK, Some("cancelled")));

@@ -36,7 +36,11 @@ async fn write_plan(tx: &mut Tx, plan: &PlanWrite, at_ms: i64) -> StoreResult<()
     match plan {
         PlanWrite::Create(stored) => {
             let p = &stored.plan;
-            sqlx::query(DELETE_FINISHED_PLAN).bind(stored.channel_id).execute(&mut **tx).await.map_err(StoreError::backend)?;
+            sqlx::query(DELETE_FINISHED_PLAN)
+                .bind(stored.channel_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::backend)?;
             sqlx::query(INSERT_PLAN)
                 .bind(stored.channel_id)
                 .bind(&stored.app_id)
@@ -109,7 +113,11 @@ impl RolloutStore for PostgresDatabase {
         self.all(sqlx::query_as(GUARD_TRIPS).bind(app_id)).await
     }
 
-    async fn insert_schedule(&self, schedule: &NewSchedule, audit: crate::store::NewAudit) -> StoreResult<ScheduledPublish> {
+    async fn insert_schedule(
+        &self,
+        schedule: &NewSchedule,
+        audit: crate::store::NewAudit,
+    ) -> StoreResult<ScheduledPublish> {
         let mut tx = self.begin().await?;
         let id: i64 = sqlx::query_scalar(INSERT_SCHEDULE)
             .bind(&schedule.app_id)
