@@ -9,8 +9,8 @@ mod tests {
 
     use capstan_core::api::{
         App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken,
-        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, RollbackTo,
-        SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
+        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, Preview,
+        ProposedChange, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use ts_rs::{Config, TS};
 
@@ -43,6 +43,8 @@ mod tests {
         // The management API's shapes, as the client reads them.
         RolloutAction::export_all(&config).unwrap();
         RollbackTo::export_all(&config).unwrap();
+        ProposedChange::export_all(&config).unwrap();
+        Preview::export_all(&config).unwrap();
         Channel::export_all(&config).unwrap();
         SettingsPatch::export_all(&config).unwrap();
         ChannelSettings::export_all(&config).unwrap();

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod migrate;
 pub mod overrides;
+pub mod preview;
 pub mod ratelimit;
 pub mod store;
 pub mod uploads;

@@ -28,6 +28,7 @@ export const unusedBackend: Backend = {
   channelHistory: unexpected('channelHistory'),
   changeRollout: unexpected('changeRollout'),
   promoteChannel: unexpected('promoteChannel'),
+  previewChange: unexpected('previewChange'),
   rollbackChannel: unexpected('rollbackChannel'),
   updateChannel: unexpected('updateChannel'),
   listBundles: unexpected('listBundles'),

@@ -1,9 +1,10 @@
 //! `capstan channel list|create|update|show|history|rollout|promote|rollback`.
 
-use capstan_client::channels::{RolloutChange, change_rollout, promote};
-use capstan_core::api::{Channel, CreateChannel, RollbackTo, SettingsPatch, Target, describe_line};
+use capstan_client::channels::{RolloutChange, change_rollout, promote, rollout_change_preview};
+use capstan_core::api::{Channel, CreateChannel, ProposedChange, RollbackTo, SettingsPatch, Target, describe_line};
 use clap::{ArgGroup, Args, Subcommand};
 
+use crate::commands::dry_run::{self, DryRun};
 use crate::context::GlobalArgs;
 use crate::output::{or_dash, print_json, print_table, time};
 
@@ -26,6 +27,8 @@ pub enum ChannelCommand {
         name: String,
         #[command(flatten)]
         settings: SettingsPatch,
+        #[command(flatten)]
+        dry: DryRun,
     },
     /// Show a channel: what it serves, its rollout and its settings.
     Show {
@@ -47,6 +50,8 @@ pub enum ChannelCommand {
         /// The channel that receives it (e.g. production).
         #[arg(long, value_name = "CHANNEL")]
         to: String,
+        #[command(flatten)]
+        dry: DryRun,
     },
     /// Roll a channel back to its previous bundle, or to the store build (devices drop their
     /// live update); ends any rollout.
@@ -60,6 +65,8 @@ pub enum ChannelCommand {
         /// by default the line changed last.
         #[arg(long, value_name = "VERSION")]
         native: Option<String>,
+        #[command(flatten)]
+        dry: DryRun,
     },
 }
 
@@ -89,6 +96,8 @@ pub struct RolloutArgs {
     /// `any`), when several lines roll out. A new rollout goes to its bundle's line.
     #[arg(long, value_name = "VERSION", conflicts_with = "version")]
     pub native: Option<String>,
+    #[command(flatten)]
+    pub dry: DryRun,
 }
 
 /// Runs a channel command.
@@ -137,8 +146,12 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             let body = CreateChannel { name, settings };
             (api.create_channel(&app, &body).await?, Some("Created".to_owned()))
         }
-        ChannelCommand::Update { name, settings } => {
+        ChannelCommand::Update { name, settings, dry } => {
             anyhow::ensure!(!settings.is_empty(), "nothing to change: pass at least one setting (see --help)");
+            if dry.dry_run {
+                let change = ProposedChange::Settings { channel: name, settings };
+                return dry_run::show(api, &app, change, dry, global.json).await;
+            }
             (api.update_channel(&app, &name, &settings).await?, Some("Updated".to_owned()))
         }
         ChannelCommand::Rollout(args) => {
@@ -150,13 +163,25 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                 _ => unreachable!("clap requires one of --percent, --finish, --abort"),
             };
             let line = args.native.as_deref();
+            if args.dry.dry_run {
+                let change = rollout_change_preview(&args.name, &change, line);
+                return dry_run::show(api, &app, change, args.dry, global.json).await;
+            }
             (change_rollout(api, &app, &args.name, &change, line).await?, Some("Rollout changed:".to_owned()))
         }
-        ChannelCommand::Promote { from, to } => {
+        ChannelCommand::Promote { from, to, dry } => {
+            if dry.dry_run {
+                anyhow::ensure!(from != to, "cannot promote `{from}` to itself: name another channel");
+                return dry_run::show(api, &app, ProposedChange::Promote { from, to }, dry, global.json).await;
+            }
             let after = promote(api, &app, &from, &to).await?;
             (after, Some(format!("Promoted `{from}` →")))
         }
-        ChannelCommand::Rollback { name, to, native } => {
+        ChannelCommand::Rollback { name, to, native, dry } => {
+            if dry.dry_run {
+                let change = ProposedChange::Rollback { channel: name, to, min_native: native };
+                return dry_run::show(api, &app, change, dry, global.json).await;
+            }
             (api.rollback(&app, &name, to, native.as_deref()).await?, Some("Rolled back".to_owned()))
         }
     };

@@ -19,7 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use capstan_core::api::{
     ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
     ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
-    DeviceRecord, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey, Removed,
+    DeviceRecord, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest, Promote, Publish,
+    ProposedChange, RegisterKey, Removed,
     Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
     TokenRecord, UpdateSigning, UploadParams,
 };
@@ -204,6 +205,13 @@ impl Api {
     ) -> ClientResult<Channel> {
         let body = Rollback { to, min_native: line.map(str::to_owned) };
         self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
+    }
+
+    /// What the devices seen in the last `days` (default 30) would get after `change`; nothing
+    /// is changed.
+    pub async fn preview(&self, app: &str, change: ProposedChange, days: Option<u32>) -> ClientResult<Preview> {
+        let body = PreviewRequest { change, days };
+        self.send(Method::POST, &["apps", app, "preview"], Some(&body)).await
     }
 
     /// A channel's history, newest first.

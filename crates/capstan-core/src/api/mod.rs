@@ -33,6 +33,7 @@ mod audit;
 mod bundles;
 mod channels;
 mod devices;
+mod preview;
 mod signing;
 mod stats;
 mod tokens;
@@ -48,6 +49,10 @@ pub use channels::{
 pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,
     SetOverride,
+};
+pub use preview::{
+    DEFAULT_PREVIEW_DAYS, MAX_PREVIEW_DAYS, PlannedBundle, Preview, PreviewGroup, PreviewOutcome, PreviewRequest,
+    ProposedChange, thousands,
 };
 pub use signing::{
     AppSigning, BundleDownload, KeyCoverage, KeyShare, KeyTrust, RegisterKey, SigningKeyRecord, UpdateSigning,

@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::store::{NewChannel, NewHistory};
 
 /// History lines a rollback reads to find the previous target.
-const ROLLBACK_HISTORY: u32 = 1000;
+pub(crate) const ROLLBACK_HISTORY: u32 = 1000;
 
 async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Channel, AppError> {
     state.db().get_channel(app_id, name).await?.ok_or_else(|| AppError::NotFound(format!("channel `{name}`")))
@@ -138,7 +138,7 @@ async fn line_of(state: &AppState, app_id: &str, version: &str) -> Result<Option
 
 /// A native line named in a request: `any` for bundles that run on any native version, else a
 /// version (normalised as MIN_NATIVE_VERSIONs are); absent means the one the command implies.
-fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
+pub(crate) fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
     match min_native.map(str::trim) {
         None | Some("") => Ok(LineChoice::Implied),
         Some("any") => Ok(LineChoice::Named(None)),
@@ -180,7 +180,7 @@ async fn require_signed_bundles(state: &AppState, app_id: &str, versions: &[&str
     Ok(())
 }
 
-fn share(percent: f64) -> Result<RolloutShare, AppError> {
+pub(crate) fn share(percent: f64) -> Result<RolloutShare, AppError> {
     RolloutShare::from_percent(percent).map_err(|e| AppError::bad_request("invalid_percent", e.to_string()))
 }
 

@@ -14,6 +14,7 @@ pub mod bundles;
 pub mod channels;
 pub mod devices;
 pub mod openapi;
+pub mod preview;
 pub mod signing;
 pub mod stats;
 pub mod tokens;
@@ -26,7 +27,7 @@ use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
     DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
-    RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
+    Preview, PreviewRequest, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
     TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
 use capstan_core::native::NativeFingerprint;
@@ -394,6 +395,16 @@ pub fn table() -> RouteTable {
             )
             .json::<Rollback>(),
             channels::rollback,
+        )
+        .add(
+            route::<Preview>(
+                "POST",
+                "/api/v1/apps/{app}/preview",
+                Role::Viewer,
+                "What the devices seen lately would get after a change (changes nothing)",
+            )
+            .json::<PreviewRequest>(),
+            preview::preview,
         )
         .add(
             route::<Vec<HistoryEntry>>(

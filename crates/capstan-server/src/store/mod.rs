@@ -15,6 +15,7 @@
 //! against each backend pair.
 
 pub mod blob;
+pub mod decision_inputs;
 pub mod disk;
 pub mod postgres;
 pub mod rows;
@@ -35,6 +36,7 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
+pub use decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs};
 
 use crate::config::Config;
 
@@ -458,6 +460,7 @@ pub trait Database:
     + LeaseStore
     + SigningStore
     + ArtifactStore
+    + DecisionInputStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

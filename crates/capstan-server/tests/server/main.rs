@@ -18,6 +18,7 @@ mod metrics;
 mod migrate;
 mod native;
 mod openapi;
+mod preview;
 mod roles;
 mod rollout;
 mod scale;
