@@ -32,7 +32,9 @@ pub struct PlannedBundle {
 /// A change to preview: the body of the route that would make it, plus what names its target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+// Not `deny_unknown_fields`: ts-rs cannot read it on an internally tagged enum (the request
+// around it is strict).
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProposedChange {
     /// No change: what devices get now.
     Nothing,
@@ -303,7 +305,8 @@ mod tests {
         let change: ProposedChange =
             serde_json::from_str(r#"{"kind":"rollout_change","channel":"production","percent":50}"#).unwrap();
         assert_eq!(change, ProposedChange::RolloutChange { channel: "production".into(), percent: 50.0, min_native: None });
-        assert!(serde_json::from_str::<ProposedChange>(r#"{"kind":"publish","channel":"p","version":"1","x":1}"#).is_err());
+        assert!(serde_json::from_str::<ProposedChange>(r#"{"kind":"publish","channel":"p"}"#).is_err(), "no version");
+        assert!(serde_json::from_str::<ProposedChange>(r#"{"kind":"publish_all"}"#).is_err(), "unknown kind");
     }
 
     #[test]

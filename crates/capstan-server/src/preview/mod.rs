@@ -72,9 +72,12 @@ pub async fn fleet_outcomes(
     let mut groups = db.decision_groups(app_id, since_ms).await?;
     let pinned_devices = db.decision_inputs_of(app_id, since_ms, pinned).await?;
     let mut tally = Tally::default();
+    let group_of: HashMap<DecisionInputs, usize> =
+        groups.iter().enumerate().map(|(i, g)| (g.inputs.clone(), i)).collect();
     for (device_id, inputs) in &pinned_devices {
-        if let Some(group) = groups.iter_mut().find(|g| g.inputs == *inputs) {
-            group.devices -= 1;
+        // Counted in its group by the grouped read: decided on its own instead.
+        if let Some(&i) = group_of.get(inputs) {
+            groups[i].devices -= 1;
         }
         let inputs = inputs.borrowed();
         tally.add(decide(before, &inputs, device_id), decide(after, &inputs, device_id), &inputs, 1);

@@ -13,7 +13,7 @@ use crate::store::{StoreError, StoreResult};
 const IN_LIST: usize = 1000;
 
 /// [`DECISION_INPUTS`] for one app and window, with `column IN (values)`.
-fn inputs_query<'a>(app_id: &'a str, since_ms: i64, column: &str, values: &'a [String]) -> QueryBuilder<'a, Postgres> {
+fn inputs_query(app_id: &str, since_ms: i64, column: &str, values: &[String]) -> QueryBuilder<Postgres> {
     let mut query = QueryBuilder::new(DECISION_INPUTS);
     query.push_bind(app_id).push(DECISION_INPUTS_SINCE).push_bind(since_ms);
     query.push(format_args!(" AND {column} IN ("));
