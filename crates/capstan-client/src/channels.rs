@@ -68,9 +68,13 @@ pub fn rollout_change_preview(channel: &str, change: &RolloutChange, line: Optio
     let channel = channel.to_owned();
     let min_native = line.map(str::to_owned);
     match change {
-        RolloutChange::Start { version, percent, force } => {
-            ProposedChange::RolloutStart { channel, version: version.clone(), percent: *percent, force: *force, bundle: None }
-        }
+        RolloutChange::Start { version, percent, force } => ProposedChange::RolloutStart {
+            channel,
+            version: version.clone(),
+            percent: *percent,
+            force: *force,
+            bundle: None,
+        },
         RolloutChange::Percent(percent) if *percent >= 100.0 => ProposedChange::RolloutFinish { channel, min_native },
         RolloutChange::Percent(percent) => ProposedChange::RolloutChange { channel, percent: *percent, min_native },
         RolloutChange::Finish => ProposedChange::RolloutFinish { channel, min_native },

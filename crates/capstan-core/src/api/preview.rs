@@ -253,11 +253,18 @@ impl PreviewGroup {
             (None, _) => {}
         }
         if !self.native_versions.is_empty() {
-            let more = if self.native_versions_more > 0 { format!(" +{}", self.native_versions_more) } else { String::new() };
+            let more =
+                if self.native_versions_more > 0 { format!(" +{}", self.native_versions_more) } else { String::new() };
             context.push(format!("native {}{more}", self.native_versions.join(", ")));
         }
-        let now = if self.before == self.after { String::new() } else { format!("; now: {}", self.before.describe(None)) };
-        format!("{} {} ({}{now})", thousands(self.devices), self.after.describe(self.current.as_deref()), context.join("; "))
+        let now =
+            if self.before == self.after { String::new() } else { format!("; now: {}", self.before.describe(None)) };
+        format!(
+            "{} {} ({}{now})",
+            thousands(self.devices),
+            self.after.describe(self.current.as_deref()),
+            context.join("; ")
+        )
     }
 }
 
@@ -304,7 +311,10 @@ mod tests {
     fn a_change_reads_as_its_route_body() {
         let change: ProposedChange =
             serde_json::from_str(r#"{"kind":"rollout_change","channel":"production","percent":50}"#).unwrap();
-        assert_eq!(change, ProposedChange::RolloutChange { channel: "production".into(), percent: 50.0, min_native: None });
+        assert_eq!(
+            change,
+            ProposedChange::RolloutChange { channel: "production".into(), percent: 50.0, min_native: None }
+        );
         assert!(serde_json::from_str::<ProposedChange>(r#"{"kind":"publish","channel":"p"}"#).is_err(), "no version");
         assert!(serde_json::from_str::<ProposedChange>(r#"{"kind":"publish_all"}"#).is_err(), "unknown kind");
     }
@@ -313,7 +323,10 @@ mod tests {
     fn a_group_reads_as_a_sentence() {
         let group = PreviewGroup {
             devices: 2400,
-            after: PreviewOutcome::Blocked { code: "disable_auto_update_to_metadata".into(), would_get: "1.0.3".into() },
+            after: PreviewOutcome::Blocked {
+                code: "disable_auto_update_to_metadata".into(),
+                would_get: "1.0.3".into(),
+            },
             before: PreviewOutcome::Stays,
             channel: Some("production".into()),
             pinned: false,

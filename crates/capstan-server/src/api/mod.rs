@@ -26,9 +26,9 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
-    DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish,
-    Preview, PreviewRequest, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
-    TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
+    DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest,
+    Promote, Publish, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout,
+    Timeline, TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
 use capstan_core::native::NativeFingerprint;
 use schemars::{JsonSchema, Schema, SchemaGenerator};

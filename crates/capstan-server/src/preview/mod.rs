@@ -89,7 +89,12 @@ pub async fn fleet_outcomes(
         let mut rollouts = rollouts_read(before, &inputs);
         rollouts.extend(rollouts_read(after, &inputs));
         if rollouts.is_empty() {
-            tally.add(decide(before, &inputs, NO_DEVICE), decide(after, &inputs, NO_DEVICE), &inputs, group.devices as u64);
+            tally.add(
+                decide(before, &inputs, NO_DEVICE),
+                decide(after, &inputs, NO_DEVICE),
+                &inputs,
+                group.devices as u64,
+            );
         } else {
             rollouts.sort();
             rollouts.dedup();
@@ -160,8 +165,7 @@ async fn split_by_buckets(
 /// for devices without an override (the others are decided one by one).
 fn rollouts_read(snapshot: &AppSnapshot, inputs: &DecisionInputs<&str>) -> Vec<(String, u32)> {
     let info = device_info(&snapshot.app.id, inputs, NO_DEVICE);
-    let (Ok((channel, _)), Ok(native)) = (choose_channel(snapshot, &info), parse_lenient(inputs.native_version))
-    else {
+    let (Ok((channel, _)), Ok(native)) = (choose_channel(snapshot, &info), parse_lenient(inputs.native_version)) else {
         return Vec::new();
     };
     channel
@@ -274,7 +278,9 @@ impl Tally {
             })
             .collect();
         groups.sort_by(|a, b| {
-            b.devices.cmp(&a.devices).then_with(|| (&a.after, &a.channel, &a.current).cmp(&(&b.after, &b.channel, &b.current)))
+            b.devices
+                .cmp(&a.devices)
+                .then_with(|| (&a.after, &a.channel, &a.current).cmp(&(&b.after, &b.channel, &b.current)))
         });
         let devices = groups.iter().map(|g| g.devices).sum();
         let changed = groups.iter().filter(|g| g.before != g.after).map(|g| g.devices).sum();

@@ -289,7 +289,8 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     assert_eq!(detail["override"]["channel"], "production", "{detail}");
     assert!(!detail["events"].as_array().unwrap().is_empty(), "{detail}");
     c.call("DELETE", &format!("{dev}/override"), &format!("{device}/override"), None).await;
-    let change = json!({ "change": { "kind": "rollout_start", "channel": "production", "version": "1.2.0", "percent": 20 } });
+    let change =
+        json!({ "change": { "kind": "rollout_start", "channel": "production", "version": "1.2.0", "percent": 20 } });
     let preview = c.call("POST", &format!("{app}/preview"), &format!("{a}/preview"), Some(change)).await;
     assert_eq!(preview["devices"], 1, "{preview}");
     c.call("GET", &format!("{app}/stats/bundles"), &format!("{a}/stats/bundles"), None).await;

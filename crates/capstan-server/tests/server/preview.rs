@@ -100,7 +100,8 @@ fn preview_counts(preview: &Value, side: &str) -> Counts {
 }
 
 async fn preview(server: &TestServer, change: Value) -> Value {
-    let (status, body) = server.api(Method::POST, &format!("/apps/{APP}/preview"), Some(json!({ "change": change }))).await;
+    let (status, body) =
+        server.api(Method::POST, &format!("/apps/{APP}/preview"), Some(json!({ "change": change }))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -245,9 +246,8 @@ async fn a_preview_changes_nothing_and_refuses_bad_input() {
         assert!(status.is_client_error(), "{body}: {status} {answer}");
         assert_eq!(answer["error"], code, "{body}: {answer}");
     }
-    let (status, _) = server
-        .api(Method::POST, &format!("/apps/{APP}/preview"), Some(json!({ "change": { "kind": "bogus" } })))
-        .await;
+    let (status, _) =
+        server.api(Method::POST, &format!("/apps/{APP}/preview"), Some(json!({ "change": { "kind": "bogus" } }))).await;
     assert!(status.is_client_error());
     // A bundle not uploaded yet is previewed from what the publisher says of it.
     let body = json!({ "change": { "kind": "publish", "channel": "production", "version": "3.0.0",

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::{QueryBuilder, Postgres};
+use sqlx::{Postgres, QueryBuilder};
 
 use super::PostgresDatabase;
 use crate::store::decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs, Visit, read_inputs};
