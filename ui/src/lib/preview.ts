@@ -52,13 +52,13 @@ function sameOutcome(a: PreviewOutcome, b: PreviewOutcome): boolean {
 /** One group: "9,812 would receive 1.0.3 (production; native 2.3.0; now: stay)". */
 export function describeGroup(group: PreviewGroup): string {
   const context: string[] = [];
-  if (group.channel !== null) context.push(group.pinned ? `pinned to ${group.channel}` : group.channel);
+  if (group.channel != null) context.push(group.pinned ? `pinned to ${group.channel}` : group.channel);
   if (group.native_versions.length > 0) {
     const more = group.native_versions_more > 0 ? ` +${group.native_versions_more}` : '';
     context.push(`native ${group.native_versions.join(', ')}${more}`);
   }
   const now = sameOutcome(group.before, group.after) ? '' : `; now: ${describeOutcome(group.before, null)}`;
-  return `${thousands(group.devices)} ${describeOutcome(group.after, group.current)} (${context.join('; ')}${now})`;
+  return `${thousands(group.devices)} ${describeOutcome(group.after, group.current ?? null)} (${context.join('; ')}${now})`;
 }
 
 /** The headline: how many devices count, and how many would get another answer. */
