@@ -27,12 +27,14 @@ for tool in cargo curl zip python3 sqlite3; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install curl zip python3 sqlite3)" >&2; exit 2; }
 done
 
+# BENCH_PROFILE=debug times an unoptimised build (for a quick look; figures are not comparable).
+profile="${BENCH_PROFILE:-release}"
 if [ "$backend" = sqlite ]; then
-  echo "== building capstan-server (release)"
-  (cd "$root" && cargo build --release -p capstan-server --quiet)
+  echo "== building capstan-server ($profile)"
+  (cd "$root" && cargo build $([ "$profile" = release ] && echo --release) -p capstan-server --quiet)
   echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
-bin="${CARGO_TARGET_DIR:-$root/target}/release/capstan-server"
+bin="${CARGO_TARGET_DIR:-$root/target}/$profile/capstan-server"
 
 work="$(mktemp -d)"
 server_pid=""
