@@ -146,7 +146,7 @@ print(f"   {label:<44} best {times[0]:6.3f} s  median {statistics.median(times):
 PY
 }
 echo "== [$backend] preview over $devices devices seen in the last 30 days ($runs runs each)"
-preview "publish 1.1.0 on beta (no rollout read)" '{"kind":"publish","channel":"beta","version":"1.1.0"}'
+preview "publish 1.1.0 on beta" '{"kind":"publish","channel":"beta","version":"1.1.0"}'
 preview "channel switch: beta refuses electron" '{"kind":"settings","channel":"beta","settings":{"electron":false}}'
 preview "rollout 10 % -> 50 % (buckets of every device)" '{"kind":"rollout_change","channel":"production","percent":50}'
 preview "publish 2.1.0 on production (rolling line)" '{"kind":"publish","channel":"production","version":"2.1.0"}'
