@@ -202,6 +202,16 @@ pub const TABLES: &[Table] = &[
         identity: false,
         growth: Growth::Updated,
     },
+    // Derived from devices by triggers (migration 0012), which also run in the target as the
+    // devices are copied; the copy then sets every counter to the source's (the same figures,
+    // and the zero rows of hours devices have left).
+    Table {
+        name: "device_activity",
+        columns: &[("app_id", Text), ("hour_ms", Int), ("channel", Text), ("bundle_version", Text), ("devices", Int)],
+        key: &["app_id", "hour_ms", "channel", "bundle_version"],
+        identity: false,
+        growth: Growth::Updated,
+    },
     Table {
         name: "events",
         columns: &[

@@ -10,6 +10,7 @@ mod contract;
 mod crash;
 mod delta;
 mod downloads;
+mod fleet;
 mod hostile_input;
 mod jobs;
 mod lanes;
