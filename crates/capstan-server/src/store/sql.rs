@@ -238,9 +238,14 @@ pub const GET_SIGNING_KEY: &str = "SELECT * FROM signing_keys WHERE app_id = $1 
 pub const INSERT_SIGNING_KEY: &str =
     "INSERT INTO signing_keys (app_id, key_id, public_key, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)";
 pub const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE app_id = $1 AND key_id = $2";
-pub const KEY_ID_COUNTS: &str = "SELECT native_version, key_id, COUNT(*) FROM devices \
-     WHERE app_id = $1 AND last_seen_ms >= $2 \
-     GROUP BY native_version, key_id ORDER BY native_version, key_id NULLS FIRST";
+/// Devices last seen at or after `$2`, per (native version, signing key id), read as
+/// [`DEVICE_COUNTS`] is (migration 0012's device_key_activity, `$3` its first whole hour).
+pub const KEY_ID_COUNTS: &str = "SELECT native_version, key_id, CAST(SUM(n) AS BIGINT) FROM (\
+     SELECT native_version, NULLIF(key_id, '') AS key_id, devices AS n FROM device_key_activity \
+       WHERE app_id = $1 AND hour_ms >= $3 \
+     UNION ALL \
+     SELECT native_version, key_id, 1 FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND last_seen_ms < $3\
+     ) AS seen GROUP BY native_version, key_id HAVING SUM(n) > 0 ORDER BY native_version, key_id NULLS FIRST";
 
 // Leases.
 /// The WHERE clause is the rule: renew our own lease, or take one that has expired.

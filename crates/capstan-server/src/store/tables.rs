@@ -213,6 +213,13 @@ pub const TABLES: &[Table] = &[
         growth: Growth::Updated,
     },
     Table {
+        name: "device_key_activity",
+        columns: &[("app_id", Text), ("hour_ms", Int), ("native_version", Text), ("key_id", Text), ("devices", Int)],
+        key: &["app_id", "hour_ms", "native_version", "key_id"],
+        identity: false,
+        growth: Growth::Updated,
+    },
+    Table {
         name: "events",
         columns: &[
             ("id", Int),

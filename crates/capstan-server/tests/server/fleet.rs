@@ -42,6 +42,14 @@ const REFERENCE_COUNTERS: &str = "SELECT (last_seen_ms / 3600000) * 3600000, COA
      COUNT(*) FROM devices WHERE app_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
 const COUNTERS: &str = "SELECT hour_ms, channel, bundle_version, devices FROM device_activity \
      WHERE app_id = $1 AND devices <> 0 ORDER BY 1, 2, 3";
+/// The same per native version and signing key id (signing coverage).
+const REFERENCE_KEY_COUNTERS: &str = "SELECT (last_seen_ms / 3600000) * 3600000, native_version, \
+     COALESCE(key_id, ''), COUNT(*) FROM devices WHERE app_id = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+const KEY_COUNTERS: &str = "SELECT hour_ms, native_version, key_id, devices FROM device_key_activity \
+     WHERE app_id = $1 AND devices <> 0 ORDER BY 1, 2, 3";
+/// The previous definition of signing coverage's device counts.
+const REFERENCE_KEYS: &str = "SELECT native_version, key_id, COUNT(*) FROM devices \
+     WHERE app_id = $1 AND last_seen_ms >= $2 GROUP BY native_version, key_id";
 const RAW_ACTIONS: &str = "SELECT action, COUNT(*) FROM events WHERE app_id = $1 GROUP BY action ORDER BY action";
 
 type Active = Vec<(Option<String>, String, i64)>;
@@ -98,6 +106,9 @@ async fn active_figures_agree(server: &TestServer, raw: &mut Raw, clock: &Manual
     let reference: Counters = raw_all!(&mut *raw, (i64, String, String, i64), REFERENCE_COUNTERS, APP);
     assert_eq!(counters, reference, "device_activity holds each device once, in the hour it was last seen");
     assert!(reference.len() > 3, "the load spreads devices over hours, bundles and channels: {reference:?}");
+    let key_counters: Counters = raw_all!(&mut *raw, (i64, String, String, i64), KEY_COUNTERS, APP);
+    let key_reference: Counters = raw_all!(&mut *raw, (i64, String, String, i64), REFERENCE_KEY_COUNTERS, APP);
+    assert_eq!(key_counters, key_reference, "device_key_activity holds each device once");
     for days in [1u32, 2, 30] {
         let since = clock.now_ms() - i64::from(days) * DAY_MS;
         let expected: Active = raw_all!(&mut *raw, (Option<String>, String, i64), REFERENCE_ACTIVE, APP, since);
@@ -121,6 +132,20 @@ async fn active_figures_agree(server: &TestServer, raw: &mut Raw, clock: &Manual
             assert_eq!(by_bundle, want, "channel {name}, {days} days");
             assert_eq!(channel["active_devices"].as_i64().unwrap(), want.iter().map(|(_, n)| n).sum::<i64>());
         }
+        let mut keys: Vec<(String, Option<String>, i64)> =
+            raw_all!(&mut *raw, (String, Option<String>, i64), REFERENCE_KEYS, APP, since);
+        keys.sort();
+        let mut counted: Vec<(String, Option<String>, i64)> = server
+            .state
+            .db()
+            .key_id_counts(APP, since)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.native_version, c.key_id, c.devices))
+            .collect();
+        counted.sort();
+        assert_eq!(counted, keys, "signing coverage, {days} days");
         let (_, health) = server.api(Method::GET, &format!("/apps/{APP}/stats/bundles?active_days={days}"), None).await;
         for bundle in health.as_array().unwrap() {
             let version = bundle["version"].as_str().unwrap();
@@ -199,7 +224,13 @@ async fn mixed_load_agrees_with_raw_rows(server: TestServer, mut raw: Raw, clock
             }
             let custom = if i % 4 == 0 { format!("user-{i}") } else { String::new() };
             let bundle = BUNDLES[(i + round) % BUNDLES.len()];
-            let info = device_with(APP, &device_id(i), json!({ "version_name": bundle, "custom_id": custom }));
+            let key_id = if (i + round) % 4 == 1 { json!("MIIBCgKCAQEAkeyone") } else { json!(null) };
+            let native = if i % 2 == 0 { "1.0.0" } else { "2.0.0" };
+            let info = device_with(
+                APP,
+                &device_id(i),
+                json!({ "version_name": bundle, "custom_id": custom, "key_id": key_id, "version_build": native }),
+            );
             server.updates(&info).await;
         }
         let batch: Vec<Value> = (0..DEVICES)
