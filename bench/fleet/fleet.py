@@ -63,8 +63,10 @@ async def post_all(host: str, port: int, path: str, bodies, connections: int) ->
     ok = other = 0
     lock = asyncio.Lock()
 
+    retried = 0
+
     async def worker():
-        nonlocal ok, other
+        nonlocal ok, other, retried
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
@@ -73,10 +75,17 @@ async def post_all(host: str, port: int, path: str, bodies, connections: int) ->
                 if body is None:
                     return
                 data = body.encode()
-                writer.write(
-                    f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-                status_line = await reader.readline()
+                request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                           f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+                for attempt in range(3):
+                    writer.write(request)
+                    status_line = await reader.readline()
+                    if status_line:
+                        break
+                    # The server closed this keep-alive connection: send it again on a new one.
+                    retried += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 length = 0
                 while True:
                     line = await reader.readline()
@@ -86,7 +95,7 @@ async def post_all(host: str, port: int, path: str, bodies, connections: int) ->
                     if name.lower() == "content-length":
                         length = int(value)
                 await reader.readexactly(length)
-                if status_line.split()[1] == b"200":
+                if status_line.split()[1:2] == [b"200"]:
                     ok += 1
                 else:
                     other += 1
@@ -94,6 +103,8 @@ async def post_all(host: str, port: int, path: str, bodies, connections: int) ->
             writer.close()
 
     await asyncio.gather(*(worker() for _ in range(connections)))
+    if retried:
+        print(f"   ({retried} requests sent again after the server closed a connection)", flush=True)
     return ok, other
 
 

@@ -47,6 +47,8 @@ stop_server() {
 }
 cleanup() {
   stop_server
+  # The servers' logs outlive the run (a failed fill is explained there).
+  mkdir -p "${TMPDIR:-/tmp}/capstan-bench-fleet" && cp "$work"/server-*.log "${TMPDIR:-/tmp}/capstan-bench-fleet/" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
