@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use capstan_server::clock::{Clock, ManualClock};
 use capstan_server::jobs::{EventRetention, JobRunner, Outcome};
-use capstan_server::store::SigningStore;
 use capstan_server::store::sql::like_prefix;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
