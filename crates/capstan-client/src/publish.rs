@@ -25,7 +25,7 @@ use capstan_core::version::RolloutShare;
 use semver::Version;
 use serde::Serialize;
 
-use capstan_core::api::{Bundle, Channel, Publish, StartRollout, UploadParams, describe_line};
+use capstan_core::api::{Bundle, Channel, DeltaSize, Publish, StartRollout, UploadParams, describe_line};
 use capstan_core::release::{Refusal, check_newer};
 use capstan_core::signing::{SignedField, SigningKey, VerifyingKey, open_signed_sha256};
 
@@ -114,6 +114,9 @@ pub struct PublishOutcome {
     pub native: String,
     /// How the bundle was signed, when the app signs its bundles.
     pub signature: Option<Signature>,
+    /// What a device on the previous bundle downloads with a delta update (the server's
+    /// figure; `None` when it has none to give).
+    pub delta: Option<DeltaSize>,
 }
 
 /// How a published bundle was signed.
@@ -251,6 +254,12 @@ pub async fn publish(
         }
         None => {}
     }
+    // An encrypted bundle has its per-file copies only once they are attached, so its delta
+    // size is read again after that.
+    let delta = match &plan.signing {
+        Some(_) => api.bundle(&request.app, &version).await?.and_then(|b| b.delta),
+        None => stored.delta.clone(),
+    };
     // Recorded before the channel changes: the server checks it there, and the next publish
     // compares with it.
     if let Some(fingerprint) = &plan.native.fingerprint
@@ -287,6 +296,7 @@ pub async fn publish(
         channel_after,
         native: plan.native.sentence(),
         signature: plan.signing.map(|s| Signature { key_id: s.public.key_id().to_owned(), key_source: s.source }),
+        delta,
     })
 }
 

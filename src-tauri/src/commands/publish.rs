@@ -96,6 +96,8 @@ pub struct PublishResult {
     /// The key id it was signed with (then it was also downloaded and opened as a device
     /// does); `null` when the app does not sign its bundles.
     pub signed_with: Option<String>,
+    /// What a device on the previous bundle downloads with a delta update, against `size`.
+    pub delta: Option<capstan_core::api::DeltaSize>,
 }
 
 /// Reads the version and MIN_NATIVE_VERSION a build folder's project declares.
@@ -232,5 +234,6 @@ pub async fn publish_bundle(
         min_native_source: outcome.min_native_source.to_string(),
         rollout_percent: outcome.rollout_percent,
         signed_with: outcome.signature.map(|s| s.key_id),
+        delta: outcome.delta,
     })
 }

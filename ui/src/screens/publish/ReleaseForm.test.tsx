@@ -1,6 +1,7 @@
 import { act, cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BundlePreview } from '../../bindings/BundlePreview';
+import type { DeltaSize } from '../../bindings/DeltaSize';
 import type { NativeView } from '../../bindings/NativeView';
 import type { PublishForm } from '../../bindings/PublishForm';
 import type { Session } from '../../bindings/Session';
@@ -37,9 +38,17 @@ const unchanged: NativeView = {
   suggested_source: null,
 };
 
-type Options = { checks?: string[]; native?: (minNative: string) => NativeView; signedWith?: string | null };
+type Options = {
+  checks?: string[];
+  native?: (minNative: string) => NativeView;
+  signedWith?: string | null;
+  delta?: DeltaSize | null;
+};
 
-function backend(published: PublishForm[], { checks = [], native = () => unchanged, signedWith = null }: Options = {}): Backend {
+function backend(
+  published: PublishForm[],
+  { checks = [], native = () => unchanged, signedWith = null, delta = null }: Options = {},
+): Backend {
   return {
     ...unusedBackend,
     checkNative: async (app, channel, folder, version, minNative) => {
@@ -79,6 +88,7 @@ function backend(published: PublishForm[], { checks = [], native = () => unchang
         min_native_source: 'given explicitly',
         rollout_percent: form.rollout_percent === 100 ? null : form.rollout_percent,
         signed_with: signedWith,
+        delta,
       };
     },
   };
@@ -138,6 +148,17 @@ describe('ReleaseForm', () => {
     expect(screen.getByTestId('publish-result').textContent).toMatch(/Published 1.1.0 to production for 10 % of devices/);
     expect(screen.getByTestId('verified-sha256').textContent).toBe(preview.sha256);
     expect(screen.queryByTestId('signed-with')).toBeNull();
+    expect(screen.queryByTestId('publish-delta')).toBeNull();
+  });
+
+  it('shows what a device on the previous bundle downloads with a delta update', async () => {
+    const delta = { from_version: '1.0.0', download_bytes: 300 };
+    await renderForm('publisher', [], backend([], { delta }));
+    fireEvent.change(screen.getByDisplayValue('1.0.0'), { target: { value: '1.1.0' } });
+    await act(async () => fireEvent.click(screen.getByRole('button', { name: /^Publish 1.1.0/ })));
+    expect(screen.getByTestId('publish-delta').textContent).toBe(
+      'A device on 1.0.0 downloads 300 B instead of 2.0 kB: only the files that changed.',
+    );
   });
 
   it('says which key signed the bundle when the app signs its bundles', async () => {

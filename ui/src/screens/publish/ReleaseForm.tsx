@@ -163,6 +163,12 @@ export function ReleaseForm({ preview }: { preview: BundlePreview }) {
           {r.files} files, {formatBytes(r.size)}. The server verified SHA-256{' '}
           <span className="mono" data-testid="verified-sha256">{r.sha256}</span>.
         </p>
+        {r.delta && (
+          <p data-testid="publish-delta">
+            A device on {r.delta.from_version} downloads {formatBytes(r.delta.download_bytes)} instead of{' '}
+            {formatBytes(r.size)}: only the files that changed.
+          </p>
+        )}
         {r.signed_with && (
           <p data-testid="signed-with">
             Signed with key <span className="mono">{r.signed_with}</span>; the server’s copy was downloaded and opened
