@@ -8,15 +8,15 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use capstan_core::api::{
-        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreateToken,
-        CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage, RollbackTo,
-        SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
+        App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreatePlan,
+        CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage,
+        PlanView, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use capstan_core::api::{CreatedWebhook, Webhook, WebhookDelivery, WebhookEventKind};
     use ts_rs::{Config, TS};
 
     use crate::commands::bundle::BundlePreview;
-    use crate::commands::channels::RolloutAction;
+    use crate::commands::channels::{PlanAction, RolloutAction};
     use crate::commands::keys::{AppKeyStatus, KeyDetails};
     use crate::commands::publish::{AppChannels, NativeView, PublishDefaults, PublishForm, PublishResult};
     use crate::commands::session::{ProfileSummary, Session};
@@ -70,6 +70,9 @@ mod tests {
         CreatedWebhook::export_all(&config).unwrap();
         WebhookDelivery::export_all(&config).unwrap();
         WebhookEventKind::export_all(&config).unwrap();
+        PlanView::export_all(&config).unwrap();
+        CreatePlan::export_all(&config).unwrap();
+        PlanAction::export_all(&config).unwrap();
         export_switches(dir);
     }
 

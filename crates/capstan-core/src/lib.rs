@@ -16,5 +16,6 @@ pub mod native;
 pub mod progress;
 pub mod protocol;
 pub mod release;
+pub mod rollout;
 pub mod signing;
 pub mod version;

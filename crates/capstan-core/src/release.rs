@@ -453,6 +453,7 @@ mod tests {
             rollout_after: None,
             actor: "t".into(),
             at_ms: 0,
+            reason: None,
         }
     }
 

@@ -48,6 +48,7 @@ pub fn server_jobs() -> Vec<Arc<dyn Job>> {
         Arc::new(EventRetention),
         Arc::new(crate::delta::CollectArtifacts),
         Arc::new(crate::webhooks::DeliverWebhooks::default()),
+        Arc::new(crate::rollouts::ReleaseSafety),
     ]
 }
 

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod overrides;
 pub mod ratelimit;
+pub mod rollouts;
 pub mod store;
 pub mod uploads;
 pub mod webhooks;

@@ -1,7 +1,7 @@
 //! Channels: what each serves, rollouts, promotion, rollback, flags and history.
 
 use capstan_client::channels::{self, RolloutChange};
-use capstan_core::api::{Channel, HistoryEntry, RollbackTo, SettingsPatch};
+use capstan_core::api::{Channel, CreatePlan, HistoryEntry, PlanView, RollbackTo, SettingsPatch};
 use serde::Deserialize;
 use ts_rs::TS;
 
@@ -89,4 +89,43 @@ pub async fn rollback_channel(
 #[tauri::command]
 pub async fn update_channel(app: String, channel: String, patch: SettingsPatch) -> Result<Channel, UiError> {
     Ok(connected_api().await?.update_channel(&app, &channel, &patch).await?)
+}
+
+/// A channel's rollout plan, or `None` when it never had one.
+#[tauri::command]
+pub async fn channel_plan(app: String, channel: String) -> Result<Option<PlanView>, UiError> {
+    match connected_api().await?.plan(&app, &channel).await {
+        Ok(view) => Ok(Some(view)),
+        Err(error) if error.code() == capstan_client::ErrorCode::NotFound => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Starts a rollout plan on a channel.
+#[tauri::command]
+pub async fn create_plan(app: String, channel: String, plan: CreatePlan) -> Result<PlanView, UiError> {
+    Ok(connected_api().await?.create_plan(&app, &channel, &plan).await?)
+}
+
+/// What the console does to a plan.
+#[derive(Debug, Clone, Copy, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// Stop taking steps (the share is held).
+    Pause,
+    /// Take steps again.
+    Resume,
+    /// End the plan (the rollout stays at its share).
+    Cancel,
+}
+
+/// Pauses, resumes or cancels a channel's plan.
+#[tauri::command]
+pub async fn change_plan(app: String, channel: String, action: PlanAction) -> Result<PlanView, UiError> {
+    let api = connected_api().await?;
+    Ok(match action {
+        PlanAction::Pause => api.pause_plan(&app, &channel).await?,
+        PlanAction::Resume => api.resume_plan(&app, &channel).await?,
+        PlanAction::Cancel => api.cancel_plan(&app, &channel).await?,
+    })
 }

@@ -3,4 +3,4 @@
 /**
  * What changed a channel's target or rollout.
  */
-export type HistoryAction = "publish" | "rollout_start" | "rollout_change" | "rollout_finish" | "rollout_abort" | "promote" | "rollback";
+export type HistoryAction = "publish" | "rollout_start" | "rollout_change" | "rollout_finish" | "rollout_abort" | "promote" | "rollback" | "rollout_pause" | "rollout_resume";

@@ -45,4 +45,8 @@ actor: string,
 /**
  * When, epoch ms.
  */
-at_ms: number, };
+at_ms: number, 
+/**
+ * Why, when the server acted by itself (a rollout plan, the guard, a scheduled publish).
+ */
+reason: string | null, };

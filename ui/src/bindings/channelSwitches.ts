@@ -14,4 +14,7 @@ export const CHANNEL_SWITCHES: ReadonlyArray<{ key: keyof ChannelSettings; descr
   { key: "strategy", description: "Semver boundary a bundle may not cross relative to the device's native version." },
   { key: "block_under_native", description: "Refuse bundles older than the device's native version." },
   { key: "delivery", description: "How devices download bundles: per-file delta updates where the plugin supports them, or always the zip." },
+  { key: "guard", description: "Guard: pause or roll back a served bundle whose failure rate is over the threshold with confidence (on for new channels, off for channels made before it existed)." },
+  { key: "guard_threshold_bp", description: "Guard threshold: failures per 10 000 install attempts (500 = 5 %)." },
+  { key: "guard_action", description: "What the guard does to a failing bundle: roll it back, or pause (hold a rollout's share and its plan)." },
 ];

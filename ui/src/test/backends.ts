@@ -30,6 +30,10 @@ export const unusedBackend: Backend = {
   promoteChannel: unexpected('promoteChannel'),
   rollbackChannel: unexpected('rollbackChannel'),
   updateChannel: unexpected('updateChannel'),
+  // Channels without a plan unless a test scripts one (every channel card asks).
+  channelPlan: async () => null,
+  createPlan: unexpected('createPlan'),
+  changePlan: unexpected('changePlan'),
   listBundles: unexpected('listBundles'),
   bundleHealth: unexpected('bundleHealth'),
   channelAdoption: unexpected('channelAdoption'),

@@ -34,6 +34,9 @@ export function makeChannel(
     strategy: 'none',
     block_under_native: true,
     delivery: 'delta',
+    guard: true,
+    guard_threshold_bp: 500,
+    guard_action: 'rollback',
     ...rest,
   };
 }

@@ -1,9 +1,11 @@
-//! `capstan channel list|create|update|show|history|rollout|promote|rollback`.
+//! `capstan channel list|create|update|show|history|rollout|plan|health|schedule|schedules|
+//! unschedule|promote|rollback`.
 
 use capstan_client::channels::{RolloutChange, change_rollout, promote};
-use capstan_core::api::{Channel, CreateChannel, RollbackTo, SettingsPatch, Target, describe_line};
+use capstan_core::api::{Channel, CreateChannel, FailureAction, RollbackTo, SettingsPatch, Target, describe_line};
 use clap::{ArgGroup, Args, Subcommand};
 
+use super::safety;
 use crate::context::GlobalArgs;
 use crate::output::{or_dash, print_json, print_table, time};
 
@@ -37,8 +39,47 @@ pub enum ChannelCommand {
         /// Channel name.
         name: String,
     },
-    /// Widen, narrow, finish or abort a channel's rollout (or start one with --version).
+    /// Widen, narrow, finish or abort a channel's rollout (or start one with --version), or
+    /// hand it to a plan that widens it step by step while it is healthy (--plan).
     Rollout(RolloutArgs),
+    /// Show a channel's rollout plan (progress, next step, why it paused), or pause, resume or
+    /// cancel it.
+    Plan {
+        /// Channel name.
+        name: String,
+        /// Stop taking steps (the share is held).
+        #[arg(long, conflicts_with_all = ["resume", "cancel"])]
+        pause: bool,
+        /// Take steps again (the wait starts again now).
+        #[arg(long, conflicts_with = "cancel")]
+        resume: bool,
+        /// End the plan (the rollout stays at its share, under manual control).
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// The health of what a channel serves: install attempts, failures, the 95 % interval of the
+    /// failure rate, and the bundle it replaces.
+    Health {
+        /// Channel name.
+        name: String,
+    },
+    /// Publish a bundle (or `builtin`) to a channel at a given time.
+    Schedule {
+        /// Channel name.
+        name: String,
+        /// Bundle version, or `builtin`.
+        version: String,
+        /// When: a UTC time such as 2026-12-02T09:00Z, or +2h from now.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+    },
+    /// The app's scheduled publishes.
+    Schedules,
+    /// Cancel a pending scheduled publish.
+    Unschedule {
+        /// Its id (see `capstan channel schedules`).
+        id: i64,
+    },
     /// Give another channel what this one serves (e.g. beta → production); ends the target
     /// channel's rollout.
     Promote {
@@ -65,15 +106,16 @@ pub enum ChannelCommand {
 
 /// Arguments of `capstan channel rollout`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("change").required(true).args(["percent", "finish", "abort"])))]
+#[command(group(ArgGroup::new("change").required(true).args(["percent", "finish", "abort", "plan"])))]
+#[command(group(ArgGroup::new("starting").args(["percent", "plan"])))]
 pub struct RolloutArgs {
     /// Channel name.
     pub name: String,
     /// New share of devices, 0–100 (100 finishes the rollout).
     #[arg(long, value_name = "PCT")]
     pub percent: Option<f64>,
-    /// Start a rollout of this bundle version (with --percent) instead of changing one.
-    #[arg(long, value_name = "V", requires = "percent")]
+    /// Start a rollout of this bundle version (with --percent or --plan) instead of changing one.
+    #[arg(long, value_name = "V", requires = "starting")]
     pub version: Option<String>,
     /// Give the rollout's bundle to every device: it becomes the channel's bundle.
     #[arg(long)]
@@ -89,6 +131,22 @@ pub struct RolloutArgs {
     /// `any`), when several lines roll out. A new rollout goes to its bundle's line.
     #[arg(long, value_name = "VERSION", conflicts_with = "version")]
     pub native: Option<String>,
+    /// Roll out step by step: shares in percent, ending at 100 (e.g. 1,10,50,100). The server
+    /// takes each step when due and healthy (with --version, or the channel's running rollout).
+    #[arg(long, value_name = "STEPS", value_parser = safety::parse_steps)]
+    pub plan: Option<safety::Steps>,
+    /// With --plan: least time on each step (e.g. 30m, 6h, 1d).
+    #[arg(long, value_name = "DURATION", requires = "plan", default_value = "6h", value_parser = safety::parse_duration)]
+    pub every: i64,
+    /// With --plan: least install attempts on the channel before each next step.
+    #[arg(long, value_name = "N", requires = "plan", default_value_t = 100)]
+    pub min_devices: i64,
+    /// With --plan: the failure rate (of install attempts) a step may not cross with confidence.
+    #[arg(long, value_name = "PCT", requires = "plan", default_value = "2%", value_parser = safety::parse_percent)]
+    pub max_failure_rate: f64,
+    /// With --plan: what a failing bundle gets.
+    #[arg(long, value_enum, requires = "plan", default_value_t = FailureAction::Pause)]
+    pub on_failure: FailureAction,
 }
 
 /// Runs a channel command.
@@ -126,10 +184,11 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                         ),
                         rollout.unwrap_or_else(|| "-".into()),
                         h.actor.clone(),
+                        or_dash(h.reason.as_deref()),
                     ]
                 })
                 .collect();
-            print_table(&["WHEN", "ACTION", "SERVES", "ROLLOUT", "BY"], &rows, "no history yet");
+            print_table(&["WHEN", "ACTION", "SERVES", "ROLLOUT", "BY", "WHY"], &rows, "no history yet");
             return Ok(());
         }
         ChannelCommand::Show { name } => (api.channel(&app, &name).await?, None),
@@ -141,13 +200,40 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             anyhow::ensure!(!settings.is_empty(), "nothing to change: pass at least one setting (see --help)");
             (api.update_channel(&app, &name, &settings).await?, Some("Updated".to_owned()))
         }
+        ChannelCommand::Rollout(args) if args.plan.is_some() => {
+            let options = safety::PlanOptions {
+                steps: args.plan.map(|s| s.0).unwrap_or_default(),
+                version: args.version,
+                every_ms: args.every,
+                min_devices: args.min_devices,
+                max_failure_rate: args.max_failure_rate,
+                on_failure: args.on_failure,
+                force: args.force,
+            };
+            return safety::start_plan(api, &app, &args.name, options, global).await;
+        }
+        ChannelCommand::Plan { name, pause, resume, cancel } => {
+            let verb = match (pause, resume, cancel) {
+                (true, _, _) => safety::PlanVerb::Pause,
+                (_, true, _) => safety::PlanVerb::Resume,
+                (_, _, true) => safety::PlanVerb::Cancel,
+                _ => safety::PlanVerb::Show,
+            };
+            return safety::plan(api, &app, &name, verb, global).await;
+        }
+        ChannelCommand::Health { name } => return safety::health(api, &app, &name, global).await,
+        ChannelCommand::Schedule { name, version, at } => {
+            return safety::schedule(api, &app, &name, version, &at, global).await;
+        }
+        ChannelCommand::Schedules => return safety::schedules(api, &app, global).await,
+        ChannelCommand::Unschedule { id } => return safety::unschedule(api, &app, id, global).await,
         ChannelCommand::Rollout(args) => {
             let change = match (args.finish, args.abort, args.percent, args.version) {
                 (true, _, _, _) => RolloutChange::Finish,
                 (_, true, _, _) => RolloutChange::Abort,
                 (_, _, Some(percent), Some(version)) => RolloutChange::Start { version, percent, force: args.force },
                 (_, _, Some(percent), None) => RolloutChange::Percent(percent),
-                _ => unreachable!("clap requires one of --percent, --finish, --abort"),
+                (_, _, None, _) => unreachable!("clap requires one of --percent, --finish, --abort, --plan"),
             };
             let line = args.native.as_deref();
             (change_rollout(api, &app, &args.name, &change, line).await?, Some("Rollout changed:".to_owned()))
@@ -217,5 +303,15 @@ fn print_channel(c: &Channel) {
         capstan_core::api::Delivery::Zip => "the zip to every device",
     };
     println!("  delivery            {delivery}");
+    let guard = if s.guard {
+        format!(
+            "on: {} a bundle failing over {} of install attempts",
+            s.guard_action.as_str(),
+            capstan_core::rollout::percent_text(f64::from(s.guard_threshold_bp) / 10_000.0)
+        )
+    } else {
+        "off".to_owned()
+    };
+    println!("  guard               {guard}");
     println!("  changed             {}", time(c.updated_at_ms));
 }

@@ -8,4 +8,5 @@ pub mod keys;
 pub mod profile;
 pub mod publish;
 pub mod report;
+pub mod safety;
 pub mod webhook;

@@ -5,6 +5,8 @@
 //! server's code and message (`{"error", "message"}`), so the CLI prints the server's sentence
 //! and the console can branch on [`crate::ClientError::code`].
 
+mod rollouts;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use super::FailureAction;
 use crate::version::Strategy;
 
 /// Target text of a channel that sends devices back to the store build.
@@ -167,6 +168,12 @@ channel_switches! {
     block_under_native: bool = true, flag "block-under-native" "BOOL";
     /// How devices download bundles: per-file delta updates where the plugin supports them, or always the zip.
     delivery: Delivery = Delivery::Delta, flag "delivery" "DELIVERY";
+    /// Guard: pause or roll back a served bundle whose failure rate is over the threshold with confidence (on for new channels, off for channels made before it existed).
+    guard: bool = true, flag "guard" "BOOL";
+    /// Guard threshold: failures per 10 000 install attempts (500 = 5 %).
+    guard_threshold_bp: u32 = crate::rollout::DEFAULT_GUARD_THRESHOLD_BP, flag "guard-threshold-bp" "BP";
+    /// What the guard does to a failing bundle: roll it back, or pause (hold a rollout's share and its plan).
+    guard_action: FailureAction = FailureAction::Rollback, flag "guard-action" "ACTION";
 }
 
 /// How a channel's devices download a bundle.
@@ -488,6 +495,11 @@ pub enum HistoryAction {
     Promote,
     /// Went back to an earlier target or the store build.
     Rollback,
+    /// A rollout plan or the guard stopped a rollout (its share is held), or the guard flagged
+    /// a failing bundle it could not hold.
+    RolloutPause,
+    /// A paused rollout plan was resumed.
+    RolloutResume,
 }
 
 impl HistoryAction {
@@ -501,6 +513,8 @@ impl HistoryAction {
             HistoryAction::RolloutAbort => "rollout_abort",
             HistoryAction::Promote => "promote",
             HistoryAction::Rollback => "rollback",
+            HistoryAction::RolloutPause => "rollout_pause",
+            HistoryAction::RolloutResume => "rollout_resume",
         }
     }
 }
@@ -533,6 +547,9 @@ pub struct HistoryEntry {
     pub actor: String,
     /// When, epoch ms.
     pub at_ms: i64,
+    /// Why, when the server acted by itself (a rollout plan, the guard, a scheduled publish).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]
@@ -610,6 +627,8 @@ mod tests {
             HistoryAction::RolloutAbort,
             HistoryAction::Promote,
             HistoryAction::Rollback,
+            HistoryAction::RolloutPause,
+            HistoryAction::RolloutResume,
         ] {
             assert_eq!(serde_json::to_value(action).unwrap(), action.as_str());
         }

@@ -33,6 +33,7 @@ mod audit;
 mod bundles;
 mod channels;
 mod devices;
+mod rollouts;
 mod signing;
 mod stats;
 mod tokens;
@@ -49,6 +50,10 @@ pub use channels::{
 pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,
     SetOverride,
+};
+pub use rollouts::{
+    CreatePlan, FailureAction, FailureRate, PlanStatus, PlanView, ReleaseHealth, RolloutPlan, SchedulePublish,
+    ScheduleStatus, ScheduledPublish, Verdict,
 };
 pub use signing::{
     AppSigning, BundleDownload, KeyCoverage, KeyShare, KeyTrust, RegisterKey, SigningKeyRecord, UpdateSigning,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::Lane;
+use super::{Lane, ReleaseHealth};
 
 query_params! {
     /// Window for "active" devices (query of the stats routes).
@@ -17,7 +17,7 @@ query_params! {
 }
 
 /// Health of one bundle version.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BundleHealth {
     /// Bundle version.
@@ -33,6 +33,10 @@ pub struct BundleHealth {
     pub rollbacks: i64,
     /// Devices running it that were seen in the window.
     pub active_devices: i64,
+    /// Its health on each channel serving it (attempts, failures and their interval, against
+    /// the bundle it replaces): the figures rollout plans and the guard act on.
+    #[serde(default)]
+    pub on_channels: Vec<ReleaseHealth>,
 }
 
 /// Adoption of one channel.
@@ -52,6 +56,9 @@ pub struct ChannelAdoption {
     /// Active devices per bundle version running.
     #[serde(default)]
     pub by_bundle: BTreeMap<String, i64>,
+    /// The health of every bundle the channel serves (see [`BundleHealth::on_channels`]).
+    #[serde(default)]
+    pub health: Vec<ReleaseHealth>,
 }
 
 /// Events of one action in one time bucket.

@@ -77,6 +77,9 @@ impl WebhookEventKind {
                 Some(WebhookEventKind::RolloutStep)
             }
             HistoryAction::Rollback => Some(WebhookEventKind::Rollback),
+            // A plan's pause is announced from the plan itself (with its reason, as
+            // `rollout.paused`); resuming is not an event receivers subscribe to.
+            HistoryAction::RolloutPause | HistoryAction::RolloutResume => None,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::store::{NewChannel, NewHistory};
 /// History lines a rollback reads to find the previous target.
 const ROLLBACK_HISTORY: u32 = 1000;
 
-async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Channel, AppError> {
+pub(crate) async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Channel, AppError> {
     state.db().get_channel(app_id, name).await?.ok_or_else(|| AppError::NotFound(format!("channel `{name}`")))
 }
 
@@ -51,22 +51,30 @@ async fn save(
     Ok(Json(saved))
 }
 
-/// Loads the channel, applies a release command and saves the outcome. `force_native` lets
-/// through a bundle whose native surface changed without a raised MIN_NATIVE_VERSION.
-async fn release(
+/// A release command's outcome, checked and ready to save.
+pub struct Prepared {
+    /// The channel's new state and its history steps.
+    pub change: release::Change,
+    /// The audit action (`channel.publish`, with `.forced` / `.forced_native` when forced).
+    pub audit_action: String,
+}
+
+/// Applies a release command to `before` with every check people's changes get (the native
+/// rule, signed bundles): the one decision path of the API, rollout plans, the guard and
+/// scheduled publishes. `force_native` lets through a bundle whose native surface changed
+/// without a raised MIN_NATIVE_VERSION.
+pub async fn prepare(
     state: &AppState,
-    caller: &Caller,
-    app_id: &str,
-    name: &str,
+    before: &Channel,
     command: ReleaseCommand,
     force_native: bool,
-) -> Result<Json<Channel>, AppError> {
-    let before = load(state, app_id, name).await?;
+) -> Result<Prepared, AppError> {
+    let app_id = &before.app_id;
     let mut forced_native = false;
     if let ReleaseCommand::Publish { version, min_native, .. }
     | ReleaseCommand::StartRollout { version, min_native, .. } = &command
     {
-        let check = native_check(state, &before, version, min_native.as_deref()).await?;
+        let check = native_check(state, before, version, min_native.as_deref()).await?;
         if let Some(check) = check.filter(NativeCheck::stops) {
             if !force_native {
                 return Err(AppError::bad_request(
@@ -83,8 +91,8 @@ async fn release(
         }
         _ => Vec::new(),
     };
-    let change = release::apply(&before, command, &history, state.now_ms())?;
-    require_signed_bundles(state, app_id, &change.channel.newly_served(&before)).await?;
+    let change = release::apply(before, command, &history, state.now_ms())?;
+    require_signed_bundles(state, app_id, &change.channel.newly_served(before)).await?;
     // A forced change is named as such in the audit log, so a review finds every override.
     let audit_action = format!(
         "channel.{}{}{}",
@@ -92,10 +100,29 @@ async fn release(
         if change.forced { ".forced" } else { "" },
         if forced_native { ".forced_native" } else { "" }
     );
+    Ok(Prepared { change, audit_action })
+}
+
+/// Loads the channel, applies a release command and saves the outcome.
+async fn release(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    name: &str,
+    command: ReleaseCommand,
+    force_native: bool,
+) -> Result<Json<Channel>, AppError> {
+    let before = load(state, app_id, name).await?;
+    let Prepared { change, audit_action } = prepare(state, &before, command, force_native).await?;
     let history = change
         .steps
         .iter()
-        .map(|step| NewHistory { action: step.action, min_native: step.min_native.clone(), actor: caller.actor() })
+        .map(|step| NewHistory {
+            action: step.action,
+            min_native: step.min_native.clone(),
+            actor: caller.actor(),
+            reason: None,
+        })
         .collect();
     let saved = save(state, caller, &before, change.channel, &audit_action, history).await?;
     // Announced once committed (see `crate::webhooks::emit`).
@@ -134,7 +161,7 @@ async fn fingerprint_of(state: &AppState, app_id: &str, version: &str) -> Result
 
 /// The MIN_NATIVE_VERSION of a bundle about to be served (its native line); 400 if the bundle
 /// does not exist.
-async fn line_of(state: &AppState, app_id: &str, version: &str) -> Result<Option<String>, AppError> {
+pub(crate) async fn line_of(state: &AppState, app_id: &str, version: &str) -> Result<Option<String>, AppError> {
     match state.db().get_bundle(app_id, version).await? {
         Some(stored) => Ok(stored.bundle.min_native_version),
         None => Err(AppError::bad_request("unknown_bundle", format!("no bundle {version} in this app"))),
@@ -143,7 +170,7 @@ async fn line_of(state: &AppState, app_id: &str, version: &str) -> Result<Option
 
 /// A native line named in a request: `any` for bundles that run on any native version, else a
 /// version (normalised as MIN_NATIVE_VERSIONs are); absent means the one the command implies.
-fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
+pub(crate) fn line_choice(min_native: Option<&str>) -> Result<LineChoice, AppError> {
     match min_native.map(str::trim) {
         None | Some("") => Ok(LineChoice::Implied),
         Some("any") => Ok(LineChoice::Named(None)),
@@ -185,7 +212,7 @@ async fn require_signed_bundles(state: &AppState, app_id: &str, versions: &[&str
     Ok(())
 }
 
-fn share(percent: f64) -> Result<RolloutShare, AppError> {
+pub(crate) fn share(percent: f64) -> Result<RolloutShare, AppError> {
     RolloutShare::from_percent(percent).map_err(|e| AppError::bad_request("invalid_percent", e.to_string()))
 }
 

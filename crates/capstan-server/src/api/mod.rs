@@ -15,6 +15,7 @@ pub mod channels;
 pub mod devices;
 pub mod encrypted_files;
 pub mod openapi;
+pub mod rollouts;
 pub mod signing;
 pub mod stats;
 pub mod tokens;
@@ -26,10 +27,11 @@ use axum::handler::Handler;
 use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
-    ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail,
-    DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote,
-    Publish, RegisterKey, Removed, Rollback, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
-    TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
+    ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreatePlan, CreateToken, CreatedToken,
+    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me,
+    PlanView, Promote, Publish, RegisterKey, ReleaseHealth, Removed, Rollback, SchedulePublish, ScheduledPublish,
+    SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery, TokenRecord, UpdateApp,
+    UpdateSigning, UploadParams,
 };
 use capstan_core::api::{CreateWebhook, CreatedWebhook, DeliveryQuery, Webhook, WebhookDelivery};
 use capstan_core::native::NativeFingerprint;
@@ -416,6 +418,91 @@ pub fn table() -> RouteTable {
                 "A channel's change history",
             ),
             channels::history,
+        )
+        .add(
+            route::<Vec<ReleaseHealth>>(
+                "GET",
+                "/api/v1/apps/{app}/channels/{channel}/health",
+                Role::Viewer,
+                "The health of what a channel serves (install attempts, failures, 95 % Wilson interval, baseline)",
+            ),
+            rollouts::health,
+        )
+        .add(
+            route::<PlanView>(
+                "GET",
+                "/api/v1/apps/{app}/channels/{channel}/plan",
+                Role::Viewer,
+                "A channel's rollout plan, its progress and next step",
+            ),
+            rollouts::show_plan,
+        )
+        .add(
+            route::<PlanView>(
+                "PUT",
+                "/api/v1/apps/{app}/channels/{channel}/plan",
+                Role::Publisher,
+                "Start a rollout plan: steps taken when due and healthy, paused or rolled back on failures",
+            )
+            .json::<CreatePlan>()
+            .created(),
+            rollouts::create_plan,
+        )
+        .add(
+            route::<PlanView>(
+                "DELETE",
+                "/api/v1/apps/{app}/channels/{channel}/plan",
+                Role::Publisher,
+                "Cancel a rollout plan (the rollout stays at its share)",
+            ),
+            rollouts::cancel_plan,
+        )
+        .add(
+            route::<PlanView>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/plan/pause",
+                Role::Publisher,
+                "Pause a rollout plan (the share is held)",
+            ),
+            rollouts::pause_plan,
+        )
+        .add(
+            route::<PlanView>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/plan/resume",
+                Role::Publisher,
+                "Resume a paused rollout plan (its wait starts again)",
+            ),
+            rollouts::resume_plan,
+        )
+        .add(
+            route::<ScheduledPublish>(
+                "POST",
+                "/api/v1/apps/{app}/channels/{channel}/schedule",
+                Role::Publisher,
+                "Schedule a publish to the channel at a given time",
+            )
+            .json::<SchedulePublish>()
+            .created(),
+            rollouts::schedule,
+        )
+        .add(
+            route::<Vec<ScheduledPublish>>(
+                "GET",
+                "/api/v1/apps/{app}/schedules",
+                Role::Viewer,
+                "The app's scheduled publishes",
+            ),
+            rollouts::list_schedules,
+        )
+        .add(
+            route::<ScheduledPublish>(
+                "DELETE",
+                "/api/v1/apps/{app}/schedules/{id}",
+                Role::Publisher,
+                "Cancel a pending scheduled publish",
+            ),
+            rollouts::cancel_schedule,
         )
         .add(
             route::<Vec<DeviceRecord>>("GET", "/api/v1/apps/{app}/devices", Role::Viewer, "Search devices")

@@ -58,6 +58,10 @@ pub async fn bundles(
     for count in state.db().device_counts(&app_id, since).await? {
         entry(&mut health, &count.bundle_version).active_devices += count.devices;
     }
+    let channels = state.db().list_channels(&app_id).await?;
+    for served in crate::rollouts::app_health(&state, &app_id, &channels).await? {
+        entry(&mut health, &served.version).on_channels.push(served);
+    }
     Ok(Json(health.into_values().collect()))
 }
 
@@ -72,14 +76,18 @@ pub async fn channels(
     let since = state.now_ms() - i64::from(q.active_days.unwrap_or(30)) * DAY_MS;
     let counts = state.db().device_counts(&app_id, since).await?;
     let mut out = Vec::new();
-    for channel in state.db().list_channels(&app_id).await? {
+    let channels = state.db().list_channels(&app_id).await?;
+    let mut health = crate::rollouts::app_health(&state, &app_id, &channels).await?;
+    for channel in channels {
         let rows: Vec<_> = counts.iter().filter(|c| c.channel.as_deref() == Some(channel.name.as_str())).collect();
         let total: i64 = rows.iter().map(|c| c.devices).sum();
         let targets: Vec<&str> = channel.lanes.iter().filter_map(|l| l.target.as_ref()).map(|t| t.as_text()).collect();
         let on_target: i64 =
             rows.iter().filter(|c| targets.contains(&c.bundle_version.as_str())).map(|c| c.devices).sum();
         let by_bundle = rows.iter().map(|c| (c.bundle_version.clone(), c.devices)).collect();
+        let served_health = health.extract_if(.., |h| h.channel == channel.name).collect();
         out.push(ChannelAdoption {
+            health: served_health,
             active_devices: total,
             adoption: if total > 0 { on_target as f64 / total as f64 } else { 0.0 },
             by_bundle,

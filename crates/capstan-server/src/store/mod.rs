@@ -17,6 +17,7 @@
 pub mod blob;
 pub mod disk;
 pub mod postgres;
+pub mod rollouts;
 pub mod rows;
 pub mod s3;
 pub mod snapshot;
@@ -36,6 +37,7 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
+pub use rollouts::RolloutStore;
 pub use webhooks::WebhookStore;
 
 use crate::config::Config;
@@ -124,6 +126,8 @@ pub struct NewHistory {
     pub min_native: Option<String>,
     /// Who.
     pub actor: String,
+    /// Why, when the server acted by itself (a plan, the guard, a schedule).
+    pub reason: Option<String>,
 }
 
 /// An audit entry to write in the same transaction as the change it describes.
@@ -505,6 +509,7 @@ pub trait Database:
     + ArtifactStore
     + EncryptedFileStore
     + WebhookStore
+    + RolloutStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

@@ -23,7 +23,7 @@ pub struct BadRow {
     reason: String,
 }
 
-fn bad(table: &'static str, column: &'static str, reason: impl std::fmt::Display) -> StoreError {
+pub(crate) fn bad(table: &'static str, column: &'static str, reason: impl std::fmt::Display) -> StoreError {
     StoreError::backend(BadRow { table, column, reason: reason.to_string() })
 }
 
@@ -135,6 +135,7 @@ pub struct HistoryRow {
     rollout_after: Option<String>,
     actor: String,
     at_ms: i64,
+    reason: Option<String>,
 }
 
 impl TryFrom<HistoryRow> for HistoryEntry {
@@ -153,6 +154,7 @@ impl TryFrom<HistoryRow> for HistoryEntry {
             rollout_after: json_opt("channel_history", "rollout_after", row.rollout_after)?,
             actor: row.actor,
             at_ms: row.at_ms,
+            reason: row.reason,
         })
     }
 }

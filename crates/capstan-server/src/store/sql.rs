@@ -53,7 +53,7 @@ pub const GET_CHANNEL: &str = "SELECT * FROM channels WHERE app_id = $1 AND name
 pub const SAVE_CHANNEL: &str = "UPDATE channels SET settings = $1, lanes = $2, revision = revision + 1, updated_at_ms = $3 \
      WHERE id = $4 AND revision = $5 RETURNING *";
 pub const INSERT_HISTORY: &str = "INSERT INTO channel_history (channel_id, min_native, action, target_before, \
-     target_after, rollout_before, rollout_after, actor, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     target_after, rollout_before, rollout_after, actor, at_ms, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 pub const CHANNEL_HISTORY: &str = "SELECT h.*, c.name AS channel FROM channel_history h \
      JOIN channels c ON c.id = h.channel_id WHERE h.channel_id = $1 ORDER BY h.id DESC LIMIT $2";
 

@@ -93,7 +93,7 @@ fn bundle(app: &str, version: &str) -> StoredBundle {
 }
 
 fn history(action: HistoryAction, min_native: Option<&str>) -> NewHistory {
-    NewHistory { action, min_native: min_native.map(str::to_owned), actor: "t".into() }
+    NewHistory { action, min_native: min_native.map(str::to_owned), actor: "t".into(), reason: None }
 }
 
 /// Runs every database check on an empty database.

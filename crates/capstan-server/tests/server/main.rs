@@ -21,6 +21,7 @@ mod native;
 mod openapi;
 mod roles;
 mod rollout;
+mod safety;
 mod scale;
 mod signing;
 mod stats;

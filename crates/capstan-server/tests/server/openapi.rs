@@ -276,6 +276,23 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     assert_eq!(rolling["lanes"][0]["rollout"]["version"], "1.2.0");
     c.call("GET", &format!("{app}/stats/channels"), &format!("{a}/stats/channels?active_days=7"), None).await;
     c.call("DELETE", &format!("{ch}/rollout"), &format!("{beta}/rollout"), None).await;
+    // Release safety: the channel's health, a plan (start, show, pause, resume, cancel) whose
+    // rollout is then aborted, and a scheduled publish listed and cancelled.
+    c.call("GET", &format!("{ch}/health"), &format!("{beta}/health"), None).await;
+    let plan = json!({
+        "version": "1.2.0", "steps": [1, 10, 100], "every_ms": 3_600_000, "min_devices": 10, "max_failure_rate": 2,
+    });
+    c.call("PUT", &format!("{ch}/plan"), &format!("{beta}/plan"), Some(plan)).await;
+    c.call("GET", &format!("{ch}/plan"), &format!("{beta}/plan"), None).await;
+    c.call("POST", &format!("{ch}/plan/pause"), &format!("{beta}/plan/pause"), None).await;
+    c.call("POST", &format!("{ch}/plan/resume"), &format!("{beta}/plan/resume"), None).await;
+    c.call("DELETE", &format!("{ch}/plan"), &format!("{beta}/plan"), None).await;
+    c.call("DELETE", &format!("{ch}/rollout"), &format!("{beta}/rollout"), None).await;
+    let later = json!({ "version": "1.2.0", "at_ms": 4_000_000_000_000i64 });
+    let scheduled = c.call("POST", &format!("{ch}/schedule"), &format!("{beta}/schedule"), Some(later)).await;
+    c.call("GET", &format!("{app}/schedules"), &format!("{a}/schedules"), None).await;
+    let id = scheduled["id"].as_i64().unwrap();
+    c.call("DELETE", &format!("{app}/schedules/{{id}}"), &format!("{a}/schedules/{id}"), None).await;
     let to = json!({ "to": "production" });
     c.call("POST", &format!("{ch}/promote"), &format!("{beta}/promote"), Some(to)).await;
     c.call("POST", &format!("{ch}/rollback"), &format!("{beta}/rollback"), Some(json!({}))).await;

@@ -103,7 +103,40 @@ fn without_added_fields(path: &str, mut answer: Value) -> Value {
         assert_eq!(device.remove("key_id"), Some(Value::Null), "{path}: v0.1 devices reported no key id");
     }
     without_delta_fields(path, &mut answer);
+    without_release_safety_fields(path, &mut answer);
     answer
+}
+
+/// Removes what release safety added: the guard settings (off, with their defaults, on channels
+/// that existed before it), the history's `reason` (none for what people did), and the health
+/// figures beside the stats (computed from counters v0.1 did not keep). Audit snapshots
+/// written by v0.1 have none of them.
+fn without_release_safety_fields(path: &str, value: &mut Value) {
+    let audit = path.starts_with("/api/v1/audit");
+    let check = |removed: Option<Value>, expected: Value, what: &str| {
+        assert!(removed == Some(expected) || (audit && removed.is_none()), "{path}: {what}");
+    };
+    match value {
+        Value::Object(fields) => {
+            if fields.contains_key("lanes") && fields.contains_key("revision") {
+                check(fields.remove("guard"), Value::from(false), "existing channels keep the guard off");
+                check(fields.remove("guard_threshold_bp"), Value::from(500), "the guard's default threshold");
+                check(fields.remove("guard_action"), Value::from("rollback"), "the guard's default action");
+            }
+            if fields.contains_key("target_after") && fields.contains_key("action") {
+                check(fields.remove("reason"), Value::Null, "people's changes have no reason");
+            }
+            if fields.contains_key("failures_total") {
+                assert!(fields.remove("on_channels").is_some_and(|v| v.is_array()), "{path}: health per channel");
+            }
+            if fields.contains_key("active_devices") && fields.contains_key("channel") {
+                assert!(fields.remove("health").is_some_and(|v| v.is_array()), "{path}: health of what it serves");
+            }
+            fields.values_mut().for_each(|v| without_release_safety_fields(path, v));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| without_release_safety_fields(path, v)),
+        _ => {}
+    }
 }
 
 /// Removes what delta updates added: channels deliver deltas by default, and v0.1 bundles have

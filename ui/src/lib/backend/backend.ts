@@ -1,5 +1,8 @@
 // The one door from the UI to Rust. Components receive a Backend through context and never
 // call Tauri's `invoke` themselves, so UI logic runs in tests without a window.
+import type { CreatePlan } from '../../bindings/CreatePlan';
+import type { PlanAction } from '../../bindings/PlanAction';
+import type { PlanView } from '../../bindings/PlanView';
 import type { App } from '../../bindings/App';
 import type { AppChannels } from '../../bindings/AppChannels';
 import type { AppKeyStatus } from '../../bindings/AppKeyStatus';
@@ -91,6 +94,12 @@ export interface Backend {
   rollbackChannel(app: string, channel: string, to: RollbackTo, minNative: string | null): Promise<Channel>;
   /** Changes a channel's flags (null leaves a flag as it is). */
   updateChannel(app: string, channel: string, patch: SettingsPatch): Promise<Channel>;
+  /** The channel's rollout plan (the latest, whatever its status), or null when it never had one. */
+  channelPlan(app: string, channel: string): Promise<PlanView | null>;
+  /** Starts a rollout plan: the server widens the rollout step by step while it is healthy. */
+  createPlan(app: string, channel: string, plan: CreatePlan): Promise<PlanView>;
+  /** Pauses, resumes or cancels the channel's plan. */
+  changePlan(app: string, channel: string, action: PlanAction): Promise<PlanView>;
 
   // Bundles and stats
   /** Every bundle of `app`, newest first. */

@@ -1,3 +1,4 @@
+import { ReleaseHealthList } from '../../components/ReleaseHealthList';
 import type { Bundle } from '../../bindings/Bundle';
 import type { BundleHealth } from '../../bindings/BundleHealth';
 import { describeWarnings, failureBreakdown } from './bundleRows';
@@ -25,6 +26,14 @@ export function BundleDetails({ bundle, health }: { bundle: Bundle; health: Bund
           <div className="wide">
             <dt>Checksum devices verify</dt>
             <dd className="mono">{bundle.checksum}</dd>
+          </div>
+        )}
+        {health.on_channels.length > 0 && (
+          <div className="wide">
+            <dt>Health on channels</dt>
+            <dd>
+              <ReleaseHealthList health={health.on_channels} testId={`bundle-health-${bundle.version}`} />
+            </dd>
           </div>
         )}
         <div className="wide">

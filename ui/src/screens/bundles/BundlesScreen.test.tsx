@@ -40,7 +40,7 @@ const bundles = [
   bundle('1.0.0', { created_by: 'bob', min_native_version: null }),
 ];
 const health: BundleHealth[] = [
-  { version: '1.0.0', installs: 1000, failures: { download_fail: 3 }, failures_total: 3, rollbacks: 0, active_devices: 800 },
+  { version: '1.0.0', installs: 1000, failures: { download_fail: 3 }, failures_total: 3, rollbacks: 0, active_devices: 800, on_channels: [] },
   {
     version: '1.1.0',
     installs: 50,
@@ -48,6 +48,7 @@ const health: BundleHealth[] = [
     failures_total: 8,
     rollbacks: 6,
     active_devices: 40,
+    on_channels: [],
   },
 ];
 const channels = [channel('production', '1.0.0', { version: '1.1.0', share_bp: 1000, started_at_ms: 0 }), channel('beta', '1.1.0')];

@@ -32,7 +32,7 @@ export const FAILURE_RATE_WARN = 0.05;
 /** Rollbacks above this share of installs deserve a look. */
 export const ROLLBACK_RATE_WARN = 0.02;
 
-const EMPTY_HEALTH = { installs: 0, failures: {}, failures_total: 0, rollbacks: 0, active_devices: 0 };
+const EMPTY_HEALTH = { installs: 0, failures: {}, failures_total: 0, rollbacks: 0, active_devices: 0, on_channels: [] };
 
 export function channelUses(version: string, channels: Channel[]): ChannelUse[] {
   const uses: ChannelUse[] = [];

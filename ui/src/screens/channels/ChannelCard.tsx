@@ -8,6 +8,7 @@ import { describeLine } from '../../lib/lanes';
 import { ChannelHistory } from './ChannelHistory';
 import { describeTarget, flagLabels, servesSentence } from './channelText';
 import { FlagsEditor } from './FlagsEditor';
+import { PlanPanel } from './PlanPanel';
 
 /**
  * What the user asked to do; the screen confirms it in words, then sends it. Rollout and
@@ -156,6 +157,7 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
           onIntent={onIntent}
         />
       ))}
+      <PlanPanel app={app} channel={channel} locked={locked} />
       <dl className="facts">
         <div className="wide">
           <dt>Switches</dt>
@@ -168,6 +170,13 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
             ))}
             <span className="tag on" title="How far a bundle's version may move from the native version">
               versions: {channel.strategy === 'none' ? 'any' : `same ${channel.strategy}`}
+            </span>
+            <span
+              className={channel.guard ? 'tag on' : 'tag'}
+              data-testid="guard"
+              title="The guard pauses or rolls back a served bundle whose failure rate is over the threshold with confidence"
+            >
+              {channel.guard ? `guard: ${channel.guard_action} over ${formatShare(channel.guard_threshold_bp)}` : 'no guard'}
             </span>
           </dd>
         </div>

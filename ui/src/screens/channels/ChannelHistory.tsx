@@ -17,6 +17,11 @@ export function ChannelHistory({ app, channel, revision }: { app: string; channe
       {history.data.map((entry) => (
         <li key={entry.id} data-action={entry.action}>
           <span>{historySentence(entry)}</span>
+          {entry.reason && (
+            <span className="reason" data-testid="history-reason">
+              {entry.reason}
+            </span>
+          )}
           <span className="muted">
             {entry.actor} · {formatTime(entry.at_ms)}
           </span>

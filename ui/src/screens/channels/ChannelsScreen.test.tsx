@@ -40,6 +40,7 @@ function scripted(channels: Channel[]) {
         rollout_after: null,
         actor: 'ci',
         at_ms: 0,
+        reason: null,
       },
     ],
     rollbackChannel: async (app, name, to, minNative) => {

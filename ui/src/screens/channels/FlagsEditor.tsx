@@ -2,15 +2,16 @@ import { useState } from 'react';
 import type { Channel } from '../../bindings/Channel';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
 import type { Delivery } from '../../bindings/Delivery';
+import type { FailureAction } from '../../bindings/FailureAction';
 import type { Strategy } from '../../bindings/Strategy';
 import { CHANNEL_SWITCHES } from '../../bindings/channelSwitches';
 
-type Flag = Exclude<keyof SettingsPatch, 'strategy' | 'delivery'>;
+type Flag = Exclude<keyof SettingsPatch, 'strategy' | 'delivery' | 'guard_threshold_bp' | 'guard_action'>;
 
 // Every on/off switch the server has, in its order and its words (generated from Rust); the
 // strategy and the delivery have their own selects below.
 const FLAGS: { key: Flag; label: string }[] = CHANNEL_SWITCHES.filter(
-  ({ key }) => key !== 'strategy' && key !== 'delivery',
+  ({ key }) => key !== 'strategy' && key !== 'delivery' && key !== 'guard_threshold_bp' && key !== 'guard_action',
 ).map(({ key, description }) => ({ key: key as Flag, label: description.replace(/\.$/, '') }));
 
 const DELIVERIES: { value: Delivery; label: string }[] = [
@@ -41,6 +42,12 @@ export function describePatch(channel: Channel, patch: SettingsPatch): string[] 
   }
   if (patch.delivery != null && patch.delivery !== channel.delivery) {
     lines.push(`Downloads: ${DELIVERIES.find((d) => d.value === patch.delivery)?.label}`);
+  }
+  if (patch.guard_threshold_bp != null && patch.guard_threshold_bp !== channel.guard_threshold_bp) {
+    lines.push(`Guard threshold: ${patch.guard_threshold_bp / 100} % of install attempts`);
+  }
+  if (patch.guard_action != null && patch.guard_action !== channel.guard_action) {
+    lines.push(`Guard action: ${patch.guard_action === 'pause' ? 'pause' : 'roll back'}`);
   }
   return lines;
 }
@@ -103,6 +110,32 @@ export function FlagsEditor({
               {d.label}
             </option>
           ))}
+        </select>
+      </label>
+      <label className="field">
+        <span>Guard threshold (% of install attempts)</span>
+        <input
+          name="guard_threshold"
+          type="number"
+          min={0.01}
+          max={100}
+          step="any"
+          value={(patch.guard_threshold_bp ?? channel.guard_threshold_bp) / 100}
+          onChange={(e) => {
+            const percent = Number(e.target.value);
+            if (percent > 0 && percent <= 100) setPatch({ ...patch, guard_threshold_bp: Math.round(percent * 100) });
+          }}
+        />
+      </label>
+      <label className="field">
+        <span>Guard action</span>
+        <select
+          name="guard_action"
+          value={patch.guard_action ?? channel.guard_action}
+          onChange={(e) => setPatch({ ...patch, guard_action: e.target.value as FailureAction })}
+        >
+          <option value="rollback">Roll the failing bundle back</option>
+          <option value="pause">Pause (hold a rollout's share)</option>
         </select>
       </label>
       <div className="actions">

@@ -24,6 +24,7 @@ function entry(action: HistoryAction, before: string | null, after: string | nul
     rollout_after: null,
     actor: 'ci',
     at_ms: 0,
+    reason: null,
   };
 }
 

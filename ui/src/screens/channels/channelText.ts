@@ -181,6 +181,10 @@ function historyAction(entry: HistoryEntry): string {
       return `Promoted ${after} (was ${before})`;
     case 'rollback':
       return `Rolled back from ${before} to ${after}`;
+    case 'rollout_pause':
+      return rolloutAfter ? `Paused the ${rolloutAfter.version} rollout at ${formatShare(rolloutAfter.share_bp)}` : `Paused: ${after}`;
+    case 'rollout_resume':
+      return rolloutAfter ? `Resumed the ${rolloutAfter.version} rollout plan` : 'Resumed the rollout plan';
     default:
       return `${entry.action}: ${before} → ${after}`;
   }

@@ -41,6 +41,9 @@ const channel = (name: string, patch: Partial<Channel> = {}): Channel => ({
   strategy: 'major' as Channel['strategy'],
   block_under_native: false,
   delivery: 'delta',
+  guard: true,
+  guard_threshold_bp: 500,
+  guard_action: 'rollback',
   ...patch,
 });
 

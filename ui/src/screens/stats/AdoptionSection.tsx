@@ -1,3 +1,4 @@
+import { ReleaseHealthList } from '../../components/ReleaseHealthList';
 import { useMemo } from 'react';
 import type { ChannelAdoption } from '../../bindings/ChannelAdoption';
 import { ErrorBanner } from '../../components/ErrorBanner';
@@ -66,6 +67,7 @@ function ChannelFacts({ adoption }: { adoption: ChannelAdoption[] }) {
           <div className="adoption-meter" aria-hidden="true">
             <div style={{ width: `${Math.round(Math.min(1, Math.max(0, c.adoption)) * 100)}%` }} />
           </div>
+          <ReleaseHealthList health={c.health} testId={`health-${c.channel}`} />
         </li>
       ))}
     </ul>

@@ -21,8 +21,9 @@ const adoption: ChannelAdoption[] = [
     on_target: 87,
     adoption: 0.87,
     by_bundle: { '1.0.0': 87, '1.1.0': 13 },
+    health: [],
   },
-  { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 5, on_target: 5, adoption: 1, by_bundle: { '1.1.0': 5 } },
+  { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 5, on_target: 5, adoption: 1, by_bundle: { '1.1.0': 5 }, health: [] },
 ];
 
 function timeline(): Timeline {

@@ -110,8 +110,8 @@ describe('summarize', () => {
 describe('adoptionRows', () => {
   it('makes one stacked row per channel with every version, most devices first', () => {
     const adoption: ChannelAdoption[] = [
-      { channel: 'production', lanes: [{ min_native: null, target: '1.0.0', rollout: null }], active_devices: 90, on_target: 80, adoption: 0.8889, by_bundle: { '1.0.0': 80, builtin: 10 } },
-      { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 12, on_target: 12, adoption: 1, by_bundle: { '1.1.0': 12 } },
+      { channel: 'production', lanes: [{ min_native: null, target: '1.0.0', rollout: null }], active_devices: 90, on_target: 80, adoption: 0.8889, by_bundle: { '1.0.0': 80, builtin: 10 }, health: [] },
+      { channel: 'beta', lanes: [{ min_native: null, target: '1.1.0', rollout: null }], active_devices: 12, on_target: 12, adoption: 1, by_bundle: { '1.1.0': 12 }, health: [] },
     ];
     const chart = adoptionRows(adoption);
     expect(chart.versions).toEqual(['1.0.0', '1.1.0', 'builtin']);

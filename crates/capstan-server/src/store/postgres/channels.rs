@@ -38,6 +38,63 @@ async fn require_bundle(tx: &mut Tx, app_id: &str, version: &str) -> StoreResult
     found.map(|_| ()).ok_or_else(|| StoreError::Conflict(format!("bundle {version} does not exist")))
 }
 
+/// Saves `after` (read as `before`) with its history lines inside `tx`: the one path every
+/// change of what a channel serves takes (people, rollout plans, the guard, schedules), so each
+/// bumps the app's configuration revision (triggers) and is checked the same way.
+pub(super) async fn save_in(
+    tx: &mut Tx,
+    before: &Channel,
+    after: &Channel,
+    history: &[NewHistory],
+    at_ms: i64,
+) -> StoreResult<Channel> {
+    for version in after.served_bundles() {
+        require_bundle(tx, &after.app_id, version).await?;
+    }
+    super::signing::check_signed(tx, &after.app_id, &after.newly_served(before)).await?;
+    let saved: Option<ChannelRow> = sqlx::query_as(SAVE_CHANNEL)
+        .bind(to_json(&after.settings))
+        .bind(to_json(&after.lanes))
+        .bind(at_ms)
+        .bind(before.id)
+        .bind(before.revision)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
+    let Some(saved) = saved else { return Err(changed_meanwhile(before)) };
+    for line in history {
+        insert_history(tx, before, after, line, at_ms).await?;
+    }
+    saved.try_into()
+}
+
+/// Writes one history line of a change from `before` to `after` (the same channel when
+/// nothing it serves changed, e.g. a paused plan).
+pub(super) async fn insert_history(
+    tx: &mut Tx,
+    before: &Channel,
+    after: &Channel,
+    line: &NewHistory,
+    at_ms: i64,
+) -> StoreResult<()> {
+    let columns = history_columns(before, after, line);
+    sqlx::query(INSERT_HISTORY)
+        .bind(before.id)
+        .bind(&line.min_native)
+        .bind(line.action.as_str())
+        .bind(columns.target_before)
+        .bind(columns.target_after)
+        .bind(columns.rollout_before)
+        .bind(columns.rollout_after)
+        .bind(&line.actor)
+        .bind(at_ms)
+        .bind(&line.reason)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ChannelStore for PostgresDatabase {
     async fn create_channel(&self, channel: &NewChannel, audit: NewAudit) -> StoreResult<Channel> {
@@ -65,38 +122,9 @@ impl ChannelStore for PostgresDatabase {
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
-        for version in after.served_bundles() {
-            require_bundle(&mut tx, &after.app_id, version).await?;
-        }
-        super::signing::check_signed(&mut tx, &after.app_id, &after.newly_served(before)).await?;
-        let saved: Option<ChannelRow> = sqlx::query_as(SAVE_CHANNEL)
-            .bind(to_json(&after.settings))
-            .bind(to_json(&after.lanes))
-            .bind(audit.at_ms)
-            .bind(before.id)
-            .bind(before.revision)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::backend)?;
-        let Some(saved) = saved else { return Err(changed_meanwhile(before)) };
-        for line in history {
-            let columns = history_columns(before, after, line);
-            sqlx::query(INSERT_HISTORY)
-                .bind(before.id)
-                .bind(&line.min_native)
-                .bind(line.action.as_str())
-                .bind(columns.target_before)
-                .bind(columns.target_after)
-                .bind(columns.rollout_before)
-                .bind(columns.rollout_after)
-                .bind(&line.actor)
-                .bind(audit.at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-        }
+        let saved = save_in(&mut tx, before, after, history, audit.at_ms).await?;
         commit(tx, Some(&audit)).await?;
-        saved.try_into()
+        Ok(saved)
     }
 
     async fn channel_history(&self, channel_id: i64, limit: u32) -> StoreResult<Vec<HistoryEntry>> {

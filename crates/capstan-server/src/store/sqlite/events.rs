@@ -82,6 +82,7 @@ impl EventStore for SqliteDatabase {
         let mut tx = self.begin().await?;
         insert_event_rows(&mut tx, events).await?;
         add_event_counts(&mut tx, events).await?;
+        super::rollouts::add_health_counts(&mut tx, events).await?;
         commit(tx, None).await
     }
 

@@ -15,6 +15,7 @@ mod devices;
 mod encrypted_files;
 mod events;
 mod leases;
+mod rollouts;
 mod signing;
 mod tokens;
 mod webhooks;
