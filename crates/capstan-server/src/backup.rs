@@ -24,7 +24,7 @@ use crate::migrate::INSTALL_ID_FILE;
 use crate::store::StoreError;
 use crate::store::blob::{BlobError, BlobStore, digest};
 use crate::store::disk::DiskBlobStore;
-use crate::store::snapshot::{BlobCopy, EmbeddedSnapshot, SnapshotError};
+use crate::store::snapshot::{BlobCopy, EmbeddedSnapshot, SnapshotError, link_tree};
 use crate::store::sqlite::SqliteDatabase;
 use crate::store::tables::TABLES;
 
@@ -134,7 +134,7 @@ pub async fn restore(from: &Path, data_dir: &Path) -> Result<BackupManifest, Bac
     let staging = data_dir.join(".restore");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(staging.join(BLOBS_DIR)).map_err(io(&staging))?;
-    copy_tree(&from.join(BLOBS_DIR), &data_dir.join(BLOBS_DIR))?;
+    link_tree(&from.join(BLOBS_DIR), &data_dir.join(BLOBS_DIR), BlobCopy::Copy).await?;
     std::fs::copy(from.join(DATABASE_FILE), staging.join(DATABASE_FILE)).map_err(io(&from.join(DATABASE_FILE)))?;
 
     let restored = SqliteDatabase::open(&staging.join(DATABASE_FILE), false).await?;
@@ -226,25 +226,6 @@ async fn check(pool: &SqlitePool, blobs: &DiskBlobStore) -> Result<(Vec<(String,
         (count, bytes) = (count + 1, bytes + len);
     }
     Ok((rows, count, bytes))
-}
-
-/// Copies every file under `from` into `to` (temporary files, named with a leading dot, left
-/// out), keeping relative paths.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), BackupError> {
-    std::fs::create_dir_all(to).map_err(io(to))?;
-    for entry in std::fs::read_dir(from).map_err(io(from))? {
-        let entry = entry.map_err(io(from))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().map_err(io(&source))?.is_dir() {
-            copy_tree(&source, &target)?;
-        } else {
-            std::fs::copy(&source, &target).map_err(io(&source))?;
-        }
-    }
-    Ok(())
 }
 
 /// Flushes every file and directory under `root` to disk, so a crash right after a backup or

@@ -125,7 +125,7 @@ async fn vacuum_into(source: &Path, target: &Path) -> Result<(), SnapshotError> 
 
 /// Links (or copies) every file under `from` into `to`, keeping relative paths; temporary
 /// files of uploads in progress are left out.
-async fn link_tree(from: &Path, to: &Path, mode: BlobCopy) -> Result<(), SnapshotError> {
+pub(crate) async fn link_tree(from: &Path, to: &Path, mode: BlobCopy) -> Result<(), SnapshotError> {
     let (from, to) = (from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         let mut stack = vec![from.clone()];
