@@ -159,9 +159,18 @@ pub fn deliverable(state: &AppState, session_key: &str, files: &[capstan_core::b
         && !files.iter().any(|file| file.path.to_ascii_lowercase().ends_with(".br"))
 }
 
-/// Stores the artifacts of the inspected plain bundle zip at `zip`. On failure, the blobs it
-/// stored are removed (a crash leaves them to the orphan sweep).
-pub async fn generate(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Generated, AppError> {
+/// A bundle's artifacts generated into temporary files, not yet in the blob store: made while
+/// the upload is still being inspected, stored ([`Spooled::store`]) only once it passed. Dropped
+/// unstored, its temporary files are removed.
+pub struct Spooled {
+    files: Vec<(String, String)>,
+    new: Vec<(StoredArtifact, TempFile)>,
+    reused: Vec<StoredArtifact>,
+}
+
+/// Generates the artifacts of the plain bundle zip at `zip` into temporary files. Safe to run
+/// on a zip not yet inspected: generation checks the same rules as inspection as it reads.
+pub async fn spool(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Spooled, AppError> {
     let mut sink = SpoolSink {
         upload_dir: state.upload_dir().to_path_buf(),
         app_id: app_id.to_owned(),
@@ -177,12 +186,20 @@ pub async fn generate(state: &AppState, app_id: &str, zip: PathBuf) -> Result<Ge
     .map_err(|e| AppError::Internal(Box::new(e)))?;
     // On an error the spooled files go with the sink; nothing reached the blob store yet.
     let report = result.map_err(|error| AppError::Internal(Box::new(error)))?;
-    let written = store_new(state, sink.new).await?;
-    Ok(Generated {
+    Ok(Spooled {
         files: report.files.into_iter().map(|file| (file.path, file.sha256)).collect(),
-        written,
+        new: sink.new,
         reused: sink.reused,
     })
+}
+
+impl Spooled {
+    /// Stores the new artifacts in the blob store. On failure, the blobs it stored are removed
+    /// (a crash leaves them to the orphan sweep).
+    pub async fn store(self, state: &AppState) -> Result<Generated, AppError> {
+        let written = store_new(state, self.new).await?;
+        Ok(Generated { files: self.files, written, reused: self.reused })
+    }
 }
 
 /// Removes blobs of artifacts no row names (best effort: the orphan sweep retries).
@@ -225,24 +242,39 @@ fn manifest_files(files: &[BundleFile]) -> Vec<ManifestFile> {
 /// Fills [`Bundle::delta`] of the app's bundles: what a device holding the previous upload of
 /// the same native line (MIN_NATIVE_VERSION) downloads with a delta update.
 pub async fn fill_delta_sizes(state: &AppState, app_id: &str, bundles: &mut [Bundle]) -> Result<(), AppError> {
-    let files = state.db().app_bundle_files(app_id).await?;
     let all: Vec<StoredBundle> = state.db().list_bundles(app_id).await?;
+    let files = match bundles {
+        // One bundle (an upload's answer): only its file list and its predecessor's, not every
+        // bundle's (thousands of rows each).
+        [bundle] => {
+            let mut files = HashMap::new();
+            for version in std::iter::once(&bundle.version).chain(previous_of(bundle, &all).map(|p| &p.version)) {
+                files.insert(version.clone(), state.db().bundle_files(app_id, version).await?);
+            }
+            files
+        }
+        _ => state.db().app_bundle_files(app_id).await?,
+    };
     for bundle in bundles.iter_mut() {
         bundle.delta = delta_size(bundle, &all, &files);
     }
     Ok(())
 }
 
-fn delta_size(bundle: &Bundle, all: &[StoredBundle], files: &HashMap<String, Vec<BundleFile>>) -> Option<DeltaSize> {
-    let next = files.get(&bundle.version)?;
-    // The newest earlier upload of the same line (ties on time broken by version, as listed).
-    let previous = all
-        .iter()
+/// The bundle a delta of `bundle` is measured from: the newest earlier upload of the same line
+/// (ties on time broken by version, as listed).
+fn previous_of<'a>(bundle: &Bundle, all: &'a [StoredBundle]) -> Option<&'a Bundle> {
+    all.iter()
         .map(|stored| &stored.bundle)
         .filter(|other| other.min_native_version == bundle.min_native_version && other.version != bundle.version)
         .filter(|other| (other.created_at_ms, &other.version) < (bundle.created_at_ms, &bundle.version))
-        .max_by(|a, b| (a.created_at_ms, &a.version).cmp(&(b.created_at_ms, &b.version)))?;
-    let held = files.get(&previous.version)?;
+        .max_by(|a, b| (a.created_at_ms, &a.version).cmp(&(b.created_at_ms, &b.version)))
+}
+
+fn delta_size(bundle: &Bundle, all: &[StoredBundle], files: &HashMap<String, Vec<BundleFile>>) -> Option<DeltaSize> {
+    let next = files.get(&bundle.version).filter(|files| !files.is_empty())?;
+    let previous = previous_of(bundle, all)?;
+    let held = files.get(&previous.version).filter(|files| !files.is_empty())?;
     let bytes = delta_download_size(&manifest_files(held), &manifest_files(next));
     Some(DeltaSize { from_version: previous.version.clone(), download_bytes: bytes as i64 })
 }

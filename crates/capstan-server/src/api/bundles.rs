@@ -200,19 +200,28 @@ pub async fn upload(
             message: format!("received bytes hash to {sha256}, not the announced {}", checked.sha256),
         });
     }
+    let mut spooled_artifacts = None;
     let (checksum, session_key, key_id, report) = match (checked.encrypted, opener) {
         (Some(encryption), Some(key)) => {
             let plain = TempUpload(state.upload_dir().join(format!("upload-{}.plain", random_hex(12))));
             let report = open_and_inspect(key, temp.0.clone(), plain.0.clone(), &encryption).await?;
             (encryption.checksum, encryption.session_key, Some(encryption.key_id), report)
         }
+        _ if state.config().delta_artifacts => {
+            // Artifacts are generated while the zip is inspected (inspection reads on one core,
+            // generation on all): stored only if the bundle passes and gets a manifest.
+            let (report, spooled) =
+                tokio::join!(inspect(temp.0.clone()), delta::spool(&state, &app_id, temp.0.clone()));
+            let report = report?;
+            spooled_artifacts = Some(spooled?);
+            (sha256.clone(), String::new(), None, report)
+        }
         _ => (sha256.clone(), String::new(), None, inspect(temp.0.clone()).await?),
     };
     let file_count = report.files.len() as i64;
-    let generated = if delta::deliverable(&state, &session_key, &report.files) {
-        Some(delta::generate(&state, &app_id, temp.0.clone()).await?)
-    } else {
-        None
+    let generated = match spooled_artifacts {
+        Some(spooled) if delta::deliverable(&state, &session_key, &report.files) => Some(spooled.store(&state).await?),
+        _ => None,
     };
 
     // Unique per upload (not only per content): no other upload, on this replica or another,

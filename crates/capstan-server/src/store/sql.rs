@@ -226,8 +226,8 @@ pub const FIND_ARTIFACT: &str =
 pub const APP_ARTIFACTS: &str = "SELECT sha256, encoding, size, stored_size, blob_key FROM artifacts WHERE app_id = $1";
 pub const INSERT_ARTIFACT: &str = "INSERT INTO artifacts (app_id, sha256, encoding, size, stored_size, blob_key, \
      created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const INSERT_BUNDLE_FILE: &str =
-    "INSERT INTO bundle_files (app_id, version, position, path, sha256) VALUES ($1, $2, $3, $4, $5)";
+/// Followed by the rows (`push_values`: app, version, position, path, sha256).
+pub const INSERT_BUNDLE_FILES_HEAD: &str = "INSERT INTO bundle_files (app_id, version, position, path, sha256) ";
 /// A bundle's manifest files in zip order: a plain bundle's from the shared artifacts, an
 /// encrypted one's from its own (`sha256` is then the signed hash the manifest carries). A
 /// bundle has one kind or the other, never both.

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use super::bundles::insert_bundle_row;
 use super::{PostgresDatabase, Tx, commit};
 use crate::store::rows::{ArtifactRow, FileRow, encoding_text};
-use crate::store::sql::{APP_ARTIFACTS, APP_BUNDLE_FILES, BUNDLE_FILES, FIND_ARTIFACT, INSERT_BUNDLE_FILE};
+use crate::store::sql::{APP_ARTIFACTS, APP_BUNDLE_FILES, BUNDLE_FILES, FIND_ARTIFACT};
 use crate::store::{
     ArtifactStore, BundleFile, FilesInserted, NewAudit, StoreError, StoreResult, StoredArtifact, StoredBundle,
 };
@@ -94,17 +94,22 @@ impl ArtifactStore for PostgresDatabase {
             .map(|artifact| artifact.blob_key.clone())
             .collect();
         insert_bundle_row(&mut tx, stored).await?;
-        for (position, (path, sha256)) in files.iter().enumerate() {
-            sqlx::query(INSERT_BUNDLE_FILE)
-                .bind(app_id)
-                .bind(&stored.bundle.version)
-                .bind(position as i64)
-                .bind(path)
-                .bind(sha256)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-        }
+        let positions: Vec<i64> = (0..files.len() as i64).collect();
+        let (paths, hashes): (Vec<&str>, Vec<&str>) = files.iter().map(|(p, h)| (p.as_str(), h.as_str())).unzip();
+        // One statement for the whole list (thousands of rows), not a round trip per row.
+        sqlx::query(
+            "INSERT INTO bundle_files (app_id, version, position, path, sha256) \
+             SELECT $1, $2, position, path, sha256 FROM UNNEST($3::bigint[], $4::text[], $5::text[]) \
+             AS f(position, path, sha256)",
+        )
+        .bind(app_id)
+        .bind(&stored.bundle.version)
+        .bind(&positions)
+        .bind(&paths)
+        .bind(&hashes)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::backend)?;
         commit(tx, Some(&audit)).await?;
         Ok(FilesInserted::Inserted { unused_blobs })
     }

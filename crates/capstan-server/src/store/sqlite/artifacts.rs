@@ -1,14 +1,15 @@
 //! Per-file artifacts of plain bundles and the file list of each bundle (delta updates).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::bundles::insert_bundle_row;
 use super::{SqliteDatabase, Tx, commit};
 use crate::store::rows::{ArtifactRow, FileRow, encoding_text};
 use crate::store::sql::{
-    APP_ARTIFACTS, APP_BUNDLE_FILES, BUNDLE_FILES, FIND_ARTIFACT, INSERT_ARTIFACT, INSERT_BUNDLE_FILE,
+    APP_ARTIFACTS, APP_BUNDLE_FILES, BUNDLE_FILES, FIND_ARTIFACT, INSERT_ARTIFACT, INSERT_BUNDLE_FILES_HEAD,
 };
 use crate::store::{
     ArtifactStore, BundleFile, FilesInserted, NewAudit, StoreError, StoreResult, StoredArtifact, StoredBundle,
@@ -22,6 +23,41 @@ async fn artifact_in(tx: &mut Tx, app_id: &str, sha256: &str) -> StoreResult<Opt
         .await
         .map_err(StoreError::backend)?;
     row.map(StoredArtifact::try_from).transpose()
+}
+
+/// Rows or values per statement below: a bundle lists thousands of files, and one statement per
+/// row costs a round trip to the database thread each. 1,000 × 5 binds stays well under
+/// SQLite's limit of 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Which of these artifacts are recorded for the app.
+async fn recorded_hashes(tx: &mut Tx, app_id: &str, artifacts: &[StoredArtifact]) -> StoreResult<HashSet<String>> {
+    let mut recorded = HashSet::new();
+    for chunk in artifacts.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new("SELECT sha256 FROM artifacts WHERE app_id = ");
+        query.push_bind(app_id).push(" AND sha256 IN (");
+        let mut list = query.separated(", ");
+        for artifact in chunk {
+            list.push_bind(&artifact.sha256);
+        }
+        query.push(")");
+        let hashes: Vec<String> = query.build_query_scalar().fetch_all(&mut **tx).await.map_err(StoreError::backend)?;
+        recorded.extend(hashes);
+    }
+    Ok(recorded)
+}
+
+/// Inserts a bundle's file list (path, SHA-256) in zip order.
+async fn insert_files(tx: &mut Tx, app_id: &str, version: &str, files: &[(String, String)]) -> StoreResult<()> {
+    let numbered: Vec<(i64, &(String, String))> = (0..).zip(files).collect();
+    for chunk in numbered.chunks(ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(INSERT_BUNDLE_FILES_HEAD);
+        query.push_values(chunk, |mut row, (position, (path, sha256))| {
+            row.push_bind(app_id).push_bind(version).push_bind(*position).push_bind(path).push_bind(sha256);
+        });
+        query.build().execute(&mut **tx).await.map_err(StoreError::backend)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -50,12 +86,9 @@ impl ArtifactStore for SqliteDatabase {
         let mut tx = self.begin().await?;
         // BEGIN IMMEDIATE holds the write lock: nothing collects an artifact between this
         // check and the commit.
-        let mut gone = Vec::new();
-        for artifact in reused {
-            if artifact_in(&mut tx, app_id, &artifact.sha256).await?.is_none() {
-                gone.push(artifact.sha256.clone());
-            }
-        }
+        let recorded = recorded_hashes(&mut tx, app_id, reused).await?;
+        let gone: Vec<String> =
+            reused.iter().filter(|a| !recorded.contains(&a.sha256)).map(|a| a.sha256.clone()).collect();
         if !gone.is_empty() {
             return Ok(FilesInserted::ArtifactsGone(gone));
         }
@@ -82,17 +115,7 @@ impl ArtifactStore for SqliteDatabase {
                 }
             }
         }
-        for (position, (path, sha256)) in files.iter().enumerate() {
-            sqlx::query(INSERT_BUNDLE_FILE)
-                .bind(app_id)
-                .bind(&stored.bundle.version)
-                .bind(position as i64)
-                .bind(path)
-                .bind(sha256)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-        }
+        insert_files(&mut tx, app_id, &stored.bundle.version, files).await?;
         commit(tx, Some(&audit)).await?;
         Ok(FilesInserted::Inserted { unused_blobs })
     }
