@@ -34,7 +34,7 @@ DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light ca
 UI := ui
 
 .PHONY: help deps tools services ui ui-check run test test-packages fmt fmt-check lint bench bench-deps bench-pack bench-updates \
-  bench-delta bench-abuse dist dist-tools dist-check
+  bench-delta bench-abuse bench-preview dist dist-tools dist-check
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -147,7 +147,7 @@ dist-check: dist
 bench-deps: deps services
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates bench-delta bench-abuse
+bench: bench-deps bench-pack bench-updates bench-delta bench-abuse bench-preview
 
 bench-pack:
 	python3 bench/pack/run.py
@@ -160,3 +160,6 @@ bench-delta:
 
 bench-abuse:
 	bash bench/abuse/run.sh
+
+bench-preview:
+	bash bench/preview/run.sh

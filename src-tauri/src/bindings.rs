@@ -10,6 +10,7 @@ mod tests {
     use capstan_core::api::{
         App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreatePlan,
         CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage,
+        Preview, ProposedChange,
         PlanView, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use capstan_core::api::{CreatedWebhook, Webhook, WebhookDelivery, WebhookEventKind};
@@ -44,6 +45,8 @@ mod tests {
         // The management API's shapes, as the client reads them.
         RolloutAction::export_all(&config).unwrap();
         RollbackTo::export_all(&config).unwrap();
+        ProposedChange::export_all(&config).unwrap();
+        Preview::export_all(&config).unwrap();
         Channel::export_all(&config).unwrap();
         SettingsPatch::export_all(&config).unwrap();
         ChannelSettings::export_all(&config).unwrap();

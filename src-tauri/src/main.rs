@@ -42,6 +42,7 @@ fn run() -> tauri::Result<()> {
             commands::channels::list_channels,
             commands::channels::promote_channel,
             commands::channels::rollback_channel,
+            commands::channels::preview_change,
             commands::channels::update_channel,
             commands::channels::channel_plan,
             commands::channels::create_plan,

@@ -1,7 +1,7 @@
 //! Channel use-cases beyond single API calls: rollout changes and rollbacks with their inputs
 //! checked on this side, so a typo never reaches the server as a half-understood request.
 
-use capstan_core::api::{Channel, StartRollout};
+use capstan_core::api::{Channel, ProposedChange, StartRollout};
 use capstan_core::version::RolloutShare;
 
 use crate::api::Api;
@@ -60,6 +60,25 @@ pub async fn change_rollout(
         }
         RolloutChange::Finish => api.finish_rollout(app, channel, line).await,
         RolloutChange::Abort => api.abort_rollout(app, channel, line).await,
+    }
+}
+
+/// The change [`change_rollout`] would make, for a preview (`Api::preview`).
+pub fn rollout_change_preview(channel: &str, change: &RolloutChange, line: Option<&str>) -> ProposedChange {
+    let channel = channel.to_owned();
+    let min_native = line.map(str::to_owned);
+    match change {
+        RolloutChange::Start { version, percent, force } => ProposedChange::RolloutStart {
+            channel,
+            version: version.clone(),
+            percent: *percent,
+            force: *force,
+            bundle: None,
+        },
+        RolloutChange::Percent(percent) if *percent >= 100.0 => ProposedChange::RolloutFinish { channel, min_native },
+        RolloutChange::Percent(percent) => ProposedChange::RolloutChange { channel, percent: *percent, min_native },
+        RolloutChange::Finish => ProposedChange::RolloutFinish { channel, min_native },
+        RolloutChange::Abort => ProposedChange::RolloutAbort { channel, min_native },
     }
 }
 

@@ -25,7 +25,9 @@ use capstan_core::version::RolloutShare;
 use semver::Version;
 use serde::Serialize;
 
-use capstan_core::api::{Bundle, Channel, DeltaSize, Publish, StartRollout, UploadParams, describe_line};
+use capstan_core::api::{
+    Bundle, Channel, DeltaSize, PlannedBundle, Preview, ProposedChange, Publish, StartRollout, UploadParams, describe_line,
+};
 use capstan_core::release::{Refusal, check_newer};
 use capstan_core::signing::{SignedField, SigningKey, VerifyingKey, open_signed_sha256};
 
@@ -312,6 +314,28 @@ fn same_bundle(existing: &Bundle, plain_sha256: &str, signing: Option<&SigningPl
                     .is_ok_and(|sha256| sha256 == plain_sha256)
         }
     }
+}
+
+/// What publishing `request` would give the devices seen in the last `days`: every check of a
+/// publish runs, nothing is packed, uploaded or changed.
+pub async fn preview_publish(api: &Api, request: &PublishRequest, days: Option<u32>) -> ClientResult<Preview> {
+    let plan = plan(api, request).await?;
+    let version = plan.version.value.to_string();
+    let bundle = match &plan.existing {
+        Some(_) => None,
+        None => Some(PlannedBundle {
+            min_native_version: plan.min_native.value.as_ref().map(Version::to_string),
+            key_id: plan.signing.as_ref().map(|s| s.public.key_id().to_owned()),
+        }),
+    };
+    let channel = request.channel.clone();
+    let change = match plan.share.filter(|s| *s != RolloutShare::ALL) {
+        Some(share) => {
+            ProposedChange::RolloutStart { channel, version, percent: share.percent(), force: request.force, bundle }
+        }
+        None => ProposedChange::Publish { channel, version, force: request.force, bundle },
+    };
+    api.preview(&request.app, change, days).await
 }
 
 /// Decides, before any work, whether this publish is signed and with which key. An app with

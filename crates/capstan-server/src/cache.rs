@@ -58,7 +58,8 @@ impl AppSnapshot {
         self.channels.iter().find(|c| c.id == id)
     }
 
-    fn from_config(config: AppConfig) -> (AppSnapshot, i64) {
+    /// A snapshot of `config`, and the revision it was read at.
+    pub fn from_config(config: AppConfig) -> (AppSnapshot, i64) {
         let snapshot = AppSnapshot {
             app: config.app,
             channels: config.channels,

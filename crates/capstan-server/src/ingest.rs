@@ -65,6 +65,10 @@ pub struct Sighting<'a> {
     pub os_version: &'a str,
     /// Key id the app trusts (None: the device sent none).
     pub key_id: Option<&'a str>,
+    /// The channel the device asked for (`defaultChannel`; None: none).
+    pub requested_channel: Option<&'a str>,
+    /// Whether it runs the store-shipped bundle.
+    pub on_builtin: bool,
     /// Production build.
     pub is_prod: bool,
     /// Emulator.
@@ -91,6 +95,8 @@ impl Sighting<'_> {
             plugin_version,
             os_version,
             key_id,
+            requested_channel,
+            on_builtin,
             is_prod,
             is_emulator,
             channel,
@@ -103,6 +109,7 @@ impl Sighting<'_> {
         let mut state = hasher.build_hasher();
         (key, app_id, device_id, custom_id, platform, native_version, bundle_version).hash(&mut state);
         (plugin_version, os_version, key_id, is_prod, is_emulator, channel, period).hash(&mut state);
+        (requested_channel, on_builtin).hash(&mut state);
         state.finish().max(1)
     }
 
@@ -120,6 +127,8 @@ impl Sighting<'_> {
             plugin_version,
             os_version,
             key_id,
+            requested_channel,
+            on_builtin,
             is_prod,
             is_emulator,
             channel,
@@ -142,6 +151,12 @@ impl Sighting<'_> {
             (Some(now), stored) => *stored = Some(now.to_owned()),
             (None, stored) => *stored = None,
         }
+        match (requested_channel, &mut record.requested_channel) {
+            (Some(now), Some(stored)) => set(stored, now),
+            (Some(now), stored) => *stored = Some(now.to_owned()),
+            (None, stored) => *stored = None,
+        }
+        record.on_builtin = on_builtin;
         record.is_prod = is_prod;
         record.is_emulator = is_emulator;
         match (channel, &mut record.channel) {
@@ -466,6 +481,8 @@ mod tests {
             plugin_version: "8.0.0",
             os_version: "14",
             key_id: None,
+            requested_channel: None,
+            on_builtin: false,
             is_prod: true,
             is_emulator: false,
             channel,

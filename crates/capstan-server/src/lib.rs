@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod migrate;
 pub mod overrides;
+pub mod preview;
 pub mod ratelimit;
 pub mod rollouts;
 pub mod store;

@@ -1,7 +1,7 @@
 //! Channels: what each serves, rollouts, promotion, rollback, flags and history.
 
 use capstan_client::channels::{self, RolloutChange};
-use capstan_core::api::{Channel, CreatePlan, HistoryEntry, PlanView, RollbackTo, SettingsPatch};
+use capstan_core::api::{Channel, CreatePlan, HistoryEntry, PlanView, Preview, ProposedChange, RollbackTo, SettingsPatch};
 use serde::Deserialize;
 use ts_rs::TS;
 
@@ -83,6 +83,13 @@ pub async fn rollback_channel(
     min_native: Option<String>,
 ) -> Result<Channel, UiError> {
     Ok(connected_api().await?.rollback(&app, &channel, to, min_native.as_deref()).await?)
+}
+
+/// What the devices seen in the last `days` (default 30) would get after `change`; changes
+/// nothing (the confirmation dialogs show it).
+#[tauri::command]
+pub async fn preview_change(app: String, change: ProposedChange, days: Option<u32>) -> Result<Preview, UiError> {
+    Ok(connected_api().await?.preview(&app, change, days).await?)
 }
 
 /// Changes a channel's flags.

@@ -54,6 +54,14 @@ channel: string | null,
  */
 key_id: string | null, 
 /**
+ * The channel the device asked for (`defaultChannel` of its app's config); `null`: none.
+ */
+requested_channel: string | null, 
+/**
+ * Whether it runs the store-shipped bundle (it said `builtin` or sent no bundle name).
+ */
+on_builtin: boolean, 
+/**
  * First contact, epoch ms.
  */
 first_seen_ms: number, 

@@ -28,6 +28,7 @@ export const unusedBackend: Backend = {
   channelHistory: unexpected('channelHistory'),
   changeRollout: unexpected('changeRollout'),
   promoteChannel: unexpected('promoteChannel'),
+  previewChange: unexpected('previewChange'),
   rollbackChannel: unexpected('rollbackChannel'),
   updateChannel: unexpected('updateChannel'),
   // Channels without a plan unless a test scripts one (every channel card asks).

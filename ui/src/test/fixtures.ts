@@ -96,6 +96,8 @@ export function makeDevice(overrides: Partial<DeviceRecord> = {}): DeviceRecord 
     is_emulator: false,
     channel: 'production',
     key_id: null,
+    requested_channel: null,
+    on_builtin: false,
     first_seen_ms: 0,
     last_seen_ms: 0,
     ...overrides,

@@ -1,11 +1,12 @@
 //! `capstan channel list|create|update|show|history|rollout|plan|health|schedule|schedules|
 //! unschedule|promote|rollback`.
 
-use capstan_client::channels::{RolloutChange, change_rollout, promote};
-use capstan_core::api::{Channel, CreateChannel, FailureAction, RollbackTo, SettingsPatch, Target, describe_line};
+use capstan_client::channels::{RolloutChange, change_rollout, promote, rollout_change_preview};
+use capstan_core::api::{Channel, CreateChannel, FailureAction, ProposedChange, RollbackTo, SettingsPatch, Target, describe_line};
 use clap::{ArgGroup, Args, Subcommand};
 
 use super::safety;
+use crate::commands::dry_run::{self, DryRun};
 use crate::context::GlobalArgs;
 use crate::output::{or_dash, print_json, print_table, time};
 
@@ -28,6 +29,8 @@ pub enum ChannelCommand {
         name: String,
         #[command(flatten)]
         settings: SettingsPatch,
+        #[command(flatten)]
+        dry: DryRun,
     },
     /// Show a channel: what it serves, its rollout and its settings.
     Show {
@@ -88,6 +91,8 @@ pub enum ChannelCommand {
         /// The channel that receives it (e.g. production).
         #[arg(long, value_name = "CHANNEL")]
         to: String,
+        #[command(flatten)]
+        dry: DryRun,
     },
     /// Roll a channel back to its previous bundle, or to the store build (devices drop their
     /// live update); ends any rollout.
@@ -101,6 +106,8 @@ pub enum ChannelCommand {
         /// by default the line changed last.
         #[arg(long, value_name = "VERSION")]
         native: Option<String>,
+        #[command(flatten)]
+        dry: DryRun,
     },
 }
 
@@ -147,6 +154,8 @@ pub struct RolloutArgs {
     /// With --plan: what a failing bundle gets.
     #[arg(long, value_enum, requires = "plan", default_value_t = FailureAction::Pause)]
     pub on_failure: FailureAction,
+    #[command(flatten)]
+    pub dry: DryRun,
 }
 
 /// Runs a channel command.
@@ -196,8 +205,12 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
             let body = CreateChannel { name, settings };
             (api.create_channel(&app, &body).await?, Some("Created".to_owned()))
         }
-        ChannelCommand::Update { name, settings } => {
+        ChannelCommand::Update { name, settings, dry } => {
             anyhow::ensure!(!settings.is_empty(), "nothing to change: pass at least one setting (see --help)");
+            if dry.dry_run {
+                let change = ProposedChange::Settings { channel: name, settings };
+                return dry_run::show(api, &app, change, dry, global.json).await;
+            }
             (api.update_channel(&app, &name, &settings).await?, Some("Updated".to_owned()))
         }
         ChannelCommand::Rollout(args) if args.plan.is_some() => {
@@ -236,13 +249,25 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                 (_, _, None, _) => unreachable!("clap requires one of --percent, --finish, --abort, --plan"),
             };
             let line = args.native.as_deref();
+            if args.dry.dry_run {
+                let change = rollout_change_preview(&args.name, &change, line);
+                return dry_run::show(api, &app, change, args.dry, global.json).await;
+            }
             (change_rollout(api, &app, &args.name, &change, line).await?, Some("Rollout changed:".to_owned()))
         }
-        ChannelCommand::Promote { from, to } => {
+        ChannelCommand::Promote { from, to, dry } => {
+            if dry.dry_run {
+                anyhow::ensure!(from != to, "cannot promote `{from}` to itself: name another channel");
+                return dry_run::show(api, &app, ProposedChange::Promote { from, to }, dry, global.json).await;
+            }
             let after = promote(api, &app, &from, &to).await?;
             (after, Some(format!("Promoted `{from}` →")))
         }
-        ChannelCommand::Rollback { name, to, native } => {
+        ChannelCommand::Rollback { name, to, native, dry } => {
+            if dry.dry_run {
+                let change = ProposedChange::Rollback { channel: name, to, min_native: native };
+                return dry_run::show(api, &app, change, dry, global.json).await;
+            }
             (api.rollback(&app, &name, to, native.as_deref()).await?, Some("Rolled back".to_owned()))
         }
     };

@@ -1,9 +1,10 @@
 //! `capstan device find|show|set-channel|clear-channel`.
 
-use capstan_core::api::DeviceFilter;
+use capstan_core::api::{DeviceFilter, ProposedChange};
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::commands::dry_run::{self, DryRun};
 use crate::context::GlobalArgs;
 use crate::output::{or_dash, print_json, print_table, time};
 
@@ -40,11 +41,15 @@ pub enum DeviceCommand {
         device: String,
         /// Channel name.
         channel: String,
+        #[command(flatten)]
+        dry: DryRun,
     },
     /// Remove a device's channel override.
     ClearChannel {
         /// Device id.
         device: String,
+        #[command(flatten)]
+        dry: DryRun,
     },
 }
 
@@ -124,7 +129,11 @@ pub async fn run(command: DeviceCommand, global: &GlobalArgs) -> anyhow::Result<
             println!();
             print_table(&["WHEN", "EVENT", "BUNDLE", "PREVIOUS"], &rows, "no events yet");
         }
-        DeviceCommand::SetChannel { device, channel } => {
+        DeviceCommand::SetChannel { device, channel, dry } => {
+            if dry.dry_run {
+                let change = ProposedChange::SetOverride { device_id: device, channel };
+                return dry_run::show(api, &app, change, dry, global.json).await;
+            }
             let saved = api.set_override(&app, &device, &channel).await?;
             if global.json {
                 return print_json(
@@ -133,7 +142,11 @@ pub async fn run(command: DeviceCommand, global: &GlobalArgs) -> anyhow::Result<
             }
             println!("Device {} is pinned to channel `{channel}`", saved.device_id);
         }
-        DeviceCommand::ClearChannel { device } => {
+        DeviceCommand::ClearChannel { device, dry } => {
+            if dry.dry_run {
+                return dry_run::show(api, &app, ProposedChange::ClearOverride { device_id: device }, dry, global.json)
+                    .await;
+            }
             let removed = api.clear_override(&app, &device).await?;
             if global.json {
                 return print_json(&json!({ "device_id": device, "removed": removed }));

@@ -4,6 +4,7 @@ pub mod app;
 pub mod bundle;
 pub mod channel;
 pub mod device;
+pub mod dry_run;
 pub mod keys;
 pub mod profile;
 pub mod publish;

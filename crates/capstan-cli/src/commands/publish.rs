@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use capstan_client::publish::{PublishProgress, PublishRequest, publish};
+use capstan_client::publish::{PublishProgress, PublishRequest, preview_publish, publish};
 use capstan_core::bundle::human_bytes;
 use clap::Args;
 
 use crate::commands::bundle::cancel_on_ctrl_c;
+use crate::commands::dry_run::{DryRun, print_preview};
 use crate::context::GlobalArgs;
 use crate::output::{ByteProgress, print_json};
 
@@ -45,6 +46,9 @@ pub struct PublishArgs {
     /// (recorded as forced in the audit log).
     #[arg(long)]
     pub force_native: bool,
+    // --dry-run: every check runs, nothing is packed, uploaded or published.
+    #[command(flatten)]
+    pub dry: DryRun,
 }
 
 /// Runs `capstan publish`.
@@ -64,6 +68,10 @@ pub async fn run(args: PublishArgs, global: &GlobalArgs) -> anyhow::Result<()> {
         raise_min_native: args.raise_min_native,
         force_native: args.force_native,
     };
+    if args.dry.dry_run {
+        let preview = preview_publish(&connection.api, &request, args.dry.days).await?;
+        return print_preview(&preview, global.json);
+    }
     let cancel = cancel_on_ctrl_c()?;
     let bar = |label| ByteProgress::new(label, !global.json);
     let (prepare, sign, upload, verify) = (bar("packing"), bar("encrypting"), bar("uploading"), bar("verifying"));

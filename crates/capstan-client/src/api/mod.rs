@@ -21,7 +21,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use capstan_core::api::{
     ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
     ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
-    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Promote, Publish, RegisterKey,
+    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest, Promote,
+    ProposedChange, Publish, RegisterKey,
     Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
     TokenRecord, UpdateSigning, UploadParams,
 };
@@ -207,6 +208,13 @@ impl Api {
     ) -> ClientResult<Channel> {
         let body = Rollback { to, min_native: line.map(str::to_owned) };
         self.send(Method::POST, &["apps", app, "channels", channel, "rollback"], Some(&body)).await
+    }
+
+    /// What the devices seen in the last `days` (default 30) would get after `change`; nothing
+    /// is changed.
+    pub async fn preview(&self, app: &str, change: ProposedChange, days: Option<u32>) -> ClientResult<Preview> {
+        let body = PreviewRequest { change, days };
+        self.send(Method::POST, &["apps", app, "preview"], Some(&body)).await
     }
 
     /// A channel's history, newest first.

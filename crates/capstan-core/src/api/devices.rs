@@ -34,6 +34,10 @@ pub struct DeviceRecord {
     /// Key id of the app's `publicKey` as the plugin reported it (20 characters from 8.40.8,
     /// 7.50.1 and 6.50.1; 4 from 8.2.0–8.40.7); `null` when it sent none.
     pub key_id: Option<String>,
+    /// The channel the device asked for (`defaultChannel` of its app's config); `null`: none.
+    pub requested_channel: Option<String>,
+    /// Whether it runs the store-shipped bundle (it said `builtin` or sent no bundle name).
+    pub on_builtin: bool,
     /// First contact, epoch ms.
     pub first_seen_ms: i64,
     /// Last contact, epoch ms.

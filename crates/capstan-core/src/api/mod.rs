@@ -34,6 +34,7 @@ mod bundles;
 mod channels;
 mod devices;
 mod rollouts;
+mod preview;
 mod signing;
 mod stats;
 mod tokens;
@@ -54,6 +55,9 @@ pub use devices::{
 pub use rollouts::{
     CreatePlan, FailureAction, FailureRate, PlanStatus, PlanView, ReleaseHealth, RolloutPlan, SchedulePublish,
     ScheduleStatus, ScheduledPublish, Verdict,
+pub use preview::{
+    DEFAULT_PREVIEW_DAYS, MAX_PREVIEW_DAYS, PlannedBundle, Preview, PreviewGroup, PreviewOutcome, PreviewRequest,
+    ProposedChange, thousands,
 };
 pub use signing::{
     AppSigning, BundleDownload, KeyCoverage, KeyShare, KeyTrust, RegisterKey, SigningKeyRecord, UpdateSigning,

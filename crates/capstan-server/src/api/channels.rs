@@ -22,7 +22,7 @@ use crate::error::AppError;
 use crate::store::{NewChannel, NewHistory};
 
 /// History lines a rollback reads to find the previous target.
-const ROLLBACK_HISTORY: u32 = 1000;
+pub(crate) const ROLLBACK_HISTORY: u32 = 1000;
 
 pub(crate) async fn load(state: &AppState, app_id: &str, name: &str) -> Result<Channel, AppError> {
     state.db().get_channel(app_id, name).await?.ok_or_else(|| AppError::NotFound(format!("channel `{name}`")))

@@ -16,6 +16,7 @@ pub mod devices;
 pub mod encrypted_files;
 pub mod openapi;
 pub mod rollouts;
+pub mod preview;
 pub mod signing;
 pub mod stats;
 pub mod tokens;
@@ -28,7 +29,7 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreatePlan, CreateToken, CreatedToken,
-    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me,
+    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest,
     PlanView, Promote, Publish, RegisterKey, ReleaseHealth, Removed, Rollback, SchedulePublish, ScheduledPublish,
     SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery, TokenRecord, UpdateApp,
     UpdateSigning, UploadParams,
@@ -409,6 +410,16 @@ pub fn table() -> RouteTable {
             )
             .json::<Rollback>(),
             channels::rollback,
+        )
+        .add(
+            route::<Preview>(
+                "POST",
+                "/api/v1/apps/{app}/preview",
+                Role::Viewer,
+                "What the devices seen lately would get after a change (changes nothing)",
+            )
+            .json::<PreviewRequest>(),
+            preview::preview,
         )
         .add(
             route::<Vec<HistoryEntry>>(

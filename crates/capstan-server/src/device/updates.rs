@@ -71,6 +71,8 @@ pub fn sighting<'a>(info: &'a DeviceInfo<'_>, channel: Option<&'a str>, now_ms: 
         is_emulator: info.is_emulator,
         channel,
         key_id: info.key_id.as_deref(),
+        requested_channel: info.default_channel.as_deref(),
+        on_builtin: info.on_builtin,
         seen_ms: now_ms,
     }
 }

@@ -15,6 +15,7 @@
 //! against each backend pair.
 
 pub mod blob;
+pub mod decision_inputs;
 pub mod disk;
 pub mod postgres;
 pub mod rollouts;
@@ -39,6 +40,7 @@ use capstan_core::bundle::artifacts::Encoding;
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
 pub use rollouts::RolloutStore;
 pub use webhooks::WebhookStore;
+pub use decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs};
 
 use crate::config::Config;
 
@@ -510,6 +512,7 @@ pub trait Database:
     + EncryptedFileStore
     + WebhookStore
     + RolloutStore
+    + DecisionInputStore
     + 'static
 {
     /// Reachable and answering (for `/readyz`).

@@ -264,6 +264,8 @@ pub struct DeviceRow {
     key_id: Option<String>,
     first_seen_ms: i64,
     last_seen_ms: i64,
+    requested_channel: Option<String>,
+    on_builtin: bool,
 }
 
 impl From<DeviceRow> for DeviceRecord {
@@ -281,6 +283,8 @@ impl From<DeviceRow> for DeviceRecord {
             is_emulator: row.is_emulator,
             channel: row.channel,
             key_id: row.key_id,
+            requested_channel: row.requested_channel,
+            on_builtin: row.on_builtin,
             first_seen_ms: row.first_seen_ms,
             last_seen_ms: row.last_seen_ms,
         }

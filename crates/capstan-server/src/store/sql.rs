@@ -91,7 +91,8 @@ pub const LIST_OVERRIDES: &str = "SELECT * FROM overrides WHERE app_id = $1";
 // Devices.
 /// Followed by the rows (`QueryBuilder::push_values`) and [`UPSERT_DEVICES_TAIL`].
 pub const UPSERT_DEVICES_HEAD: &str = "INSERT INTO devices (app_id, device_id, custom_id, platform, native_version, \
-     bundle_version, plugin_version, os_version, is_prod, is_emulator, channel, key_id, first_seen_ms, last_seen_ms) ";
+     bundle_version, plugin_version, os_version, is_prod, is_emulator, channel, key_id, requested_channel, on_builtin, \
+     first_seen_ms, last_seen_ms) ";
 /// The newer report wins: replicas flush their buffers independently, so a replica that heard
 /// a device earlier may write after one that heard it later, and must then change nothing
 /// (its state is older). Devices never seen before are inserted by whichever flush comes first.
@@ -99,7 +100,8 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
      platform = excluded.platform, native_version = excluded.native_version, bundle_version = excluded.bundle_version, \
      plugin_version = excluded.plugin_version, os_version = excluded.os_version, is_prod = excluded.is_prod, \
      is_emulator = excluded.is_emulator, channel = COALESCE(excluded.channel, devices.channel), \
-     key_id = excluded.key_id, last_seen_ms = excluded.last_seen_ms \
+     key_id = excluded.key_id, requested_channel = excluded.requested_channel, on_builtin = excluded.on_builtin, \
+     last_seen_ms = excluded.last_seen_ms \
      WHERE excluded.last_seen_ms >= devices.last_seen_ms";
 /// `$2` is the trimmed query (matched whole against the custom id), `$3` the lowercase
 /// LIKE pattern of it as a device id prefix (see `like_prefix`).
@@ -111,6 +113,18 @@ pub const GET_DEVICE: &str = "SELECT * FROM devices WHERE app_id = $1 AND device
 pub const DEVICE_COUNTS: &str = "SELECT channel, bundle_version, COUNT(*) FROM devices \
      WHERE app_id = $1 AND last_seen_ms >= $2 \
      GROUP BY channel, bundle_version ORDER BY channel NULLS FIRST, bundle_version";
+/// What `/updates` decides from (`store::decision_inputs`), grouped: the columns in the order
+/// of `DecisionInputs`, then the count.
+pub const DECISION_GROUPS: &str = "SELECT platform, native_version, bundle_version, requested_channel, key_id, \
+     is_prod, is_emulator, on_builtin, COUNT(*) FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 \
+     GROUP BY platform, native_version, bundle_version, requested_channel, key_id, is_prod, is_emulator, on_builtin";
+/// The device id, then the columns of [`DECISION_GROUPS`] (without the count). Followed by the
+/// app id (`QueryBuilder::push_bind`), [`DECISION_INPUTS_SINCE`], the time, and a condition on
+/// `device_id` or `native_version`.
+pub const DECISION_INPUTS: &str = "SELECT device_id, platform, native_version, bundle_version, requested_channel, \
+     key_id, is_prod, is_emulator, on_builtin FROM devices WHERE app_id = ";
+/// See [`DECISION_INPUTS`].
+pub const DECISION_INPUTS_SINCE: &str = " AND last_seen_ms >= ";
 
 // Events and their hourly counters.
 /// Adds summed rows to the hourly counters: [`ADD_EVENT_COUNTS_HEAD`], a bind of

@@ -272,6 +272,8 @@ pub const TABLES: &[Table] = &[
             ("key_id", Text),
             ("first_seen_ms", Int),
             ("last_seen_ms", Int),
+            ("requested_channel", Text),
+            ("on_builtin", Bool),
         ],
         key: &["app_id", "device_id"],
         identity: false,

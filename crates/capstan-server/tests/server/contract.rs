@@ -576,6 +576,8 @@ async fn devices_and_events(db: &dyn Database) {
         is_emulator: false,
         channel: Some("production".into()),
         key_id: Some("MIIBCgKCAQEAcontract".into()),
+        requested_channel: Some("beta".into()),
+        on_builtin: false,
         first_seen_ms: seen,
         last_seen_ms: seen,
     };

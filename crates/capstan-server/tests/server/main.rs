@@ -19,6 +19,7 @@ mod metrics;
 mod migrate;
 mod native;
 mod openapi;
+mod preview;
 mod roles;
 mod rollout;
 mod safety;

@@ -320,6 +320,10 @@ async fn real_requests_and_answers_of_every_route_match_the_document() {
     assert_eq!(detail["override"]["channel"], "production", "{detail}");
     assert!(!detail["events"].as_array().unwrap().is_empty(), "{detail}");
     c.call("DELETE", &format!("{dev}/override"), &format!("{device}/override"), None).await;
+    let change =
+        json!({ "change": { "kind": "rollout_start", "channel": "production", "version": "1.2.0", "percent": 20 } });
+    let preview = c.call("POST", &format!("{app}/preview"), &format!("{a}/preview"), Some(change)).await;
+    assert_eq!(preview["devices"], 1, "{preview}");
     c.call("GET", &format!("{app}/stats/bundles"), &format!("{a}/stats/bundles"), None).await;
     let timeline = format!("{a}/stats/timeline?bucket=day&days=2&version=1.0.0");
     c.call("GET", &format!("{app}/stats/timeline"), &timeline, None).await;

@@ -21,6 +21,8 @@ import type { DeviceRecord } from '../../bindings/DeviceRecord';
 import type { HistoryEntry } from '../../bindings/HistoryEntry';
 import type { KeyCoverage } from '../../bindings/KeyCoverage';
 import type { KeyDetails } from '../../bindings/KeyDetails';
+import type { Preview } from '../../bindings/Preview';
+import type { ProposedChange } from '../../bindings/ProposedChange';
 import type { RollbackTo } from '../../bindings/RollbackTo';
 import type { RolloutAction } from '../../bindings/RolloutAction';
 import type { SettingsPatch } from '../../bindings/SettingsPatch';
@@ -92,6 +94,8 @@ export interface Backend {
   /** Rolls a channel back to its previous bundle or to the store build. */
   /** `minNative`: the line to roll back to its previous bundle (null: the line changed last). */
   rollbackChannel(app: string, channel: string, to: RollbackTo, minNative: string | null): Promise<Channel>;
+  /** What the devices seen in the last `days` (null: 30) would get after `change`; changes nothing. */
+  previewChange(app: string, change: ProposedChange, days: number | null): Promise<Preview>;
   /** Changes a channel's flags (null leaves a flag as it is). */
   updateChannel(app: string, channel: string, patch: SettingsPatch): Promise<Channel>;
   /** The channel's rollout plan (the latest, whatever its status), or null when it never had one. */

@@ -28,6 +28,7 @@ export const tauriBackend: Backend = {
     invoke('change_rollout', { app, channel, action, minNative: minNative ?? null }),
   promoteChannel: (app, from, to) => invoke('promote_channel', { app, from, to }),
   rollbackChannel: (app, channel, to, minNative) => invoke('rollback_channel', { app, channel, to, minNative }),
+  previewChange: (app, change, days) => invoke('preview_change', { app, change, days }),
   updateChannel: (app, channel, patch) => invoke('update_channel', { app, channel, patch }),
   channelPlan: (app, channel) => invoke('channel_plan', { app, channel }),
   createPlan: (app, channel, plan) => invoke('create_plan', { app, channel, plan }),

@@ -108,6 +108,95 @@ describe('ChannelsScreen', () => {
     expect(calls).toContain('rollout production {"kind":"percent","percent":50} any');
   });
 
+  it('shows what the fleet would get before the change is confirmed', async () => {
+    const previews: unknown[] = [];
+    const { backend: base, calls } = scripted([
+      channel({ rollout: { version: '1.1.0', share_bp: 1000, started_at_ms: 0 } }),
+    ]);
+    const backend: Backend = {
+      ...base,
+      previewChange: async (app, change, days) => {
+        previews.push([app, change, days]);
+        return {
+          days: 30,
+          devices: 12430,
+          changed: 9812,
+          groups: [
+            {
+              devices: 9812,
+              after: { kind: 'receives', version: '1.1.0' },
+              before: { kind: 'stays' },
+              channel: 'production',
+              pinned: false,
+              current: null,
+              native_versions: ['2.4.0'],
+              native_versions_more: 0,
+            },
+            {
+              devices: 2400,
+              after: { kind: 'blocked', code: 'disable_auto_update_to_metadata', would_get: '1.1.0' },
+              before: { kind: 'blocked', code: 'disable_auto_update_to_metadata', would_get: '1.1.0' },
+              channel: 'production',
+              pinned: false,
+              current: '1.0.2',
+              native_versions: ['2.3.0', '2.3.1'],
+              native_versions_more: 0,
+            },
+            {
+              devices: 218,
+              after: { kind: 'stays' },
+              before: { kind: 'stays' },
+              channel: 'beta',
+              pinned: true,
+              current: '1.0.4',
+              native_versions: ['2.4.0'],
+              native_versions_more: 0,
+            },
+          ],
+        };
+      },
+    };
+    renderScreen(backend);
+    const card = await screen.findByTestId('channel-production');
+    fireEvent.change(within(card).getByRole('spinbutton'), { target: { value: '50' } });
+    fireEvent.click(within(card).getByRole('button', { name: 'Change share' }));
+    const dialog = await screen.findByRole('dialog');
+    const preview = await within(dialog).findByText(/12,430 devices seen in the last 30 days/);
+    expect(preview.textContent).toBe('12,430 devices seen in the last 30 days; 9,812 would get a different answer.');
+    const lines = within(within(dialog).getByTestId('fleet-preview')).getAllByRole('listitem').map((li) => li.textContent);
+    expect(lines).toEqual([
+      '9,812 would receive 1.1.0 (production; native 2.4.0; now: stay)',
+      '2,400 stay on 1.0.2, blocked from 1.1.0 by MIN_NATIVE_VERSION (disable_auto_update_to_metadata) (production; native 2.3.0, 2.3.1)',
+      '218 stay on 1.0.4 (pinned to beta; native 2.4.0)',
+    ]);
+    // The preview asked about exactly the change the dialog confirms, and changed nothing.
+    expect(previews).toEqual([
+      [APP, { kind: 'rollout_change', channel: 'production', percent: 50, min_native: 'any' }, null],
+    ]);
+    expect(calls.filter((c) => c.startsWith('rollout'))).toEqual([]);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Widen rollout' }));
+    await screen.findByTestId('channel-notice');
+    expect(calls).toContain('rollout production {"kind":"percent","percent":50} any');
+  });
+
+  it('a failed preview is said, and does not stop the change', async () => {
+    const { backend: base, calls } = scripted([channel({ target: '1.0.1' })]);
+    const backend: Backend = {
+      ...base,
+      previewChange: async () => {
+        throw { code: 'network', message: 'The server at http://127.0.0.1:8787 cannot be reached.' };
+      },
+    };
+    renderScreen(backend);
+    const card = await screen.findByTestId('channel-production');
+    fireEvent.click(within(card).getByRole('button', { name: 'Roll back to previous' }));
+    const dialog = await screen.findByRole('dialog');
+    expect((await within(dialog).findByText(/No fleet preview/)).textContent).toContain('cannot be reached');
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Roll back' }));
+    await screen.findByTestId('channel-notice');
+    expect(calls).toContain(`rollback ${APP} production previous any`);
+  });
+
   it('a viewer sees why the actions are disabled', async () => {
     const { backend } = scripted([channel({ rollout: { version: '1.1.0', share_bp: 1000, started_at_ms: 0 } })]);
     renderScreen(backend, 'viewer');

@@ -1,9 +1,11 @@
 import { useCallback, useState } from 'react';
 import type { Bundle } from '../../bindings/Bundle';
 import type { Channel } from '../../bindings/Channel';
+import type { ProposedChange } from '../../bindings/ProposedChange';
 import type { UiError } from '../../bindings/UiError';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { FleetPreview } from '../../components/FleetPreview';
 import { ScreenHead } from '../../components/ScreenHead';
 import { useCurrentApp } from '../../lib/app';
 import { toUiError, type Backend } from '../../lib/backend/backend';
@@ -31,6 +33,8 @@ function lineParam(minNative: string | null): string {
 
 interface Pending {
   consequence: Consequence;
+  /** The same change, as the fleet preview names it. */
+  change: ProposedChange;
   run: () => Promise<Channel>;
   done: string;
 }
@@ -41,6 +45,16 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
     case 'share':
       return {
         consequence: widenConsequence(intent.channel, intent.lane, intent.percent),
+        // 100 % finishes the rollout (as the backend does).
+        change:
+          intent.percent >= 100
+            ? { kind: 'rollout_finish', channel: intent.channel.name, min_native: lineParam(intent.lane.min_native) }
+            : {
+                kind: 'rollout_change',
+                channel: intent.channel.name,
+                percent: intent.percent,
+                min_native: lineParam(intent.lane.min_native),
+              },
         run: () =>
           backend.changeRollout(
             app,
@@ -64,6 +78,14 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
           confirmLabel: 'Start rollout',
           danger: false,
         },
+        change: {
+          kind: 'rollout_start',
+          channel: intent.channel.name,
+          version: intent.version,
+          percent: intent.percent,
+          force: false,
+          bundle: null,
+        },
         run: () =>
           backend.changeRollout(app, intent.channel.name, {
             kind: 'start',
@@ -76,6 +98,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
     case 'finish':
       return {
         consequence: finishConsequence(intent.channel, intent.lane),
+        change: { kind: 'rollout_finish', channel: intent.channel.name, min_native: lineParam(intent.lane.min_native) },
         run: () =>
           backend.changeRollout(app, intent.channel.name, { kind: 'finish' }, lineParam(intent.lane.min_native)),
         done: `Every device on ${intent.channel.name} now gets ${intent.lane.rollout?.version}.`,
@@ -83,6 +106,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
     case 'abort':
       return {
         consequence: abortConsequence(intent.channel, intent.lane),
+        change: { kind: 'rollout_abort', channel: intent.channel.name, min_native: lineParam(intent.lane.min_native) },
         run: () =>
           backend.changeRollout(app, intent.channel.name, { kind: 'abort' }, lineParam(intent.lane.min_native)),
         done: `The rollout on ${intent.channel.name} was aborted.`,
@@ -92,6 +116,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
       if (lane === null) {
         return {
           consequence: rollbackConsequence(intent.channel, null, null),
+          change: { kind: 'rollback', channel: intent.channel.name, to: 'builtin', min_native: null },
           run: () => backend.rollbackChannel(app, intent.channel.name, 'builtin', null),
           done: `${intent.channel.name} was rolled back.`,
         };
@@ -102,6 +127,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
       }
       return {
         consequence: rollbackConsequence(intent.channel, lane, previous),
+        change: { kind: 'rollback', channel: intent.channel.name, to: 'previous', min_native: lineParam(lane.min_native) },
         run: () => backend.rollbackChannel(app, intent.channel.name, 'previous', lineParam(lane.min_native)),
         done: `${intent.channel.name} was rolled back.`,
       };
@@ -109,6 +135,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
     case 'promote':
       return {
         consequence: promoteConsequence(intent.from, intent.to),
+        change: { kind: 'promote', from: intent.from.name, to: intent.to.name },
         run: () => backend.promoteChannel(app, intent.from.name, intent.to.name),
         done: `${intent.to.name} now serves what ${intent.from.name} serves.`,
       };
@@ -123,6 +150,7 @@ async function plan(backend: Backend, app: string, intent: Intent, bundles: Bund
           confirmLabel: 'Save settings',
           danger: false,
         },
+        change: { kind: 'settings', channel: intent.channel.name, settings: intent.patch },
         run: () => backend.updateChannel(app, intent.channel.name, intent.patch),
         done: `The settings of ${intent.channel.name} were saved.`,
       };
@@ -210,6 +238,7 @@ export function ChannelsScreen() {
           {pending.consequence.lines.map((line) => (
             <p key={line}>{line}</p>
           ))}
+          <FleetPreview app={app!} change={pending.change} />
         </ConfirmDialog>
       )}
     </div>

@@ -4,6 +4,7 @@ import type { DeviceDetail } from '../../bindings/DeviceDetail';
 import type { UiError } from '../../bindings/UiError';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorBanner } from '../../components/ErrorBanner';
+import { FleetPreview } from '../../components/FleetPreview';
 import { toUiError } from '../../lib/backend/backend';
 import { useBackend } from '../../lib/backend/context';
 import { deniedReason } from '../../lib/roles';
@@ -170,6 +171,7 @@ export function OverridePanel({ app, deviceId, detail, channels, onChanged }: Pr
             {current.source === 'device' && ' The device may choose that channel again with setChannel.'} The change
             applies at its next update check.
           </p>
+          <FleetPreview app={app} change={{ kind: 'clear_override', device_id: deviceId }} />
         </ConfirmDialog>
       )}
     </section>

@@ -17,6 +17,8 @@ const record = (device_id: string): DeviceRecord => ({
   is_emulator: false,
   channel: 'production',
   key_id: null,
+  requested_channel: null,
+  on_builtin: false,
   first_seen_ms: 1,
   last_seen_ms: 2,
 });

@@ -15,7 +15,8 @@ use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "{UPSERT_DEVICES_HEAD} SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[], $12::text[], $13::bigint[], $14::bigint[]) \
+         $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::bool[], \
+         $15::bigint[], $16::bigint[]) \
          {UPSERT_DEVICES_TAIL}"
     )
 });
@@ -113,6 +114,8 @@ impl DeviceStore for PostgresDatabase {
             .bind(devices.iter().map(|d| d.is_emulator).collect::<Vec<bool>>())
             .bind(devices.iter().map(|d| d.channel.as_deref()).collect::<Vec<Option<&str>>>())
             .bind(devices.iter().map(|d| d.key_id.as_deref()).collect::<Vec<Option<&str>>>())
+            .bind(devices.iter().map(|d| d.requested_channel.as_deref()).collect::<Vec<Option<&str>>>())
+            .bind(devices.iter().map(|d| d.on_builtin).collect::<Vec<bool>>())
             .bind(devices.iter().map(|d| d.first_seen_ms).collect::<Vec<i64>>())
             .bind(devices.iter().map(|d| d.last_seen_ms).collect::<Vec<i64>>())
             .execute(&mut *tx)

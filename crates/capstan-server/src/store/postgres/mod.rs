@@ -11,6 +11,7 @@ mod artifacts;
 mod audit;
 mod bundles;
 mod channels;
+mod decision_inputs;
 mod devices;
 mod encrypted_files;
 mod events;

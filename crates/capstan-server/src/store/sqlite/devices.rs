@@ -12,7 +12,7 @@ use crate::store::sql::{
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
-/// 14 columns × 500 rows stays under SQLite's 32 766 parameters.
+/// 16 columns × 500 rows stays under SQLite's 32 766 parameters.
 const DEVICE_ROWS_PER_STATEMENT: usize = 500;
 
 #[async_trait]
@@ -93,6 +93,8 @@ impl DeviceStore for SqliteDatabase {
                     .push_bind(d.is_emulator)
                     .push_bind(&d.channel)
                     .push_bind(&d.key_id)
+                    .push_bind(&d.requested_channel)
+                    .push_bind(d.on_builtin)
                     .push_bind(d.first_seen_ms)
                     .push_bind(d.last_seen_ms);
             });

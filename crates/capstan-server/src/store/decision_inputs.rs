@@ -1,0 +1,120 @@
+//! What `/updates` decides from, as stored per device: the fleet preview reads it to replay the
+//! decision for every device seen lately (see `crate::preview`).
+//!
+//! Devices are read grouped by these inputs (a million devices make a few hundred groups), and
+//! one by one only when the decision also depends on the device id (a rollout share or an
+//! override), so the decision runs once per group.
+
+use async_trait::async_trait;
+
+use super::StoreResult;
+
+/// Everything the decision reads of a device besides its id, borrowed (`S = &str`) or owned.
+/// Fields in the order of [`sql::DECISION_GROUPS`](super::sql::DECISION_GROUPS)'s columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct DecisionInputs<S = String> {
+    /// `platform`.
+    pub platform: S,
+    /// `version_build`.
+    pub native_version: S,
+    /// `version_name` (the native version when it runs the store build).
+    pub bundle_version: S,
+    /// `defaultChannel`.
+    pub requested_channel: Option<S>,
+    /// `key_id`.
+    pub key_id: Option<S>,
+    /// `is_prod`.
+    pub is_prod: bool,
+    /// `is_emulator`.
+    pub is_emulator: bool,
+    /// Runs the store-shipped bundle.
+    pub on_builtin: bool,
+}
+
+impl DecisionInputs<String> {
+    /// The same inputs, borrowed.
+    pub fn borrowed(&self) -> DecisionInputs<&str> {
+        DecisionInputs {
+            platform: &self.platform,
+            native_version: &self.native_version,
+            bundle_version: &self.bundle_version,
+            requested_channel: self.requested_channel.as_deref(),
+            key_id: self.key_id.as_deref(),
+            is_prod: self.is_prod,
+            is_emulator: self.is_emulator,
+            on_builtin: self.on_builtin,
+        }
+    }
+}
+
+impl DecisionInputs<&str> {
+    /// The same inputs, owned.
+    pub fn owned(&self) -> DecisionInputs<String> {
+        DecisionInputs {
+            platform: self.platform.to_owned(),
+            native_version: self.native_version.to_owned(),
+            bundle_version: self.bundle_version.to_owned(),
+            requested_channel: self.requested_channel.map(str::to_owned),
+            key_id: self.key_id.map(str::to_owned),
+            is_prod: self.is_prod,
+            is_emulator: self.is_emulator,
+            on_builtin: self.on_builtin,
+        }
+    }
+}
+
+/// Devices with the same inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionGroup {
+    /// The inputs.
+    pub inputs: DecisionInputs,
+    /// How many devices.
+    pub devices: i64,
+}
+
+/// Called once per device by [`DecisionInputStore::visit_decision_inputs`].
+pub type Visit<'v> = dyn FnMut(&str, DecisionInputs<&str>) + Send + 'v;
+
+/// The devices' decision inputs.
+#[async_trait]
+pub trait DecisionInputStore: Send + Sync {
+    /// Devices of `app_id` seen since `since_ms`, grouped by their inputs.
+    async fn decision_groups(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DecisionGroup>>;
+    /// The inputs of these devices, if seen since `since_ms` (others are left out).
+    async fn decision_inputs_of(
+        &self,
+        app_id: &str,
+        since_ms: i64,
+        device_ids: &[String],
+    ) -> StoreResult<Vec<(String, DecisionInputs)>>;
+    /// Calls `visit` with each device seen since `since_ms` whose native version is one of
+    /// `native_versions`, streaming (nothing is collected).
+    async fn visit_decision_inputs(
+        &self,
+        app_id: &str,
+        since_ms: i64,
+        native_versions: &[String],
+        visit: &mut Visit<'_>,
+    ) -> StoreResult<()>;
+}
+
+/// Reads one row of [`sql::DECISION_GROUPS`](super::sql::DECISION_GROUPS) or
+/// [`sql::DECISION_INPUTS`](super::sql::DECISION_INPUTS) starting at column `at`.
+pub(crate) fn read_inputs<'r, R>(row: &'r R, at: usize) -> Result<DecisionInputs<&'r str>, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(DecisionInputs {
+        platform: row.try_get(at)?,
+        native_version: row.try_get(at + 1)?,
+        bundle_version: row.try_get(at + 2)?,
+        requested_channel: row.try_get(at + 3)?,
+        key_id: row.try_get(at + 4)?,
+        is_prod: row.try_get(at + 5)?,
+        is_emulator: row.try_get(at + 6)?,
+        on_builtin: row.try_get(at + 7)?,
+    })
+}
