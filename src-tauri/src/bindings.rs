@@ -10,8 +10,7 @@ mod tests {
     use capstan_core::api::{
         App, AppSigning, AuditEntry, Bundle, BundleHealth, Channel, ChannelAdoption, ChannelSettings, CreatePlan,
         CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, HistoryEntry, KeyCoverage,
-        Preview, ProposedChange,
-        PlanView, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
+        PlanView, Preview, ProposedChange, RollbackTo, SettingsPatch, SigningKeyRecord, Timeline, TokenRecord,
     };
     use capstan_core::api::{CreatedWebhook, Webhook, WebhookDelivery, WebhookEventKind};
     use ts_rs::{Config, TS};

@@ -26,7 +26,8 @@ use semver::Version;
 use serde::Serialize;
 
 use capstan_core::api::{
-    Bundle, Channel, DeltaSize, PlannedBundle, Preview, ProposedChange, Publish, StartRollout, UploadParams, describe_line,
+    Bundle, Channel, DeltaSize, PlannedBundle, Preview, ProposedChange, Publish, StartRollout, UploadParams,
+    describe_line,
 };
 use capstan_core::release::{Refusal, check_newer};
 use capstan_core::signing::{SignedField, SigningKey, VerifyingKey, open_signed_sha256};

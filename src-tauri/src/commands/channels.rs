@@ -1,7 +1,9 @@
 //! Channels: what each serves, rollouts, promotion, rollback, flags and history.
 
 use capstan_client::channels::{self, RolloutChange};
-use capstan_core::api::{Channel, CreatePlan, HistoryEntry, PlanView, Preview, ProposedChange, RollbackTo, SettingsPatch};
+use capstan_core::api::{
+    Channel, CreatePlan, HistoryEntry, PlanView, Preview, ProposedChange, RollbackTo, SettingsPatch,
+};
 use serde::Deserialize;
 use ts_rs::TS;
 

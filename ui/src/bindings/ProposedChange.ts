@@ -42,7 +42,23 @@ force: boolean,
 /**
  * The bundle, when it is not uploaded yet.
  */
-bundle: PlannedBundle | null, } | { "kind": "rollout_change", 
+bundle: PlannedBundle | null, } | { "kind": "plan_start", 
+/**
+ * Channel.
+ */
+channel: string, 
+/**
+ * The bundle the plan rolls out.
+ */
+version: string, 
+/**
+ * The plan's steps, percent.
+ */
+steps: Array<number>, 
+/**
+ * As the plan body's `force`.
+ */
+force: boolean, } | { "kind": "rollout_change", 
 /**
  * Channel.
  */

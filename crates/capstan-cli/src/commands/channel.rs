@@ -2,7 +2,9 @@
 //! unschedule|promote|rollback`.
 
 use capstan_client::channels::{RolloutChange, change_rollout, promote, rollout_change_preview};
-use capstan_core::api::{Channel, CreateChannel, FailureAction, ProposedChange, RollbackTo, SettingsPatch, Target, describe_line};
+use capstan_core::api::{
+    Channel, CreateChannel, FailureAction, ProposedChange, RollbackTo, SettingsPatch, Target, describe_line,
+};
 use clap::{ArgGroup, Args, Subcommand};
 
 use super::safety;
@@ -212,6 +214,13 @@ pub async fn run(command: ChannelCommand, global: &GlobalArgs) -> anyhow::Result
                 return dry_run::show(api, &app, change, dry, global.json).await;
             }
             (api.update_channel(&app, &name, &settings).await?, Some("Updated".to_owned()))
+        }
+        ChannelCommand::Rollout(args) if args.plan.is_some() && args.dry.dry_run => {
+            // What the plan's first step would do to the fleet; the plan itself is not created.
+            let version = safety::plan_version(api, &app, &args.name, args.version).await?;
+            let steps = args.plan.map(|s| s.0).unwrap_or_default();
+            let change = ProposedChange::PlanStart { channel: args.name, version, steps, force: args.force };
+            return dry_run::show(api, &app, change, args.dry, global.json).await;
         }
         ChannelCommand::Rollout(args) if args.plan.is_some() => {
             let options = safety::PlanOptions {

@@ -100,19 +100,7 @@ pub async fn start_plan(
     options: PlanOptions,
     global: &GlobalArgs,
 ) -> anyhow::Result<()> {
-    let version = match options.version {
-        Some(version) => version,
-        None => {
-            let current = api.channel(app, channel).await?;
-            let rolling: Vec<&str> =
-                current.lanes.iter().filter_map(|l| l.rollout.as_ref()).map(|r| r.version.as_str()).collect();
-            match rolling.as_slice() {
-                [one] => one.to_string(),
-                [] => anyhow::bail!("channel `{channel}` rolls nothing out: name the bundle with --version"),
-                _ => anyhow::bail!("channel `{channel}` rolls out {}: name one with --version", rolling.join(" and ")),
-            }
-        }
-    };
+    let version = plan_version(api, app, channel, options.version).await?;
     let body = CreatePlan {
         version,
         steps: options.steps,
@@ -129,6 +117,21 @@ pub async fn start_plan(
     println!("Started the rollout plan of channel `{channel}`.");
     print_plan(&view);
     Ok(())
+}
+
+/// The bundle a plan rolls out: `version`, or the one the channel rolls out now.
+pub async fn plan_version(api: &Api, app: &str, channel: &str, version: Option<String>) -> anyhow::Result<String> {
+    if let Some(version) = version {
+        return Ok(version);
+    }
+    let current = api.channel(app, channel).await?;
+    let rolling: Vec<&str> =
+        current.lanes.iter().filter_map(|l| l.rollout.as_ref()).map(|r| r.version.as_str()).collect();
+    match rolling.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => anyhow::bail!("channel `{channel}` rolls nothing out: name the bundle with --version"),
+        _ => anyhow::bail!("channel `{channel}` rolls out {}: name one with --version", rolling.join(" and ")),
+    }
 }
 
 /// What `capstan channel plan NAME` does.

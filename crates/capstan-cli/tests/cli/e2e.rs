@@ -182,3 +182,58 @@ fn wrong_token_and_missing_things_are_one_line_failures() {
     let no_app = failure(&server, cwd, &["channel", "list"]);
     assert!(no_app.contains("no app: pass --app"), "{no_app}");
 }
+
+/// Runs `args` with `--dry-run` until the preview counts `devices` (device state is written a
+/// moment after `/updates` answers: polled for at most 10 s).
+fn dry_run(server: &Server, cwd: &Path, args: &[&str], devices: u64) -> Value {
+    let args: Vec<&str> = with_app(args).into_iter().chain(["--dry-run"]).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let preview = server.json(cwd, &args);
+        if preview["devices"] == devices || std::time::Instant::now() > deadline {
+            return preview;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn dry_runs_change_nothing_and_count_what_devices_then_get() {
+    let server = Server::start();
+    let root = tempfile::tempdir().unwrap();
+    let cwd = root.path();
+    web_build(cwd);
+    server.json(cwd, &["app", "create", APP]);
+    server.json(cwd, &with_app(&["channel", "create", "beta"]));
+    server.json(cwd, &with_app(&["publish", "dist", "--channel", "production", "--version", "1.0.0"]));
+    let devices: Vec<String> = (0..120).map(device_id).collect();
+    assert!(devices.iter().all(|d| offered(&server, d, "1.0.0") == "=no_new_version_available"));
+
+    // A publish dry run checks and previews, and uploads nothing.
+    let preview = dry_run(&server, cwd, &["publish", "dist", "--channel", "production", "--version", "1.1.0"], 120);
+    assert_eq!(preview["devices"], 120, "{preview}");
+    assert_eq!(preview["changed"], 120, "{preview}");
+    assert_eq!(server.json(cwd, &with_app(&["bundle", "list"])).as_array().unwrap().len(), 1, "nothing uploaded");
+
+    // A plan's dry run previews its first step (10 %) and starts nothing.
+    server.json(cwd, &with_app(&["publish", "dist", "--channel", "beta", "--version", "1.1.0"]));
+    let plan = ["channel", "rollout", "production", "--plan", "10,50,100", "--version", "1.1.0"];
+    let preview = dry_run(&server, cwd, &plan, 120);
+    let would_get: u64 = preview["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["after"] == json!({ "kind": "receives", "version": "1.1.0" }))
+        .map(|g| g["devices"].as_u64().unwrap())
+        .sum();
+    assert_eq!(preview["changed"], would_get, "{preview}");
+    assert!(devices.iter().all(|d| offered(&server, d, "1.0.0") == "=no_new_version_available"), "nothing started");
+    let none = server.capstan(cwd, &with_app(&["channel", "plan", "production", "--json"]));
+    assert!(!none.status.success(), "no plan after a dry run");
+
+    // The plan itself: exactly the devices the preview counted get 1.1.0.
+    server.json(cwd, &with_app(&plan));
+    let got = devices.iter().filter(|d| offered(&server, d, "1.0.0") == "1.1.0").count() as u64;
+    assert_eq!(got, would_get, "the preview counted what /updates answers after the change");
+    assert!((3..=30).contains(&got), "{got} of 120 devices in a 10 % step");
+}

@@ -21,10 +21,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use capstan_core::api::{
     ActiveQuery, App, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth, ChangeRollout, Channel,
     ChannelAdoption, CreateApp, CreateChannel, CreateToken, CreatedToken, DeviceDetail, DeviceFilter, DeviceOverride,
-    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest, Promote,
-    ProposedChange, Publish, RegisterKey,
-    Removed, Rollback, RollbackTo, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery,
-    TokenRecord, UpdateSigning, UploadParams,
+    DeviceRecord, EncryptedFiles, ErrorBody, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest,
+    Promote, ProposedChange, Publish, RegisterKey, Removed, Rollback, RollbackTo, SetOverride, SettingsPatch,
+    SigningKeyRecord, StartRollout, Timeline, TimelineQuery, TokenRecord, UpdateSigning, UploadParams,
 };
 use capstan_core::api::{CreateWebhook, CreatedWebhook, DeliveryQuery, Webhook, WebhookDelivery};
 

@@ -33,8 +33,8 @@ mod audit;
 mod bundles;
 mod channels;
 mod devices;
-mod rollouts;
 mod preview;
+mod rollouts;
 mod signing;
 mod stats;
 mod tokens;
@@ -52,12 +52,13 @@ pub use devices::{
     DeviceDetail, DeviceEvent, DeviceFilter, DeviceOverride, DeviceRecord, OverrideInfo, OverrideSource, Removed,
     SetOverride,
 };
-pub use rollouts::{
-    CreatePlan, FailureAction, FailureRate, PlanStatus, PlanView, ReleaseHealth, RolloutPlan, SchedulePublish,
-    ScheduleStatus, ScheduledPublish, Verdict,
 pub use preview::{
     DEFAULT_PREVIEW_DAYS, MAX_PREVIEW_DAYS, PlannedBundle, Preview, PreviewGroup, PreviewOutcome, PreviewRequest,
     ProposedChange, thousands,
+};
+pub use rollouts::{
+    CreatePlan, FailureAction, FailureRate, PlanStatus, PlanView, ReleaseHealth, RolloutPlan, SchedulePublish,
+    ScheduleStatus, ScheduledPublish, Verdict,
 };
 pub use signing::{
     AppSigning, BundleDownload, KeyCoverage, KeyShare, KeyTrust, RegisterKey, SigningKeyRecord, UpdateSigning,

@@ -66,6 +66,19 @@ pub enum ProposedChange {
         #[serde(default)]
         bundle: Option<PlannedBundle>,
     },
+    /// `PUT .../channels/{channel}/plan`: the share the plan's first step sets (or the step a
+    /// running rollout of the bundle has reached, which the plan takes over).
+    PlanStart {
+        /// Channel.
+        channel: String,
+        /// The bundle the plan rolls out.
+        version: String,
+        /// The plan's steps, percent.
+        steps: Vec<f64>,
+        /// As the plan body's `force`.
+        #[serde(default)]
+        force: bool,
+    },
     /// `PATCH .../channels/{channel}/rollout`.
     RolloutChange {
         /// Channel.

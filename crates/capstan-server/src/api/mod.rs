@@ -15,8 +15,8 @@ pub mod channels;
 pub mod devices;
 pub mod encrypted_files;
 pub mod openapi;
-pub mod rollouts;
 pub mod preview;
+pub mod rollouts;
 pub mod signing;
 pub mod stats;
 pub mod tokens;
@@ -29,10 +29,10 @@ use axum::routing::{MethodFilter, on};
 use capstan_core::api::{
     ActiveQuery, App, AppDetail, AppSigning, AuditEntry, AuditQuery, Bundle, BundleDownload, BundleHealth,
     ChangeRollout, Channel, ChannelAdoption, CreateApp, CreateChannel, CreatePlan, CreateToken, CreatedToken,
-    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me, Preview, PreviewRequest,
-    PlanView, Promote, Publish, RegisterKey, ReleaseHealth, Removed, Rollback, SchedulePublish, ScheduledPublish,
-    SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline, TimelineQuery, TokenRecord, UpdateApp,
-    UpdateSigning, UploadParams,
+    DeviceDetail, DeviceFilter, DeviceOverride, DeviceRecord, EncryptedFiles, HistoryEntry, KeyCoverage, LaneQuery, Me,
+    PlanView, Preview, PreviewRequest, Promote, Publish, RegisterKey, ReleaseHealth, Removed, Rollback,
+    SchedulePublish, ScheduledPublish, SetOverride, SettingsPatch, SigningKeyRecord, StartRollout, Timeline,
+    TimelineQuery, TokenRecord, UpdateApp, UpdateSigning, UploadParams,
 };
 use capstan_core::api::{CreateWebhook, CreatedWebhook, DeliveryQuery, Webhook, WebhookDelivery};
 use capstan_core::native::NativeFingerprint;

@@ -117,27 +117,7 @@ pub async fn create_plan(
     }
     let min_native = line_of(&state, &app_id, &version).await?;
     let now = state.now_ms();
-    let current = before.lane(min_native.as_deref()).and_then(|l| l.rollout.as_ref()).filter(|r| r.version == version);
-    let (step, command) = match current {
-        Some(rollout) => {
-            let step = steps_bp.iter().rposition(|&bp| bp <= rollout.share_bp).unwrap_or(0);
-            let command = (steps_bp[step] != rollout.share_bp).then(|| ReleaseCommand::ChangeRollout {
-                line: LineChoice::Named(min_native.clone()),
-                share: RolloutShare::from_basis_points(steps_bp[step]).expect("checked steps"),
-            });
-            (step, command)
-        }
-        None => {
-            let share = RolloutShare::from_basis_points(steps_bp[0]).expect("checked steps");
-            let command = ReleaseCommand::StartRollout {
-                version: version.clone(),
-                min_native: min_native.clone(),
-                share,
-                force: body.force,
-            };
-            (0, Some(command))
-        }
-    };
+    let (step, command) = first_step(&before, &steps_bp, &version, min_native.clone(), body.force);
     let plan = RolloutPlan {
         channel: before.name.clone(),
         min_native: min_native.clone(),
@@ -179,6 +159,34 @@ pub async fn create_plan(
     let saved = announce(&state, write).await?;
     let stored = load_plan(&state, &saved).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &saved, stored).await?)))
+}
+
+/// The step a new plan of `version` starts at on `channel`, and the release change that sets its
+/// share: the first step, or, when the channel already rolls `version` out on its line, the
+/// largest step that share has reached (no change when it is exactly a step). The fleet preview
+/// of a plan calls this too.
+pub(crate) fn first_step(
+    channel: &Channel,
+    steps_bp: &[u32],
+    version: &str,
+    min_native: Option<String>,
+    force: bool,
+) -> (usize, Option<ReleaseCommand>) {
+    let current = channel.lane(min_native.as_deref()).and_then(|l| l.rollout.as_ref()).filter(|r| r.version == version);
+    match current {
+        Some(rollout) => {
+            let step = steps_bp.iter().rposition(|&bp| bp <= rollout.share_bp).unwrap_or(0);
+            let command = (steps_bp[step] != rollout.share_bp).then(|| ReleaseCommand::ChangeRollout {
+                line: LineChoice::Named(min_native),
+                share: RolloutShare::from_basis_points(steps_bp[step]).expect("checked steps"),
+            });
+            (step, command)
+        }
+        None => {
+            let share = RolloutShare::from_basis_points(steps_bp[0]).expect("checked steps");
+            (0, Some(ReleaseCommand::StartRollout { version: version.to_owned(), min_native, share, force }))
+        }
+    }
 }
 
 /// Pauses an active plan by hand: the share stays, no step is taken until it is resumed.

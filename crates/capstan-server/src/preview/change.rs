@@ -11,9 +11,11 @@ use capstan_core::api::{
     BUILTIN, Bundle, DeviceOverride, OverrideSource, PlannedBundle, ProposedChange, RollbackTo, SettingsPatch,
 };
 use capstan_core::release::{self, ReleaseCommand};
+use capstan_core::rollout::plan_steps;
 
 use crate::AppState;
 use crate::api::channels::{ROLLBACK_HISTORY, line_choice, share};
+use crate::api::rollouts::first_step;
 use crate::error::AppError;
 use crate::store::{AppConfig, StoredBundle};
 
@@ -36,6 +38,15 @@ pub async fn after(state: &AppState, config: &AppConfig, change: &ProposedChange
             let share = share(*percent)?;
             let min_native = line_of(&mut after, version, bundle.as_ref())?;
             (channel, ReleaseCommand::StartRollout { version: version.clone(), min_native, share, force: *force })
+        }
+        ProposedChange::PlanStart { channel, version, steps, force } => {
+            let steps_bp = plan_steps(steps).map_err(|e| AppError::bad_request("invalid_plan", e))?;
+            let min_native = line_of(&mut after, version, None)?;
+            let index = channel_index(&after, channel)?;
+            match first_step(&after.channels[index], &steps_bp, version, min_native, *force).1 {
+                Some(command) => (channel, command),
+                None => return Ok(after),
+            }
         }
         ProposedChange::RolloutChange { channel, percent, min_native } => {
             let share = share(*percent)?;

@@ -38,9 +38,9 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
+pub use decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs};
 pub use rollouts::RolloutStore;
 pub use webhooks::WebhookStore;
-pub use decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs};
 
 use crate::config::Config;
 

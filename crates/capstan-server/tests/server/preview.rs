@@ -205,6 +205,27 @@ async fn fleet_preview_agrees_with_updates(server: TestServer) {
             json!({ "kind": "publish", "channel": "beta", "version": "builtin" }),
             (Method::POST, "/channels/beta/publish".into(), Some(json!({ "version": "builtin" }))),
         ),
+        (
+            json!({ "kind": "plan_start", "channel": "beta", "version": "1.2.0", "steps": [10, 50, 100] }),
+            (
+                Method::PUT,
+                "/channels/beta/plan".into(),
+                Some(
+                    json!({ "version": "1.2.0", "steps": [10, 50, 100], "every_ms": 3_600_000, "min_devices": 10, "max_failure_rate": 2 }),
+                ),
+            ),
+        ),
+        (
+            // A plan taking over a running rollout starts at the largest step its share reached.
+            json!({ "kind": "plan_start", "channel": "production", "version": "1.1.0", "steps": [5, 25, 100] }),
+            (
+                Method::PUT,
+                "/channels/production/plan".into(),
+                Some(
+                    json!({ "version": "1.1.0", "steps": [5, 25, 100], "every_ms": 3_600_000, "min_devices": 10, "max_failure_rate": 2 }),
+                ),
+            ),
+        ),
     ];
     for (change, (method, path, body)) in steps {
         now = check_change(&server, &now, change, (method, &path, body)).await;
