@@ -69,6 +69,9 @@ pub struct Config {
     /// Run periodic jobs (rollout plans, retention) on a timer. Tests that move an injected
     /// clock turn it off and run the jobs themselves.
     pub background_jobs: bool,
+    /// How often the release safety job runs (rollout plans, the channel guard, scheduled
+    /// publishes), in ms: a step, pause or scheduled publish happens at most this late.
+    pub release_safety_every_ms: u64,
     /// Store every file of a plain bundle on its own at upload (delta updates: capable plugins
     /// then download only the files they lack). Off: new bundles are served as zips only.
     pub delta_artifacts: bool,
@@ -268,6 +271,7 @@ impl Default for Config {
             downloads: DownloadMode::Server,
             presigned_url_ttl_secs: 3600,
             background_jobs: true,
+            release_safety_every_ms: 60_000,
             delta_artifacts: true,
         }
     }
@@ -327,6 +331,7 @@ impl std::fmt::Debug for Config {
             .field("downloads", &self.downloads)
             .field("presigned_url_ttl_secs", &self.presigned_url_ttl_secs)
             .field("background_jobs", &self.background_jobs)
+            .field("release_safety_every_ms", &self.release_safety_every_ms)
             .field("delta_artifacts", &self.delta_artifacts)
             .finish()
     }
@@ -447,6 +452,9 @@ impl Config {
             "CAPSTAN_PRESIGNED_URL_TTL_SECS" => {
                 self.presigned_url_ttl_secs = parse("CAPSTAN_PRESIGNED_URL_TTL_SECS", value)?
             }
+            "CAPSTAN_RELEASE_SAFETY_EVERY_MS" => {
+                self.release_safety_every_ms = parse("CAPSTAN_RELEASE_SAFETY_EVERY_MS", value)?
+            }
             "CAPSTAN_DELTA_ARTIFACTS" => self.delta_artifacts = parse("CAPSTAN_DELTA_ARTIFACTS", value)?,
             aws if aws.starts_with("AWS_") => self.s3.aws_env.push((aws.to_owned(), value)),
             _ => {}
@@ -465,6 +473,9 @@ impl Config {
                     self.cache_ttl_ms
                 ),
             });
+        }
+        if self.release_safety_every_ms == 0 {
+            return Err(ConfigError::Invalid { setting: "release_safety_every_ms", message: "must be above 0".into() });
         }
         if self.downloads == DownloadMode::Presigned && self.storage_url.is_none() {
             return Err(ConfigError::Invalid {
@@ -548,5 +559,15 @@ mod tests {
         );
         assert!(!format!("{config:?}").contains("s3cret"));
         assert!(Config::load(None, vec![("CAPSTAN_DOWNLOADS".to_owned(), "cdn".to_owned())]).is_err());
+    }
+
+    #[test]
+    fn the_release_safety_interval_is_set_and_checked() {
+        assert_eq!(Config::default().release_safety_every_ms, 60_000);
+        let every = |ms: &str| Config::load(None, vec![("CAPSTAN_RELEASE_SAFETY_EVERY_MS".to_owned(), ms.to_owned())]);
+        assert_eq!(every("1000").unwrap().release_safety_every_ms, 1000);
+        assert!(every("soon").is_err());
+        let err = every("0").unwrap().check().unwrap_err();
+        assert!(err.to_string().starts_with("release_safety_every_ms"), "{err}");
     }
 }

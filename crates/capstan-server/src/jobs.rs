@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
+use crate::config::Config;
 use crate::store::StoreError;
 
 /// Why a job's run failed (logged; the job runs again at its next interval).
@@ -42,13 +43,14 @@ pub trait Job: Send + Sync + 'static {
     async fn run(&self, state: &AppState) -> Result<(), JobError>;
 }
 
-/// Every periodic job of the server.
-pub fn server_jobs() -> Vec<Arc<dyn Job>> {
+/// Every periodic job of the server, at the intervals `config` sets.
+pub fn server_jobs(config: &Config) -> Vec<Arc<dyn Job>> {
+    let release_safety_every_ms = i64::try_from(config.release_safety_every_ms).unwrap_or(i64::MAX);
     vec![
         Arc::new(EventRetention),
         Arc::new(crate::delta::CollectArtifacts),
         Arc::new(crate::webhooks::DeliverWebhooks::default()),
-        Arc::new(crate::rollouts::ReleaseSafety),
+        Arc::new(crate::rollouts::ReleaseSafety { every_ms: release_safety_every_ms }),
     ]
 }
 

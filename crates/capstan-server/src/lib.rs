@@ -140,6 +140,7 @@ impl AppState {
             config.stats_queue_events,
         );
         let background_jobs = config.background_jobs;
+        let jobs = jobs::JobRunner::new(jobs::server_jobs(&config), format!("replica-{}", auth::random_hex(6)));
         let cache = Arc::new(ConfigCache::new(db.clone(), Duration::from_millis(config.cache_ttl_ms)));
         let (cache_watch, stop_watching) = tokio::sync::watch::channel(false);
         ConfigCache::watch(&cache, Duration::from_millis(config.cache_check_ms), stop_watching);
@@ -166,7 +167,7 @@ impl AppState {
             clock,
             upload_dir,
             _uploads: uploads,
-            jobs: jobs::JobRunner::new(jobs::server_jobs(), format!("replica-{}", auth::random_hex(6))),
+            jobs,
         }));
         if background_jobs {
             jobs::JobRunner::start(&state);

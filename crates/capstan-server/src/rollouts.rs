@@ -39,7 +39,7 @@ pub const GUARD_ACTOR: &str = "capstan (guard)";
 /// Records a release event: the channel change (if any), its history lines with their reason,
 /// the plan, guard and schedule state and the audit entry, in one transaction; then refreshes
 /// this replica's device cache (other replicas see the new configuration revision). Every
-/// "something happened to a rollout" goes through here; notifications will hang off it.
+/// "something happened to a rollout" goes through here, and so do its webhook events.
 pub async fn announce(state: &AppState, write: ReleaseWrite) -> Result<Channel, StoreError> {
     let app_id = write.before.app_id.clone();
     let event = write.audit.action.clone();
@@ -473,11 +473,19 @@ async fn run_schedule(state: &AppState, due: &StoredSchedule) -> Result<(), JobE
     Ok(())
 }
 
-/// The release safety job: scheduled publishes, then rollout plans, then the guard.
-pub struct ReleaseSafety;
+/// The release safety job: scheduled publishes, then rollout plans, then the guard. It runs
+/// every `release_safety_every_ms` (a plan's step or a schedule happens at most this late).
+pub struct ReleaseSafety {
+    /// How often it runs, ms.
+    pub every_ms: i64,
+}
 
-/// How often the job runs: a plan's step or a schedule happens at most this late.
-pub const RELEASE_SAFETY_EVERY_MS: i64 = 60_000;
+impl Default for ReleaseSafety {
+    /// Every minute, the default of `release_safety_every_ms`.
+    fn default() -> Self {
+        ReleaseSafety { every_ms: 60_000 }
+    }
+}
 
 #[async_trait]
 impl Job for ReleaseSafety {
@@ -486,7 +494,7 @@ impl Job for ReleaseSafety {
     }
 
     fn every_ms(&self) -> i64 {
-        RELEASE_SAFETY_EVERY_MS
+        self.every_ms
     }
 
     async fn run(&self, state: &AppState) -> Result<(), JobError> {

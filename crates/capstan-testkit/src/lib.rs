@@ -65,6 +65,12 @@ fn server_command(data: &Path) -> Command {
 impl Server {
     /// Starts a server and waits until it logs its address.
     pub fn start() -> Server {
+        Server::start_with_env(&[])
+    }
+
+    /// [`Server::start`] with extra settings for `serve`, such as
+    /// `("CAPSTAN_RELEASE_SAFETY_EVERY_MS", "1000")`.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Server {
         let data = tempfile::tempdir().unwrap();
         let created =
             server_command(data.path()).args(["token", "create", "--role", "admin", "--name", "e2e"]).output().unwrap();
@@ -72,8 +78,13 @@ impl Server {
         let token = String::from_utf8(created.stdout).unwrap().trim().to_owned();
         assert!(token.starts_with("capstan_"), "{token}");
 
-        let mut child =
-            server_command(data.path()).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = server_command(data.path())
+            .arg("serve")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -5,6 +5,8 @@ import type { Channel } from '../bindings/Channel';
 import type { DeviceEvent } from '../bindings/DeviceEvent';
 import type { DeviceRecord } from '../bindings/DeviceRecord';
 import type { Lane } from '../bindings/Lane';
+import type { PlanView } from '../bindings/PlanView';
+import type { RolloutPlan } from '../bindings/RolloutPlan';
 
 /**
  * A public production channel of com.example.app serving 1.0.0 to any native version, with
@@ -100,6 +102,37 @@ export function makeDevice(overrides: Partial<DeviceRecord> = {}): DeviceRecord 
     on_builtin: false,
     first_seen_ms: 0,
     last_seen_ms: 0,
+    ...overrides,
+  };
+}
+
+/**
+ * The view of an active plan rolling 1.1.0 out on production in steps of 10, 50 and 100 %, at
+ * its first step, next step due at `next_step_at_ms`; `plan` overrides the plan's fields.
+ */
+export function makePlanView(plan: Partial<RolloutPlan> = {}, overrides: Partial<PlanView> = {}): PlanView {
+  return {
+    plan: {
+      channel: 'production',
+      min_native: null,
+      version: '1.1.0',
+      steps_bp: [1_000, 5_000, 10_000],
+      every_ms: 3_600_000,
+      min_devices: 100,
+      max_failure_bp: 500,
+      on_failure: 'pause',
+      step: 0,
+      step_started_at_ms: 1_800_000_000_000,
+      status: 'active',
+      reason: null,
+      revision: 1,
+      created_by: 'me (token 1)',
+      created_at_ms: 1_800_000_000_000,
+      updated_at_ms: 1_800_000_000_000,
+      ...plan,
+    },
+    next_step_at_ms: 1_800_003_600_000,
+    health: null,
     ...overrides,
   };
 }

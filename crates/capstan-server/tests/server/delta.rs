@@ -276,7 +276,10 @@ async fn the_collection_job_removes_what_a_crash_left() {
     assert_eq!(artifact_files(&server).len(), 5);
 
     // The server's runner ran it at start; this is its next run.
-    let job = capstan_server::jobs::server_jobs().into_iter().find(|j| j.name() == "collect-artifacts").unwrap();
+    let job = capstan_server::jobs::server_jobs(server.config())
+        .into_iter()
+        .find(|j| j.name() == "collect-artifacts")
+        .unwrap();
     job.run(&server.state).await.unwrap();
     let left = artifact_files(&server);
     assert_eq!(left.len(), 3, "1.0.2's three files: {left:?}");

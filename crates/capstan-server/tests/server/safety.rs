@@ -18,7 +18,7 @@ const T0: i64 = 1_800_000_000_000;
 const HOUR: i64 = 3_600_000;
 
 fn runner(holder: &str) -> JobRunner {
-    JobRunner::new(vec![Arc::new(ReleaseSafety)], holder.into())
+    JobRunner::new(vec![Arc::new(ReleaseSafety::default())], holder.into())
 }
 
 /// An app whose `production` serves 1.0.0, with 1.1.0 uploaded.
@@ -31,7 +31,7 @@ async fn app_serving_1_0_0(server: &TestServer) {
 
 /// `n` devices are answered from `production` (so their events count for it), then report
 /// `action` for `version`.
-async fn devices_report(server: &TestServer, prefix: &str, n: usize, action: &str, version: &str) {
+pub(crate) async fn devices_report(server: &TestServer, prefix: &str, n: usize, action: &str, version: &str) {
     let mut events = Vec::new();
     for i in 0..n {
         let id = format!("{prefix}-{i}");
@@ -62,7 +62,7 @@ async fn history(server: &TestServer) -> Vec<Value> {
     body.as_array().unwrap().clone()
 }
 
-async fn start_plan(server: &TestServer, on_failure: &str) -> Value {
+pub(crate) async fn start_plan(server: &TestServer, on_failure: &str) -> Value {
     let body = json!({
         "version": "1.1.0", "steps": [1, 10, 50, 100], "every_ms": HOUR, "min_devices": 20,
         "max_failure_rate": 2, "on_failure": on_failure,
@@ -358,7 +358,8 @@ async fn two_replicas_never_both_advance_a_plan() {
     // Even without the lease (a holder whose lease expired mid-run), the revisions each write
     // names let only one of two simultaneous evaluations take the step.
     clock.advance(HOUR);
-    let (_, _) = tokio::join!(ReleaseSafety.run(&a.state), ReleaseSafety.run(&b.state));
+    let job = ReleaseSafety::default();
+    let (_, _) = tokio::join!(job.run(&a.state), job.run(&b.state));
     let changes = history(&a).await.iter().filter(|h| h["action"] == "rollout_change").count();
     let finishes = history(&a).await.iter().filter(|h| h["action"] == "rollout_finish").count();
     assert_eq!((changes, finishes), (2, 1), "one step per due time, never two");

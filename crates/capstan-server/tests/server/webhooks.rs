@@ -1,5 +1,6 @@
 //! Webhooks end to end: a receiver on loopback (a small axum server) gets every release event,
-//! signed with the secret shown at creation; a failing receiver is retried with backoff until
+//! signed with the secret shown at creation, the server's own (a plan's pause, the guard's
+//! action) included; a failing receiver is retried with backoff until
 //! it answers; a removed webhook gets nothing; bad URLs are refused. Time is a ManualClock and
 //! the delivery job runs when the test says (`JobRunner::run_due`). Each test runs on SQLite,
 //! and on PostgreSQL when `scripts/test-services.sh` provides it.
@@ -205,6 +206,54 @@ async fn a_receiver_gets_every_release_event_signed_with_the_secret_shown_once()
         run_jobs(&server).await;
         assert_eq!(all.count(), 5);
         assert_eq!(rollbacks.count(), 1);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_servers_own_pause_and_guard_action_are_sent_signed() {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    for (backend, server) in servers("webhook_safety", &clock).await {
+        eprintln!("backend: {backend}");
+        let receiver = Receiver::start(0).await;
+        let (_, secret) = add_webhook(&server, &receiver.url, Some(json!(["rollout.paused", "guard"]))).await;
+        server.upload_ok(APP, "1.0.0", "").await;
+        server.upload_ok(APP, "1.1.0", "").await;
+        server.publish(APP, "production", "1.0.0").await;
+        crate::safety::start_plan(&server, "pause").await;
+        crate::safety::devices_report(&server, "bad", 12, "download_fail", "1.1.0").await;
+
+        // The release safety job pauses the failing plan; the next delivery run sends it.
+        for _ in 0..2 {
+            clock.advance(60_000);
+            run_jobs(&server).await;
+        }
+        let got = receiver.verified(&secret, clock.now_ms());
+        assert_eq!(got.len(), 1, "{backend}: only the pause so far");
+        let paused = &got[0].2;
+        assert_eq!(paused.kind.as_str(), "rollout.paused");
+        assert_eq!((paused.channel.as_deref(), paused.version.as_deref()), (Some("production"), Some("1.1.0")));
+        assert_eq!(paused.actor, capstan_server::webhooks::SERVER_ACTOR);
+        let reason = paused.reason.as_deref().unwrap_or_default();
+        assert!(reason.starts_with("paused: ") && reason.contains("over the 2 % threshold"), "{reason}");
+
+        // Without its plan, the failing rollout is the guard's: it rolls it back and says so.
+        let (status, body) = server.api(Method::DELETE, &format!("/apps/{APP}/channels/production/plan"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for _ in 0..2 {
+            clock.advance(60_000);
+            run_jobs(&server).await;
+        }
+        let got = receiver.verified(&secret, clock.now_ms());
+        let kinds: Vec<&str> = got.iter().map(|(_, _, e)| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["rollout.paused", "guard"], "{backend}");
+        let guard = &got[1].2;
+        assert_eq!(
+            (guard.version.as_deref(), guard.actor.as_str()),
+            (Some("1.1.0"), capstan_server::webhooks::SERVER_ACTOR)
+        );
+        let reason = guard.reason.as_deref().unwrap_or_default();
+        assert!(reason.starts_with("guard rolled back: 1.1.0 on `production` is failing"), "{reason}");
         server.stop().await;
     }
 }

@@ -6,4 +6,5 @@ mod harness;
 mod keys;
 mod publish;
 mod release;
+mod safety;
 mod webdriver;

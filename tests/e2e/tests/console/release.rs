@@ -9,7 +9,7 @@ use crate::harness::Console;
 
 const APP: &str = "com.example.console";
 
-fn web_project(root: &Path, version: &str) -> std::path::PathBuf {
+pub(crate) fn web_project(root: &Path, version: &str) -> std::path::PathBuf {
     let dist = root.join("dist");
     std::fs::create_dir_all(dist.join("assets")).unwrap();
     std::fs::write(root.join("package.json"), format!("{{\"name\":\"shop\",\"version\":\"{version}\"}}")).unwrap();

@@ -31,6 +31,9 @@ interface Props {
   bundles: Bundle[];
   /** Why the token may not change this channel; null when it may. */
   denied: string | null;
+  /** Bumped by the screen's Refresh: the plan is read again (the server pauses a plan by itself,
+   * without changing the channel's revision). */
+  refreshes: number;
   onIntent: (intent: Intent) => void;
 }
 
@@ -124,7 +127,7 @@ function LaneBlock({
 }
 
 /** One channel: what it serves per native line, rollouts, flags, actions and history. */
-export function ChannelCard({ app, channel, channels, bundles, denied, onIntent }: Props) {
+export function ChannelCard({ app, channel, channels, bundles, denied, refreshes, onIntent }: Props) {
   const [share, setShare] = useState('10');
   const [startVersion, setStartVersion] = useState('');
   const [promoteFrom, setPromoteFrom] = useState('');
@@ -157,7 +160,7 @@ export function ChannelCard({ app, channel, channels, bundles, denied, onIntent 
           onIntent={onIntent}
         />
       ))}
-      <PlanPanel app={app} channel={channel} locked={locked} />
+      <PlanPanel key={refreshes} app={app} channel={channel} locked={locked} />
       <dl className="facts">
         <div className="wide">
           <dt>Switches</dt>

@@ -9,6 +9,7 @@ import type { Backend } from '../../lib/backend/backend';
 import { BackendProvider } from '../../lib/backend/context';
 import { SessionProvider } from '../../lib/session';
 import { unusedBackend } from '../../test/backends';
+import { makePlanView } from '../../test/fixtures';
 import { ChannelsScreen } from './ChannelsScreen';
 import { channel } from './fixtures';
 
@@ -254,5 +255,17 @@ describe('ChannelsScreen settings', () => {
         { allow_emulator: false, strategy: 'major' },
       ],
     ]);
+  });
+
+  it('Refresh shows a plan the server paused by itself (the channel itself did not change)', async () => {
+    const rollout = { version: '1.1.0', share_bp: 1_000, started_at_ms: 0 };
+    let plan = makePlanView();
+    const { backend } = scripted([channel({ rollout })]);
+    renderScreen({ ...backend, channelPlan: async () => plan });
+    expect((await screen.findByTestId('plan-status')).textContent).toBe('1.1.0: active');
+    plan = makePlanView({ status: 'paused', reason: 'paused: 1.1.0 is failing' }, { next_step_at_ms: null });
+    fireEvent.click(screen.getByRole('button', { name: 'Refresh' }));
+    expect((await screen.findByTestId('plan-reason')).textContent).toBe('paused: 1.1.0 is failing');
+    expect(screen.getByTestId('plan-status').textContent).toBe('1.1.0: paused');
   });
 });

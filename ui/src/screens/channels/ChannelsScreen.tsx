@@ -171,6 +171,7 @@ export function ChannelsScreen() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<UiError | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [refreshes, setRefreshes] = useState(0);
   const denied = deniedReason(session?.role ?? 'viewer', 'release');
 
   const onIntent = useCallback(
@@ -203,7 +204,10 @@ export function ChannelsScreen() {
       <ScreenHead
         title="Channels"
         purpose="What each channel serves, its rollout and its switches. Every change is confirmed first."
-        onRefresh={load.reload}
+        onRefresh={() => {
+          setRefreshes((n) => n + 1);
+          load.reload();
+        }}
         busy={load.loading}
       />
       {!app && <p className="notice">Connect to a server and pick an app to see its channels.</p>}
@@ -223,6 +227,7 @@ export function ChannelsScreen() {
           channels={load.data!.channels}
           bundles={load.data!.bundles}
           denied={denied}
+          refreshes={refreshes}
           onIntent={onIntent}
         />
       ))}
