@@ -27,8 +27,8 @@ fn info(i: usize) -> Value {
         "platform": PLATFORMS[i % 3],
         "version_build": NATIVES[(i / 3) % 4],
         "version_name": RUNNING[(i / 12) % 3],
-        "is_emulator": i % 17 == 0,
-        "is_prod": i % 13 != 0,
+        "is_emulator": i.is_multiple_of(17),
+        "is_prod": !i.is_multiple_of(13),
     });
     if let Some(channel) = REQUESTED[(i / 36) % 4] {
         changes["defaultChannel"] = json!(channel);
@@ -133,6 +133,9 @@ async fn check_change(
     after
 }
 
+/// A management request: method, path under the app, body.
+type Request = (Method, String, Option<Value>);
+
 async fn fleet_preview_agrees_with_updates(server: TestServer) {
     server.create_app(APP).await;
     server.create_channel(APP, json!({ "name": "beta", "allow_self_set": true })).await;
@@ -164,7 +167,7 @@ async fn fleet_preview_agrees_with_updates(server: TestServer) {
     assert_eq!(current["changed"], 0);
 
     let pinned = device_id(5);
-    let steps: Vec<(Value, (Method, String, Option<Value>))> = vec![
+    let steps: Vec<(Value, Request)> = vec![
         (
             json!({ "kind": "rollout_change", "channel": "production", "percent": 65 }),
             (Method::PATCH, "/channels/production/rollout".into(), Some(json!({ "percent": 65 }))),
