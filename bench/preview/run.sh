@@ -150,7 +150,7 @@ preview "publish 1.1.0 on beta" '{"kind":"publish","channel":"beta","version":"1
 preview "channel switch: beta refuses electron" '{"kind":"settings","channel":"beta","settings":{"electron":false}}'
 preview "rollout 10 % -> 50 % (buckets of every device)" '{"kind":"rollout_change","channel":"production","percent":50}'
 preview "publish 2.1.0 on production (rolling line)" '{"kind":"publish","channel":"production","version":"2.1.0"}'
-preview "rollback production (ends the rollout)" '{"kind":"rollback","channel":"production","min_native":"any"}'
+preview "abort the production rollout" '{"kind":"rollout_abort","channel":"production","min_native":"any"}'
 
 if [ "$backend" = sqlite ] && [ "${BENCH_POSTGRES:-1}" != 0 ]; then
   cleanup

@@ -9,9 +9,9 @@
 //!   of the lines its channel serves its native version from. Devices with an override (now or
 //!   after the change) are read and decided one by one (there are few);
 //! - a group whose channel rolls out a share on a line its native version runs is split by the
-//!   rollout buckets: its devices are streamed, their bucket computed (one SHA-256 per device
-//!   and rollout), and each set of devices with the same "inside / outside" answers is decided
-//!   once, with one of them as the example;
+//!   rollout buckets: its device ids are streamed (a range of the decision-inputs index), their
+//!   bucket computed (one SHA-256 per device and rollout), and each set of devices with the
+//!   same "inside / outside" answers is decided once, with one of them as the example;
 //! - every other group is decided once, with a device id no device has (it reaches no
 //!   override, and no rollout decides anything for it).
 
@@ -19,14 +19,12 @@ pub mod change;
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::BuildHasher;
 
 use capstan_core::api::{
     DEFAULT_PREVIEW_DAYS, MAX_PREVIEW_DAYS, Preview, PreviewGroup, PreviewOutcome, PreviewRequest,
 };
 use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
 use capstan_core::version::{RolloutShare, parse_lenient, rollout_bucket};
-use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::AppState;
 use crate::cache::AppSnapshot;
@@ -110,8 +108,9 @@ pub async fn fleet_outcomes(
 /// A device id no device has (device ids are 1–64 characters): it reaches no override.
 const NO_DEVICE: &str = "";
 
-/// Streams the devices of the `split` groups, sorts them by their rollout buckets, and decides
-/// each set of devices with the same buckets once.
+/// Reads the device ids of each `split` group (a range of the decision-inputs index), computes
+/// their rollout buckets, and decides each set of a group's devices with the same "inside /
+/// outside" answers once, with one of them as the example.
 async fn split_by_buckets(
     state: &AppState,
     before: &AppSnapshot,
@@ -121,41 +120,34 @@ async fn split_by_buckets(
     split: &[(DecisionInputs, Vec<(String, u32)>)],
     tally: &mut Tally,
 ) -> Result<(), AppError> {
-    let hasher = DefaultHashBuilder::default();
-    let mut index: HashTable<usize> = HashTable::with_capacity(split.len());
-    for (i, (inputs, _)) in split.iter().enumerate() {
-        index.insert_unique(hasher.hash_one(inputs.borrowed()), i, |&j| hasher.hash_one(split[j].0.borrowed()));
-    }
     let pinned: HashSet<&str> = pinned.iter().map(String::as_str).collect();
-    let natives: BTreeSet<String> = split.iter().map(|(inputs, _)| inputs.native_version.clone()).collect();
-    let natives: Vec<String> = natives.into_iter().collect();
-    // (group, inside-bits) → (devices, an example device id).
-    let mut classes: HashMap<(usize, u64), (u64, String)> = HashMap::new();
-    let mut visit = |device_id: &str, inputs: DecisionInputs<&str>| {
-        if pinned.contains(device_id) {
-            return;
-        }
-        let hash = hasher.hash_one(&inputs);
-        let Some(&group) = index.find(hash, |&j| split[j].0.borrowed() == inputs) else { return };
-        let mut inside = 0u64;
-        let mut last: Option<(&str, u32)> = None;
-        for (bit, (key, share_bp)) in split[group].1.iter().enumerate().take(64) {
-            // Pairs are sorted by key: one hash per rollout, shared by its shares.
-            let bucket = match last {
-                Some((last_key, bucket)) if last_key == key.as_str() => bucket,
-                _ => rollout_bucket(key, device_id),
-            };
-            last = Some((key.as_str(), bucket));
-            if bucket < *share_bp {
-                inside |= 1 << bit;
+    for (inputs, rollouts) in split {
+        // Inside-bits → (devices, an example device id).
+        let mut classes: HashMap<u64, (u64, String)> = HashMap::new();
+        let mut visit = |device_id: &str| {
+            if pinned.contains(device_id) {
+                return;
             }
+            let mut inside = 0u64;
+            let mut last: Option<(&str, u32)> = None;
+            for (bit, (key, share_bp)) in rollouts.iter().enumerate().take(64) {
+                // Pairs are sorted by key: one hash per rollout, shared by its shares.
+                let bucket = match last {
+                    Some((last_key, bucket)) if last_key == key.as_str() => bucket,
+                    _ => rollout_bucket(key, device_id),
+                };
+                last = Some((key.as_str(), bucket));
+                if bucket < *share_bp {
+                    inside |= 1 << bit;
+                }
+            }
+            classes.entry(inside).or_insert_with(|| (0, device_id.to_owned())).0 += 1;
+        };
+        state.db().visit_group_devices(&before.app.id, since_ms, inputs, &mut visit).await?;
+        let inputs = inputs.borrowed();
+        for (devices, example) in classes.into_values() {
+            tally.add(decide(before, &inputs, &example), decide(after, &inputs, &example), &inputs, devices);
         }
-        classes.entry((group, inside)).or_insert_with(|| (0, device_id.to_owned())).0 += 1;
-    };
-    state.db().visit_decision_inputs(&before.app.id, since_ms, &natives, &mut visit).await?;
-    for ((group, _), (devices, example)) in classes {
-        let inputs = split[group].0.borrowed();
-        tally.add(decide(before, &inputs, &example), decide(after, &inputs, &example), &inputs, devices);
     }
     Ok(())
 }

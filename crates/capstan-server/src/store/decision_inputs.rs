@@ -72,8 +72,8 @@ pub struct DecisionGroup {
     pub devices: i64,
 }
 
-/// Called once per device by [`DecisionInputStore::visit_decision_inputs`].
-pub type Visit<'v> = dyn FnMut(&str, DecisionInputs<&str>) + Send + 'v;
+/// Called with each device id of a group by [`DecisionInputStore::visit_group_devices`].
+pub type Visit<'v> = dyn FnMut(&str) + Send + 'v;
 
 /// The devices' decision inputs.
 #[async_trait]
@@ -87,15 +87,37 @@ pub trait DecisionInputStore: Send + Sync {
         since_ms: i64,
         device_ids: &[String],
     ) -> StoreResult<Vec<(String, DecisionInputs)>>;
-    /// Calls `visit` with each device seen since `since_ms` whose native version is one of
-    /// `native_versions`, streaming (nothing is collected).
-    async fn visit_decision_inputs(
+    /// Calls `visit` with the id of each device of `app_id` seen since `since_ms` whose inputs
+    /// are `inputs`, streaming (a range of the decision-inputs index, nothing collected).
+    async fn visit_group_devices(
         &self,
         app_id: &str,
         since_ms: i64,
-        native_versions: &[String],
+        inputs: &DecisionInputs,
         visit: &mut Visit<'_>,
     ) -> StoreResult<()>;
+}
+
+/// The query [`DecisionInputStore::visit_group_devices`] runs for `inputs`: equality on every
+/// input (`IS NULL` for an absent one, so both databases can seek the index), binds `$1` app,
+/// `$2` time, then the present inputs in column order.
+pub(crate) fn group_devices_sql(inputs: &DecisionInputs) -> String {
+    let mut sql = String::from(
+        "SELECT device_id FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND platform = $3 \
+         AND native_version = $4 AND bundle_version = $5 AND is_prod = $6 AND is_emulator = $7 AND on_builtin = $8",
+    );
+    let mut next = 9;
+    for (column, present) in
+        [("requested_channel", inputs.requested_channel.is_some()), ("key_id", inputs.key_id.is_some())]
+    {
+        if present {
+            sql.push_str(&format!(" AND {column} = ${next}"));
+            next += 1;
+        } else {
+            sql.push_str(&format!(" AND {column} IS NULL"));
+        }
+    }
+    sql
 }
 
 /// Reads one row of [`sql::DECISION_GROUPS`](super::sql::DECISION_GROUPS) or

@@ -175,6 +175,15 @@ impl Console {
     /// `expected` (what will change for which devices), and returns its text.
     pub async fn confirm(&self, label: &str, expected: &str) -> String {
         let body = self.wait_for_text("[role=dialog]", expected).await.text().await;
+        // Release dialogs ask the server for a fleet preview: click once it has arrived, as a
+        // person reading the dialog would.
+        let preview = "[role=dialog] [data-testid=fleet-preview]";
+        for _ in 0..300 {
+            if !self.driver.exists(preview).await || !self.element(preview).await.text().await.contains("Working out") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         self.driver
             .find("xpath", &format!("//*[@role='dialog']//button[normalize-space(.)='{label}']"))
             .await

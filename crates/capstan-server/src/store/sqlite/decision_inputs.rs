@@ -5,7 +5,9 @@ use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteDatabase;
-use crate::store::decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs, Visit, read_inputs};
+use crate::store::decision_inputs::{
+    DecisionGroup, DecisionInputStore, DecisionInputs, Visit, group_devices_sql, read_inputs,
+};
 use crate::store::sql::{DECISION_GROUPS, DECISION_INPUTS, DECISION_INPUTS_SINCE};
 use crate::store::{StoreError, StoreResult};
 
@@ -66,21 +68,30 @@ impl DecisionInputStore for SqliteDatabase {
         Ok(found)
     }
 
-    async fn visit_decision_inputs(
+    async fn visit_group_devices(
         &self,
         app_id: &str,
         since_ms: i64,
-        native_versions: &[String],
+        inputs: &DecisionInputs,
         visit: &mut Visit<'_>,
     ) -> StoreResult<()> {
-        for chunk in native_versions.chunks(IN_LIST) {
-            let mut query = inputs_query(app_id, since_ms, "native_version", chunk);
-            let mut rows = query.build().fetch(&self.reader);
-            while let Some(row) = rows.try_next().await.map_err(StoreError::backend)? {
-                use sqlx::Row;
-                let device_id: &str = row.try_get(0).map_err(StoreError::backend)?;
-                visit(device_id, read_inputs(&row, 1).map_err(StoreError::backend)?);
-            }
+        // Built from fixed text only (which inputs are NULL); every value is bound.
+        let sql = sqlx::AssertSqlSafe(group_devices_sql(inputs));
+        let mut query = sqlx::query_scalar::<_, String>(sql)
+            .bind(app_id)
+            .bind(since_ms)
+            .bind(&inputs.platform)
+            .bind(&inputs.native_version)
+            .bind(&inputs.bundle_version)
+            .bind(inputs.is_prod)
+            .bind(inputs.is_emulator)
+            .bind(inputs.on_builtin);
+        for value in [&inputs.requested_channel, &inputs.key_id].into_iter().flatten() {
+            query = query.bind(value);
+        }
+        let mut rows = query.fetch(&self.reader);
+        while let Some(device_id) = rows.try_next().await.map_err(StoreError::backend)? {
+            visit(&device_id);
         }
         Ok(())
     }
