@@ -18,19 +18,19 @@
 pub mod change;
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use capstan_core::api::{
     DEFAULT_PREVIEW_DAYS, MAX_PREVIEW_DAYS, Preview, PreviewGroup, PreviewOutcome, PreviewRequest,
 };
 use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
-use capstan_core::version::{RolloutShare, parse_lenient, rollout_bucket};
+use capstan_core::version::{RolloutShare, parse_lenient};
 
 use crate::AppState;
 use crate::cache::AppSnapshot;
 use crate::device::resolve::{self, choose_channel, rollout_key};
 use crate::error::AppError;
-use crate::store::DecisionInputs;
+use crate::store::{DecisionInputs, MAX_SPLIT_ROLLOUTS};
 
 /// Native versions listed per group.
 const NATIVE_VERSIONS_LISTED: usize = 10;
@@ -49,21 +49,29 @@ pub async fn preview(state: &AppState, app_id: &str, request: &PreviewRequest) -
         config.overrides.iter().chain(&after.overrides).map(|o| o.device_id.clone()).collect();
     pinned.sort();
     pinned.dedup();
+    // A device the change pins that has no stored override yet (the store leaves out the stored
+    // ones when it counts rollout buckets).
+    let newly_pinned = after
+        .overrides
+        .iter()
+        .find(|o| !config.overrides.iter().any(|c| c.device_id == o.device_id))
+        .map(|o| o.device_id.clone());
     let before = AppSnapshot::from_config(config).0;
     let after = AppSnapshot::from_config(after).0;
     let since_ms = state.now_ms().saturating_sub(i64::from(days) * DAY_MS);
-    let tally = fleet_outcomes(state, &before, &after, since_ms, &pinned).await?;
+    let tally = fleet_outcomes(state, &before, &after, since_ms, &pinned, newly_pinned.as_deref()).await?;
     Ok(tally.into_preview(days))
 }
 
 /// Decides every device seen since `since_ms` against `before` and `after`; `pinned` are the
-/// devices with an override in either.
+/// devices with an override in either: those stored, and `newly_pinned`.
 pub async fn fleet_outcomes(
     state: &AppState,
     before: &AppSnapshot,
     after: &AppSnapshot,
     since_ms: i64,
     pinned: &[String],
+    newly_pinned: Option<&str>,
 ) -> Result<Tally, AppError> {
     let db = state.db();
     let app_id = before.app.id.as_str();
@@ -100,7 +108,7 @@ pub async fn fleet_outcomes(
         }
     }
     if !split.is_empty() {
-        split_by_buckets(state, before, after, since_ms, pinned, &split, &mut tally).await?;
+        split_by_buckets(state, before, after, since_ms, newly_pinned, &split, &mut tally).await?;
     }
     Ok(tally)
 }
@@ -108,45 +116,36 @@ pub async fn fleet_outcomes(
 /// A device id no device has (device ids are 1–64 characters): it reaches no override.
 const NO_DEVICE: &str = "";
 
-/// Reads the device ids of each `split` group (a range of the decision-inputs index), computes
-/// their rollout buckets, and decides each set of a group's devices with the same "inside /
-/// outside" answers once, with one of them as the example.
+/// Counts each `split` group's devices by the rollout buckets they fall in (computed in the
+/// database, one range of the decision-inputs index per group), and decides each set of a
+/// group's devices with the same "inside / outside" answers once, with one of them as the
+/// example. Devices with an override are left out (decided one by one).
 async fn split_by_buckets(
     state: &AppState,
     before: &AppSnapshot,
     after: &AppSnapshot,
     since_ms: i64,
-    pinned: &[String],
+    also_pinned: Option<&str>,
     split: &[(DecisionInputs, Vec<(String, u32)>)],
     tally: &mut Tally,
 ) -> Result<(), AppError> {
-    let pinned: HashSet<&str> = pinned.iter().map(String::as_str).collect();
     for (inputs, rollouts) in split {
-        // Inside-bits → (devices, an example device id).
-        let mut classes: HashMap<u64, (u64, String)> = HashMap::new();
-        let mut visit = |device_id: &str| {
-            if pinned.contains(device_id) {
-                return;
-            }
-            let mut inside = 0u64;
-            let mut last: Option<(&str, u32)> = None;
-            for (bit, (key, share_bp)) in rollouts.iter().enumerate().take(64) {
-                // Pairs are sorted by key: one hash per rollout, shared by its shares.
-                let bucket = match last {
-                    Some((last_key, bucket)) if last_key == key.as_str() => bucket,
-                    _ => rollout_bucket(key, device_id),
-                };
-                last = Some((key.as_str(), bucket));
-                if bucket < *share_bp {
-                    inside |= 1 << bit;
-                }
-            }
-            classes.entry(inside).or_insert_with(|| (0, device_id.to_owned())).0 += 1;
-        };
-        state.db().visit_group_devices(&before.app.id, since_ms, inputs, &mut visit).await?;
+        if rollouts.len() > MAX_SPLIT_ROLLOUTS {
+            return Err(AppError::bad_request(
+                "too_many_rollouts",
+                format!("a preview splits devices by at most {MAX_SPLIT_ROLLOUTS} rollouts at once"),
+            ));
+        }
+        let classes = state.db().bucket_classes(&before.app.id, since_ms, inputs, rollouts, also_pinned).await?;
         let inputs = inputs.borrowed();
-        for (devices, example) in classes.into_values() {
-            tally.add(decide(before, &inputs, &example), decide(after, &inputs, &example), &inputs, devices);
+        for class in classes {
+            let devices = class.devices as u64;
+            tally.add(
+                decide(before, &inputs, &class.example),
+                decide(after, &inputs, &class.example),
+                &inputs,
+                devices,
+            );
         }
     }
     Ok(())

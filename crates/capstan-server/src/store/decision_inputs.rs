@@ -72,8 +72,20 @@ pub struct DecisionGroup {
     pub devices: i64,
 }
 
-/// Called with each device id of a group by [`DecisionInputStore::visit_group_devices`].
-pub type Visit<'v> = dyn FnMut(&str) + Send + 'v;
+/// The devices of one group whose rollout buckets give the same answers: bit `i` of `inside`
+/// is set when they fall inside rollout `i`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketClass {
+    /// Inside (1) or outside (0) each rollout, by its position in the request.
+    pub inside: u64,
+    /// How many devices.
+    pub devices: i64,
+    /// One of them (the smallest id).
+    pub example: String,
+}
+
+/// Most rollouts one request may split a group by (bits of [`BucketClass::inside`]).
+pub const MAX_SPLIT_ROLLOUTS: usize = 62;
 
 /// The devices' decision inputs.
 #[async_trait]
@@ -87,37 +99,61 @@ pub trait DecisionInputStore: Send + Sync {
         since_ms: i64,
         device_ids: &[String],
     ) -> StoreResult<Vec<(String, DecisionInputs)>>;
-    /// Calls `visit` with the id of each device of `app_id` seen since `since_ms` whose inputs
-    /// are `inputs`, streaming (a range of the decision-inputs index, nothing collected).
-    async fn visit_group_devices(
+    /// The devices of `app_id` seen since `since_ms` whose inputs are `inputs`, counted by
+    /// which of `rollouts` (key, share in basis points) their bucket falls inside, computed in
+    /// the database with the function `/updates` uses. Devices with an override, and
+    /// `also_pinned`, are left out (the preview decides them one by one).
+    async fn bucket_classes(
         &self,
         app_id: &str,
         since_ms: i64,
         inputs: &DecisionInputs,
-        visit: &mut Visit<'_>,
-    ) -> StoreResult<()>;
+        rollouts: &[(String, u32)],
+        also_pinned: Option<&str>,
+    ) -> StoreResult<Vec<BucketClass>>;
 }
 
-/// The query [`DecisionInputStore::visit_group_devices`] runs for `inputs`: equality on every
-/// input (`IS NULL` for an absent one, so both databases can seek the index), binds `$1` app,
-/// `$2` time, then the present inputs in column order.
-pub(crate) fn group_devices_sql(inputs: &DecisionInputs) -> String {
-    let mut sql = String::from(
-        "SELECT device_id FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND platform = $3 \
-         AND native_version = $4 AND bundle_version = $5 AND is_prod = $6 AND is_emulator = $7 AND on_builtin = $8",
+/// The query of [`DecisionInputStore::bucket_classes`], with `bucket(n)` the backend's SQL for
+/// the rollout bucket of `device_id` under the key bound as `$n`. Binds, in order: `$1` app,
+/// `$2` time, platform, native version, bundle version, is_prod, is_emulator, on_builtin, the
+/// present ones of requested channel and key id (an absent one is `IS NULL`, so both databases
+/// seek the decision-inputs index), `also_pinned` if any, then each rollout's key and share.
+pub(crate) fn bucket_classes_sql(
+    inputs: &DecisionInputs,
+    rollouts: usize,
+    also_pinned: bool,
+    bucket: impl Fn(usize) -> String,
+) -> String {
+    let mut filter = String::from(
+        "app_id = $1 AND last_seen_ms >= $2 AND platform = $3 AND native_version = $4 AND bundle_version = $5 \
+         AND is_prod = $6 AND is_emulator = $7 AND on_builtin = $8",
     );
     let mut next = 9;
     for (column, present) in
         [("requested_channel", inputs.requested_channel.is_some()), ("key_id", inputs.key_id.is_some())]
     {
         if present {
-            sql.push_str(&format!(" AND {column} = ${next}"));
+            filter.push_str(&format!(" AND {column} = ${next}"));
             next += 1;
         } else {
-            sql.push_str(&format!(" AND {column} IS NULL"));
+            filter.push_str(&format!(" AND {column} IS NULL"));
         }
     }
-    sql
+    filter.push_str(" AND device_id NOT IN (SELECT device_id FROM overrides WHERE app_id = $1)");
+    if also_pinned {
+        filter.push_str(&format!(" AND device_id <> ${next}"));
+        next += 1;
+    }
+    let bits: Vec<String> = (0..rollouts)
+        .map(|i| {
+            let (key, share) = (next + 2 * i, next + 2 * i + 1);
+            format!("CASE WHEN {} < ${share} THEN {} ELSE 0 END", bucket(key), 1u64 << i)
+        })
+        .collect();
+    format!(
+        "SELECT CAST({} AS BIGINT), COUNT(*), MIN(device_id) FROM devices WHERE {filter} GROUP BY 1",
+        bits.join(" + ")
+    )
 }
 
 /// Reads one row of [`sql::DECISION_GROUPS`](super::sql::DECISION_GROUPS) or

@@ -38,7 +38,7 @@ use capstan_core::api::{
 use capstan_core::bundle::artifacts::Encoding;
 
 pub use blob::{BlobError, BlobRead, BlobStore, ByteRange, check_blob_key};
-pub use decision_inputs::{DecisionGroup, DecisionInputStore, DecisionInputs};
+pub use decision_inputs::{BucketClass, DecisionGroup, DecisionInputStore, DecisionInputs, MAX_SPLIT_ROLLOUTS};
 pub use rollouts::RolloutStore;
 pub use webhooks::WebhookStore;
 

@@ -1,12 +1,11 @@
 //! The devices' decision inputs (`store::decision_inputs`), for the fleet preview.
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::SqliteDatabase;
 use crate::store::decision_inputs::{
-    DecisionGroup, DecisionInputStore, DecisionInputs, Visit, group_devices_sql, read_inputs,
+    BucketClass, DecisionGroup, DecisionInputStore, DecisionInputs, bucket_classes_sql, read_inputs,
 };
 use crate::store::sql::{DECISION_GROUPS, DECISION_INPUTS, DECISION_INPUTS_SINCE};
 use crate::store::{StoreError, StoreResult};
@@ -68,16 +67,18 @@ impl DecisionInputStore for SqliteDatabase {
         Ok(found)
     }
 
-    async fn visit_group_devices(
+    async fn bucket_classes(
         &self,
         app_id: &str,
         since_ms: i64,
         inputs: &DecisionInputs,
-        visit: &mut Visit<'_>,
-    ) -> StoreResult<()> {
-        // Built from fixed text only (which inputs are NULL); every value is bound.
-        let sql = sqlx::AssertSqlSafe(group_devices_sql(inputs));
-        let mut query = sqlx::query_scalar::<_, String>(sql)
+        rollouts: &[(String, u32)],
+        also_pinned: Option<&str>,
+    ) -> StoreResult<Vec<BucketClass>> {
+        let bucket = |n| format!("capstan_rollout_bucket(${n}, device_id)");
+        // Built from fixed text only (which inputs are NULL, how many rollouts); values are bound.
+        let sql = sqlx::AssertSqlSafe(bucket_classes_sql(inputs, rollouts.len(), also_pinned.is_some(), bucket));
+        let mut query = sqlx::query_as::<_, (i64, i64, String)>(sql)
             .bind(app_id)
             .bind(since_ms)
             .bind(&inputs.platform)
@@ -89,10 +90,16 @@ impl DecisionInputStore for SqliteDatabase {
         for value in [&inputs.requested_channel, &inputs.key_id].into_iter().flatten() {
             query = query.bind(value);
         }
-        let mut rows = query.fetch(&self.reader);
-        while let Some(device_id) = rows.try_next().await.map_err(StoreError::backend)? {
-            visit(&device_id);
+        if let Some(device_id) = also_pinned {
+            query = query.bind(device_id);
         }
-        Ok(())
+        for (key, share_bp) in rollouts {
+            query = query.bind(key).bind(i64::from(*share_bp));
+        }
+        let rows = query.fetch_all(&self.reader).await.map_err(StoreError::backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(inside, devices, example)| BucketClass { inside: inside as u64, devices, example })
+            .collect())
     }
 }

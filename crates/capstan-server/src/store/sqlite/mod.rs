@@ -16,6 +16,8 @@ mod devices;
 mod encrypted_files;
 mod events;
 mod leases;
+#[allow(unsafe_code)] // FFI to register an SQLite function: see the module.
+mod rollout_bucket;
 mod rollouts;
 mod signing;
 mod tokens;
@@ -74,6 +76,7 @@ impl SqliteDatabase {
         MIGRATOR.run(&writer).await.map_err(StoreError::backend)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|connection, _| Box::pin(rollout_bucket::register(connection)))
             .connect_with(options.read_only(true))
             .await
             .map_err(StoreError::backend)?;
