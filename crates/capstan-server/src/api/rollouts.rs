@@ -54,6 +54,12 @@ async fn load_plan(state: &AppState, channel: &Channel) -> Result<StoredPlan, Ap
         .ok_or_else(|| AppError::NotFound(format!("rollout plan of channel `{}`", channel.name)))
 }
 
+/// Records a plan change made by hand (pause, resume, cancel) and answers the plan as saved.
+async fn saved_plan(state: &AppState, channel: &Channel, write: ReleaseWrite) -> Result<Json<PlanView>, AppError> {
+    announce(state, write).await?;
+    Ok(Json(view(state, channel, load_plan(state, channel).await?).await?))
+}
+
 /// The health of what a channel serves.
 pub async fn health(
     State(state): State<AppState>,
@@ -212,8 +218,7 @@ pub async fn pause_plan(
         &reason,
     );
     write.plan = Some(updated(&stored, PlanStatus::Paused, &reason, None));
-    announce(&state, write).await?;
-    Ok(Json(view(&state, &channel, load_plan(&state, &channel).await?).await?))
+    saved_plan(&state, &channel, write).await
 }
 
 /// Resumes a paused plan: its wait starts again from now, at the share it held.
@@ -249,8 +254,7 @@ pub async fn resume_plan(
         &reason,
     );
     write.plan = Some(updated(&stored, PlanStatus::Active, &reason, Some((stored.plan.step, state.now_ms()))));
-    announce(&state, write).await?;
-    Ok(Json(view(&state, &channel, load_plan(&state, &channel).await?).await?))
+    saved_plan(&state, &channel, write).await
 }
 
 /// Cancels a plan (active or paused): the rollout stays at its share, under manual control.
@@ -276,8 +280,7 @@ pub async fn cancel_plan(
     );
     write.history.clear();
     write.plan = Some(updated(&stored, PlanStatus::Cancelled, &reason, None));
-    announce(&state, write).await?;
-    Ok(Json(view(&state, &channel, load_plan(&state, &channel).await?).await?))
+    saved_plan(&state, &channel, write).await
 }
 
 /// The app's scheduled publishes, soonest first.
