@@ -34,7 +34,7 @@ DIST_CHECK_APT_PACKAGES := systemd systemd-container openssl curl nginx-light ca
 UI := ui
 
 .PHONY: help deps tools services ui ui-check run test test-packages fmt fmt-check lint bench bench-deps bench-pack bench-updates \
-  bench-delta bench-abuse bench-preview dist dist-tools dist-check
+  bench-delta bench-abuse bench-preview bench-fleet dist dist-tools dist-check
 
 help:
 	@echo "make run    start a local server and open the console connected to it"
@@ -147,7 +147,7 @@ dist-check: dist
 bench-deps: deps services
 	@scripts/apt-deps.sh $(BENCH_APT_PACKAGES)
 
-bench: bench-deps bench-pack bench-updates bench-delta bench-abuse bench-preview
+bench: bench-deps bench-pack bench-updates bench-delta bench-abuse bench-preview bench-fleet
 
 bench-pack:
 	python3 bench/pack/run.py
@@ -163,3 +163,8 @@ bench-abuse:
 
 bench-preview:
 	bash bench/preview/run.sh
+
+## The console's calls with a million devices and ten million events, on SQLite and PostgreSQL
+## (FLEET_DEVICES and FLEET_EVENTS make it smaller; see the script's header).
+bench-fleet:
+	bash bench/fleet/run.sh

@@ -162,17 +162,14 @@ impl BlobStore for S3BlobStore {
         let mut writer = BufWriter::with_capacity(store, path, PART_SIZE)
             .with_max_concurrency(PARTS_IN_FLIGHT)
             .with_attributes(attributes);
-        let copied = async {
-            tokio::io::copy(&mut file, &mut writer).await?;
-            writer.shutdown().await
-        }
-        .await;
-        if let Err(error) = copied {
+        if let Err(error) = tokio::io::copy(&mut file, &mut writer).await {
             // Abandoned parts would be billed until a lifecycle rule removes them.
             let _ = writer.abort().await;
             return Err(BlobError::Io(error));
         }
-        Ok(())
+        // A writer that has begun to shut down cannot be aborted (object_store panics): a
+        // failed completion leaves its parts to the bucket's lifecycle rule (see the README).
+        writer.shutdown().await.map_err(BlobError::Io)
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

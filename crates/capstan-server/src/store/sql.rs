@@ -103,16 +103,101 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
      key_id = excluded.key_id, requested_channel = excluded.requested_channel, on_builtin = excluded.on_builtin, \
      last_seen_ms = excluded.last_seen_ms \
      WHERE excluded.last_seen_ms >= devices.last_seen_ms";
-/// `$2` is the trimmed query (matched whole against the custom id), `$3` the lowercase
-/// LIKE pattern of it as a device id prefix (see `like_prefix`).
-pub const SEARCH_DEVICES: &str = "SELECT * FROM devices WHERE app_id = $1 \
-     AND ($2 IS NULL OR lower(device_id) LIKE $3 ESCAPE '\\' OR (custom_id = $2 AND custom_id <> '')) \
-     AND ($4 IS NULL OR channel = $4) AND ($5 IS NULL OR native_version = $5) AND ($6 IS NULL OR bundle_version = $6) \
-     ORDER BY last_seen_ms DESC LIMIT $7";
+/// Device search by text. `$2` is the trimmed query (matched whole against the custom id), `$3`
+/// and `$4` the range of device ids that start with its lowercase form (see `device_id_range`;
+/// device ids are stored lowercase), `$5` the same prefix as a LIKE pattern (the previous
+/// definition, kept as the final word), `$6`-`$8` the filters (see [`device_filters`]), `$9` the
+/// page size. Two index reads instead of one scan of every device: the custom id the partial
+/// index of migration 0008, the id prefix a range of the primary key, its matches then sorted
+/// newest first. UNION removes a device both find.
+///
+/// A short prefix matches a large share of the fleet (one hex digit: a sixteenth), too many to
+/// sort per search: when [`COUNT_ID_PREFIX`] finds at least [`BROAD_PREFIX`] matches, the search
+/// walks the devices newest first instead (`broad_text`), where a match turns up about every
+/// `fleet / matches` devices. Either way about `BROAD_PREFIX` rows are read at most for a
+/// million devices, and the answer is the same.
+const SEARCH_DEVICES_BY_TEXT: &str = "SELECT * FROM (\
+     SELECT * FROM devices WHERE app_id = $1 AND device_id >= $3 AND device_id < $4 \
+       AND lower(device_id) LIKE $5 ESCAPE '\\' AND {filters} \
+     UNION \
+     SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
+     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9";
+/// [`SEARCH_DEVICES_BY_TEXT`] for a broad prefix: the id range tested on each device of the walk
+/// newest first (`|| ''` keeps the planners off the primary key for it), at most `$9` taken.
+const SEARCH_DEVICES_BY_BROAD_TEXT: &str = "SELECT * FROM (\
+     SELECT * FROM (SELECT * FROM devices WHERE app_id = $1 AND device_id || '' >= $3 AND device_id || '' < $4 \
+       AND lower(device_id) LIKE $5 ESCAPE '\\' AND {filters} \
+       ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9) AS newest \
+     UNION \
+     SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
+     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9";
+/// Devices without a text query, newest first: `$2`-`$4` the filters, `$5` the page size. The
+/// indexes of migration 0015 give the devices in this order, whole or by channel or bundle; the
+/// device id orders devices seen in the same millisecond, so a page is the same on every call.
+const SEARCH_DEVICES: &str =
+    "SELECT * FROM devices WHERE app_id = $1 AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $5";
+/// Devices whose id is in `[$2, $3)`, counted up to `$4` (an index-only read of the primary key).
+pub const COUNT_ID_PREFIX: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM devices \
+     WHERE app_id = $1 AND device_id >= $2 AND device_id < $3 LIMIT $4) AS matches";
+/// How many devices a prefix matches before a search walks the devices newest first: about
+/// the square root of (page size × fleet) for a fleet of a million, where both ways read as few.
+pub const BROAD_PREFIX: i64 = 10_000;
+
+/// The statements of one combination of device search filters.
+pub struct DeviceSearchSql {
+    /// No text: newest first.
+    pub newest: String,
+    /// By text, the prefix read as a range.
+    pub text: String,
+    /// By text, the prefix tested on a walk newest first.
+    pub broad_text: String,
+}
+
+/// The filters of a device search as SQL, parameters `$first` (channel), `$first + 1` (native
+/// version) and `$first + 2` (bundle): a filter given is a plain equality, which the planners
+/// can serve from an index (`$n IS NULL OR column = $n` hides it from SQLite's); one not given
+/// tests its parameter, bound NULL, instead.
+fn device_filters(first: usize, given: [bool; 3]) -> String {
+    ["channel", "native_version", "bundle_version"]
+        .iter()
+        .zip(given)
+        .enumerate()
+        .map(|(i, (column, given))| {
+            let n = first + i;
+            if given { format!("{column} = ${n}") } else { format!("${n} IS NULL") }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+static DEVICE_SEARCHES: std::sync::LazyLock<Vec<DeviceSearchSql>> = std::sync::LazyLock::new(|| {
+    (0..8)
+        .map(|bits: usize| {
+            let given = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
+            DeviceSearchSql {
+                newest: SEARCH_DEVICES.replace("{filters}", &device_filters(2, given)),
+                text: SEARCH_DEVICES_BY_TEXT.replace("{filters}", &device_filters(6, given)),
+                broad_text: SEARCH_DEVICES_BY_BROAD_TEXT.replace("{filters}", &device_filters(6, given)),
+            }
+        })
+        .collect()
+});
+
+/// The device search statements for the filters given (channel, native version, bundle).
+pub fn device_search_sql(channel: bool, native_version: bool, bundle: bool) -> &'static DeviceSearchSql {
+    &DEVICE_SEARCHES[usize::from(channel) | usize::from(native_version) << 1 | usize::from(bundle) << 2]
+}
 pub const GET_DEVICE: &str = "SELECT * FROM devices WHERE app_id = $1 AND device_id = $2";
-pub const DEVICE_COUNTS: &str = "SELECT channel, bundle_version, COUNT(*) FROM devices \
-     WHERE app_id = $1 AND last_seen_ms >= $2 \
-     GROUP BY channel, bundle_version ORDER BY channel NULLS FIRST, bundle_version";
+/// Devices last seen at or after `$2`, per (channel, bundle): the maintained counters of the
+/// whole hours from `$3` (the first hour boundary at or after `$2`, see `first_whole_hour`) on,
+/// plus the devices of the partial hour before it, counted one by one (an index range of at
+/// most an hour of devices). Exactly what counting every device would answer (migration 0015).
+pub const DEVICE_COUNTS: &str = "SELECT channel, bundle_version, CAST(SUM(n) AS BIGINT) FROM (\
+     SELECT NULLIF(channel, '') AS channel, bundle_version, devices AS n FROM device_activity \
+       WHERE app_id = $1 AND hour_ms >= $3 \
+     UNION ALL \
+     SELECT channel, bundle_version, 1 FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND last_seen_ms < $3\
+     ) AS seen GROUP BY channel, bundle_version HAVING SUM(n) > 0 ORDER BY channel NULLS FIRST, bundle_version";
 /// What `/updates` decides from (`store::decision_inputs`), grouped: the columns in the order
 /// of `DecisionInputs`, then the count.
 pub const DECISION_GROUPS: &str = "SELECT platform, native_version, bundle_version, requested_channel, key_id, \
@@ -170,9 +255,14 @@ pub const GET_SIGNING_KEY: &str = "SELECT * FROM signing_keys WHERE app_id = $1 
 pub const INSERT_SIGNING_KEY: &str =
     "INSERT INTO signing_keys (app_id, key_id, public_key, created_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)";
 pub const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE app_id = $1 AND key_id = $2";
-pub const KEY_ID_COUNTS: &str = "SELECT native_version, key_id, COUNT(*) FROM devices \
-     WHERE app_id = $1 AND last_seen_ms >= $2 \
-     GROUP BY native_version, key_id ORDER BY native_version, key_id NULLS FIRST";
+/// Devices last seen at or after `$2`, per (native version, signing key id), read as
+/// [`DEVICE_COUNTS`] is (migration 0015's device_key_activity, `$3` its first whole hour).
+pub const KEY_ID_COUNTS: &str = "SELECT native_version, key_id, CAST(SUM(n) AS BIGINT) FROM (\
+     SELECT native_version, NULLIF(key_id, '') AS key_id, devices AS n FROM device_key_activity \
+       WHERE app_id = $1 AND hour_ms >= $3 \
+     UNION ALL \
+     SELECT native_version, key_id, 1 FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND last_seen_ms < $3\
+     ) AS seen GROUP BY native_version, key_id HAVING SUM(n) > 0 ORDER BY native_version, key_id NULLS FIRST";
 
 // Leases.
 /// The WHERE clause is the rule: renew our own lease, or take one that has expired.
@@ -211,6 +301,31 @@ pub fn devices_in_key_order(devices: &[capstan_core::api::DeviceRecord]) -> Vec<
     let mut sorted: Vec<&capstan_core::api::DeviceRecord> = devices.iter().collect();
     sorted.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));
     sorted
+}
+
+/// The first hour boundary at or after `ms` (device activity is counted per whole hour).
+pub fn first_whole_hour(ms: i64) -> i64 {
+    ms.div_euclid(HOUR_MS) * HOUR_MS + if ms.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS }
+}
+
+/// The range of device ids that start with `prefix`, in byte (code point) order: `[prefix,
+/// end)`, `end` being the prefix with its last character that can grow grown by one. A prefix
+/// of only U+10FFFF has no such end: then U+10FFFF once more than a device id's most characters
+/// (`MAX_DEVICE_ID_LEN`), which every id starting with it still sorts before.
+pub fn device_id_range(prefix: &str) -> (String, String) {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value: skip the surrogates, which no string holds.
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            n => char::from_u32(n + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return (prefix.to_owned(), chars.into_iter().collect());
+        }
+    }
+    (prefix.to_owned(), char::MAX.to_string().repeat(capstan_core::protocol::MAX_DEVICE_ID_LEN + 1))
 }
 
 /// `text` as a LIKE pattern matching itself literally (with `ESCAPE '\'`), followed by `%`.
@@ -272,6 +387,39 @@ mod tests {
     fn like_patterns_match_wildcards_literally() {
         assert_eq!(like_prefix("ab"), "ab%");
         assert_eq!(like_prefix("a_b%c\\"), "a\\_b\\%c\\\\%");
+    }
+
+    #[test]
+    fn device_id_ranges_hold_exactly_the_ids_with_the_prefix() {
+        assert_eq!(device_id_range("ab"), ("ab".into(), "ac".into()));
+        assert_eq!(device_id_range("a\u{D7FF}"), ("a\u{D7FF}".into(), "a\u{E000}".into()));
+        assert_eq!(device_id_range("a\u{10FFFF}"), ("a\u{10FFFF}".into(), "b".into()));
+        let (_, end) = device_id_range("\u{10FFFF}");
+        assert!("\u{10FFFF}".repeat(capstan_core::protocol::MAX_DEVICE_ID_LEN).as_str() < end.as_str());
+        let (start, end) = device_id_range("fleet-0a");
+        for inside in ["fleet-0a", "fleet-0a\u{10FFFF}\u{10FFFF}", "fleet-0a00"] {
+            assert!(inside >= start.as_str() && inside < end.as_str(), "{inside}");
+        }
+        for outside in ["fleet-0", "fleet-0b", "fleet-0A"] {
+            assert!(!(outside >= start.as_str() && outside < end.as_str()), "{outside}");
+        }
+    }
+
+    #[test]
+    fn search_filters_given_are_equalities_and_the_others_null_tests() {
+        assert_eq!(device_filters(2, [true, false, true]), "channel = $2 AND $3 IS NULL AND bundle_version = $4");
+        let sql = device_search_sql(false, true, false);
+        assert!(sql.newest.contains("$2 IS NULL AND native_version = $3 AND $4 IS NULL"), "{}", sql.newest);
+        assert!(sql.text.contains("$6 IS NULL AND native_version = $7 AND $8 IS NULL"), "{}", sql.text);
+        assert!(!sql.broad_text.contains("{filters}"));
+    }
+
+    #[test]
+    fn whole_hours_start_at_or_after_the_time() {
+        assert_eq!(first_whole_hour(0), 0);
+        assert_eq!(first_whole_hour(1), HOUR_MS);
+        assert_eq!(first_whole_hour(HOUR_MS), HOUR_MS);
+        assert_eq!(first_whole_hour(5 * HOUR_MS - 1), 5 * HOUR_MS);
     }
 
     #[test]

@@ -279,6 +279,23 @@ pub const TABLES: &[Table] = &[
         identity: false,
         growth: Growth::Updated,
     },
+    // Derived from devices by triggers (migration 0015), which also run in the target as the
+    // devices are copied; the copy then sets every counter to the source's (the same figures,
+    // and the zero rows of hours devices have left).
+    Table {
+        name: "device_activity",
+        columns: &[("app_id", Text), ("hour_ms", Int), ("channel", Text), ("bundle_version", Text), ("devices", Int)],
+        key: &["app_id", "hour_ms", "channel", "bundle_version"],
+        identity: false,
+        growth: Growth::Updated,
+    },
+    Table {
+        name: "device_key_activity",
+        columns: &[("app_id", Text), ("hour_ms", Int), ("native_version", Text), ("key_id", Text), ("devices", Int)],
+        key: &["app_id", "hour_ms", "native_version", "key_id"],
+        identity: false,
+        growth: Growth::Updated,
+    },
     Table {
         name: "events",
         columns: &[

@@ -11,6 +11,7 @@ mod contract;
 mod crash;
 mod delta;
 mod downloads;
+mod fleet;
 mod hostile_input;
 mod jobs;
 mod lanes;

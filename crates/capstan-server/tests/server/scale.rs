@@ -338,3 +338,28 @@ async fn a_check_reloads_what_another_replica_changed_and_unconfirmed_snapshots_
     second.shutdown().await;
     first.stop().await;
 }
+
+/// A store that refuses writes fails the upload with a JSON error and stores nothing. The
+/// upload used to panic in the S3 writer's cleanup (object_store cannot abort a writer whose
+/// completion failed), and the release manager saw the connection drop. The refusal is real:
+/// s3s-fs keeps each object's metadata in a file named after the base64 of its key, so it
+/// answers 500 to any write of a key over ~190 bytes (a file name's limit is 255), while reads
+/// and listings under that prefix work, as with a bucket that is full or read-only.
+#[tokio::test]
+async fn a_store_refusing_writes_fails_the_upload_cleanly() {
+    let Some(services) = services("store_refusing_writes").await else { return };
+    let unwritable = format!("{}/{}", services.storage_url, "x".repeat(200));
+    let server = TestServer::start_with(|config| {
+        services.apply(config);
+        config.storage_url = Some(unwritable);
+    })
+    .await;
+    server.create_app(APP).await;
+    let (status, body) = server.upload(APP, "1.0.1", bundle_zip("1.0.1"), "").await;
+    assert!(status.is_server_error(), "{status} {body}");
+    assert!(body["error"].is_string() && body["message"].is_string(), "a JSON error body: {body}");
+    let (status, bundles) = server.api(Method::GET, &format!("/apps/{APP}/bundles"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(bundles.as_array().map(Vec::len), Some(0), "nothing stored: {bundles}");
+    server.stop().await;
+}

@@ -6,8 +6,9 @@ use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSour
 use super::{PostgresDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
-    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, SEARCH_DEVICES, UPSERT_DEVICES_HEAD,
-    UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, devices_in_key_order, like_prefix,
+    BROAD_PREFIX, CLEAR_OVERRIDE, COUNT_ID_PREFIX, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES,
+    UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, device_id_range, device_search_sql,
+    devices_in_key_order, first_whole_hour, like_prefix,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -27,6 +28,19 @@ static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock:
 async fn lock_device(tx: &mut super::Tx, app_id: &str, device_id: &str) -> StoreResult<()> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(crate::store::device_key(app_id, device_id))
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// The advisory lock every device flush holds until it commits (two 32-bit keys: a space apart
+/// from `lock_device`'s 64-bit ones; 0x63617073 is `caps` in ASCII, 15 the migration that needs
+/// it). The triggers of migration 0015 add each flush's moves to shared counter rows: flushes of
+/// two replicas, each taking those rows in key order but in two passes (inserted devices, then
+/// updated ones), could otherwise wait on each other in a cycle.
+async fn lock_device_activity(tx: &mut super::Tx) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(1667330163, 15)")
         .execute(&mut **tx)
         .await
         .map_err(StoreError::backend)?;
@@ -101,6 +115,7 @@ impl DeviceStore for PostgresDatabase {
         let devices = devices_in_key_order(devices);
         let column = |f: fn(&DeviceRecord) -> &String| devices.iter().map(|d| f(d).as_str()).collect::<Vec<&str>>();
         let mut tx = self.begin().await?;
+        lock_device_activity(&mut tx).await?;
         sqlx::query(sqlx::AssertSqlSafe(UPSERT_DEVICES_UNNEST.as_str()))
             .bind(column(|d| &d.app_id))
             .bind(column(|d| &d.device_id))
@@ -127,19 +142,45 @@ impl DeviceStore for PostgresDatabase {
     async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
         let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
-        let rows: Vec<DeviceRow> = self
-            .all(
-                sqlx::query_as(SEARCH_DEVICES)
-                    .bind(app_id)
-                    .bind(q)
-                    .bind(prefix)
-                    .bind(filter.channel.as_deref().filter(|s| !s.is_empty()))
-                    .bind(filter.native_version.as_deref().filter(|s| !s.is_empty()))
-                    .bind(filter.bundle.as_deref().filter(|s| !s.is_empty()))
-                    .bind(limit),
-            )
-            .await?;
+        let channel = filter.channel.as_deref().filter(|s| !s.is_empty());
+        let native_version = filter.native_version.as_deref().filter(|s| !s.is_empty());
+        let bundle = filter.bundle.as_deref().filter(|s| !s.is_empty());
+        let sql = device_search_sql(channel.is_some(), native_version.is_some(), bundle.is_some());
+        let rows: Vec<DeviceRow> = match q {
+            Some(q) => {
+                let lowercase = q.to_lowercase();
+                let (from, to) = device_id_range(&lowercase);
+                let matches: Option<(i64,)> = self
+                    .one(sqlx::query_as(COUNT_ID_PREFIX).bind(app_id).bind(&from).bind(&to).bind(BROAD_PREFIX))
+                    .await?;
+                let matches = matches.map_or(0, |(n,)| n);
+                let search = if matches < BROAD_PREFIX { &sql.text } else { &sql.broad_text };
+                self.all(
+                    sqlx::query_as(sqlx::AssertSqlSafe(search.as_str()))
+                        .bind(app_id)
+                        .bind(q)
+                        .bind(from)
+                        .bind(to)
+                        .bind(like_prefix(&lowercase))
+                        .bind(channel)
+                        .bind(native_version)
+                        .bind(bundle)
+                        .bind(limit),
+                )
+                .await?
+            }
+            None => {
+                self.all(
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql.newest.as_str()))
+                        .bind(app_id)
+                        .bind(channel)
+                        .bind(native_version)
+                        .bind(bundle)
+                        .bind(limit),
+                )
+                .await?
+            }
+        };
         Ok(rows.into_iter().map(DeviceRecord::from).collect())
     }
 
@@ -149,8 +190,9 @@ impl DeviceStore for PostgresDatabase {
     }
 
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>> {
-        let rows: Vec<(Option<String>, String, i64)> =
-            self.all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms)).await?;
+        let rows: Vec<(Option<String>, String, i64)> = self
+            .all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms).bind(first_whole_hour(since_ms)))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(channel, bundle_version, devices)| DeviceCount { channel, bundle_version, devices })

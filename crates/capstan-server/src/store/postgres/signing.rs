@@ -13,7 +13,7 @@ use super::{PostgresDatabase, Tx, commit, unique_or_backend};
 use crate::store::rows::{ChannelRow, SigningKeyRow, convert};
 use crate::store::sql::{
     BUNDLE_SIGNER, DELETE_SIGNING_KEY, GET_SIGNING_KEY, INSERT_SIGNING_KEY, KEY_ID_COUNTS, LIST_CHANNELS,
-    REQUIRE_SIGNED, SET_REQUIRE_SIGNED, SIGNED_BUNDLE, SIGNING_KEYS,
+    REQUIRE_SIGNED, SET_REQUIRE_SIGNED, SIGNED_BUNDLE, SIGNING_KEYS, first_whole_hour,
 };
 use crate::store::{KeyIdCount, NewAudit, SigningStore, StoreError, StoreResult};
 
@@ -164,8 +164,9 @@ impl SigningStore for PostgresDatabase {
     }
 
     async fn key_id_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<KeyIdCount>> {
-        let rows: Vec<(String, Option<String>, i64)> =
-            self.all(sqlx::query_as(KEY_ID_COUNTS).bind(app_id).bind(since_ms)).await?;
+        let rows: Vec<(String, Option<String>, i64)> = self
+            .all(sqlx::query_as(KEY_ID_COUNTS).bind(app_id).bind(since_ms).bind(first_whole_hour(since_ms)))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(native_version, key_id, devices)| KeyIdCount { native_version, key_id, devices })

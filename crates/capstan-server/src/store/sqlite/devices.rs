@@ -7,8 +7,9 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::{SqliteDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
-    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, SEARCH_DEVICES, UPSERT_DEVICES_HEAD,
-    UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, devices_in_key_order, like_prefix,
+    BROAD_PREFIX, CLEAR_OVERRIDE, COUNT_ID_PREFIX, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES,
+    UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, device_id_range, device_search_sql,
+    devices_in_key_order, first_whole_hour, like_prefix,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -107,19 +108,45 @@ impl DeviceStore for SqliteDatabase {
     async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
         let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
         let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let prefix = q.map(|q| like_prefix(&q.to_lowercase()));
-        let rows: Vec<DeviceRow> = self
-            .all(
-                sqlx::query_as(SEARCH_DEVICES)
-                    .bind(app_id)
-                    .bind(q)
-                    .bind(prefix)
-                    .bind(filter.channel.as_deref().filter(|s| !s.is_empty()))
-                    .bind(filter.native_version.as_deref().filter(|s| !s.is_empty()))
-                    .bind(filter.bundle.as_deref().filter(|s| !s.is_empty()))
-                    .bind(limit),
-            )
-            .await?;
+        let channel = filter.channel.as_deref().filter(|s| !s.is_empty());
+        let native_version = filter.native_version.as_deref().filter(|s| !s.is_empty());
+        let bundle = filter.bundle.as_deref().filter(|s| !s.is_empty());
+        let sql = device_search_sql(channel.is_some(), native_version.is_some(), bundle.is_some());
+        let rows: Vec<DeviceRow> = match q {
+            Some(q) => {
+                let lowercase = q.to_lowercase();
+                let (from, to) = device_id_range(&lowercase);
+                let matches: Option<(i64,)> = self
+                    .one(sqlx::query_as(COUNT_ID_PREFIX).bind(app_id).bind(&from).bind(&to).bind(BROAD_PREFIX))
+                    .await?;
+                let matches = matches.map_or(0, |(n,)| n);
+                let search = if matches < BROAD_PREFIX { &sql.text } else { &sql.broad_text };
+                self.all(
+                    sqlx::query_as(sqlx::AssertSqlSafe(search.as_str()))
+                        .bind(app_id)
+                        .bind(q)
+                        .bind(from)
+                        .bind(to)
+                        .bind(like_prefix(&lowercase))
+                        .bind(channel)
+                        .bind(native_version)
+                        .bind(bundle)
+                        .bind(limit),
+                )
+                .await?
+            }
+            None => {
+                self.all(
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql.newest.as_str()))
+                        .bind(app_id)
+                        .bind(channel)
+                        .bind(native_version)
+                        .bind(bundle)
+                        .bind(limit),
+                )
+                .await?
+            }
+        };
         Ok(rows.into_iter().map(DeviceRecord::from).collect())
     }
 
@@ -129,8 +156,9 @@ impl DeviceStore for SqliteDatabase {
     }
 
     async fn device_counts(&self, app_id: &str, since_ms: i64) -> StoreResult<Vec<DeviceCount>> {
-        let rows: Vec<(Option<String>, String, i64)> =
-            self.all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms)).await?;
+        let rows: Vec<(Option<String>, String, i64)> = self
+            .all(sqlx::query_as(DEVICE_COUNTS).bind(app_id).bind(since_ms).bind(first_whole_hour(since_ms)))
+            .await?;
         Ok(rows
             .into_iter()
             .map(|(channel, bundle_version, devices)| DeviceCount { channel, bundle_version, devices })
