@@ -12,7 +12,8 @@
 
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -131,6 +132,47 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_second).min(burst);
         bucket.at = now;
         f(bucket, per_second, burst)
+    }
+}
+
+/// How long a request over its limit is held before its 429. A client that sends again as soon
+/// as it is answered (a flood) then costs the server one timer a second per connection instead
+/// of a request per round trip, and a flood's own CPU use stops competing with real devices
+/// (measured in bench/abuse). Devices over their budget lose nothing: they retry later anyway.
+pub const HOLD: Duration = Duration::from_secs(1);
+/// Most requests held at once, over every address; past it a 429 is answered at once. Held
+/// connections are quiet, so the connection cap (`connections.max`) closes them first when
+/// it needs room: holding never keeps a real device out.
+pub const MAX_HELD: usize = 4096;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// A place among the [`MAX_HELD`] requests held, given back when dropped.
+struct HeldSlot;
+
+impl HeldSlot {
+    fn take() -> Option<HeldSlot> {
+        HELD.fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| (held < MAX_HELD).then_some(held + 1))
+            .ok()
+            .map(|_| HeldSlot)
+    }
+}
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        HELD.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Limited {
+    /// The 429, answered after [`HOLD`] (or the retry time, if shorter) while fewer than
+    /// [`MAX_HELD`] requests are held, at once otherwise. For the device endpoints, whose
+    /// callers retry on their own schedule; a client that gives up early just closes.
+    pub async fn answer_held(self) -> Response {
+        if let Some(_slot) = HeldSlot::take() {
+            tokio::time::sleep(HOLD.min(Duration::from_secs(self.retry_after_secs))).await;
+        }
+        self.into_response()
     }
 }
 

@@ -80,7 +80,9 @@ async fn open(
         Err(error) => return Err(AppError::from(error).into_response()),
     };
     let ip = client_ip(state, headers, peer);
-    state.limiter().check(ip).map_err(IntoResponse::into_response)?;
+    if let Err(limited) = state.limiter().check(ip) {
+        return Err(limited.answer_held().await);
+    }
     Ok(Opened { fields, info, snapshot, ip })
 }
 
@@ -137,7 +139,7 @@ async fn remember_choice(
             let wait_ms = existing.set_at_ms.saturating_add(interval).saturating_sub(now);
             if wait_ms > 0 {
                 let retry_after_secs = u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1);
-                return Err(Limited { retry_after_secs }.into_response());
+                return Err(Limited { retry_after_secs }.answer_held().await);
             }
         }
         None if snapshot.overrides.from_devices() >= limits.max_overrides_per_app => {
@@ -150,7 +152,9 @@ async fn remember_choice(
         }
         None => {}
     }
-    state.channel_writes().check(ip).map_err(IntoResponse::into_response)?;
+    if let Err(limited) = state.channel_writes().check(ip) {
+        return Err(limited.answer_held().await);
+    }
     let entry = DeviceOverride {
         app_id: info.app_id.to_string(),
         device_id: info.device_id.to_string(),
@@ -225,7 +229,7 @@ pub async fn list(
         Err(error) => return AppError::from(error).into_response(),
     };
     if let Err(limited) = state.limiter().check(client_ip(&state, &headers, peer)) {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     let channels: Vec<Value> = snapshot
         .channels
@@ -250,7 +254,7 @@ pub async fn unset(
         Err(response) => return response,
     };
     if let Err(limited) = state.channel_writes().check(ip) {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     match state.db().clear_override(&info.app_id, &info.device_id, Some(OverrideSource::Device), None).await {
         Ok(removed) => {

@@ -75,7 +75,7 @@ pub async fn stats(
     let ip = client_ip(&state, headers, peer);
     let declared = declared_length(headers);
     if let Err(limited) = state.limiter().check(ip).and_then(|()| state.stats_budget().admit(ip, declared)) {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     let bytes = match read_body(&state, headers, body, MAX_STATS_BODY).await {
         Ok(bytes) => bytes,
@@ -84,7 +84,7 @@ pub async fn stats(
     if declared.is_none()
         && let Err(limited) = state.stats_budget().bytes.charge(ip, bytes.len() as f64)
     {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     // Typed and borrowed from the bytes (no JSON tree): a batch holds up to 200 events.
     let batch = match StatsEvent::parse_json_slice(&bytes, MAX_EVENTS_PER_BODY) {
@@ -98,7 +98,7 @@ pub async fn stats(
         return invalid_body(false, &StatsBodyError::NotEvents.to_string());
     }
     if let Err(limited) = state.stats_budget().events.charge(ip, (batch.events.len() + batch.dropped) as f64) {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     let now = state.now_ms();
     let mut dropped = batch.dropped;

@@ -42,7 +42,7 @@ pub async fn updates(
         Err(error) => return AppError::from(error).into_response(),
     };
     if let Err(limited) = state.limiter().check(client_ip(&state, headers, peer)) {
-        return limited.into_response();
+        return limited.answer_held().await;
     }
     let mut resolution = resolve::resolve(&snapshot, &info, state.base_url());
     if let UpdateAnswer::Offer(offer) = &mut resolution.answer

@@ -105,32 +105,32 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
      WHERE excluded.last_seen_ms >= devices.last_seen_ms";
 /// Device search by text. `$2` is the trimmed query (matched whole against the custom id), `$3`
 /// and `$4` the range of device ids that start with its lowercase form (see `device_id_range`;
-/// device ids are stored lowercase), `$5` the same prefix as a LIKE pattern (the previous
-/// definition, kept as the final word), `$6`-`$8` the filters (see [`device_filters`]), `$9` the
-/// page size. Two index reads instead of one scan of every device: the custom id the partial
-/// index of migration 0008, the id prefix a range of the primary key, its matches then sorted
-/// newest first. UNION removes a device both find.
+/// device ids are stored lowercase, so the range holds exactly the ids a case-insensitive prefix
+/// match finds, with `%` and `_` as plain characters), `$5`-`$7` the filters (see
+/// [`device_filters`]), `$8` the page size. Two index reads instead of one scan of every
+/// device: the custom id the partial index of migration 0008, the id prefix either a range of
+/// the primary key sorted newest first, or a walk of the devices newest first testing the range
+/// on each, whichever reads fewer rows. UNION removes a device both find.
 ///
-/// A short prefix matches a large share of the fleet (one hex digit: a sixteenth), too many to
-/// sort per search: when [`COUNT_ID_PREFIX`] finds at least [`BROAD_PREFIX`] matches, the search
-/// walks the devices newest first instead (`broad_text`), where a match turns up about every
-/// `fleet / matches` devices. Either way about `BROAD_PREFIX` rows are read at most for a
-/// million devices, and the answer is the same.
+/// PostgreSQL makes that choice itself from its statistics of `device_id`. SQLite, without
+/// statistics, always takes the primary key: there a short prefix, which matches a large share
+/// of the fleet (one hex digit: a sixteenth), is counted first with [`COUNT_ID_PREFIX`], and at
+/// [`BROAD_PREFIX`] matches or more the search walks instead (`broad_text`), a match turning up
+/// about every `fleet / matches` devices. Either way about `BROAD_PREFIX` rows are read at most
+/// for a million devices, and the answer is the same.
 const SEARCH_DEVICES_BY_TEXT: &str = "SELECT * FROM (\
-     SELECT * FROM devices WHERE app_id = $1 AND device_id >= $3 AND device_id < $4 \
-       AND lower(device_id) LIKE $5 ESCAPE '\\' AND {filters} \
+     SELECT * FROM devices WHERE app_id = $1 AND device_id >= $3 AND device_id < $4 AND {filters} \
      UNION \
      SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
-     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9";
-/// [`SEARCH_DEVICES_BY_TEXT`] for a broad prefix: the id range tested on each device of the walk
-/// newest first (`|| ''` keeps the planners off the primary key for it), at most `$9` taken.
+     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8";
+/// [`SEARCH_DEVICES_BY_TEXT`] for a broad prefix on SQLite: the id range tested on each device of
+/// the walk newest first (`|| ''` keeps SQLite off the primary key for it), at most `$8` taken.
 const SEARCH_DEVICES_BY_BROAD_TEXT: &str = "SELECT * FROM (\
      SELECT * FROM (SELECT * FROM devices WHERE app_id = $1 AND device_id || '' >= $3 AND device_id || '' < $4 \
-       AND lower(device_id) LIKE $5 ESCAPE '\\' AND {filters} \
-       ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9) AS newest \
+       AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8) AS newest \
      UNION \
      SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
-     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $9";
+     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8";
 /// Devices without a text query, newest first: `$2`-`$4` the filters, `$5` the page size. The
 /// indexes of migration 0015 give the devices in this order, whole or by channel or bundle; the
 /// device id orders devices seen in the same millisecond, so a page is the same on every call.
@@ -149,7 +149,7 @@ pub struct DeviceSearchSql {
     pub newest: String,
     /// By text, the prefix read as a range.
     pub text: String,
-    /// By text, the prefix tested on a walk newest first.
+    /// By text, the prefix tested on a walk newest first (SQLite, for a broad prefix).
     pub broad_text: String,
 }
 
@@ -176,8 +176,8 @@ static DEVICE_SEARCHES: std::sync::LazyLock<Vec<DeviceSearchSql>> = std::sync::L
             let given = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
             DeviceSearchSql {
                 newest: SEARCH_DEVICES.replace("{filters}", &device_filters(2, given)),
-                text: SEARCH_DEVICES_BY_TEXT.replace("{filters}", &device_filters(6, given)),
-                broad_text: SEARCH_DEVICES_BY_BROAD_TEXT.replace("{filters}", &device_filters(6, given)),
+                text: SEARCH_DEVICES_BY_TEXT.replace("{filters}", &device_filters(5, given)),
+                broad_text: SEARCH_DEVICES_BY_BROAD_TEXT.replace("{filters}", &device_filters(5, given)),
             }
         })
         .collect()
@@ -410,7 +410,7 @@ mod tests {
         assert_eq!(device_filters(2, [true, false, true]), "channel = $2 AND $3 IS NULL AND bundle_version = $4");
         let sql = device_search_sql(false, true, false);
         assert!(sql.newest.contains("$2 IS NULL AND native_version = $3 AND $4 IS NULL"), "{}", sql.newest);
-        assert!(sql.text.contains("$6 IS NULL AND native_version = $7 AND $8 IS NULL"), "{}", sql.text);
+        assert!(sql.text.contains("$5 IS NULL AND native_version = $6 AND $7 IS NULL"), "{}", sql.text);
         assert!(!sql.broad_text.contains("{filters}"));
     }
 

@@ -1,5 +1,7 @@
 //! Malformed and oversized input gets a 4xx, never a 5xx; rate limits answer protocol.md §7.
 
+use std::time::Duration;
+
 use reqwest::header::RETRY_AFTER;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -79,8 +81,12 @@ async fn rate_limits_answer_429_with_retry_after_and_the_protocol_body() {
     let url = format!("{}/updates", server.base);
     let mut limited = None;
     for _ in 0..10 {
+        let sent = std::time::Instant::now();
         let response = server.client.post(&url).json(&device(APP, "d1")).send().await.unwrap();
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            // Held before it is answered, so a flood waits instead of spinning (ratelimit::HOLD).
+            let held = sent.elapsed();
+            assert!(held >= capstan_server::ratelimit::HOLD - Duration::from_millis(50), "answered after {held:?}");
             limited = Some(response);
             break;
         }

@@ -6,9 +6,8 @@ use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSour
 use super::{PostgresDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
-    BROAD_PREFIX, CLEAR_OVERRIDE, COUNT_ID_PREFIX, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES,
-    UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, device_id_range, device_search_sql,
-    devices_in_key_order, first_whole_hour, like_prefix,
+    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
+    UPSERT_OVERRIDE, device_id_range, device_search_sql, devices_in_key_order, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -148,20 +147,16 @@ impl DeviceStore for PostgresDatabase {
         let sql = device_search_sql(channel.is_some(), native_version.is_some(), bundle.is_some());
         let rows: Vec<DeviceRow> = match q {
             Some(q) => {
-                let lowercase = q.to_lowercase();
-                let (from, to) = device_id_range(&lowercase);
-                let matches: Option<(i64,)> = self
-                    .one(sqlx::query_as(COUNT_ID_PREFIX).bind(app_id).bind(&from).bind(&to).bind(BROAD_PREFIX))
-                    .await?;
-                let matches = matches.map_or(0, |(n,)| n);
-                let search = if matches < BROAD_PREFIX { &sql.text } else { &sql.broad_text };
+                let (from, to) = device_id_range(&q.to_lowercase());
+                // PostgreSQL chooses between the id range and the walk newest first from its
+                // statistics (see sql.rs): one statement.
+                let search = &sql.text;
                 self.all(
                     sqlx::query_as(sqlx::AssertSqlSafe(search.as_str()))
                         .bind(app_id)
                         .bind(q)
                         .bind(from)
                         .bind(to)
-                        .bind(like_prefix(&lowercase))
                         .bind(channel)
                         .bind(native_version)
                         .bind(bundle)

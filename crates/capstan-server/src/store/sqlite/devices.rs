@@ -9,7 +9,7 @@ use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
     BROAD_PREFIX, CLEAR_OVERRIDE, COUNT_ID_PREFIX, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES,
     UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, device_id_range, device_search_sql,
-    devices_in_key_order, first_whole_hour, like_prefix,
+    devices_in_key_order, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -114,8 +114,9 @@ impl DeviceStore for SqliteDatabase {
         let sql = device_search_sql(channel.is_some(), native_version.is_some(), bundle.is_some());
         let rows: Vec<DeviceRow> = match q {
             Some(q) => {
-                let lowercase = q.to_lowercase();
-                let (from, to) = device_id_range(&lowercase);
+                let (from, to) = device_id_range(&q.to_lowercase());
+                // SQLite has no statistics to choose between the id range and the walk newest
+                // first: count the range (up to BROAD_PREFIX) and choose here (see sql.rs).
                 let matches: Option<(i64,)> = self
                     .one(sqlx::query_as(COUNT_ID_PREFIX).bind(app_id).bind(&from).bind(&to).bind(BROAD_PREFIX))
                     .await?;
@@ -127,7 +128,6 @@ impl DeviceStore for SqliteDatabase {
                         .bind(q)
                         .bind(from)
                         .bind(to)
-                        .bind(like_prefix(&lowercase))
                         .bind(channel)
                         .bind(native_version)
                         .bind(bundle)
