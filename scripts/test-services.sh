@@ -10,6 +10,7 @@
 # CAPSTAN_TEST_SERVICES=required tells the tests that need these to fail, not skip, without them.
 # PostgreSQL runs without fsync (a test cluster need not survive power loss) unless
 # CAPSTAN_SERVICES_DURABLE=1 (benchmarks, which compare against SQLite's durable commits).
+# CAPSTAN_SERVICES_PG_OPTIONS adds server options (benchmarks: -c shared_buffers=1GB).
 #
 # Usage: scripts/test-services.sh COMMAND [ARGS...]     e.g. scripts/test-services.sh cargo test -p capstan-server
 set -euo pipefail
@@ -55,6 +56,9 @@ pg_options="-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connection
 if [ "${CAPSTAN_SERVICES_DURABLE:-}" != 1 ]; then
   pg_options="$pg_options -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 fi
+# More, for benchmarks: e.g. "-c shared_buffers=1GB" (the default 128 MB holds less than a
+# million devices' table and indexes, so every read goes to the kernel's page cache).
+pg_options="$pg_options ${CAPSTAN_SERVICES_PG_OPTIONS:-}"
 "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$work/pg" -w -l "$work/pg.log" -o "$pg_options" start >/dev/null ||
   { cat "$work/pg.log" >&2; exit 1; }
 pg_started=1

@@ -88,8 +88,7 @@ pub trait DecisionInputStore: Send + Sync {
         device_ids: &[String],
     ) -> StoreResult<Vec<(String, DecisionInputs)>>;
     /// Calls `visit` with the id of each device of `app_id` seen since `since_ms` whose inputs
-    /// are `inputs`: a range of the decision-inputs index, streamed (SQLite) or read in pages
-    /// of ids (PostgreSQL), never collected whole.
+    /// are `inputs`, streaming (a range of the decision-inputs index, nothing collected).
     async fn visit_group_devices(
         &self,
         app_id: &str,
@@ -99,13 +98,12 @@ pub trait DecisionInputStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-/// The query [`DecisionInputStore::visit_group_devices`] runs for `inputs`, selecting
-/// `columns`: equality on every input (`IS NULL` for an absent one, so both databases can seek
-/// the index), binds `$1` app, `$2` time, then the present inputs in column order (see
-/// [`group_binds`] for the number of parameters).
-pub(crate) fn group_devices_sql(columns: &str, inputs: &DecisionInputs) -> String {
-    let mut sql = format!(
-        "SELECT {columns} FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND platform = $3 \
+/// The query [`DecisionInputStore::visit_group_devices`] runs for `inputs`: equality on every
+/// input (`IS NULL` for an absent one, so both databases can seek the index), binds `$1` app,
+/// `$2` time, then the present inputs in column order.
+pub(crate) fn group_devices_sql(inputs: &DecisionInputs) -> String {
+    let mut sql = String::from(
+        "SELECT device_id FROM devices WHERE app_id = $1 AND last_seen_ms >= $2 AND platform = $3 \
          AND native_version = $4 AND bundle_version = $5 AND is_prod = $6 AND is_emulator = $7 AND on_builtin = $8",
     );
     let mut next = 9;
@@ -120,11 +118,6 @@ pub(crate) fn group_devices_sql(columns: &str, inputs: &DecisionInputs) -> Strin
         }
     }
     sql
-}
-
-/// How many parameters [`group_devices_sql`] binds for `inputs`.
-pub(crate) fn group_binds(inputs: &DecisionInputs) -> usize {
-    8 + usize::from(inputs.requested_channel.is_some()) + usize::from(inputs.key_id.is_some())
 }
 
 /// Reads one row of [`sql::DECISION_GROUPS`](super::sql::DECISION_GROUPS) or

@@ -76,7 +76,7 @@ impl DecisionInputStore for SqliteDatabase {
         visit: &mut Visit<'_>,
     ) -> StoreResult<()> {
         // Built from fixed text only (which inputs are NULL); every value is bound.
-        let sql = sqlx::AssertSqlSafe(group_devices_sql("device_id", inputs));
+        let sql = sqlx::AssertSqlSafe(group_devices_sql(inputs));
         let mut query = sqlx::query_scalar::<_, String>(sql)
             .bind(app_id)
             .bind(since_ms)
