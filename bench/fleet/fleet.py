@@ -163,7 +163,7 @@ def calls(app: str, devices: int):
         ("devices: id prefix (1 char)", f"/api/v1/apps/{a}/devices?q={known[:1]}"),
         ("devices: custom id", f"/api/v1/apps/{a}/devices?q=user-{(devices // 4) * 2}"),
         ("devices: unknown custom id", f"/api/v1/apps/{a}/devices?q=nobody-at-all"),
-        ("devices: channel beta", f"/api/v1/apps/{a}/devices?channel=beta"),
+        ("devices: channel production", f"/api/v1/apps/{a}/devices?channel=production"),
         ("devices: bundle 1.0.2", f"/api/v1/apps/{a}/devices?bundle=1.0.2"),
         ("device detail", f"/api/v1/apps/{a}/devices/{known}"),
         ("signing key coverage", f"/api/v1/apps/{a}/signing/coverage"),

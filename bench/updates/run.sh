@@ -10,6 +10,8 @@
 #      BENCH_SCALE=0 skips it).
 # Needs: cargo, wrk, nginx, curl, zip, python3 (apt: wrk nginx-light curl zip python3).
 # Knobs: BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 64), BENCH_THREADS (default 2).
+# BENCH_SERVER_BIN: a capstan-server binary to measure instead of building this tree (e.g. an
+# older commit's build, to compare two in the same session).
 # BENCH_PERF_DATA=FILE also samples the server with `perf record` during the /updates run and
 # writes FILE (see PROFILE.md); perf's own cost then inflates that run's server figures.
 set -euo pipefail
@@ -35,9 +37,13 @@ fi
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before="$(load)"
 
-echo "== building capstan-server (release)"
-(cd "$root" && cargo build --release -p capstan-server --quiet)
-bin="${CARGO_TARGET_DIR:-$root/target}/release/capstan-server"
+bin="${BENCH_SERVER_BIN:-}"
+if [ -z "$bin" ]; then
+  echo "== building capstan-server (release)"
+  (cd "$root" && cargo build --release -p capstan-server --quiet)
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/capstan-server"
+fi
+echo "== server: $bin"
 
 work="$(mktemp -d)"
 server_pid=""

@@ -223,11 +223,25 @@ pub(crate) fn note_write(
     audit_action: &str,
     reason: &str,
 ) -> ReleaseWrite {
+    let mut write = audit_only_write(state, channel, actor, audit_action, reason);
+    write.history.push(NewHistory { action, min_native, actor: actor.to_owned(), reason: Some(reason.to_owned()) });
+    write
+}
+
+/// A write that changes nothing the channel serves nor its history: the audit entry only (the
+/// caller adds the plan, guard or schedule change it is about).
+pub(crate) fn audit_only_write(
+    state: &AppState,
+    channel: &Channel,
+    actor: &str,
+    audit_action: &str,
+    reason: &str,
+) -> ReleaseWrite {
     let entry = audit(state, actor, channel, audit_action, Some(serde_json::json!({ "reason": reason })));
     ReleaseWrite {
         before: channel.clone(),
         after: None,
-        history: vec![NewHistory { action, min_native, actor: actor.to_owned(), reason: Some(reason.to_owned()) }],
+        history: Vec::new(),
         plan: None,
         guard_trip: None,
         schedule: None,
@@ -263,16 +277,7 @@ async fn run_plan(state: &AppState, stored: &StoredPlan, counts: &[ChannelHealth
         } else {
             (PlanStatus::Cancelled, format!("the rollout of {} was ended by hand", plan.version))
         };
-        let mut write = note_write(
-            state,
-            &channel,
-            HistoryAction::RolloutPause,
-            plan.min_native.clone(),
-            PLAN_ACTOR,
-            "rollout_plan.end",
-            &reason,
-        );
-        write.history.clear();
+        let mut write = audit_only_write(state, &channel, PLAN_ACTOR, "rollout_plan.end", &reason);
         write.plan = Some(updated(stored, status, &reason, None));
         announce(state, write).await?;
         return Ok(true);
@@ -461,9 +466,7 @@ async fn run_schedule(state: &AppState, due: &StoredSchedule) -> Result<(), JobE
         }
         Err(error) => {
             let outcome = format!("not published: {}", app_error_text(&error));
-            let mut write =
-                note_write(state, &channel, HistoryAction::Publish, None, &actor, "schedule.failed", &outcome);
-            write.history.clear();
+            let mut write = audit_only_write(state, &channel, &actor, "schedule.failed", &outcome);
             write.schedule =
                 Some(ScheduleWrite { id: schedule.id, status: ScheduleStatus::Failed, outcome: Some(outcome) });
             write

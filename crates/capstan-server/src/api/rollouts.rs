@@ -18,7 +18,7 @@ use super::channels::{line_of, load, prepare};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::rollouts::{announce, app_health, change_write, note_write, plan_health, updated};
+use crate::rollouts::{announce, app_health, audit_only_write, change_write, note_write, plan_health, updated};
 use crate::store::NewAudit;
 use crate::store::rollouts::{NewSchedule, PlanWrite, ReleaseWrite, ScheduleWrite, StoredPlan};
 
@@ -269,16 +269,8 @@ pub async fn cancel_plan(
         return Err(AppError::Conflict(format!("the plan is already {}", stored.plan.status.as_str())));
     }
     let reason = format!("cancelled by {}", caller.actor());
-    let mut write = note_write(
-        &state,
-        &channel,
-        HistoryAction::RolloutPause,
-        None,
-        &caller.actor(),
-        "rollout_plan.cancel",
-        &reason,
-    );
-    write.history.clear();
+    // Cancelling leaves the rollout where it is: nothing for the channel's history.
+    let mut write = audit_only_write(&state, &channel, &caller.actor(), "rollout_plan.cancel", &reason);
     write.plan = Some(updated(&stored, PlanStatus::Cancelled, &reason, None));
     saved_plan(&state, &channel, write).await
 }

@@ -268,6 +268,20 @@ pub struct DeviceRow {
     on_builtin: bool,
 }
 
+/// The first `limit` of two device search answers (each newest first), newest first, a device
+/// both hold once: the order of the search statements (`sql::DeviceSearchSql`).
+pub fn newest_devices(by_id: Vec<DeviceRow>, by_custom_id: Vec<DeviceRow>, limit: usize) -> Vec<DeviceRow> {
+    let mut found = by_id;
+    for row in by_custom_id {
+        if !found.iter().any(|f| f.device_id == row.device_id) {
+            found.push(row);
+        }
+    }
+    found.sort_by(|a, b| (b.last_seen_ms, &b.device_id).cmp(&(a.last_seen_ms, &a.device_id)));
+    found.truncate(limit);
+    found
+}
+
 impl From<DeviceRow> for DeviceRecord {
     fn from(row: DeviceRow) -> DeviceRecord {
         DeviceRecord {

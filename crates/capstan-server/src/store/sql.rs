@@ -103,54 +103,50 @@ pub const UPSERT_DEVICES_TAIL: &str = " ON CONFLICT (app_id, device_id) DO UPDAT
      key_id = excluded.key_id, requested_channel = excluded.requested_channel, on_builtin = excluded.on_builtin, \
      last_seen_ms = excluded.last_seen_ms \
      WHERE excluded.last_seen_ms >= devices.last_seen_ms";
-/// Device search by text. `$2` is the trimmed query (matched whole against the custom id), `$3`
-/// and `$4` the range of device ids that start with its lowercase form (see `device_id_range`;
-/// device ids are stored lowercase, so the range holds exactly the ids a case-insensitive prefix
-/// match finds, with `%` and `_` as plain characters), `$5`-`$7` the filters (see
-/// [`device_filters`]), `$8` the page size. Two index reads instead of one scan of every
-/// device: the custom id the partial index of migration 0008, the id prefix either a range of
-/// the primary key sorted newest first, or a walk of the devices newest first testing the range
-/// on each, whichever reads fewer rows. UNION removes a device both find.
+/// Device search by text reads index ranges only, never every device (migration 0015), in up to
+/// three statements whose answers are merged newest first (`rows::newest_devices`):
 ///
-/// PostgreSQL makes that choice itself from its statistics of `device_id`. SQLite, without
-/// statistics, always takes the primary key: there a short prefix, which matches a large share
-/// of the fleet (one hex digit: a sixteenth), is counted first with [`COUNT_ID_PREFIX`], and at
-/// [`BROAD_PREFIX`] matches or more the search walks instead (`broad_text`), a match turning up
-/// about every `fleet / matches` devices. Either way about `BROAD_PREFIX` rows are read at most
-/// for a million devices, and the answer is the same.
-const SEARCH_DEVICES_BY_TEXT: &str = "SELECT * FROM (\
-     SELECT * FROM devices WHERE app_id = $1 AND device_id >= $3 AND device_id < $4 AND {filters} \
-     UNION \
-     SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
-     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8";
-/// [`SEARCH_DEVICES_BY_TEXT`] for a broad prefix on SQLite: the id range tested on each device of
-/// the walk newest first (`|| ''` keeps SQLite off the primary key for it), at most `$8` taken.
-const SEARCH_DEVICES_BY_BROAD_TEXT: &str = "SELECT * FROM (\
-     SELECT * FROM (SELECT * FROM devices WHERE app_id = $1 AND device_id || '' >= $3 AND device_id || '' < $4 \
-       AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8) AS newest \
-     UNION \
-     SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 AND custom_id <> '' AND {filters}\
-     ) AS found ORDER BY last_seen_ms DESC, device_id DESC LIMIT $8";
+/// - the device ids that start with the query's lowercase form, `[$2, $3)` (see
+///   `device_id_range`; ids are stored lowercase, so the range holds exactly what a
+///   case-insensitive prefix match finds, `%` and `_` as plain characters). First among the
+///   [`SEARCH_WALK`] devices seen last ([`DeviceSearchSql::recent_by_id`]): a short prefix, which
+///   matches a large share of the fleet (one hex digit: a sixteenth), fills the page there, and
+///   those are then exactly the newest matches. Otherwise from the range of the primary key,
+///   sorted ([`DeviceSearchSql::by_id`]): a prefix that found fewer than a page among the
+///   devices seen last matches few devices. No planner statistics decide which (PostgreSQL's
+///   chose a whole-range sort for a one-character prefix, 120-140 ms at a million devices);
+/// - the devices whose custom id is the whole query (the partial index of migration 0008).
+///
+/// `$4`-`$6` (`$3`-`$5` by custom id) are the filters (see [`device_filters`]), the last one the
+/// page size.
+const SEARCH_DEVICES_RECENT_BY_ID: &str = "SELECT * FROM (SELECT * FROM devices WHERE app_id = $1 AND {filters} \
+     ORDER BY last_seen_ms DESC, device_id DESC LIMIT {walk}) AS recent \
+     WHERE device_id >= $2 AND device_id < $3 ORDER BY last_seen_ms DESC, device_id DESC LIMIT $7";
+/// See [`SEARCH_DEVICES_RECENT_BY_ID`].
+const SEARCH_DEVICES_BY_ID: &str = "SELECT * FROM devices WHERE app_id = $1 AND device_id >= $2 AND device_id < $3 \
+     AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $7";
+/// See [`SEARCH_DEVICES_RECENT_BY_ID`].
+const SEARCH_DEVICES_BY_CUSTOM_ID: &str = "SELECT * FROM devices WHERE app_id = $1 AND custom_id = $2 \
+     AND custom_id <> '' AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $6";
 /// Devices without a text query, newest first: `$2`-`$4` the filters, `$5` the page size. The
 /// indexes of migration 0015 give the devices in this order, whole or by channel or bundle; the
 /// device id orders devices seen in the same millisecond, so a page is the same on every call.
 const SEARCH_DEVICES: &str =
     "SELECT * FROM devices WHERE app_id = $1 AND {filters} ORDER BY last_seen_ms DESC, device_id DESC LIMIT $5";
-/// Devices whose id is in `[$2, $3)`, counted up to `$4` (an index-only read of the primary key).
-pub const COUNT_ID_PREFIX: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM devices \
-     WHERE app_id = $1 AND device_id >= $2 AND device_id < $3 LIMIT $4) AS matches";
-/// How many devices a prefix matches before a search walks the devices newest first: about
-/// the square root of (page size × fleet) for a fleet of a million, where both ways read as few.
-pub const BROAD_PREFIX: i64 = 10_000;
+/// How many of the devices seen last a search by id prefix reads before it reads the prefix's
+/// range instead: a prefix that matches over 2.5 % of them fills a page of 100 here.
+pub const SEARCH_WALK: i64 = 4096;
 
 /// The statements of one combination of device search filters.
 pub struct DeviceSearchSql {
     /// No text: newest first.
     pub newest: String,
-    /// By text, the prefix read as a range.
-    pub text: String,
-    /// By text, the prefix tested on a walk newest first (SQLite, for a broad prefix).
-    pub broad_text: String,
+    /// By id prefix, among the [`SEARCH_WALK`] devices seen last.
+    pub recent_by_id: String,
+    /// By id prefix, the whole range.
+    pub by_id: String,
+    /// By whole custom id.
+    pub by_custom_id: String,
 }
 
 /// The filters of a device search as SQL, parameters `$first` (channel), `$first + 1` (native
@@ -176,8 +172,11 @@ static DEVICE_SEARCHES: std::sync::LazyLock<Vec<DeviceSearchSql>> = std::sync::L
             let given = [bits & 1 != 0, bits & 2 != 0, bits & 4 != 0];
             DeviceSearchSql {
                 newest: SEARCH_DEVICES.replace("{filters}", &device_filters(2, given)),
-                text: SEARCH_DEVICES_BY_TEXT.replace("{filters}", &device_filters(5, given)),
-                broad_text: SEARCH_DEVICES_BY_BROAD_TEXT.replace("{filters}", &device_filters(5, given)),
+                recent_by_id: SEARCH_DEVICES_RECENT_BY_ID
+                    .replace("{filters}", &device_filters(4, given))
+                    .replace("{walk}", &SEARCH_WALK.to_string()),
+                by_id: SEARCH_DEVICES_BY_ID.replace("{filters}", &device_filters(4, given)),
+                by_custom_id: SEARCH_DEVICES_BY_CUSTOM_ID.replace("{filters}", &device_filters(3, given)),
             }
         })
         .collect()
@@ -410,8 +409,9 @@ mod tests {
         assert_eq!(device_filters(2, [true, false, true]), "channel = $2 AND $3 IS NULL AND bundle_version = $4");
         let sql = device_search_sql(false, true, false);
         assert!(sql.newest.contains("$2 IS NULL AND native_version = $3 AND $4 IS NULL"), "{}", sql.newest);
-        assert!(sql.text.contains("$5 IS NULL AND native_version = $6 AND $7 IS NULL"), "{}", sql.text);
-        assert!(!sql.broad_text.contains("{filters}"));
+        assert!(sql.by_id.contains("$4 IS NULL AND native_version = $5 AND $6 IS NULL"), "{}", sql.by_id);
+        assert!(sql.by_custom_id.contains("$3 IS NULL AND native_version = $4 AND $5 IS NULL"), "{}", sql.by_custom_id);
+        assert!(sql.recent_by_id.contains("LIMIT 4096") && !sql.recent_by_id.contains('{'), "{}", sql.recent_by_id);
     }
 
     #[test]

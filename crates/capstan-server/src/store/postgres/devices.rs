@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSource};
 
 use super::{PostgresDatabase, commit};
-use crate::store::rows::{DeviceRow, OverrideRow, convert};
+use crate::store::rows::{DeviceRow, OverrideRow, convert, newest_devices};
 use crate::store::sql::{
     CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
     UPSERT_OVERRIDE, device_id_range, device_search_sql, devices_in_key_order, first_whole_hour,
@@ -148,21 +148,34 @@ impl DeviceStore for PostgresDatabase {
         let rows: Vec<DeviceRow> = match q {
             Some(q) => {
                 let (from, to) = device_id_range(&q.to_lowercase());
-                // PostgreSQL chooses between the id range and the walk newest first from its
-                // statistics (see sql.rs): one statement.
-                let search = &sql.text;
-                self.all(
-                    sqlx::query_as(sqlx::AssertSqlSafe(search.as_str()))
+                let by_id = |sql: &'static str| {
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(app_id)
-                        .bind(q)
-                        .bind(from)
-                        .bind(to)
+                        .bind(&from)
+                        .bind(&to)
                         .bind(channel)
                         .bind(native_version)
                         .bind(bundle)
-                        .bind(limit),
-                )
-                .await?
+                        .bind(limit)
+                };
+                // The devices seen last first; the prefix's range when they hold less than a
+                // page (see sql::SEARCH_DEVICES_RECENT_BY_ID).
+                let mut found: Vec<DeviceRow> = self.all(by_id(sql.recent_by_id.as_str())).await?;
+                if (found.len() as i64) < limit {
+                    found = self.all(by_id(sql.by_id.as_str())).await?;
+                }
+                let by_custom_id: Vec<DeviceRow> = self
+                    .all(
+                        sqlx::query_as(sqlx::AssertSqlSafe(sql.by_custom_id.as_str()))
+                            .bind(app_id)
+                            .bind(q)
+                            .bind(channel)
+                            .bind(native_version)
+                            .bind(bundle)
+                            .bind(limit),
+                    )
+                    .await?;
+                newest_devices(found, by_custom_id, limit as usize)
             }
             None => {
                 self.all(

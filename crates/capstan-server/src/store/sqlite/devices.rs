@@ -5,11 +5,10 @@ use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSour
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, commit};
-use crate::store::rows::{DeviceRow, OverrideRow, convert};
+use crate::store::rows::{DeviceRow, OverrideRow, convert, newest_devices};
 use crate::store::sql::{
-    BROAD_PREFIX, CLEAR_OVERRIDE, COUNT_ID_PREFIX, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES,
-    UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL, UPSERT_OVERRIDE, device_id_range, device_search_sql,
-    devices_in_key_order, first_whole_hour,
+    CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
+    UPSERT_OVERRIDE, device_id_range, device_search_sql, devices_in_key_order, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -115,25 +114,34 @@ impl DeviceStore for SqliteDatabase {
         let rows: Vec<DeviceRow> = match q {
             Some(q) => {
                 let (from, to) = device_id_range(&q.to_lowercase());
-                // SQLite has no statistics to choose between the id range and the walk newest
-                // first: count the range (up to BROAD_PREFIX) and choose here (see sql.rs).
-                let matches: Option<(i64,)> = self
-                    .one(sqlx::query_as(COUNT_ID_PREFIX).bind(app_id).bind(&from).bind(&to).bind(BROAD_PREFIX))
-                    .await?;
-                let matches = matches.map_or(0, |(n,)| n);
-                let search = if matches < BROAD_PREFIX { &sql.text } else { &sql.broad_text };
-                self.all(
-                    sqlx::query_as(sqlx::AssertSqlSafe(search.as_str()))
+                let by_id = |sql: &'static str| {
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(app_id)
-                        .bind(q)
-                        .bind(from)
-                        .bind(to)
+                        .bind(&from)
+                        .bind(&to)
                         .bind(channel)
                         .bind(native_version)
                         .bind(bundle)
-                        .bind(limit),
-                )
-                .await?
+                        .bind(limit)
+                };
+                // The devices seen last first; the prefix's range when they hold less than a
+                // page (see sql::SEARCH_DEVICES_RECENT_BY_ID).
+                let mut found: Vec<DeviceRow> = self.all(by_id(sql.recent_by_id.as_str())).await?;
+                if (found.len() as i64) < limit {
+                    found = self.all(by_id(sql.by_id.as_str())).await?;
+                }
+                let by_custom_id: Vec<DeviceRow> = self
+                    .all(
+                        sqlx::query_as(sqlx::AssertSqlSafe(sql.by_custom_id.as_str()))
+                            .bind(app_id)
+                            .bind(q)
+                            .bind(channel)
+                            .bind(native_version)
+                            .bind(bundle)
+                            .bind(limit),
+                    )
+                    .await?;
+                newest_devices(found, by_custom_id, limit as usize)
             }
             None => {
                 self.all(
