@@ -16,6 +16,7 @@
 
 pub mod blob;
 pub mod decision_inputs;
+mod device_search;
 pub mod disk;
 pub mod postgres;
 pub mod rollouts;

@@ -5,10 +5,10 @@ use capstan_core::api::{DeviceFilter, DeviceOverride, DeviceRecord, OverrideSour
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{SqliteDatabase, commit};
-use crate::store::rows::{DeviceRow, OverrideRow, convert, newest_devices};
+use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
     CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
-    UPSERT_OVERRIDE, device_id_range, device_search_sql, devices_in_key_order, first_whole_hour,
+    UPSERT_OVERRIDE, devices_in_key_order, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -105,57 +105,7 @@ impl DeviceStore for SqliteDatabase {
     }
 
     async fn search_devices(&self, app_id: &str, filter: &DeviceFilter) -> StoreResult<Vec<DeviceRecord>> {
-        let limit = i64::from(filter.limit.unwrap_or(100).clamp(1, 1000));
-        let q = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let channel = filter.channel.as_deref().filter(|s| !s.is_empty());
-        let native_version = filter.native_version.as_deref().filter(|s| !s.is_empty());
-        let bundle = filter.bundle.as_deref().filter(|s| !s.is_empty());
-        let sql = device_search_sql(channel.is_some(), native_version.is_some(), bundle.is_some());
-        let rows: Vec<DeviceRow> = match q {
-            Some(q) => {
-                let (from, to) = device_id_range(&q.to_lowercase());
-                let by_id = |sql: &'static str| {
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(app_id)
-                        .bind(&from)
-                        .bind(&to)
-                        .bind(channel)
-                        .bind(native_version)
-                        .bind(bundle)
-                        .bind(limit)
-                };
-                // The devices seen last first; the prefix's range when they hold less than a
-                // page (see sql::SEARCH_DEVICES_RECENT_BY_ID).
-                let mut found: Vec<DeviceRow> = self.all(by_id(sql.recent_by_id.as_str())).await?;
-                if (found.len() as i64) < limit {
-                    found = self.all(by_id(sql.by_id.as_str())).await?;
-                }
-                let by_custom_id: Vec<DeviceRow> = self
-                    .all(
-                        sqlx::query_as(sqlx::AssertSqlSafe(sql.by_custom_id.as_str()))
-                            .bind(app_id)
-                            .bind(q)
-                            .bind(channel)
-                            .bind(native_version)
-                            .bind(bundle)
-                            .bind(limit),
-                    )
-                    .await?;
-                newest_devices(found, by_custom_id, limit as usize)
-            }
-            None => {
-                self.all(
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql.newest.as_str()))
-                        .bind(app_id)
-                        .bind(channel)
-                        .bind(native_version)
-                        .bind(bundle)
-                        .bind(limit),
-                )
-                .await?
-            }
-        };
-        Ok(rows.into_iter().map(DeviceRecord::from).collect())
+        crate::store::device_search::search_devices!(self, app_id, filter)
     }
 
     async fn get_device(&self, app_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
