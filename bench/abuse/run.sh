@@ -13,6 +13,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 root="$(cd "$here/../.." && pwd)"
 seconds="${BENCH_SECONDS:-10}"
 app="com.bench.app"
@@ -21,7 +23,6 @@ version="1.0.1"
 for tool in cargo wrk curl zip python3 prlimit; do
   command -v "$tool" >/dev/null || { echo "bench: missing $tool (apt-get install wrk curl zip python3)" >&2; exit 2; }
 done
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before="$(load)"
 
 echo "== building capstan-server (release)"
@@ -46,11 +47,7 @@ auth=(-H "Authorization: Bearer $token")
 start() {
   "$bin" serve "$@" 2>>"$work/server.log" &
   server_pid=$!
-  for _ in $(seq 1 200); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && return
-    sleep 0.05
-  done
-  curl -fsS "$base/readyz" >/dev/null
+  wait_ready "$base"
 }
 stop() {
   kill -TERM "$server_pid"

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 root="$(cd "$here/../.." && pwd)"
 devices="${FLEET_DEVICES:-1000000}"
 events="${FLEET_EVENTS:-10000000}"
@@ -53,10 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # Every request comes from 127.0.0.1: the per-address limits and /stats budgets would measure
 # the policy, not the server.
@@ -78,11 +76,7 @@ run_backend() {
   token="$("$bin" token create --role admin --name bench)"
   "$bin" serve 2>"$work/server-$backend.log" &
   server_pid=$!
-  for _ in $(seq 1 200); do
-    curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-    sleep 0.05
-  done
-  curl -fsS "$base/readyz" >/dev/null
+  wait_ready "$base"
 
   echo "== $backend: app $app with bundles 1.0.0-1.0.3, channels production and beta"
   local auth=(-H "Authorization: Bearer $token")

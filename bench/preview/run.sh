@@ -17,6 +17,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 root="$(cd "$here/../.." && pwd)"
 devices="${BENCH_DEVICES:-1000000}"
 runs="${BENCH_RUNS:-3}"
@@ -44,9 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 export CAPSTAN_DATA_DIR="$work/data" CAPSTAN_LOG=warn NO_COLOR=1 CAPSTAN_RATE_LIMIT_PER_SECOND=0
 if [ "$backend" = postgres ]; then
@@ -62,11 +61,7 @@ base="http://127.0.0.1:$port"
 token="$("$bin" token create --role admin --name bench)"
 "$bin" serve 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 1 200); do
-  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -fsS "$base/readyz" >/dev/null
+wait_ready "$base"
 
 auth=(-H "Authorization: Bearer $token")
 api() { # METHOD PATH [JSON]

@@ -17,6 +17,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 root="$(cd "$here/../.." && pwd)"
 seconds="${BENCH_SECONDS:-10}"
 connections="${BENCH_CONNECTIONS:-64}"
@@ -34,7 +36,6 @@ if [ -n "$perf_data" ]; then
 fi
 
 # These machines are shared: the load average says how much to trust the figures below.
-load() { cut -d' ' -f1-3 /proc/loadavg; }
 load_before="$(load)"
 
 bin="${BENCH_SERVER_BIN:-}"
@@ -55,9 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 export CAPSTAN_DATA_DIR="$work/data" CAPSTAN_LOG=warn NO_COLOR=1
 # Every request comes from 127.0.0.1: the per-address limits and /stats budgets would measure
@@ -70,11 +68,7 @@ token="$("$bin" token create --role admin --name bench)"
 
 "$bin" serve 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 1 200); do
-  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
-  sleep 0.05
-done
-curl -fsS "$base/readyz" >/dev/null
+wait_ready "$base"
 
 echo "== seeding $app with bundle $version"
 mkdir -p "$work/www"

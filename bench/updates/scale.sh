@@ -13,6 +13,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 root="$(cd "$here/../.." && pwd)"
 [ $# -eq 4 ] || { echo "usage: $0 SERVER_BIN NGINX_RPS SQLITE_UPDATES_RPS SQLITE_EVENTS_PER_S" >&2; exit 2; }
 if [ -z "${CAPSTAN_TEST_POSTGRES_URL:-}" ]; then
@@ -37,9 +39,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 psql -q "$CAPSTAN_TEST_POSTGRES_URL" -c "CREATE DATABASE capstan_bench"
 export CAPSTAN_DATABASE_URL="${CAPSTAN_TEST_POSTGRES_URL%/*}/capstan_bench"
@@ -58,8 +57,7 @@ for replica in a b; do
   bases+=("http://127.0.0.1:$port")
 done
 for base in "${bases[@]}"; do
-  for _ in $(seq 1 200); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
-  curl -fsS "$base/readyz" >/dev/null
+  wait_ready "$base"
 done
 
 echo "== postgres+s3: seeding $app with bundle $version through replica a"
