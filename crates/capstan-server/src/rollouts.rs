@@ -44,33 +44,28 @@ pub async fn announce(state: &AppState, write: ReleaseWrite) -> Result<Channel, 
     let app_id = write.before.app_id.clone();
     let event = write.audit.action.clone();
     let reason = write.history.iter().find_map(|h| h.reason.clone());
-    let saved = state.db().record_release(&write).await?;
+    let events = webhook_events(state, &write, reason.clone());
+    let saved = state.db().record_release(&write, &events).await?;
     state.cache().invalidate(&app_id);
     tracing::info!(app = %app_id, channel = %saved.name, %event, reason = reason.as_deref().unwrap_or(""), "release event");
-    for event in webhook_events(state, &write, &saved, reason) {
-        crate::webhooks::emit_logged(state, &event).await;
-    }
     Ok(saved)
 }
 
-/// The webhook events of a recorded release event: the channel change's own (publish, rollout
-/// step, rollback), then `guard` when the guard acted, or `rollout.paused` when a plan paused.
-fn webhook_events(
-    state: &AppState,
-    write: &ReleaseWrite,
-    saved: &Channel,
-    reason: Option<String>,
-) -> Vec<WebhookEvent> {
+/// The webhook events of a release event, queued in its transaction: the channel change's own
+/// (publish, rollout step, rollback), then `guard` when the guard acted, or `rollout.paused`
+/// when a plan paused.
+fn webhook_events(state: &AppState, write: &ReleaseWrite, reason: Option<String>) -> Vec<WebhookEvent> {
     let actor = crate::webhooks::SERVER_ACTOR;
     let steps: Vec<release::Step> =
         write.history.iter().map(|h| release::Step { action: h.action, min_native: h.min_native.clone() }).collect();
     let mut events = match &write.after {
-        Some(_) => crate::webhooks::channel_events(state, &write.before, saved, &steps, actor),
+        Some(after) => crate::webhooks::channel_events(state, &write.before, after, &steps, actor),
         None => Vec::new(),
     };
+    let channel = &write.before;
     let extra = |kind, min_native: Option<String>, version: &str, reason: String| {
-        let mut event = crate::webhooks::event(state, kind, &saved.app_id, actor);
-        event.channel = Some(saved.name.clone());
+        let mut event = crate::webhooks::event(state, kind, &channel.app_id, actor);
+        event.channel = Some(channel.name.clone());
         event.min_native = min_native;
         event.version = Some(version.to_owned());
         event.reason = Some(reason);

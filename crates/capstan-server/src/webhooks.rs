@@ -1,13 +1,13 @@
 //! Webhooks: release events POSTed to the URLs an admin registered for an app, signed, durable
 //! and retried.
 //!
-//! - **Events** are made where things happen and handed to [`emit`], the one entry point: the
+//! - **Events** are made where things happen and queued with the change they describe: the
 //!   management API's channel changes (publish, rollout share changes, rollbacks; see
 //!   [`channel_events`]) and the server's own rollout and guard work (`rollout.paused`,
-//!   `rollout.step`, `guard`). [`emit`] queues one delivery row per webhook that takes the
-//!   event's kind, in one transaction, right after the change it describes has committed (a
-//!   crash between the two loses that event; the change itself is in the channel history and
-//!   the audit log either way).
+//!   `rollout.step`, `guard`; `rollouts::announce`). The store queues one delivery row per
+//!   webhook that takes the event's kind in the transaction of the change the event describes
+//!   (`save_channel`, `record_release`): an event is stored exactly when its change is, so a
+//!   crash can lose neither one without the other.
 //! - **Delivery** is a [`Job`] ([`DeliverWebhooks`]) under a database lease, so one replica
 //!   sends: it POSTs each due delivery with its signature ([`capstan_core::api::signature`]),
 //!   logs the attempt (status or error, and duration), and retries failures with exponential
@@ -25,7 +25,6 @@ use futures_util::StreamExt;
 
 use crate::AppState;
 use crate::jobs::{Job, JobError};
-use crate::store::StoreError;
 use crate::store::webhooks::{AttemptRecord, DueDelivery};
 
 /// Attempts per delivery before it is failed for good.
@@ -53,28 +52,9 @@ const MAX_URL_LEN: usize = 2_000;
 pub const SERVER_ACTOR: &str = "capstan";
 
 /// A new event of `kind` for `app_id` by `actor`, now, with a fresh id; set the other fields as
-/// they apply and pass it to [`emit`].
+/// they apply and hand it to the store with the change it describes.
 pub fn event(state: &AppState, kind: WebhookEventKind, app_id: &str, actor: &str) -> WebhookEvent {
     WebhookEvent::new(format!("evt_{}", crate::auth::random_hex(12)), kind, app_id, actor, state.now_ms())
-}
-
-/// Queues `event` for every webhook of its app that takes its kind (durably: the job delivers
-/// it even after a restart). Answers how many deliveries were queued. Call it once the change
-/// the event describes has committed.
-pub async fn emit(state: &AppState, event: &WebhookEvent) -> Result<u64, StoreError> {
-    let queued = state.db().enqueue_webhook_event(event, state.now_ms()).await?;
-    if queued > 0 {
-        tracing::debug!(app = %event.app_id, kind = %event.kind, queued, "webhook event queued");
-    }
-    Ok(queued)
-}
-
-/// [`emit`] for a change that has already been made: a failure is logged, not returned, as the
-/// caller's change stands either way.
-pub async fn emit_logged(state: &AppState, event: &WebhookEvent) {
-    if let Err(error) = emit(state, event).await {
-        tracing::error!(app = %event.app_id, kind = %event.kind, %error, "cannot queue a webhook event");
-    }
 }
 
 /// The events of one channel change (`before` → `after`, line by line as `steps` say): a new

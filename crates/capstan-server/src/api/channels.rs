@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use capstan_core::api::{
     BUILTIN, ChangeRollout, Channel, ChannelSettings, CreateChannel, HistoryEntry, LaneQuery, Promote, Publish,
-    Rollback, RollbackTo, SettingsPatch, StartRollout,
+    Rollback, RollbackTo, SettingsPatch, StartRollout, WebhookEvent,
 };
 use capstan_core::native::{NativeCheck, NativeFingerprint, Reference, check_native, reference_version};
 use capstan_core::release::{self, LineChoice, ReleaseCommand};
@@ -36,6 +36,7 @@ async fn save(
     after: Channel,
     audit_action: &str,
     history: Vec<NewHistory>,
+    events: &[WebhookEvent],
 ) -> Result<Json<Channel>, AppError> {
     let entry = audit(
         state,
@@ -46,7 +47,7 @@ async fn save(
         snapshot_of(before),
         snapshot_of(&after),
     );
-    let saved = state.db().save_channel(before, &after, &history, entry).await?;
+    let saved = state.db().save_channel(before, &after, &history, events, entry).await?;
     state.cache().invalidate(&before.app_id);
     Ok(Json(saved))
 }
@@ -124,12 +125,9 @@ async fn release(
             reason: None,
         })
         .collect();
-    let saved = save(state, caller, &before, change.channel, &audit_action, history).await?;
-    // Announced once committed (see `crate::webhooks::emit`).
-    for event in crate::webhooks::channel_events(state, &before, &saved.0, &change.steps, &caller.actor()) {
-        crate::webhooks::emit_logged(state, &event).await;
-    }
-    Ok(saved)
+    // Queued with the change, in its transaction.
+    let events = crate::webhooks::channel_events(state, &before, &change.channel, &change.steps, &caller.actor());
+    save(state, caller, &before, change.channel, &audit_action, history, &events).await
 }
 
 /// The publish-time native rule for `version` on `channel`: `None` when the bundle was uploaded
@@ -266,7 +264,7 @@ pub async fn update(
     let before = load(&state, &app_id, &name).await?;
     let mut after = before.clone();
     patch.apply(&mut after.settings);
-    save(&state, &caller, &before, after, "channel.update", Vec::new()).await
+    save(&state, &caller, &before, after, "channel.update", Vec::new(), &[]).await
 }
 
 /// Point the channel at a bundle or the store build; ends any rollout.

@@ -352,7 +352,7 @@ pub async fn cancel_schedule(
             serde_json::json!({ "id": id, "version": found.schedule.version }),
         ),
     };
-    state.db().record_release(&write).await?;
+    state.db().record_release(&write, &[]).await?;
     let mut schedule = found.schedule;
     schedule.status = ScheduleStatus::Cancelled;
     schedule.outcome = Some(outcome);

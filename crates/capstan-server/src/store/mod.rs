@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use capstan_core::api::{
     App, AppSigning, AuditEntry, BucketCount, Bundle, Channel, ChannelSettings, DeviceEvent, DeviceFilter,
     DeviceOverride, DeviceRecord, HistoryAction, HistoryEntry, OverrideSource, Role, SigningKeyRecord, TokenRecord,
+    WebhookEvent,
 };
 use capstan_core::bundle::artifacts::Encoding;
 
@@ -248,12 +249,14 @@ pub trait ChannelStore: Send + Sync {
     /// read at (else `Conflict`), with one history line per changed native line, each from
     /// `before`'s line to `after`'s. A target or rollout naming a bundle that does not exist is
     /// a `Conflict`, and so is one newly naming a bundle that is not signed while the app
-    /// requires signed bundles.
+    /// requires signed bundles. `events` are queued for the app's webhooks in the same
+    /// transaction, so they are stored if and only if the change is.
     async fn save_channel(
         &self,
         before: &Channel,
         after: &Channel,
         history: &[NewHistory],
+        events: &[WebhookEvent],
         audit: NewAudit,
     ) -> StoreResult<Channel>;
     /// A channel's history, newest first.

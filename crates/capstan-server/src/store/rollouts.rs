@@ -5,7 +5,9 @@
 //! The SQL here runs unchanged on SQLite and PostgreSQL; each backend's `rollouts.rs` runs it.
 
 use async_trait::async_trait;
-use capstan_core::api::{Channel, FailureAction, PlanStatus, RolloutPlan, ScheduleStatus, ScheduledPublish};
+use capstan_core::api::{
+    Channel, FailureAction, PlanStatus, RolloutPlan, ScheduleStatus, ScheduledPublish, WebhookEvent,
+};
 use capstan_core::rollout::{HealthCount, health_delta};
 
 use super::rows::bad;
@@ -132,8 +134,9 @@ pub trait RolloutStore: Send + Sync {
     async fn list_schedules(&self, app_id: &str) -> StoreResult<Vec<StoredSchedule>>;
     /// Pending publishes due at `now_ms`, every app, oldest first.
     async fn due_schedules(&self, now_ms: i64) -> StoreResult<Vec<StoredSchedule>>;
-    /// Writes a release event in one transaction; answers the channel as saved (or as read).
-    async fn record_release(&self, write: &ReleaseWrite) -> StoreResult<Channel>;
+    /// Writes a release event in one transaction, with `events` queued for the app's webhooks;
+    /// answers the channel as saved (or as read).
+    async fn record_release(&self, write: &ReleaseWrite, events: &[WebhookEvent]) -> StoreResult<Channel>;
 }
 
 // Health counters.

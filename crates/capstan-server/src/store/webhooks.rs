@@ -77,7 +77,8 @@ pub trait WebhookStore: Send + Sync {
     /// `NotFound` if the app has no such webhook (or it is removed already).
     async fn remove_webhook(&self, app_id: &str, id: i64, at_ms: i64, audit: NewAudit) -> StoreResult<Webhook>;
     /// Queues `event` for every webhook of its app that takes its kind, due at `at_ms`, in one
-    /// transaction. Answers how many deliveries were queued.
+    /// transaction. Answers how many deliveries were queued. (Release changes queue their
+    /// events in their own transaction instead: `save_channel`, `record_release`.)
     async fn enqueue_webhook_event(&self, event: &WebhookEvent, at_ms: i64) -> StoreResult<u64>;
     /// Pending deliveries due at `now_ms`, the longest-waiting first.
     async fn due_webhook_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>>;
@@ -104,6 +105,9 @@ pub(crate) const REMOVE_WEBHOOK: &str = "UPDATE webhooks SET removed_at_ms = $3,
      RETURNING id, app_id, url, events, created_by, created_at_ms";
 pub(crate) const CANCEL_DELIVERIES: &str = "UPDATE webhook_deliveries SET status = 'cancelled', \
      next_attempt_ms = NULL, finished_at_ms = $2 WHERE webhook_id = $1 AND status = 'pending'";
+/// The webhooks an event may go to (each is then checked with [`takes`]).
+pub(crate) const EVENT_WEBHOOKS: &str =
+    "SELECT id, events FROM webhooks WHERE app_id = $1 AND removed_at_ms IS NULL ORDER BY id";
 pub(crate) const INSERT_DELIVERY: &str = "INSERT INTO webhook_deliveries (webhook_id, event_id, kind, payload, \
      status, attempts, next_attempt_ms, created_at_ms) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)";
 pub(crate) const DUE_DELIVERIES: &str = "SELECT d.id, d.attempts, d.kind, d.payload, w.url, w.secret \
@@ -153,6 +157,46 @@ impl TryFrom<WebhookRow> for Webhook {
 pub(crate) fn events_text(events: &[WebhookEventKind]) -> String {
     serde_json::to_string(events).expect("kinds serialize")
 }
+
+/// Queues each of `$events` (`&[WebhookEvent]`) for every webhook of its app that takes its
+/// kind, due at `$at_ms`, inside the open transaction `$tx`, so an event is stored exactly when
+/// the change it announces is. Evaluates to `StoreResult<u64>`, the deliveries queued. One body
+/// for both backends (their transaction types differ).
+macro_rules! enqueue_events_in {
+    ($tx:expr, $events:expr, $at_ms:expr) => {
+        async {
+            use $crate::store::StoreError;
+            use $crate::store::webhooks::{EVENT_WEBHOOKS, INSERT_DELIVERY, takes};
+            let mut queued = 0u64;
+            for event in $events {
+                let event: &capstan_core::api::WebhookEvent = event;
+                let hooks: Vec<(i64, String)> = sqlx::query_as(EVENT_WEBHOOKS)
+                    .bind(&event.app_id)
+                    .fetch_all(&mut **$tx)
+                    .await
+                    .map_err(StoreError::backend)?;
+                let payload = $crate::store::rows::to_json(event);
+                for (id, kinds) in hooks {
+                    if !takes(&kinds, event.kind)? {
+                        continue;
+                    }
+                    sqlx::query(INSERT_DELIVERY)
+                        .bind(id)
+                        .bind(&event.id)
+                        .bind(event.kind.as_str())
+                        .bind(&payload)
+                        .bind($at_ms)
+                        .execute(&mut **$tx)
+                        .await
+                        .map_err(StoreError::backend)?;
+                    queued += 1;
+                }
+            }
+            Ok::<u64, StoreError>(queued)
+        }
+    };
+}
+pub(crate) use enqueue_events_in;
 
 /// Whether a webhook row's events column takes `kind`.
 pub(crate) fn takes(events: &str, kind: WebhookEventKind) -> StoreResult<bool> {

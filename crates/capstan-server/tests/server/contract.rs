@@ -109,6 +109,7 @@ async fn database_contract(db: &dyn Database) {
     signing_rule_under_concurrent_changes(db).await;
     artifacts(db).await;
     webhooks(db).await;
+    rollout_plans_guard_and_schedules(db).await;
 }
 
 /// Turning "require signed bundles" on while another change points a channel at an unsigned
@@ -136,7 +137,7 @@ async fn signing_rule_under_concurrent_changes(db: &dyn Database) {
         let before = db.get_channel(APP, "production").await.unwrap().unwrap();
         let mut after = before.clone();
         after.lane_mut(None).target = Some(Target::Bundle(target.into()));
-        db.save_channel(&before, &after, &[], audit("channel.publish", Some(APP))).await
+        db.save_channel(&before, &after, &[], &[], audit("channel.publish", Some(APP))).await
     };
     for round in 0..20 {
         point("1.1.0").await.unwrap();
@@ -280,7 +281,7 @@ async fn signing(db: &dyn Database) {
             let before = db.get_channel(APP, "production").await.unwrap().unwrap();
             let mut after = before.clone();
             after.lane_mut(None).target = Some(Target::Bundle(target));
-            db.save_channel(&before, &after, &[], audit("channel.publish", Some(APP))).await
+            db.save_channel(&before, &after, &[], &[], audit("channel.publish", Some(APP))).await
         }
     };
     point("1.0.0").await.expect("no rule yet");
@@ -392,7 +393,10 @@ async fn apps_channels_bundles(db: &dyn Database) {
     // A channel cannot point at a bundle that does not exist, and a failed save changes nothing.
     let mut dangling = channel.clone();
     dangling.lane_mut(Some("1.0.0")).target = Some(Target::Bundle("1.0.0".into()));
-    assert!(matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        db.save_channel(&channel, &dangling, &[], &[], audit("x", None)).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(db.get_channel(&app.id, "production").await.unwrap().unwrap().lanes.is_empty());
 
     db.insert_bundle(&bundle(&app.id, "1.0.0"), audit("bundle.upload", Some(&app.id))).await.expect("insert bundle");
@@ -408,13 +412,14 @@ async fn apps_channels_bundles(db: &dyn Database) {
             &channel,
             &dangling,
             &[history(HistoryAction::Publish, Some("1.0.0"))],
+            &[],
             audit("channel.publish", Some(&app.id)),
         )
         .await
         .expect("publish");
     assert_eq!(saved.revision, channel.revision + 1);
     assert!(
-        matches!(db.save_channel(&channel, &dangling, &[], audit("x", None)).await, Err(StoreError::Conflict(_))),
+        matches!(db.save_channel(&channel, &dangling, &[], &[], audit("x", None)).await, Err(StoreError::Conflict(_))),
         "stale revision refused"
     );
     // A second native line: a rollout of 1.1.0 for shells 2.0.0+ beside 1.0.0 for 1.x shells.
@@ -422,7 +427,7 @@ async fn apps_channels_bundles(db: &dyn Database) {
     rolling.lane_mut(Some("2.0.0")).rollout =
         Some(Rollout { version: "1.1.0".into(), share_bp: 1000, started_at_ms: 3 });
     let rolling = db
-        .save_channel(&saved, &rolling, &[history(HistoryAction::RolloutStart, Some("2.0.0"))], audit("x", None))
+        .save_channel(&saved, &rolling, &[history(HistoryAction::RolloutStart, Some("2.0.0"))], &[], audit("x", None))
         .await
         .unwrap();
     assert_eq!(
@@ -471,7 +476,7 @@ async fn apps_channels_bundles(db: &dyn Database) {
     let mut cleared = rolling.clone();
     cleared.lane_mut(Some("2.0.0")).rollout = None;
     cleared.tidy_lanes();
-    let cleared = db.save_channel(&rolling, &cleared, &[], audit("x", None)).await.unwrap();
+    let cleared = db.save_channel(&rolling, &cleared, &[], &[], audit("x", None)).await.unwrap();
     assert_eq!(cleared.lanes.len(), 1, "an empty line is not kept");
     db.delete_bundle(&app.id, "1.1.0", audit("bundle.delete", Some(&app.id))).await.expect("unused bundle deletes");
     assert_eq!(db.get_bundle(&app.id, "1.1.0").await.unwrap(), None);
@@ -553,7 +558,7 @@ async fn config_revisions(db: &dyn Database) {
     moved(revision().await, "deleting a bundle");
     let mut stricter = beta.clone();
     stricter.settings.allow_emulator = !beta.settings.allow_emulator;
-    db.save_channel(&beta, &stricter, &[], audit("channel.update", Some(app))).await.unwrap();
+    db.save_channel(&beta, &stricter, &[], &[], audit("channel.update", Some(app))).await.unwrap();
     moved(revision().await, "a channel's settings");
     let mut renamed = db.get_app(app).await.unwrap().unwrap();
     renamed.name = "Renamed".into();
@@ -793,4 +798,178 @@ async fn webhooks(db: &dyn Database) {
         vec![("evt_2", DeliveryStatus::Delivered, None), ("evt_1", DeliveryStatus::Cancelled, None)],
         "what was delivered stays so"
     );
+
+    // A release change queues its events in its own transaction: stored with the change, and
+    // not at all when the change is refused.
+    use capstan_core::api::ScheduleStatus;
+    use capstan_server::store::rollouts::{ReleaseWrite, ScheduleWrite};
+    let queued = || async {
+        let log = db.webhook_deliveries(APP, Some(rollbacks.id), 100).await.unwrap();
+        log.into_iter().map(|d| d.event.id).collect::<Vec<_>>()
+    };
+    let known = queued().await;
+    let channel = db.get_channel(APP, "production").await.unwrap().unwrap();
+    let mut public = channel.clone();
+    public.settings.public = true;
+    let rollback = |id: &str| [event(id, WebhookEventKind::Rollback)];
+    db.save_channel(&channel, &public, &[], &rollback("evt_4"), audit("channel.update", Some(APP))).await.unwrap();
+    assert!(
+        matches!(
+            db.save_channel(&channel, &public, &[], &rollback("evt_5"), audit("channel.update", Some(APP))).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale revision refused"
+    );
+    let saved = db.get_channel(APP, "production").await.unwrap().unwrap();
+    let mut write = ReleaseWrite {
+        before: saved.clone(),
+        after: None,
+        history: vec![history(HistoryAction::RolloutPause, None)],
+        plan: None,
+        guard_trip: None,
+        schedule: Some(ScheduleWrite { id: 999_999, status: ScheduleStatus::Cancelled, outcome: None }),
+        audit: audit("schedule.cancel", Some(APP)),
+    };
+    assert!(
+        matches!(db.record_release(&write, &rollback("evt_6")).await, Err(StoreError::Conflict(_))),
+        "no such pending schedule"
+    );
+    assert!(db.channel_history(saved.id, 10).await.unwrap().is_empty(), "the refused release wrote nothing");
+    write.schedule = None;
+    db.record_release(&write, &rollback("evt_7")).await.unwrap();
+    let mut expected = vec!["evt_7".to_owned(), "evt_4".to_owned()];
+    expected.extend(known);
+    assert_eq!(queued().await, expected, "events of committed changes only, newest first");
+    assert_eq!(db.channel_history(saved.id, 10).await.unwrap().len(), 1);
+}
+
+/// Release safety's storage: a plan is created once while active, updated only at the revision
+/// it was read at, and listed as active only while it is; the guard acts once per bundle and
+/// channel; a scheduled publish is due at its time and finishes once. Each refused write
+/// changes nothing (the whole release write is one transaction).
+async fn rollout_plans_guard_and_schedules(db: &dyn Database) {
+    use capstan_core::api::{FailureAction, PlanStatus, RolloutPlan, ScheduleStatus};
+    use capstan_server::store::rollouts::{GuardTrip, NewSchedule, PlanWrite, ReleaseWrite, ScheduleWrite, StoredPlan};
+    const APP: &str = "com.plans";
+    let app = App { id: APP.into(), name: "Plans".into(), default_channel: "production".into(), created_at_ms: 1 };
+    let production =
+        NewChannel { app_id: APP.into(), name: "production".into(), settings: ChannelSettings::default(), at_ms: 1 };
+    db.create_app(&app, &production, audit("app.create", Some(APP))).await.unwrap();
+    let channel = db.get_channel(APP, "production").await.unwrap().unwrap();
+    let write = |plan: Option<PlanWrite>| ReleaseWrite {
+        before: channel.clone(),
+        after: None,
+        history: Vec::new(),
+        plan,
+        guard_trip: None,
+        schedule: None,
+        audit: audit("rollout_plan.x", Some(APP)),
+    };
+    let plan = RolloutPlan {
+        channel: "production".into(),
+        min_native: None,
+        version: "2.0.0".into(),
+        steps_bp: vec![100, 1_000, 5_000, 10_000],
+        every_ms: 3_600_000,
+        min_devices: 50,
+        max_failure_bp: 200,
+        on_failure: FailureAction::Rollback,
+        step: 0,
+        step_started_at_ms: 1,
+        status: PlanStatus::Active,
+        reason: None,
+        revision: 1,
+        created_by: "contract".into(),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    };
+    let stored = StoredPlan { channel_id: channel.id, app_id: APP.into(), plan: plan.clone() };
+    assert_eq!(db.get_plan(channel.id).await.unwrap(), None);
+    db.record_release(&write(Some(PlanWrite::Create(stored.clone()))), &[]).await.unwrap();
+    assert_eq!(db.get_plan(channel.id).await.unwrap(), Some(stored.clone()), "read back as written");
+    assert!(db.active_plans().await.unwrap().contains(&stored));
+    assert!(
+        matches!(
+            db.record_release(&write(Some(PlanWrite::Create(stored.clone()))), &[]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "one active plan per channel"
+    );
+
+    // An update at the revision read wins once; the same update again is a conflict.
+    let mut advanced = stored.clone();
+    advanced.plan.step = 1;
+    advanced.plan.step_started_at_ms = 3_600_001;
+    db.record_release(&write(Some(PlanWrite::Update(advanced.clone()))), &[]).await.unwrap();
+    let read = db.get_plan(channel.id).await.unwrap().unwrap();
+    assert_eq!((read.plan.step, read.plan.revision), (1, 2));
+    assert!(
+        matches!(
+            db.record_release(&write(Some(PlanWrite::Update(advanced.clone()))), &[]).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a second replica acting on the same revision is refused"
+    );
+    assert_eq!(db.get_plan(channel.id).await.unwrap().unwrap().plan.step, 1, "the refused update changed nothing");
+
+    // Paused: no longer active, and a new plan may replace it.
+    let mut paused = read.clone();
+    paused.plan.status = PlanStatus::Paused;
+    paused.plan.reason = Some("failure bound 3.1 % over 2 %".into());
+    db.record_release(&write(Some(PlanWrite::Update(paused))), &[]).await.unwrap();
+    let read = db.get_plan(channel.id).await.unwrap().unwrap();
+    assert_eq!(read.plan.status, PlanStatus::Paused);
+    assert_eq!(read.plan.reason.as_deref(), Some("failure bound 3.1 % over 2 %"));
+    assert!(db.active_plans().await.unwrap().iter().all(|p| p.channel_id != channel.id));
+    let mut next = stored.clone();
+    next.plan.version = "2.0.1".into();
+    db.record_release(&write(Some(PlanWrite::Create(next.clone()))), &[]).await.unwrap();
+    assert_eq!(db.get_plan(channel.id).await.unwrap().unwrap().plan.version, "2.0.1");
+
+    // The guard acts once per (channel, bundle); a refused trip takes the plan change with it.
+    let trip = |version: &str| GuardTrip {
+        version: version.into(),
+        min_native: None,
+        action: FailureAction::Pause,
+        reason: "over threshold".into(),
+    };
+    let mut guarded = write(None);
+    guarded.guard_trip = Some(trip("2.0.1"));
+    db.record_release(&guarded, &[]).await.unwrap();
+    assert_eq!(db.guard_trips(APP).await.unwrap(), vec![(channel.id, "2.0.1".to_owned())]);
+    let mut again = write(Some(PlanWrite::Update(StoredPlan {
+        plan: RolloutPlan { status: PlanStatus::Paused, ..next.plan.clone() },
+        ..next.clone()
+    })));
+    again.guard_trip = Some(trip("2.0.1"));
+    assert!(matches!(db.record_release(&again, &[]).await, Err(StoreError::Conflict(_))), "once per bundle");
+    assert_eq!(db.get_plan(channel.id).await.unwrap().unwrap().plan.status, PlanStatus::Active, "rolled back");
+    assert!(db.guard_trips("com.other").await.unwrap().is_empty());
+
+    // Scheduled publishes: due at their time, oldest first; finished once.
+    let schedule = |version: &str, at_ms: i64| NewSchedule {
+        app_id: APP.into(),
+        channel_id: channel.id,
+        version: version.into(),
+        at_ms,
+        created_by: "contract".into(),
+        created_at_ms: 1,
+    };
+    let late = db.insert_schedule(&schedule("2.1.0", 2_000), audit("schedule.create", Some(APP))).await.unwrap();
+    let soon = db.insert_schedule(&schedule("2.0.2", 1_000), audit("schedule.create", Some(APP))).await.unwrap();
+    assert_eq!((soon.status, soon.channel.as_str(), soon.at_ms), (ScheduleStatus::Pending, "production", 1_000));
+    let listed = db.list_schedules(APP).await.unwrap();
+    assert_eq!(listed.iter().map(|s| s.schedule.id).collect::<Vec<_>>(), vec![soon.id, late.id], "soonest first");
+    assert!(db.due_schedules(999).await.unwrap().iter().all(|s| s.app_id != APP), "nothing due early");
+    let due: Vec<i64> = db.due_schedules(2_000).await.unwrap().iter().map(|s| s.schedule.id).collect();
+    assert_eq!(due, vec![soon.id, late.id]);
+    let mut finish = write(None);
+    finish.schedule =
+        Some(ScheduleWrite { id: soon.id, status: ScheduleStatus::Done, outcome: Some("published".into()) });
+    db.record_release(&finish, &[]).await.unwrap();
+    assert!(matches!(db.record_release(&finish, &[]).await, Err(StoreError::Conflict(_))), "finished once");
+    let due: Vec<i64> = db.due_schedules(2_000).await.unwrap().iter().map(|s| s.schedule.id).collect();
+    assert_eq!(due, vec![late.id]);
+    let done = db.list_schedules(APP).await.unwrap().into_iter().find(|s| s.schedule.id == soon.id).unwrap();
+    assert_eq!((done.schedule.status, done.schedule.outcome.as_deref()), (ScheduleStatus::Done, Some("published")));
 }

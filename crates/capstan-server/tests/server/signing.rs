@@ -324,7 +324,7 @@ async fn the_store_refuses_an_unsigned_target_even_past_the_handler() {
         after: None,
         at_ms: 1,
     };
-    let error = db.save_channel(&before, &after, &[], audit).await.unwrap_err();
+    let error = db.save_channel(&before, &after, &[], &[], audit).await.unwrap_err();
     assert!(error.to_string().contains("not signed"), "{error}");
     assert_eq!(db.get_channel(APP, "production").await.unwrap().unwrap(), before);
     server.stop().await;

@@ -1,13 +1,14 @@
 //! Release safety on PostgreSQL (the SQL is shared: `store::rollouts`).
 
 use async_trait::async_trait;
-use capstan_core::api::{Channel, DeviceEvent, ScheduledPublish};
+use capstan_core::api::{Channel, DeviceEvent, ScheduledPublish, WebhookEvent};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::channels::{insert_history, save_in};
 use super::{PostgresDatabase, Tx, commit, unique_or_backend};
 use crate::store::rollouts::*;
 use crate::store::rows::convert;
+use crate::store::webhooks::enqueue_events_in;
 use crate::store::{StoreError, StoreResult};
 
 /// 6 columns × 10 000 stays under PostgreSQL's 65 535 parameters.
@@ -145,7 +146,7 @@ impl RolloutStore for PostgresDatabase {
         convert(rows)
     }
 
-    async fn record_release(&self, write: &ReleaseWrite) -> StoreResult<Channel> {
+    async fn record_release(&self, write: &ReleaseWrite, events: &[WebhookEvent]) -> StoreResult<Channel> {
         let at_ms = write.audit.at_ms;
         let mut tx = self.begin().await?;
         let channel = match &write.after {
@@ -185,6 +186,7 @@ impl RolloutStore for PostgresDatabase {
                 return Err(StoreError::Conflict(format!("scheduled publish {} is no longer pending", schedule.id)));
             }
         }
+        enqueue_events_in!(&mut tx, events, at_ms).await?;
         commit(tx, Some(&write.audit)).await?;
         Ok(channel)
     }

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use capstan_core::api::{Webhook, WebhookDelivery, WebhookEvent};
 
 use super::{PostgresDatabase, commit};
-use crate::store::rows::{convert, to_json};
+use crate::store::rows::convert;
 use crate::store::webhooks::{
     AttemptRecord, AttemptRow, CANCEL_DELIVERIES, DUE_DELIVERIES, DeliveryRow, DueDelivery, DueRow, INSERT_ATTEMPT,
-    INSERT_DELIVERY, INSERT_WEBHOOK, LIST_ATTEMPTS, LIST_DELIVERIES, LIST_WEBHOOKS, NewWebhook, REMOVE_WEBHOOK,
-    UPDATE_DELIVERY, WebhookRow, WebhookStore, deliveries, events_text, finished_at, takes,
+    INSERT_WEBHOOK, LIST_ATTEMPTS, LIST_DELIVERIES, LIST_WEBHOOKS, NewWebhook, REMOVE_WEBHOOK, UPDATE_DELIVERY,
+    WebhookRow, WebhookStore, deliveries, enqueue_events_in, events_text, finished_at,
 };
 use crate::store::{NewAudit, StoreError, StoreResult};
 
@@ -54,29 +54,7 @@ impl WebhookStore for PostgresDatabase {
 
     async fn enqueue_webhook_event(&self, event: &WebhookEvent, at_ms: i64) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let hooks: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, events FROM webhooks WHERE app_id = $1 AND removed_at_ms IS NULL ORDER BY id")
-                .bind(&event.app_id)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-        let payload = to_json(event);
-        let mut queued = 0;
-        for (id, events) in hooks {
-            if !takes(&events, event.kind)? {
-                continue;
-            }
-            sqlx::query(INSERT_DELIVERY)
-                .bind(id)
-                .bind(&event.id)
-                .bind(event.kind.as_str())
-                .bind(&payload)
-                .bind(at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::backend)?;
-            queued += 1;
-        }
+        let queued = enqueue_events_in!(&mut tx, std::slice::from_ref(event), at_ms).await?;
         commit(tx, None).await?;
         Ok(queued)
     }

@@ -2,13 +2,14 @@
 //! cannot silently overwrite each other (the later one gets `Conflict`).
 
 use async_trait::async_trait;
-use capstan_core::api::{Channel, HistoryEntry};
+use capstan_core::api::{Channel, HistoryEntry, WebhookEvent};
 
 use super::{SqliteDatabase, Tx, commit, unique_or_backend};
 use crate::store::rows::{ChannelRow, HistoryRow, convert, to_json};
 use crate::store::sql::{
     BUNDLE_EXISTS, CHANNEL_HISTORY, GET_CHANNEL, INSERT_CHANNEL, INSERT_HISTORY, LIST_CHANNELS, SAVE_CHANNEL,
 };
+use crate::store::webhooks::enqueue_events_in;
 use crate::store::{
     ChannelStore, NewAudit, NewChannel, NewHistory, StoreError, StoreResult, changed_meanwhile, history_columns,
 };
@@ -120,10 +121,12 @@ impl ChannelStore for SqliteDatabase {
         before: &Channel,
         after: &Channel,
         history: &[NewHistory],
+        events: &[WebhookEvent],
         audit: NewAudit,
     ) -> StoreResult<Channel> {
         let mut tx = self.begin().await?;
         let saved = save_in(&mut tx, before, after, history, audit.at_ms).await?;
+        enqueue_events_in!(&mut tx, events, audit.at_ms).await?;
         commit(tx, Some(&audit)).await?;
         Ok(saved)
     }

@@ -1,13 +1,14 @@
 //! Release safety on SQLite (the SQL is shared: `store::rollouts`).
 
 use async_trait::async_trait;
-use capstan_core::api::{Channel, DeviceEvent, ScheduledPublish};
+use capstan_core::api::{Channel, DeviceEvent, ScheduledPublish, WebhookEvent};
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::channels::{insert_history, save_in};
 use super::{SqliteDatabase, Tx, commit, unique_or_backend};
 use crate::store::rollouts::*;
 use crate::store::rows::convert;
+use crate::store::webhooks::enqueue_events_in;
 use crate::store::{StoreError, StoreResult};
 
 /// 6 columns × 4000 stays under SQLite's 32 766 parameters.
@@ -145,7 +146,7 @@ impl RolloutStore for SqliteDatabase {
         convert(rows)
     }
 
-    async fn record_release(&self, write: &ReleaseWrite) -> StoreResult<Channel> {
+    async fn record_release(&self, write: &ReleaseWrite, events: &[WebhookEvent]) -> StoreResult<Channel> {
         let at_ms = write.audit.at_ms;
         let mut tx = self.begin().await?;
         let channel = match &write.after {
@@ -185,6 +186,7 @@ impl RolloutStore for SqliteDatabase {
                 return Err(StoreError::Conflict(format!("scheduled publish {} is no longer pending", schedule.id)));
             }
         }
+        enqueue_events_in!(&mut tx, events, at_ms).await?;
         commit(tx, Some(&write.audit)).await?;
         Ok(channel)
     }
