@@ -15,6 +15,7 @@
 //! against each backend pair.
 
 pub mod blob;
+mod channel_store;
 pub mod decision_inputs;
 mod device_search;
 pub mod disk;

@@ -63,8 +63,8 @@ pub const INSERT_BUNDLE: &str = "INSERT INTO bundles (app_id, version, sha256, c
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 pub const LIST_BUNDLES: &str = "SELECT * FROM bundles WHERE app_id = $1 ORDER BY created_at_ms DESC, version DESC";
 pub const GET_BUNDLE: &str = "SELECT * FROM bundles WHERE app_id = $1 AND version = $2";
-/// A bundle's version if it exists (a check inside a write transaction; PostgreSQL appends a
-/// row lock).
+/// A bundle's version if it exists (a check inside a write transaction; PostgreSQL's adds a row
+/// lock: `store::postgres::channels`).
 pub const BUNDLE_EXISTS: &str = "SELECT version FROM bundles WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE_FILES: &str = "DELETE FROM bundle_files WHERE app_id = $1 AND version = $2";
 pub const DELETE_BUNDLE: &str = "DELETE FROM bundles WHERE app_id = $1 AND version = $2";
