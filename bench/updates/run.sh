@@ -137,13 +137,25 @@ cpu_ticks() {
 clock_ticks="$(getconf CLK_TCK)"
 # After wrk stops, the server still writes the device states it buffered (every
 # CAPSTAN_DEVICE_FLUSH_MS, 1 s by default): that is part of the cost of the requests, so the
-# CPU reading waits for it; an idle server spends nothing in this pause.
-settle_seconds=1.5
+# CPU reading waits for it: at least 1.5 s, then until the process spends at most one tick in
+# half a second (an idle server spends nothing), at most 30 s.
+settle() { # PID
+  local before now waited=0
+  sleep 1.5
+  before="$(cpu_ticks "$1")"
+  while [ "$waited" -lt 60 ]; do
+    sleep 0.5
+    now="$(cpu_ticks "$1")"
+    [ $((now - before)) -le 1 ] && return
+    before="$now"
+    waited=$((waited + 1))
+  done
+}
 
 echo "== nginx static JSON: wrk -t$threads -c$connections -d${seconds}s"
 nginx_ticks_before="$(cpu_ticks "$nginx_pid")"
 nginx_out="$(wrk -t"$threads" -c"$connections" -d"${seconds}s" "http://127.0.0.1:$nginx_port/answer.json")"
-sleep "$settle_seconds"
+settle "$nginx_pid"
 nginx_ticks=$(($(cpu_ticks "$nginx_pid") - nginx_ticks_before))
 echo "$nginx_out" | sed 's/^/   /'
 nginx_rps="$(echo "$nginx_out" | rps)"
@@ -160,7 +172,7 @@ if [ -n "$perf_data" ]; then
 fi
 server_ticks_before="$(cpu_ticks "$server_pid")"
 updates_out="$(BENCH_APP="$app" BENCH_VERSION="$version" wrk -t"$threads" -c"$connections" -d"${seconds}s" -s "$here/updates.lua" "$base/updates")"
-sleep "$settle_seconds"
+settle "$server_pid"
 server_ticks=$(($(cpu_ticks "$server_pid") - server_ticks_before))
 if [ -n "$perf_pid" ]; then
   kill -INT "$perf_pid"
