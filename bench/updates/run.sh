@@ -82,11 +82,13 @@ curl -fsS "${auth[@]}" --data-binary "@$work/bundle.zip" "$base/api/v1/apps/$app
 curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d "{\"version\":\"$version\"}" \
   "$base/api/v1/apps/$app/channels/production/publish" >/dev/null
 
-# The static baseline answers with what /updates answers a device that needs the bundle.
+# The static baseline answers with what /updates answers a device that needs the bundle: the
+# same plugin version as updates.lua's devices, so the same bytes (with the per-file manifest
+# such plugins get).
 nginx_port="$(free_port)"
 mkdir -p "$work/nginx/html" "$work/nginx/logs"
 curl -fsS -H 'Content-Type: application/json' \
-  -d "{\"platform\":\"android\",\"device_id\":\"probe\",\"app_id\":\"$app\",\"version_build\":\"1.0.0\",\"version_name\":\"builtin\"}" \
+  -d "{\"platform\":\"android\",\"device_id\":\"probe\",\"app_id\":\"$app\",\"version_build\":\"1.0.0\",\"version_name\":\"builtin\",\"plugin_version\":\"8.51.14\"}" \
   "$base/updates" >"$work/nginx/html/answer.json"
 # Both sides must answer the same thing: an update offer, not a refusal (also HTTP 200).
 grep -q '"url"' "$work/nginx/html/answer.json" || { echo "bench: /updates offers no bundle: $(cat "$work/nginx/html/answer.json")" >&2; exit 1; }

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -357,9 +358,9 @@ pub struct UpdateOffer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaking: Option<bool>,
     /// Every file of the bundle, for plugins that build it file by file; `url` stays valid.
-    /// (A boxed slice: answers travel by value, and most carry none.)
+    /// (Shared: the server builds a bundle's manifest once and every answer points at it.)
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<Box<[ManifestEntry]>>,
+    pub manifest: Option<Arc<[ManifestEntry]>>,
 }
 
 /// A refusal: up to date, blocked or failed.

@@ -24,10 +24,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use capstan_core::api::{App, Channel, DeviceOverride};
+use capstan_core::protocol::ManifestEntry;
 
 use crate::overrides::DeviceOverrides;
 use crate::store::{AppConfig, BundleFile, Database, StoreResult, StoredBundle};
@@ -45,6 +46,17 @@ pub struct AppSnapshot {
     pub overrides: Arc<DeviceOverrides>,
     /// Files of the served bundles that have per-file artifacts (delta updates), by version.
     pub files: HashMap<String, Vec<BundleFile>>,
+    /// The delta manifest of each version in `files`, built by the first answer that needs it
+    /// and shared by every later one (see [`AppSnapshot::manifest`]).
+    pub manifests: Manifests,
+}
+
+/// Built delta manifests, by version, with the base URL their download URLs start with.
+pub type Manifests = HashMap<String, OnceLock<(String, Arc<[ManifestEntry]>)>>;
+
+/// An empty slot per version of `files`, for [`AppSnapshot::manifests`].
+pub fn manifest_slots(files: &HashMap<String, Vec<BundleFile>>) -> Manifests {
+    files.keys().map(|version| (version.clone(), OnceLock::new())).collect()
 }
 
 impl AppSnapshot {
@@ -58,6 +70,21 @@ impl AppSnapshot {
         self.channels.iter().find(|c| c.id == id)
     }
 
+    /// The delta manifest of `version` (`None`: it has no per-file artifacts) for download URLs
+    /// under `base_url`: built by `build` from the files once, then shared. A base URL other
+    /// than the first one's gets a manifest built for it, not kept.
+    pub fn manifest(
+        &self,
+        version: &str,
+        base_url: &str,
+        build: impl Fn(&[BundleFile], &str) -> Arc<[ManifestEntry]>,
+    ) -> Option<Arc<[ManifestEntry]>> {
+        let files = self.files.get(version)?;
+        let Some(slot) = self.manifests.get(version) else { return Some(build(files, base_url)) };
+        let (built_for, manifest) = slot.get_or_init(|| (base_url.to_owned(), build(files, base_url)));
+        Some(if built_for == base_url { Arc::clone(manifest) } else { build(files, base_url) })
+    }
+
     /// A snapshot of `config`, and the revision it was read at.
     pub fn from_config(config: AppConfig) -> (AppSnapshot, i64) {
         let snapshot = AppSnapshot {
@@ -65,6 +92,7 @@ impl AppSnapshot {
             channels: config.channels,
             bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
             overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
+            manifests: manifest_slots(&config.files),
             files: config.files,
         };
         (snapshot, config.revision)
@@ -259,5 +287,60 @@ impl ConfigCache {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoredArtifact;
+    use capstan_core::bundle::artifacts::Encoding;
+
+    fn snapshot_with_files() -> AppSnapshot {
+        let file = |path: &str| BundleFile {
+            path: path.into(),
+            artifact: StoredArtifact {
+                sha256: format!("hash-of-{path}"),
+                encoding: Encoding::Raw,
+                size: 1,
+                stored_size: 1,
+                blob_key: format!("key/{path}"),
+            },
+        };
+        let files = HashMap::from([("1.0.0".to_owned(), vec![file("index.html"), file("app.js")])]);
+        AppSnapshot {
+            app: App { id: "com.x".into(), name: "x".into(), default_channel: "production".into(), created_at_ms: 0 },
+            channels: Vec::new(),
+            bundles: HashMap::new(),
+            overrides: Arc::default(),
+            manifests: manifest_slots(&files),
+            files,
+        }
+    }
+
+    fn build(files: &[BundleFile], base_url: &str) -> Arc<[ManifestEntry]> {
+        files
+            .iter()
+            .map(|f| ManifestEntry {
+                file_name: f.path.clone(),
+                file_hash: f.artifact.sha256.clone(),
+                download_url: format!("{base_url}/{}", f.artifact.blob_key),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_manifest_is_built_once_and_shared_for_the_same_base_url() {
+        let snapshot = snapshot_with_files();
+        let first = snapshot.manifest("1.0.0", "http://a", build).unwrap();
+        let second = snapshot.manifest("1.0.0", "http://a", build).unwrap();
+        assert!(Arc::ptr_eq(&first, &second), "the second answer reuses the first one's manifest");
+        assert_eq!(
+            first.iter().map(|e| e.download_url.as_str()).collect::<Vec<_>>(),
+            ["http://a/key/index.html", "http://a/key/app.js"]
+        );
+        let other = snapshot.manifest("1.0.0", "http://b", build).unwrap();
+        assert_eq!(other[0].download_url, "http://b/key/index.html", "another base URL is never served a cached one");
+        assert!(snapshot.manifest("2.0.0", "http://a", build).is_none(), "no files, no manifest");
     }
 }

@@ -1,6 +1,8 @@
 //! Which channel and bundle a device gets: protocol.md §2's algorithm as a pure function of
 //! one app's configuration snapshot and the device's info object, so it is tested without HTTP.
 
+use std::sync::Arc;
+
 use capstan_core::bundle::artifacts::Encoding;
 use capstan_core::protocol::{
     DeviceInfo, ManifestEntry, RefusalKind, UpdateAnswer, UpdateOffer, supports_encrypted_manifest, supports_manifest,
@@ -10,6 +12,7 @@ use capstan_core::version::{
 };
 
 use crate::cache::AppSnapshot;
+use crate::store::BundleFile;
 use capstan_core::api::{Channel, Delivery, Lane, Target};
 
 /// How the device's channel was chosen.
@@ -301,7 +304,7 @@ fn delta_manifest(
     version: &str,
     encrypted: bool,
     base_url: &str,
-) -> Option<Box<[ManifestEntry]>> {
+) -> Option<Arc<[ManifestEntry]>> {
     let capable = match encrypted {
         true => supports_encrypted_manifest(&info.plugin_version),
         false => supports_manifest(&info.plugin_version),
@@ -309,8 +312,12 @@ fn delta_manifest(
     if channel.settings.delivery != Delivery::Delta || !capable {
         return None;
     }
-    let files = snapshot.files.get(version)?;
-    let entries = files
+    snapshot.manifest(version, base_url, manifest_entries)
+}
+
+/// The manifest entries of a bundle's files (built once per snapshot: [`AppSnapshot::manifest`]).
+fn manifest_entries(files: &[BundleFile], base_url: &str) -> Arc<[ManifestEntry]> {
+    files
         .iter()
         .map(|file| ManifestEntry {
             file_name: match file.artifact.encoding {
@@ -320,6 +327,5 @@ fn delta_manifest(
             file_hash: file.artifact.sha256.clone(),
             download_url: super::download::url(base_url, &file.artifact.blob_key),
         })
-        .collect();
-    Some(entries)
+        .collect()
 }
