@@ -45,18 +45,22 @@ pub struct AppSnapshot {
     /// Per-device overrides, changed in place by devices' own writes.
     pub overrides: Arc<DeviceOverrides>,
     /// Files of the served bundles that have per-file artifacts (delta updates), by version.
-    pub files: HashMap<String, Vec<BundleFile>>,
-    /// The delta manifest of each version in `files`, built by the first answer that needs it
-    /// and shared by every later one (see [`AppSnapshot::manifest`]).
-    pub manifests: Manifests,
+    pub files: HashMap<String, DeltaFiles>,
 }
 
-/// Built delta manifests, by version, with the base URL their download URLs start with.
-pub type Manifests = HashMap<String, OnceLock<(String, Arc<[ManifestEntry]>)>>;
+/// A served bundle's files that have per-file artifacts, and its delta manifest once the first
+/// answer that needs it has built it (see [`AppSnapshot::manifest`]).
+#[derive(Debug, Default)]
+pub struct DeltaFiles {
+    files: Vec<BundleFile>,
+    /// The manifest, with the base URL its download URLs start with.
+    manifest: OnceLock<(String, Arc<[ManifestEntry]>)>,
+}
 
-/// An empty slot per version of `files`, for [`AppSnapshot::manifests`].
-pub fn manifest_slots(files: &HashMap<String, Vec<BundleFile>>) -> Manifests {
-    files.keys().map(|version| (version.clone(), OnceLock::new())).collect()
+impl From<Vec<BundleFile>> for DeltaFiles {
+    fn from(files: Vec<BundleFile>) -> DeltaFiles {
+        DeltaFiles { files, manifest: OnceLock::new() }
+    }
 }
 
 impl AppSnapshot {
@@ -79,10 +83,9 @@ impl AppSnapshot {
         base_url: &str,
         build: impl Fn(&[BundleFile], &str) -> Arc<[ManifestEntry]>,
     ) -> Option<Arc<[ManifestEntry]>> {
-        let files = self.files.get(version)?;
-        let Some(slot) = self.manifests.get(version) else { return Some(build(files, base_url)) };
-        let (built_for, manifest) = slot.get_or_init(|| (base_url.to_owned(), build(files, base_url)));
-        Some(if built_for == base_url { Arc::clone(manifest) } else { build(files, base_url) })
+        let delta = self.files.get(version)?;
+        let (built_for, manifest) = delta.manifest.get_or_init(|| (base_url.to_owned(), build(&delta.files, base_url)));
+        Some(if built_for == base_url { Arc::clone(manifest) } else { build(&delta.files, base_url) })
     }
 
     /// A snapshot of `config`, and the revision it was read at.
@@ -92,8 +95,7 @@ impl AppSnapshot {
             channels: config.channels,
             bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
             overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
-            manifests: manifest_slots(&config.files),
-            files: config.files,
+            files: config.files.into_iter().map(|(version, files)| (version, files.into())).collect(),
         };
         (snapshot, config.revision)
     }
@@ -307,13 +309,12 @@ mod tests {
                 blob_key: format!("key/{path}"),
             },
         };
-        let files = HashMap::from([("1.0.0".to_owned(), vec![file("index.html"), file("app.js")])]);
+        let files = HashMap::from([("1.0.0".to_owned(), vec![file("index.html"), file("app.js")].into())]);
         AppSnapshot {
             app: App { id: "com.x".into(), name: "x".into(), default_channel: "production".into(), created_at_ms: 0 },
             channels: Vec::new(),
             bundles: HashMap::new(),
             overrides: Arc::default(),
-            manifests: manifest_slots(&files),
             files,
         }
     }

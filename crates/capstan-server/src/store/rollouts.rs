@@ -185,9 +185,10 @@ pub const GET_PLAN: &str = "SELECT p.*, c.name AS channel FROM rollout_plans p J
 pub const ACTIVE_PLANS: &str = "SELECT p.*, c.name AS channel FROM rollout_plans p JOIN channels c ON c.id = p.channel_id \
      WHERE p.status = 'active' ORDER BY p.app_id, p.channel_id";
 pub const DELETE_FINISHED_PLAN: &str = "DELETE FROM rollout_plans WHERE channel_id = $1 AND status <> 'active'";
-pub const INSERT_PLAN: &str = "INSERT INTO rollout_plans (channel_id, app_id, min_native, version, steps, every_ms, \
-     min_devices, max_failure_bp, on_failure, step, step_started_at_ms, status, reason, revision, created_by, \
-     created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, $15)";
+/// `$1`-`$11` are the plan's own columns, as in [`UPDATE_PLAN`] (bound by one function).
+pub const INSERT_PLAN: &str = "INSERT INTO rollout_plans (min_native, version, steps, every_ms, min_devices, \
+     max_failure_bp, on_failure, step, step_started_at_ms, status, reason, channel_id, app_id, created_by, revision, \
+     created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15)";
 /// The revision in the WHERE clause: no row means another replica or person changed the plan.
 pub const UPDATE_PLAN: &str = "UPDATE rollout_plans SET min_native = $1, version = $2, steps = $3, every_ms = $4, \
      min_devices = $5, max_failure_bp = $6, on_failure = $7, step = $8, step_started_at_ms = $9, status = $10, \
@@ -368,6 +369,25 @@ macro_rules! rollout_store {
             Ok(())
         }
 
+        /// `sql` ([`INSERT_PLAN`] or [`UPDATE_PLAN`]) with the plan's own columns bound as `$1`-`$11`.
+        fn plan_query<'q>(
+            sql: &'static str,
+            p: &'q capstan_core::api::RolloutPlan,
+        ) -> sqlx::query::Query<'q, $database, <$database as sqlx::Database>::Arguments> {
+            sqlx::query(sql)
+                .bind(&p.min_native)
+                .bind(&p.version)
+                .bind(steps_json(p))
+                .bind(p.every_ms)
+                .bind(p.min_devices)
+                .bind(i64::from(p.max_failure_bp))
+                .bind(p.on_failure.as_str())
+                .bind(i64::from(p.step))
+                .bind(p.step_started_at_ms)
+                .bind(p.status.as_str())
+                .bind(&p.reason)
+        }
+
         async fn write_plan(tx: &mut Tx, plan: &PlanWrite, at_ms: i64) -> StoreResult<()> {
             match plan {
                 PlanWrite::Create(stored) => {
@@ -377,20 +397,9 @@ macro_rules! rollout_store {
                         .execute(&mut **tx)
                         .await
                         .map_err(StoreError::backend)?;
-                    sqlx::query(INSERT_PLAN)
+                    plan_query(INSERT_PLAN, p)
                         .bind(stored.channel_id)
                         .bind(&stored.app_id)
-                        .bind(&p.min_native)
-                        .bind(&p.version)
-                        .bind(steps_json(p))
-                        .bind(p.every_ms)
-                        .bind(p.min_devices)
-                        .bind(i64::from(p.max_failure_bp))
-                        .bind(p.on_failure.as_str())
-                        .bind(i64::from(p.step))
-                        .bind(p.step_started_at_ms)
-                        .bind(p.status.as_str())
-                        .bind(&p.reason)
                         .bind(&p.created_by)
                         .bind(at_ms)
                         .execute(&mut **tx)
@@ -401,18 +410,7 @@ macro_rules! rollout_store {
                 }
                 PlanWrite::Update(stored) => {
                     let p = &stored.plan;
-                    let updated = sqlx::query(UPDATE_PLAN)
-                        .bind(&p.min_native)
-                        .bind(&p.version)
-                        .bind(steps_json(p))
-                        .bind(p.every_ms)
-                        .bind(p.min_devices)
-                        .bind(i64::from(p.max_failure_bp))
-                        .bind(p.on_failure.as_str())
-                        .bind(i64::from(p.step))
-                        .bind(p.step_started_at_ms)
-                        .bind(p.status.as_str())
-                        .bind(&p.reason)
+                    let updated = plan_query(UPDATE_PLAN, p)
                         .bind(at_ms)
                         .bind(stored.channel_id)
                         .bind(p.revision)

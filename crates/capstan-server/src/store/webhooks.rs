@@ -7,7 +7,7 @@
 //! its pending deliveries are cancelled in the same transaction, so nothing is sent to it again.
 
 use async_trait::async_trait;
-use capstan_core::api::{DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookEventKind};
+use capstan_core::api::{DeliveryStatus, Webhook, WebhookAttempt, WebhookDelivery, WebhookEventKind};
 
 use super::{NewAudit, StoreError, StoreResult};
 
@@ -76,10 +76,6 @@ pub trait WebhookStore: Send + Sync {
     /// Removes a webhook: drops its secret and cancels its pending deliveries (audited).
     /// `NotFound` if the app has no such webhook (or it is removed already).
     async fn remove_webhook(&self, app_id: &str, id: i64, at_ms: i64, audit: NewAudit) -> StoreResult<Webhook>;
-    /// Queues `event` for every webhook of its app that takes its kind, due at `at_ms`, in one
-    /// transaction. Answers how many deliveries were queued. (Release changes queue their
-    /// events in their own transaction instead: `save_channel`, `record_release`.)
-    async fn enqueue_webhook_event(&self, event: &WebhookEvent, at_ms: i64) -> StoreResult<u64>;
     /// Pending deliveries due at `now_ms`, the longest-waiting first.
     async fn due_webhook_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>>;
     /// Records an attempt and the delivery's new state in one transaction, unless the delivery
@@ -160,28 +156,34 @@ pub(crate) fn events_text(events: &[WebhookEventKind]) -> String {
 
 /// Queues each of `$events` (`&[WebhookEvent]`) for every webhook of its app that takes its
 /// kind, due at `$at_ms`, inside the open transaction `$tx`, so an event is stored exactly when
-/// the change it announces is. Evaluates to `StoreResult<u64>`, the deliveries queued. One body
-/// for both backends (their transaction types differ).
+/// the change it announces is. Evaluates to `StoreResult<()>`. One body for both backends
+/// (their transaction types differ).
 macro_rules! enqueue_events_in {
     ($tx:expr, $events:expr, $at_ms:expr) => {
         async {
             use $crate::store::StoreError;
             use $crate::store::webhooks::{EVENT_WEBHOOKS, INSERT_DELIVERY, takes};
-            let mut queued = 0u64;
+            // Each app's webhooks are read once, however many events it has here.
+            let mut hooks: std::collections::HashMap<&str, Vec<(i64, String)>> = Default::default();
             for event in $events {
                 let event: &capstan_core::api::WebhookEvent = event;
-                let hooks: Vec<(i64, String)> = sqlx::query_as(EVENT_WEBHOOKS)
-                    .bind(&event.app_id)
-                    .fetch_all(&mut **$tx)
-                    .await
-                    .map_err(StoreError::backend)?;
+                let app_hooks = match hooks.entry(event.app_id.as_str()) {
+                    std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                        sqlx::query_as(EVENT_WEBHOOKS)
+                            .bind(&event.app_id)
+                            .fetch_all(&mut **$tx)
+                            .await
+                            .map_err(StoreError::backend)?,
+                    ),
+                };
                 let payload = $crate::store::rows::to_json(event);
-                for (id, kinds) in hooks {
-                    if !takes(&kinds, event.kind)? {
+                for (id, kinds) in app_hooks.iter() {
+                    if !takes(kinds, event.kind)? {
                         continue;
                     }
                     sqlx::query(INSERT_DELIVERY)
-                        .bind(id)
+                        .bind(*id)
                         .bind(&event.id)
                         .bind(event.kind.as_str())
                         .bind(&payload)
@@ -189,10 +191,9 @@ macro_rules! enqueue_events_in {
                         .execute(&mut **$tx)
                         .await
                         .map_err(StoreError::backend)?;
-                    queued += 1;
                 }
             }
-            Ok::<u64, StoreError>(queued)
+            Ok::<(), StoreError>(())
         }
     };
 }
@@ -296,7 +297,7 @@ pub(crate) fn finished_at(status: DeliveryStatus, at_ms: i64) -> Option<i64> {
 macro_rules! webhook_store {
     ($backend:ty) => {
         use async_trait::async_trait;
-        use capstan_core::api::{Webhook, WebhookDelivery, WebhookEvent};
+        use capstan_core::api::{Webhook, WebhookDelivery};
 
         use super::commit;
         use $crate::store::rows::convert;
@@ -348,14 +349,6 @@ macro_rules! webhook_store {
                     .map_err(StoreError::backend)?;
                 commit(tx, Some(&audit)).await?;
                 row.try_into()
-            }
-
-            async fn enqueue_webhook_event(&self, event: &WebhookEvent, at_ms: i64) -> StoreResult<u64> {
-                let mut tx = self.begin().await?;
-                let queued =
-                    $crate::store::webhooks::enqueue_events_in!(&mut tx, std::slice::from_ref(event), at_ms).await?;
-                commit(tx, None).await?;
-                Ok(queued)
             }
 
             async fn due_webhook_deliveries(&self, now_ms: i64, limit: u32) -> StoreResult<Vec<DueDelivery>> {

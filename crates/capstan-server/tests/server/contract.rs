@@ -706,6 +706,25 @@ async fn blob_contract(store: &dyn BlobStore, scratch: &Path) {
     store.delete(key).await.unwrap();
 }
 
+/// Queues `event` the way the server does, with a release write (here one that changes nothing
+/// else) at `at_ms`; answers how many deliveries it queued.
+async fn queue(db: &dyn Database, app: &str, event: &capstan_core::api::WebhookEvent, at_ms: i64) -> usize {
+    use capstan_server::store::rollouts::ReleaseWrite;
+    let channel = db.get_channel(app, "production").await.unwrap().unwrap();
+    let write = ReleaseWrite {
+        before: channel,
+        after: None,
+        history: Vec::new(),
+        plan: None,
+        guard_trip: None,
+        schedule: None,
+        audit: NewAudit { at_ms, ..audit("webhook.test", Some(app)) },
+    };
+    db.record_release(&write, std::slice::from_ref(event)).await.unwrap();
+    let log = db.webhook_deliveries(app, None, 1000).await.unwrap();
+    log.iter().filter(|d| d.event.id == event.id).count()
+}
+
 /// Webhooks: registered and listed without their secret, events queued only for the webhooks
 /// that take them, due deliveries with what sending needs, attempts recorded once, removal
 /// cancelling what was queued.
@@ -737,8 +756,8 @@ async fn webhooks(db: &dyn Database) {
     assert_eq!(rollbacks.events, vec![WebhookEventKind::Rollback]);
 
     let event = |id: &str, kind| WebhookEvent::new(id.into(), kind, APP, "contract", 20);
-    assert_eq!(db.enqueue_webhook_event(&event("evt_1", WebhookEventKind::Publish), 20).await.unwrap(), 1);
-    assert_eq!(db.enqueue_webhook_event(&event("evt_2", WebhookEventKind::Rollback), 30).await.unwrap(), 2);
+    assert_eq!(queue(db, APP, &event("evt_1", WebhookEventKind::Publish), 20).await, 1);
+    assert_eq!(queue(db, APP, &event("evt_2", WebhookEventKind::Rollback), 30).await, 2);
     assert!(db.due_webhook_deliveries(19, 10).await.unwrap().is_empty(), "nothing is due before its time");
     let due = db.due_webhook_deliveries(30, 10).await.unwrap();
     assert_eq!(due.len(), 3);
@@ -790,7 +809,7 @@ async fn webhooks(db: &dyn Database) {
     assert_eq!(db.list_webhooks(APP).await.unwrap(), vec![rollbacks.clone()]);
     let due = db.due_webhook_deliveries(1_000, 10).await.unwrap();
     assert_eq!(due.iter().map(|d| d.url.as_str()).collect::<Vec<_>>(), vec!["http://b/"]);
-    assert_eq!(db.enqueue_webhook_event(&event("evt_3", WebhookEventKind::Publish), 60).await.unwrap(), 0);
+    assert_eq!(queue(db, APP, &event("evt_3", WebhookEventKind::Publish), 60).await, 0);
     let cancelled = db.webhook_deliveries(APP, Some(all.id), 10).await.unwrap();
     let statuses: Vec<_> = cancelled.iter().map(|d| (d.event.id.as_str(), d.status, d.next_attempt_at_ms)).collect();
     assert_eq!(
