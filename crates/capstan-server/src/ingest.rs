@@ -33,11 +33,16 @@ const SPARE_RECORDS_MAX: usize = DEVICE_BUFFER_SOFT_MAX;
 const WRITTEN_SLOTS: usize = 1 << 20;
 /// Most events committed in one transaction.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
-/// Most devices written in one transaction. Device flushes share the single SQLite writer with
-/// the stats group commits, which wait for them: one transaction of 50 000+ devices (a busy
-/// second of `/updates`) held the writer for seconds and stalled every `/stats` answer behind it.
-/// Bounded transactions let a waiting stats commit in between.
-const DEVICES_PER_TRANSACTION: usize = 10_000;
+/// Most devices written in one transaction: a trade between two costs.
+/// - Each transaction rewrites every index page its devices touch, and device ids are random,
+///   so a batch of new devices dirties pages all over the primary key: fewer, larger
+///   transactions write each page fewer times. At 10 000 a busy second of `/updates` (about
+///   20 000 new devices in `bench/updates`) took two or three transactions, and the flush cost
+///   roughly a tenth more server CPU per request than with one (bench/updates/PROFILE.md).
+/// - Device flushes share the single SQLite writer with the stats group commits, which wait
+///   for them: one transaction of 50 000+ devices held the writer for a second or more and
+///   stalled every `/stats` answer behind it. 25 000 holds it about half a second.
+const DEVICES_PER_TRANSACTION: usize = 25_000;
 
 /// What `/updates` heard from a device, borrowed from the request. It becomes a stored
 /// [`DeviceRecord`] only when it tells the database something new: another state, or a sighting

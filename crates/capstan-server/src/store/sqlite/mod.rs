@@ -65,6 +65,11 @@ impl SqliteDatabase {
             // 64 MiB of page cache (the default is 2 MiB): stats ingestion touches index pages
             // all over the tree.
             .pragma("cache_size", "-65536")
+            // 16 KiB pages instead of 4 KiB, for databases created from now on (SQLite keeps an
+            // existing file's page size). A device flush dirties index pages all over the tree
+            // and SQLite writes each one to the WAL in two system calls: a quarter as many
+            // pages cost the flush about a fifth less CPU per device (bench/updates/PROFILE.md).
+            .page_size(16 * 1024)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
