@@ -36,12 +36,18 @@ done
 
 # BENCH_PROFILE=debug times an unoptimised build (for a quick look; figures are not comparable).
 profile="${BENCH_PROFILE:-release}"
+# BENCH_SERVER_BIN: a capstan-server binary to measure instead of building this tree (e.g. an
+# older commit's build, to compare two in the same session).
+bin="${BENCH_SERVER_BIN:-}"
 if [ "$backend" = sqlite ]; then
-  echo "== building capstan-server ($profile)"
-  (cd "$root" && cargo build $([ "$profile" = release ] && echo --release) -p capstan-server --quiet)
+  if [ -z "$bin" ]; then
+    echo "== building capstan-server ($profile)"
+    (cd "$root" && cargo build $([ "$profile" = release ] && echo --release) -p capstan-server --quiet)
+  fi
   echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
-bin="${CARGO_TARGET_DIR:-$root/target}/$profile/capstan-server"
+bin="${bin:-${CARGO_TARGET_DIR:-$root/target}/$profile/capstan-server}"
+echo "== server: $bin"
 
 work="$(mktemp -d)"
 server_pid=""
