@@ -112,7 +112,10 @@ async fn vacuum_into(source: &Path, target: &Path) -> Result<(), SnapshotError> 
         .filename(source)
         .create_if_missing(false)
         // The server may be writing: wait for its write lock rather than fail.
-        .busy_timeout(std::time::Duration::from_secs(30));
+        .busy_timeout(std::time::Duration::from_secs(30))
+        // Leaves the source as it is and writes the copy with the current page size, so an
+        // install created with smaller pages converts by backup + restore.
+        .page_size(super::sqlite::PAGE_SIZE);
     let mut conn = options.connect().await.map_err(StoreError::backend)?;
     sqlx::query("VACUUM INTO $1")
         .bind(target.to_string_lossy().into_owned())
@@ -185,4 +188,47 @@ async fn link_late_blobs(
         link_file(&from, &target.join(&key), mode)?;
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn page_size(path: &Path) -> i64 {
+        let mut conn = SqliteConnectOptions::new().filename(path).connect().await.unwrap();
+        let (size,): (i64,) = sqlx::query_as("PRAGMA page_size").fetch_one(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        size
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_database_with_small_pages_gets_the_current_page_size_and_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, target) = (dir.path().join("old.db"), dir.path().join("copy.db"));
+        // A file as older releases created it: SQLite's default 4 KiB pages, in WAL mode.
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&source)
+            .create_if_missing(true)
+            .page_size(4096)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut conn).await.unwrap();
+        sqlx::query("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000) INSERT INTO t SELECT x FROM n")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        assert_eq!(page_size(&source).await, 4096);
+
+        vacuum_into(&source, &target).await.unwrap();
+
+        assert_eq!(page_size(&source).await, 4096, "the source is left as it is");
+        assert_eq!(page_size(&target).await, i64::from(crate::store::sqlite::PAGE_SIZE));
+        let mut conn = SqliteConnectOptions::new().filename(&target).connect().await.unwrap();
+        let (rows, sum): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), SUM(x) FROM t").fetch_one(&mut conn).await.unwrap();
+        assert_eq!((rows, sum), (1000, 500_500));
+    }
 }

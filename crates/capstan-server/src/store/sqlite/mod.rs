@@ -50,6 +50,13 @@ pub struct SqliteDatabase {
     reader: SqlitePool,
 }
 
+/// Page size of the databases this server creates: 16 KiB instead of SQLite's 4 KiB. A device
+/// flush dirties index pages all over the tree and SQLite writes each one to the WAL in two
+/// system calls: a quarter as many pages cost the flush about a fifth less CPU per device
+/// (bench/updates/PROFILE.md). SQLite keeps an existing file's page size; a backup (`VACUUM
+/// INTO`, see `store::snapshot`) is written with this one, so backup + restore converts.
+pub const PAGE_SIZE: u32 = 16 * 1024;
+
 impl SqliteDatabase {
     /// Opens (creating if needed) the database file and applies migrations.
     /// `durable` chooses `synchronous=FULL` (survives power loss) over `NORMAL` (survives a
@@ -65,11 +72,7 @@ impl SqliteDatabase {
             // 64 MiB of page cache (the default is 2 MiB): stats ingestion touches index pages
             // all over the tree.
             .pragma("cache_size", "-65536")
-            // 16 KiB pages instead of 4 KiB, for databases created from now on (SQLite keeps an
-            // existing file's page size). A device flush dirties index pages all over the tree
-            // and SQLite writes each one to the WAL in two system calls: a quarter as many
-            // pages cost the flush about a fifth less CPU per device (bench/updates/PROFILE.md).
-            .page_size(16 * 1024)
+            .page_size(PAGE_SIZE)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
