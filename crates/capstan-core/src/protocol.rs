@@ -792,12 +792,19 @@ impl<'de> Elements<'de> {
 }
 
 fn text<'a>(value: &Option<Scalar<'a>>, max: usize) -> Cow<'a, str> {
-    match value {
+    without_nul(match value {
         None | Some(Scalar::Nothing) => Cow::Borrowed(""),
         Some(Scalar::Text(Cow::Borrowed(s))) => Cow::Borrowed(prefix(s.trim(), max)),
         Some(Scalar::Text(Cow::Owned(s))) => Cow::Owned(cut(s.trim(), max)),
         Some(other) => Cow::Owned(cut(&other.to_text(), max)),
-    }
+    })
+}
+
+/// `text` without NUL characters (JSON's `\u0000`), copied only when it has one: no field has a
+/// use for them, and PostgreSQL refuses text holding one, which would fail the whole statement
+/// that writes a batch of devices or events, not only the sender's row.
+fn without_nul(text: Cow<'_, str>) -> Cow<'_, str> {
+    if text.contains('\0') { Cow::Owned(text.replace('\0', "").trim().to_owned()) } else { text }
 }
 
 /// `text` narrowed to a part of itself, still borrowed when it was.
@@ -864,6 +871,19 @@ mod tests {
         assert!(device.custom_id.len() <= MAX_TEXT_LEN);
         assert_eq!(device.device_id.len(), MAX_DEVICE_ID_LEN);
         assert!(device.custom_id.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_every_text_field() {
+        let body = br#"{"platform":"android","device_id":"d\u00001","app_id":"com.x","version_build":"1.0\u0000","custom_id":"\u0000 a\u0000b ","key_id":"\u0000"}"#;
+        let fields: Map<String, Value> = serde_json::from_slice(body).unwrap();
+        for device in [DeviceInfo::from_json_slice(body).unwrap(), DeviceInfo::from_fields(&fields)] {
+            assert_eq!((&*device.device_id, &*device.version_build, &*device.custom_id), ("d1", "1.0", "ab"));
+            assert_eq!(device.key_id, None, "nothing but NUL is nothing");
+        }
+        let events = br#"[{"app_id":"com.x","device_id":"d","action":"set\u0000","version_name":"1.0.0\u0000"}]"#;
+        let event = &StatsEvent::parse_json_slice(events, 10).unwrap().events[0];
+        assert_eq!((&*event.action, &*event.version_name), ("set", "1.0.0"));
     }
 
     #[test]

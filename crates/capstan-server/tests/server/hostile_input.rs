@@ -70,6 +70,43 @@ async fn malformed_and_oversized_json_is_4xx_everywhere() {
     server.stop().await;
 }
 
+/// Text PostgreSQL cannot store (NUL) and text a JSON encoder must escape reach the database
+/// as device state; a device sending it must neither be refused a decision nor keep the
+/// devices flushed beside it from being written (PostgreSQL refuses the whole statement).
+#[tokio::test]
+async fn device_text_with_nul_and_escapes_is_stored_beside_its_neighbours() {
+    nul_and_escapes(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn device_text_with_nul_and_escapes_is_stored_beside_its_neighbours_on_postgres() {
+    let Some(services) = crate::services::services("nul_and_escapes").await else { return };
+    nul_and_escapes(TestServer::start_with(|c| services.apply(c)).await).await;
+}
+
+async fn nul_and_escapes(server: TestServer) {
+    server.create_app(APP).await;
+    let hostile = json!({
+        "custom_id": "quote\" back\\slash \u{0}nul\ttab é 😀",
+        "version_os": "14\u{0}",
+        "plugin_version": "8.0.0\u{0}x",
+        "key_id": "\u{0}",
+    });
+    let answer = server.updates(&device_with(APP, "hostile-\u{0}1", hostile)).await;
+    assert_eq!(answer["kind"], "up_to_date", "{answer}");
+    server.updates(&device_with(APP, "neighbour-1", json!({ "custom_id": "plain" }))).await;
+
+    let (_, found) = server.api(Method::GET, &format!("/apps/{APP}/devices?q=neighbour-1"), None).await;
+    assert_eq!(found[0]["custom_id"], "plain", "{found}");
+    let (status, detail) = server.api(Method::GET, &format!("/apps/{APP}/devices/hostile-1"), None).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let device = &detail["device"];
+    assert_eq!(device["custom_id"], "quote\" back\\slash nul\ttab é 😀", "NUL dropped, the rest kept");
+    assert_eq!((device["os_version"].as_str(), device["plugin_version"].as_str()), (Some("14"), Some("8.0.0x")));
+    assert!(device["key_id"].is_null(), "a key id of only NUL is no key id: {device}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn rate_limits_answer_429_with_retry_after_and_the_protocol_body() {
     let server = TestServer::start_with(|c| {
