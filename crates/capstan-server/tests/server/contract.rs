@@ -614,6 +614,28 @@ async fn devices_and_events(db: &dyn Database) {
     assert_eq!(counts.iter().map(|c| c.devices).sum::<i64>(), 1200);
     assert_eq!(counts.iter().find(|c| c.bundle_version == "1.1.0").map(|c| c.devices), Some(1));
 
+    // Every column comes back as written: text a JSON or SQL encoder must escape, absent
+    // optional values, both values of each flag, the extremes of a timestamp.
+    let escaped = |id: &str, flag: bool, seen: i64| DeviceRecord {
+        custom_id: "quote\" back\\slash\n tab\t 'single' é 😀 \u{7f}\u{1}".into(),
+        platform: "android".into(),
+        plugin_version: "8.0.0\"]".into(),
+        os_version: "[1, 2]".into(),
+        is_prod: flag,
+        is_emulator: !flag,
+        on_builtin: flag,
+        channel: None,
+        key_id: None,
+        requested_channel: None,
+        ..device(id, seen, "{\"a\": 1}")
+    };
+    let written = [escaped("esc-1", true, i64::MAX), escaped("esc-2", false, 0)];
+    db.upsert_devices(&written).await.unwrap();
+    for record in &written {
+        let read = db.get_device("com.contract", &record.device_id).await.unwrap().unwrap();
+        assert_eq!(&read, record);
+    }
+
     // `%` and `_` in a search are characters, not wildcards.
     db.upsert_devices(&[device("odd_%id", 100, "1.0.0")]).await.unwrap();
     let literal = |q: &str| DeviceFilter { q: Some(q.into()), ..Default::default() };
