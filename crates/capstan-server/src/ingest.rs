@@ -5,7 +5,9 @@
 //!   state per device every `device_flush_ms` (in transactions of at most
 //!   `DEVICES_PER_TRANSACTION`), and once more at shutdown. A SIGKILL can lose the
 //!   last-seen times of that interval, or of as long as the writer is behind (under
-//!   `bench/updates`, flushes of 44,000–61,000 new devices took 2–4 s), never a stats event.
+//!   `bench/updates`, flushes at the peak held up to 45,000 new devices, written 25,000 to a
+//!   transaction in 0.4–1.1 s, and the writer had caught up a second after the load stopped),
+//!   never a stats event.
 //! - Stats events are what the plugin deletes once it gets a 2xx, so they use group commit:
 //!   the handler queues its events and waits; one writer task commits everything queued in one
 //!   transaction and then answers every waiting request. A 2xx is only sent for committed
@@ -51,7 +53,8 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 ///   roughly a tenth more server CPU per request than with one (bench/updates/PROFILE.md).
 /// - Device flushes share the single SQLite writer with the stats group commits, which wait
 ///   for them: one transaction of 50 000+ devices held the writer for a second or more and
-///   stalled every `/stats` answer behind it. 25 000 holds it about half a second.
+///   stalled every `/stats` answer behind it. 25 000 held it 0.4–1.1 s under `bench/updates`
+///   on a busy machine (one statement since the device upsert lost its statement journal).
 const DEVICES_PER_TRANSACTION: usize = 25_000;
 
 /// What `/updates` heard from a device, borrowed from the request. It becomes a stored
@@ -326,12 +329,15 @@ impl DeviceBuffer {
         let mut batch = self.take();
         for index in (0..batch.len()).step_by(DEVICES_PER_TRANSACTION) {
             let chunk = &batch[index..(index + DEVICES_PER_TRANSACTION).min(batch.len())];
+            let started = std::time::Instant::now();
             if let Err(error) = db.upsert_devices(chunk).await {
                 let unwritten = batch.split_off(index);
                 tracing::warn!(%error, devices = unwritten.len(), "device state flush failed; will retry");
                 self.restore(unwritten);
                 break;
             }
+            // How far behind the writer runs under load (CAPSTAN_LOG=warn,capstan_server::ingest=debug).
+            tracing::debug!(devices = chunk.len(), ms = started.elapsed().as_millis() as u64, "device state written");
         }
         self.recycle(batch);
     }

@@ -295,9 +295,9 @@ pub fn summed_event_counts(events: &[capstan_core::api::DeviceEvent]) -> Vec<(Co
     counts.into_iter().collect()
 }
 
-/// Devices in key order: the upserts walk the primary-key index left to right (about half the
-/// cost per device on SQLite with 200 000 devices), and concurrent writers lock rows in the same
-/// order.
+/// Devices in key order, so that concurrent writers (PostgreSQL replicas flushing at once) lock
+/// rows in the same order. (SQLite has one writer and orders by last sighting instead, which
+/// suits its indexes: `sqlite::devices`.)
 pub fn devices_in_key_order(devices: &[capstan_core::api::DeviceRecord]) -> Vec<&capstan_core::api::DeviceRecord> {
     let mut sorted: Vec<&capstan_core::api::DeviceRecord> = devices.iter().collect();
     sorted.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));

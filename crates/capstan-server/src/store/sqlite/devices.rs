@@ -7,7 +7,7 @@ use super::{SqliteDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
     CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
-    UPSERT_OVERRIDE, devices_in_key_order, first_whole_hour,
+    UPSERT_OVERRIDE, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -31,6 +31,21 @@ static UPSERT_DEVICES_JSONB: std::sync::LazyLock<String> = std::sync::LazyLock::
          value ->> 14, value ->> 15 FROM jsonb_each(?1) WHERE true {UPSERT_DEVICES_TAIL}"
     )
 });
+
+/// Devices oldest sighting first. Every index but the primary key ends with `last_seen_ms`
+/// (then `device_id`), so in this order each index gets its rows appended at the right end of
+/// its groups, where SQLite fills pages and finds the insertion point cheaply; only the primary
+/// key takes random inserts. In primary-key order (what PostgreSQL needs, for its locks) four
+/// indexes took random inserts instead: 8.85–13.0 against 10.4–18.1 µs of CPU per new device,
+/// seven alternated runs of `examples/device_flush_cost.rs` (one SQLite writer: no lock order
+/// to keep).
+fn devices_in_seen_order(devices: &[DeviceRecord]) -> Vec<&DeviceRecord> {
+    let mut sorted: Vec<&DeviceRecord> = devices.iter().collect();
+    sorted.sort_unstable_by(|a, b| {
+        (&a.app_id, a.last_seen_ms, &a.device_id).cmp(&(&b.app_id, b.last_seen_ms, &b.device_id))
+    });
+    sorted
+}
 
 /// One device as a JSON array in the column order of `UPSERT_DEVICES_HEAD` (`->>` reads JSON
 /// `true`/`false` as 1/0 and `null` as NULL, as the columns store them).
@@ -135,7 +150,7 @@ impl DeviceStore for SqliteDatabase {
         if devices.is_empty() {
             return Ok(());
         }
-        let rows: Vec<_> = devices_in_key_order(devices).into_iter().map(json_row).collect();
+        let rows: Vec<_> = devices_in_seen_order(devices).into_iter().map(json_row).collect();
         let rows = serde_json::to_string(&rows).map_err(StoreError::backend)?;
         // Not in `begin()`'s transaction: see UPSERT_DEVICES_JSONB.
         sqlx::query(sqlx::AssertSqlSafe(UPSERT_DEVICES_JSONB.as_str()))
