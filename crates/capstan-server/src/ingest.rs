@@ -48,13 +48,14 @@ const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 /// Most devices written in one transaction: a trade between two costs.
 /// - Each transaction rewrites every index page its devices touch, and device ids are random,
 ///   so a batch of new devices dirties pages all over the primary key: fewer, larger
-///   transactions write each page fewer times. At 10 000 a busy second of `/updates` (about
-///   20 000 new devices in `bench/updates`) took two or three transactions, and the flush cost
-///   roughly a tenth more server CPU per request than with one (bench/updates/PROFILE.md).
+///   transactions write each page fewer times (2,073 bytes per device at 10 000, 1,563 at
+///   25 000, 1,318 at 50 000). Since the SQLite flush lost its statement journal the CPU hardly
+///   differs: 8.05–8.95, 7.75–8.85 and 7.10–7.90 µs per new device
+///   (`examples/device_flush_cost.rs`, two runs each).
 /// - Device flushes share the single SQLite writer with the stats group commits, which wait
 ///   for them: one transaction of 50 000+ devices held the writer for a second or more and
 ///   stalled every `/stats` answer behind it. 25 000 held it 0.4–1.1 s under `bench/updates`
-///   on a busy machine (one statement since the device upsert lost its statement journal).
+///   on a busy machine.
 const DEVICES_PER_TRANSACTION: usize = 25_000;
 
 /// What `/updates` heard from a device, borrowed from the request. It becomes a stored

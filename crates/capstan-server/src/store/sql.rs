@@ -295,15 +295,6 @@ pub fn summed_event_counts(events: &[capstan_core::api::DeviceEvent]) -> Vec<(Co
     counts.into_iter().collect()
 }
 
-/// Devices in key order, so that concurrent writers (PostgreSQL replicas flushing at once) lock
-/// rows in the same order. (SQLite has one writer and orders by last sighting instead, which
-/// suits its indexes: `sqlite::devices`.)
-pub fn devices_in_key_order(devices: &[capstan_core::api::DeviceRecord]) -> Vec<&capstan_core::api::DeviceRecord> {
-    let mut sorted: Vec<&capstan_core::api::DeviceRecord> = devices.iter().collect();
-    sorted.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));
-    sorted
-}
-
 /// The first hour boundary at or after `ms` (device activity is counted per whole hour).
 pub fn first_whole_hour(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS + if ms.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS }

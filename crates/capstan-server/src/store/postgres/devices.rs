@@ -7,7 +7,7 @@ use super::{PostgresDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
     CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
-    UPSERT_OVERRIDE, devices_in_key_order, first_whole_hour,
+    UPSERT_OVERRIDE, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -20,6 +20,15 @@ static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock:
          {UPSERT_DEVICES_TAIL}"
     )
 });
+
+/// Devices in key order, so that replicas flushing at once lock rows in the same order. (SQLite
+/// has one writer and orders by last sighting instead, which suits its indexes:
+/// `sqlite::devices`.)
+fn devices_in_key_order(devices: &[DeviceRecord]) -> Vec<&DeviceRecord> {
+    let mut sorted: Vec<&DeviceRecord> = devices.iter().collect();
+    sorted.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));
+    sorted
+}
 
 /// Serialises override changes of one device across replicas until the transaction ends, so
 /// "may this source replace the override in force" is decided on what is really in force (the
