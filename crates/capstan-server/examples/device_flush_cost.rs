@@ -6,8 +6,10 @@
 //!
 //! ```sh
 //! cargo run --release -p capstan-server --example device_flush_cost
-//! # what an index or a trigger costs: drop it first (statements separated by `;`)
-//! FLUSH_COST_DROP="DROP INDEX devices_by_decision_inputs" cargo run --release -p capstan-server --example device_flush_cost
+//! # what an index or a trigger costs: drop it first
+//! FLUSH_COST_SQL="DROP INDEX devices_by_decision_inputs" cargo run --release -p capstan-server --example device_flush_cost
+//! # another schema: any SQL script run on the migrated database before the flush
+//! FLUSH_COST_SQL="$(cat other_schema.sql)" cargo run --release -p capstan-server --example device_flush_cost
 //! ```
 //! `FLUSH_COST_BATCH` sets the devices per call (default 25,000, the server's transaction size).
 
@@ -60,11 +62,10 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("capstan.db");
     let db = SqliteDatabase::open(&path, true).await.expect("open the database");
-    if let Ok(drops) = std::env::var("FLUSH_COST_DROP") {
+    if let Ok(script) = std::env::var("FLUSH_COST_SQL") {
+        // One script, several statements: a trigger's body has `;` of its own.
         let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.expect("connect");
-        for statement in drops.split(';').filter(|s| !s.trim().is_empty()) {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned())).execute(&mut conn).await.expect("drop");
-        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut conn).await.expect("FLUSH_COST_SQL");
         conn.close().await.expect("close");
     }
     let devices: Vec<DeviceRecord> = (0..DEVICES).map(device).collect();

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use capstan_core::api::{App, Channel, DeviceOverride};
 use capstan_core::protocol::ManifestEntry;
 
+use crate::device::answers::OfferJson;
 use crate::overrides::DeviceOverrides;
 use crate::store::{AppConfig, BundleFile, Database, StoreResult, StoredBundle};
 
@@ -46,6 +47,8 @@ pub struct AppSnapshot {
     pub overrides: Arc<DeviceOverrides>,
     /// Files of the served bundles that have per-file artifacts (delta updates), by version.
     pub files: HashMap<String, DeltaFiles>,
+    /// The JSON of this snapshot's offers, written once per bundle.
+    pub offers: OfferJson,
 }
 
 /// A served bundle's files that have per-file artifacts, and its delta manifest once the first
@@ -90,10 +93,13 @@ impl AppSnapshot {
 
     /// A snapshot of `config`, and the revision it was read at.
     pub fn from_config(config: AppConfig) -> (AppSnapshot, i64) {
+        let bundles: HashMap<String, StoredBundle> =
+            config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect();
         let snapshot = AppSnapshot {
             app: config.app,
             channels: config.channels,
-            bundles: config.bundles.into_iter().map(|b| (b.bundle.version.clone(), b)).collect(),
+            offers: OfferJson::for_versions(bundles.keys()),
+            bundles,
             overrides: Arc::new(DeviceOverrides::from_list(config.overrides)),
             files: config.files.into_iter().map(|(version, files)| (version, files.into())).collect(),
         };
@@ -316,6 +322,7 @@ mod tests {
             bundles: HashMap::new(),
             overrides: Arc::default(),
             files,
+            offers: OfferJson::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Business outcomes are HTTP 200 with a `kind`; HTTP errors are kept for bodies that are not
 //! requests at all (400), rate limits (429) and overload (503, which the plugin retries).
 
+pub mod answers;
 pub mod channel_self;
 pub mod download;
 pub mod resolve;
@@ -114,10 +115,17 @@ pub fn refusal(error: &'static str, kind: RefusalKind, message: impl Into<String
 /// `update` (download this bundle), `builtin` (go back to the store build), or the refusal's code
 /// (`no_new_version_available` when up to date).
 pub fn answer(answer: UpdateAnswer) -> Response {
+    answer_kept(answer, None)
+}
+
+/// [`answer`], with the bytes of an equal answer already written when the caller has them
+/// ([`answers`]).
+pub fn answer_kept(answer: UpdateAnswer, kept: Option<Bytes>) -> Response {
     crate::metrics::outcome(match &answer {
         UpdateAnswer::Offer(_) => "update",
         UpdateAnswer::Builtin { .. } => "builtin",
         UpdateAnswer::Refusal(refusal) => refusal.error,
     });
-    Json(answer).into_response()
+    let json = kept.or_else(|| answers::fixed(&answer)).unwrap_or_else(|| answers::to_json(&answer));
+    answers::json_response(json)
 }

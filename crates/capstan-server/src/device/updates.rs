@@ -7,7 +7,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use capstan_core::protocol::{DeviceInfo, RefusalKind, UpdateAnswer};
 
-use super::{MAX_INFO_BODY, answer, client_ip, invalid_body, read_body, refusal, resolve};
+use super::{MAX_INFO_BODY, answer_kept, client_ip, invalid_body, read_body, refusal, resolve};
 use crate::AppState;
 use crate::error::AppError;
 use crate::ingest::Sighting;
@@ -45,15 +45,18 @@ pub async fn updates(
         return limited.answer_held().await;
     }
     let mut resolution = resolve::resolve(&snapshot, &info, state.base_url());
+    let presigned = state.links().presigned();
     if let UpdateAnswer::Offer(offer) = &mut resolution.answer
-        && state.links().presigned()
+        && presigned
         && let Some(stored) = snapshot.bundles.get(&offer.version)
         && let Some(url) = state.links().presigned_url(state.blobs(), &stored.blob_key).await
     {
         offer.url = url;
     }
     state.ingest().devices.record(&sighting(&info, resolution.channel, state.now_ms()));
-    answer(resolution.answer)
+    // A presigned URL is new for each answer: such offers are not kept.
+    let kept = if presigned { None } else { snapshot.offers.get(&resolution.answer) };
+    answer_kept(resolution.answer, kept)
 }
 
 /// What the device told us, as it is stored.

@@ -260,6 +260,7 @@ fn a_channel_pointing_at_a_missing_bundle_is_misconfigured() {
         bundles: Default::default(),
         overrides: Default::default(),
         files: Default::default(),
+        offers: Default::default(),
     };
     let body = device(APP, "d1");
     let info = capstan_core::protocol::DeviceInfo::from_fields(body.as_object().unwrap());
