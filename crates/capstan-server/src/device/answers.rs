@@ -4,10 +4,11 @@
 //! date the same refusal. Writing the JSON again for each of them was about a tenth of the
 //! request path's CPU under `bench/updates` (serde_json's string escaping, the growing buffer),
 //! so an answer equal to one already written reuses its bytes. Equality is checked on the whole
-//! answer, so a reused answer is always exactly what serializing this one would give.
+//! answer (a shared delta manifest by identity), so a reused answer is always exactly what
+//! serializing this one would give.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};
@@ -36,35 +37,51 @@ pub fn fixed(answer: &UpdateAnswer) -> Option<Bytes> {
 }
 
 /// One snapshot's offers, by bundle version: the first offer of a version written for a
-/// device is kept with its bytes. Offers with a delta manifest are not kept (comparing one
-/// would cost about what writing it does).
+/// device is kept with its bytes, one with a delta manifest and one without (plugins differ).
 #[derive(Debug, Default)]
 pub struct OfferJson {
-    by_version: HashMap<String, OnceLock<(UpdateOffer, Bytes)>>,
+    by_version: HashMap<String, [OnceLock<(UpdateOffer, Bytes)>; 2]>,
 }
 
 impl OfferJson {
-    /// Room for an offer of each of `versions`.
+    /// Room for the offers of each of `versions`.
     pub fn for_versions<'a>(versions: impl IntoIterator<Item = &'a String>) -> OfferJson {
-        OfferJson { by_version: versions.into_iter().map(|version| (version.clone(), OnceLock::new())).collect() }
+        OfferJson { by_version: versions.into_iter().map(|version| (version.clone(), Default::default())).collect() }
     }
 
     /// The JSON of `answer` when it is an offer equal to the one kept for its version (or the
     /// first of that version, which is then kept); `None` otherwise.
     pub fn get(&self, answer: &UpdateAnswer) -> Option<Bytes> {
         let UpdateAnswer::Offer(offer) = answer else { return None };
-        if offer.manifest.is_some() {
-            return None;
-        }
-        let (kept, json) = self.by_version.get(&offer.version)?.get_or_init(|| (offer.clone(), to_json(answer)));
-        (kept == offer).then(|| json.clone())
+        let slot = &self.by_version.get(&offer.version)?[usize::from(offer.manifest.is_some())];
+        let (kept, json) = slot.get_or_init(|| (offer.clone(), to_json(answer)));
+        same_offer(kept, offer).then(|| json.clone())
     }
+}
+
+/// Whether two offers serialize the same. A delta manifest is compared by identity: the
+/// snapshot builds each bundle's manifest once and every offer shares it (comparing entries
+/// would cost about what writing them does); a manifest built apart is written apart.
+fn same_offer(kept: &UpdateOffer, offer: &UpdateOffer) -> bool {
+    // Every field named: a field added to offers must be compared here to compile.
+    let UpdateOffer { version, url, checksum, session_key, breaking, manifest } = offer;
+    let same_manifest = match (&kept.manifest, manifest) {
+        (None, None) => true,
+        (Some(kept), Some(manifest)) => Arc::ptr_eq(kept, manifest),
+        _ => false,
+    };
+    same_manifest
+        && kept.version == *version
+        && kept.url == *url
+        && kept.checksum == *checksum
+        && kept.session_key == *session_key
+        && kept.breaking == *breaking
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capstan_core::protocol::RefusalKind;
+    use capstan_core::protocol::{ManifestEntry, RefusalKind};
 
     fn offer(url: &str) -> UpdateAnswer {
         UpdateAnswer::Offer(UpdateOffer {
@@ -92,6 +109,34 @@ mod tests {
         }
         assert_eq!(offers.get(&unknown), None);
         assert_eq!(offers.get(&UpdateAnswer::builtin()), None);
+    }
+
+    #[test]
+    fn an_offer_with_a_manifest_is_kept_apart_and_matched_by_the_shared_manifest() {
+        let offers = OfferJson::for_versions(&["1.0.1".to_owned()]);
+        let entries = |hash: &str| -> Arc<[ManifestEntry]> {
+            Arc::from(vec![ManifestEntry {
+                file_name: "index.html".into(),
+                file_hash: hash.into(),
+                download_url: "https://u.example/dl/f".into(),
+            }])
+        };
+        let with = |manifest: &Arc<[ManifestEntry]>| {
+            let mut answer = offer("https://u.example/dl/a");
+            if let UpdateAnswer::Offer(offer) = &mut answer {
+                offer.manifest = Some(Arc::clone(manifest));
+            }
+            answer
+        };
+        let plain = offer("https://u.example/dl/a");
+        assert_eq!(offers.get(&plain), Some(to_json(&plain)));
+        let shared = entries("h1");
+        assert_eq!(offers.get(&with(&shared)), Some(to_json(&with(&shared))));
+        assert_eq!(offers.get(&with(&shared)), Some(to_json(&with(&shared))));
+        // The plain offer is still kept beside it.
+        assert_eq!(offers.get(&plain), Some(to_json(&plain)));
+        // A manifest built apart, even with other entries, is never answered with the kept bytes.
+        assert_eq!(offers.get(&with(&entries("h2"))), None);
     }
 
     #[test]
