@@ -1,9 +1,9 @@
 //! `/updates` answers as JSON bytes, written once and sent many times.
 //!
 //! Answers repeat: every device behind on a channel gets the same offer, every device up to
-//! date the same refusal. Writing the JSON again for each of them was about a tenth of the
-//! request path's CPU under `bench/updates` (serde_json's string escaping, the growing buffer),
-//! so an answer equal to one already written reuses its bytes. Equality is checked on the whole
+//! date the same refusal. Writing the JSON again for each of them was about 5 % of the server's
+//! CPU under `bench/updates`, its allocations included (serde_json's string escaping, the growing
+//! buffer; bench/updates/PROFILE.md), so an answer equal to one already written reuses its bytes. Equality is checked on the whole
 //! answer (a shared delta manifest by identity), so a reused answer is always exactly what
 //! serializing this one would give.
 
