@@ -27,6 +27,7 @@ fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
     // Fields after the ")" closing the command name: utime and stime are the 12th and 13th.
     let fields: Vec<&str> = stat.rsplit_once(") ").expect("stat format").1.split(' ').collect();
+    // Clock ticks of USER_HZ, 100 per second on Linux (what `getconf CLK_TCK` prints).
     let ticks = |i: usize| fields[i].parse::<f64>().expect("ticks") / 100.0;
     (ticks(11), ticks(12))
 }

@@ -295,6 +295,17 @@ pub fn summed_event_counts(events: &[capstan_core::api::DeviceEvent]) -> Vec<(Co
     counts.into_iter().collect()
 }
 
+/// Devices ordered by `key`, borrowed: each backend writes its device batches in the order
+/// that suits it (`sqlite::devices`, `postgres::devices`).
+pub fn devices_sorted_by<'a, K: Ord>(
+    devices: &'a [capstan_core::api::DeviceRecord],
+    key: impl Fn(&'a capstan_core::api::DeviceRecord) -> K,
+) -> Vec<&'a capstan_core::api::DeviceRecord> {
+    let mut sorted: Vec<&capstan_core::api::DeviceRecord> = devices.iter().collect();
+    sorted.sort_unstable_by_key(|device| key(device));
+    sorted
+}
+
 /// The first hour boundary at or after `ms` (device activity is counted per whole hour).
 pub fn first_whole_hour(ms: i64) -> i64 {
     ms.div_euclid(HOUR_MS) * HOUR_MS + if ms.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS }
@@ -374,6 +385,25 @@ pub const INSERT_ENCRYPTED_FILE: &str = "INSERT INTO encrypted_files (app_id, bu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn devices_are_sorted_by_the_whole_key_and_borrowed() {
+        let device = |app: &str, id: &str, seen: i64| capstan_core::api::DeviceRecord {
+            app_id: app.into(),
+            device_id: id.into(),
+            last_seen_ms: seen,
+            ..Default::default()
+        };
+        let devices = [device("b", "1", 5), device("a", "2", 9), device("a", "3", 1), device("a", "1", 9)];
+        let ids = |sorted: Vec<&capstan_core::api::DeviceRecord>| {
+            sorted.iter().map(|d| format!("{}/{}", d.app_id, d.device_id)).collect::<Vec<_>>()
+        };
+        assert_eq!(ids(devices_sorted_by(&devices, |d| (&d.app_id, &d.device_id))), ["a/1", "a/2", "a/3", "b/1"]);
+        assert_eq!(
+            ids(devices_sorted_by(&devices, |d| (&d.app_id, d.last_seen_ms, &d.device_id))),
+            ["a/3", "a/1", "a/2", "b/1"]
+        );
+    }
 
     #[test]
     fn like_patterns_match_wildcards_literally() {

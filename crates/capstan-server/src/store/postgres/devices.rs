@@ -7,7 +7,7 @@ use super::{PostgresDatabase, commit};
 use crate::store::rows::{DeviceRow, OverrideRow, convert};
 use crate::store::sql::{
     CLEAR_OVERRIDE, DEVICE_COUNTS, GET_DEVICE, GET_OVERRIDE, LIST_OVERRIDES, UPSERT_DEVICES_HEAD, UPSERT_DEVICES_TAIL,
-    UPSERT_OVERRIDE, first_whole_hour,
+    UPSERT_OVERRIDE, devices_sorted_by, first_whole_hour,
 };
 use crate::store::{DeviceCount, DeviceStore, NewAudit, StoreError, StoreResult};
 
@@ -25,9 +25,7 @@ static UPSERT_DEVICES_UNNEST: std::sync::LazyLock<String> = std::sync::LazyLock:
 /// has one writer and orders by last sighting instead, which suits its indexes:
 /// `sqlite::devices`.)
 fn devices_in_key_order(devices: &[DeviceRecord]) -> Vec<&DeviceRecord> {
-    let mut sorted: Vec<&DeviceRecord> = devices.iter().collect();
-    sorted.sort_unstable_by(|a, b| (&a.app_id, &a.device_id).cmp(&(&b.app_id, &b.device_id)));
-    sorted
+    devices_sorted_by(devices, |d| (&d.app_id, &d.device_id))
 }
 
 /// Serialises override changes of one device across replicas until the transaction ends, so
